@@ -1,0 +1,3 @@
+using Emulator.Cli;
+
+return CpuDemo.Run(args);

@@ -1,0 +1,89 @@
+using Emulator.Ir;
+using Emulator.X86;
+
+namespace Emulator.Execution;
+
+/// <summary>One interpreter instruction: an IR op with its operands resolved to frame slots.</summary>
+public struct MicroOp
+{
+    public IrOpcode Op;
+    public IrType Type;
+
+    /// <summary>For SetCond/SExt: the operands' type.</summary>
+    public IrType ArgType;
+
+    /// <summary>A call that may fault must be checked after it returns.</summary>
+    public bool CheckFault;
+    public int Dest;
+    public int A;
+    public int B;
+    public int C;
+    public int D;
+    public ulong Imm;
+
+    /// <summary>Index of the guest instruction (for the pc of a fault and for counting).</summary>
+    public int Insn;
+
+    /// <summary>For Goto and ExitIf: which chain slot of the block caches the target block.</summary>
+    public int ChainSlot;
+}
+
+/// <summary>
+/// A translation block in its tier-0 form: micro-ops over a frame of 64-bit slots (constants
+/// first, then temps), plus what the cache needs: its key (physical pc and mode), the guest
+/// bytes it came from (for invalidation) and links to the blocks its direct jumps reach.
+/// </summary>
+public sealed class CompiledBlock
+{
+    public required MicroOp[] Ops { get; init; }
+
+    /// <summary>Initial values of the first <see cref="Constants"/>.Length frame slots.</summary>
+    public required ulong[] Constants { get; init; }
+
+    public required int FrameSize { get; init; }
+
+    /// <summary>Guest pc (offset in CS) of each guest instruction.</summary>
+    public required ulong[] InsnPcs { get; init; }
+
+    public required ulong Pc { get; init; }
+
+    public required CpuMode Mode { get; init; }
+
+    public required ulong PhysStart { get; init; }
+
+    /// <summary>Bytes of guest code, from PhysStart (may run into <see cref="PhysPage2"/>).</summary>
+    public required int GuestBytes { get; init; }
+
+    /// <summary>Second physical page the code reaches into, or ulong.MaxValue.</summary>
+    public required ulong PhysPage2 { get; init; }
+
+    /// <summary>Cached successors for direct jumps within the same page (block chaining).</summary>
+    public CompiledBlock?[] Chains { get; init; } = [];
+
+    /// <summary>Set when guest code under this block was written; the block is never entered again.</summary>
+    public volatile bool Invalid;
+
+    /// <summary>Times the block was entered (the tier-up counter).</summary>
+    public long Executions;
+
+    public int InstructionCount => InsnPcs.Length;
+
+    /// <summary>Whether the guest byte range [pa, pa+size) overlaps this block's code.</summary>
+    public bool Overlaps(ulong pa, int size)
+    {
+        ulong firstPageEnd = (PhysStart & ~0xfffUL) + 0x1000;
+        ulong end1 = Math.Min(PhysStart + (ulong)GuestBytes, firstPageEnd);
+        if (pa < end1 && PhysStart < pa + (ulong)size)
+        {
+            return true;
+        }
+
+        if (PhysPage2 != ulong.MaxValue)
+        {
+            ulong end2 = PhysPage2 + (PhysStart + (ulong)GuestBytes - firstPageEnd);
+            return pa < end2 && PhysPage2 < pa + (ulong)size;
+        }
+
+        return false;
+    }
+}

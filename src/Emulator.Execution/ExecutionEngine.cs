@@ -1,0 +1,113 @@
+using Emulator.X86;
+using Emulator.X86.Memory;
+
+namespace Emulator.Execution;
+
+/// <summary>Why <see cref="ExecutionEngine.Run"/> returned.</summary>
+public enum StopReason
+{
+    /// <summary>The instruction budget is used up.</summary>
+    Budget,
+
+    /// <summary>A guest exception is pending in the state (vector, error code); RIP points at the instruction.</summary>
+    Exception,
+
+    /// <summary>The guest executed HLT.</summary>
+    Halted,
+
+    /// <summary>Someone set ExitRequest (an interrupt, a pause).</summary>
+    ExitRequested,
+
+    /// <summary>RIP reached the requested stop address.</summary>
+    StopAddress,
+}
+
+/// <summary>
+/// The dispatcher of one vCPU: finds or translates the block at RIP and runs it on the
+/// interpreter, chaining direct jumps between blocks of the same page as it goes.
+/// </summary>
+public sealed class ExecutionEngine
+{
+    private readonly Interpreter interpreter = new();
+
+    public ExecutionEngine(Cpu cpu, TranslationCache? cache = null)
+    {
+        Cpu = cpu;
+        Cache = cache ?? new TranslationCache();
+        Cache.Attach(cpu);
+    }
+
+    public Cpu Cpu { get; }
+
+    public TranslationCache Cache { get; }
+
+    /// <summary>Stop when RIP equals this (before running the instruction there); ulong.MaxValue for none.</summary>
+    public ulong StopAt { get; set; } = ulong.MaxValue;
+
+    /// <summary>Runs up to <paramref name="maxInstructions"/> guest instructions.</summary>
+    public StopReason Run(long maxInstructions)
+    {
+        var cpu = Cpu;
+        long budget = maxInstructions;
+        CompiledBlock? chainFrom = null;
+        int chainSlot = -1;
+        while (true)
+        {
+            if (cpu.S.ExceptionVector >= 0)
+            {
+                return StopReason.Exception;
+            }
+
+            if (cpu.S.Halted != 0)
+            {
+                return StopReason.Halted;
+            }
+
+            if (cpu.S.ExitRequest != 0)
+            {
+                return StopReason.ExitRequested;
+            }
+
+            if (cpu.S.Rip == StopAt)
+            {
+                return StopReason.StopAddress;
+            }
+
+            if (budget <= 0)
+            {
+                return StopReason.Budget;
+            }
+
+            var tb = Lookup(cpu);
+            if (tb is null)
+            {
+                return StopReason.Exception;
+            }
+
+            if (chainFrom is { Invalid: false } && chainFrom.Mode == tb.Mode && StopAt == ulong.MaxValue && SamePage(chainFrom, tb))
+            {
+                chainFrom.Chains[chainSlot] = tb;
+            }
+
+            var exit = interpreter.Run(cpu, tb, ref budget);
+            cpu.RunningBlock = null;
+            (chainFrom, chainSlot) = exit == BlockExit.Jump ? (interpreter.LastBlock, interpreter.LastSlot) : (null, -1);
+        }
+    }
+
+    /// <summary>Chains stay within one physical page, so a block reached by a chain always has the current mapping.</summary>
+    private static bool SamePage(CompiledBlock from, CompiledBlock to) =>
+        (from.PhysStart & ~GuestMemory.PageMask) == (to.PhysStart & ~GuestMemory.PageMask);
+
+    private CompiledBlock? Lookup(Cpu cpu)
+    {
+        ulong linear = cpu.Mode.Is64 ? cpu.S.Rip : (cpu.S.Cs.Base + cpu.S.Rip) & 0xffff_ffff;
+        if (!cpu.TranslateFetch(linear, out ulong phys))
+        {
+            return null;
+        }
+
+        var mode = cpu.Mode;
+        return Cache.Find(phys, mode) ?? Cache.Translate(cpu, cpu.S.Rip);
+    }
+}

@@ -1,0 +1,156 @@
+using Emulator.Ir;
+using Emulator.Ir.Passes;
+using Emulator.X86;
+using Emulator.X86.Frontend;
+using Emulator.X86.Memory;
+
+namespace Emulator.Execution;
+
+/// <summary>
+/// Translated blocks, keyed by guest physical pc and CPU mode, with an index by physical page
+/// so a write to guest code invalidates exactly the blocks it overlaps (self-modifying code).
+/// </summary>
+public sealed class TranslationCache : ICodeWriteObserver
+{
+    private readonly object gate = new();
+    private readonly Dictionary<(ulong Phys, uint Mode), CompiledBlock> blocks = [];
+    private readonly Dictionary<ulong, List<CompiledBlock>> byPage = [];
+    private readonly List<Cpu> cpus = [];
+    private readonly Translator translator = new();
+    private readonly IrBlock ir = new();
+
+    /// <summary>Blocks translated so far.</summary>
+    public long Translations { get; private set; }
+
+    /// <summary>Blocks dropped because guest code under them was written.</summary>
+    public long Invalidations { get; private set; }
+
+    public int Count
+    {
+        get
+        {
+            lock (gate)
+            {
+                return blocks.Count;
+            }
+        }
+    }
+
+    public void Attach(Cpu cpu)
+    {
+        lock (gate)
+        {
+            cpus.Add(cpu);
+        }
+
+        cpu.CodeObserver = this;
+    }
+
+    public CompiledBlock? Find(ulong phys, CpuMode mode)
+    {
+        lock (gate)
+        {
+            return blocks.GetValueOrDefault((phys, mode.Bits));
+        }
+    }
+
+    /// <summary>Translates and caches the block at the CPU's current pc (whose fetch translation succeeded).</summary>
+    public CompiledBlock Translate(Cpu cpu, ulong pc)
+    {
+        var mode = cpu.Mode;
+        CompiledBlock tb;
+        lock (gate)
+        {
+            var info = translator.Translate(cpu, pc, ir);
+            Optimizer.Run(ir);
+            tb = BlockCompiler.Compile(ir, info, mode);
+            Translations++;
+            if (info.PhysStart == ulong.MaxValue)
+            {
+                return tb; // the fetch faulted: the block only raises that fault; not cached
+            }
+
+            blocks[(info.PhysStart, mode.Bits)] = tb;
+            AddToPage(info.PhysStart & ~GuestMemory.PageMask, tb);
+            if (info.PhysPage2 != ulong.MaxValue)
+            {
+                AddToPage(info.PhysPage2, tb);
+            }
+        }
+
+        return tb;
+    }
+
+    private void AddToPage(ulong page, CompiledBlock tb)
+    {
+        if (!byPage.TryGetValue(page, out var list))
+        {
+            byPage[page] = list = [];
+        }
+
+        list.Add(tb);
+        if (cpus.Count > 0 && cpus[0].Memory.MarkCodePage(page))
+        {
+            foreach (var c in cpus)
+            {
+                c.Tlb.RevokeWrites(page);
+            }
+        }
+    }
+
+    public bool OnCodeWrite(Cpu cpu, ulong physAddr, int size)
+    {
+        lock (gate)
+        {
+            ulong page = physAddr & ~GuestMemory.PageMask;
+            if (!byPage.TryGetValue(page, out var list))
+            {
+                return false;
+            }
+
+            for (int i = list.Count - 1; i >= 0; i--)
+            {
+                var tb = list[i];
+                if (!tb.Overlaps(physAddr, size))
+                {
+                    continue;
+                }
+
+                tb.Invalid = true;
+                Invalidations++;
+                list.RemoveAt(i);
+                blocks.Remove((tb.PhysStart, tb.Mode.Bits));
+                foreach (var c in cpus)
+                {
+                    if (c.RunningBlock == tb)
+                    {
+                        c.S.CurrentTbInvalidated = 1;
+                    }
+                }
+            }
+
+            if (list.Count == 0)
+            {
+                byPage.Remove(page);
+                return false;
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Drops every block (for example after guest RAM is replaced).</summary>
+    public void Flush()
+    {
+        lock (gate)
+        {
+            foreach (var tb in blocks.Values)
+            {
+                tb.Invalid = true;
+            }
+
+            blocks.Clear();
+            byPage.Clear();
+        }
+    }
+}

@@ -1,0 +1,241 @@
+using System.Runtime.CompilerServices;
+using Emulator.X86.Memory;
+using Emulator.X86.State;
+
+namespace Emulator.X86;
+
+/// <summary>The kind of a memory access, for translation and permission checks.</summary>
+public enum Access
+{
+    Read,
+    Write,
+    Fetch,
+}
+
+public sealed unsafe partial class Cpu
+{
+    private const ulong PageMask = GuestMemory.PageMask;
+    private const ulong PageSize = GuestMemory.PageSize;
+
+    /// <summary>Reads 1, 2, 4 or 8 bytes at a linear address. False: a guest exception is recorded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Read(ulong la, int size, out ulong value)
+    {
+        ref var e = ref Tlb.EntryFor(la);
+        if (e.ReadTag == (la & ~PageMask) && (la & PageMask) <= PageSize - (ulong)size)
+        {
+            value = Load((byte*)(la + (ulong)e.Addend), size);
+            return true;
+        }
+
+        return ReadSlow(la, size, out value);
+    }
+
+    /// <summary>Writes 1, 2, 4 or 8 bytes at a linear address. False: a guest exception is recorded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Write(ulong la, int size, ulong value)
+    {
+        ref var e = ref Tlb.EntryFor(la);
+        if (e.WriteTag == (la & ~PageMask) && (la & PageMask) <= PageSize - (ulong)size)
+        {
+            StoreTo((byte*)(la + (ulong)e.Addend), size, value);
+            return true;
+        }
+
+        return WriteSlow(la, size, value);
+    }
+
+    /// <summary>
+    /// A host pointer for an atomic read-modify-write of <paramref name="size"/> bytes at a linear
+    /// address, after the write checks (and self-modifying-code invalidation) are done; null when
+    /// the access crosses a page or is not RAM, and then <paramref name="ok"/> says whether it faulted.
+    /// </summary>
+    public byte* AtomicPointer(ulong la, int size, out bool ok)
+    {
+        ok = true;
+        if ((la & PageMask) > PageSize - (ulong)size)
+        {
+            return null;
+        }
+
+        ref var e = ref Tlb.EntryFor(la);
+        if (e.WriteTag != (la & ~PageMask) && !Fill(la, Access.Write, size))
+        {
+            ok = e.WriteTag == (la & ~PageMask) || S.ExceptionVector < 0;
+            return null;
+        }
+
+        return e.WriteTag == (la & ~PageMask) ? (byte*)(la + (ulong)e.Addend) : null;
+    }
+
+    /// <summary>Translates a linear address for instruction fetch. False: a guest exception is recorded.</summary>
+    public bool TranslateFetch(ulong la, out ulong physical) => Translate(la, Access.Fetch, out physical);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Load(byte* p, int size) => size switch
+    {
+        1 => *p,
+        2 => Unsafe.ReadUnaligned<ushort>(p),
+        4 => Unsafe.ReadUnaligned<uint>(p),
+        _ => Unsafe.ReadUnaligned<ulong>(p),
+    };
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTo(byte* p, int size, ulong v)
+    {
+        switch (size)
+        {
+            case 1: *p = (byte)v; break;
+            case 2: Unsafe.WriteUnaligned(p, (ushort)v); break;
+            case 4: Unsafe.WriteUnaligned(p, (uint)v); break;
+            default: Unsafe.WriteUnaligned(p, v); break;
+        }
+    }
+
+    private bool ReadSlow(ulong la, int size, out ulong value)
+    {
+        value = 0;
+        if ((la & PageMask) > PageSize - (ulong)size)
+        {
+            // Crosses a page: byte by byte, so each page is translated and checked (SDM Vol. 3A 4.7).
+            for (int i = 0; i < size; i++)
+            {
+                if (!Read(la + (ulong)i, 1, out ulong b))
+                {
+                    return false;
+                }
+
+                value |= b << (8 * i);
+            }
+
+            return true;
+        }
+
+        if (!Fill(la, Access.Read, size))
+        {
+            if (S.ExceptionVector >= 0)
+            {
+                return false;
+            }
+
+            UnassignedAccesses++;
+            value = size == 8 ? ulong.MaxValue : (1UL << (8 * size)) - 1;
+            return true;
+        }
+
+        ref var e = ref Tlb.EntryFor(la);
+        value = Load((byte*)(la + (ulong)e.Addend), size);
+        return true;
+    }
+
+    private bool WriteSlow(ulong la, int size, ulong value)
+    {
+        if ((la & PageMask) > PageSize - (ulong)size)
+        {
+            // Check both pages before writing anything, so a fault leaves memory unchanged.
+            ulong second = (la + (ulong)size) & ~PageMask;
+            if (!Translate(la, Access.Write, out _) || !Translate(second, Access.Write, out _))
+            {
+                return false;
+            }
+
+            for (int i = 0; i < size; i++)
+            {
+                if (!Write(la + (ulong)i, 1, value >> (8 * i)))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        if (!Fill(la, Access.Write, size))
+        {
+            if (S.ExceptionVector >= 0)
+            {
+                return false;
+            }
+
+            UnassignedAccesses++;
+            return true;
+        }
+
+        ref var e = ref Tlb.EntryFor(la);
+        StoreTo((byte*)(la + (ulong)e.Addend), size, value);
+        return true;
+    }
+
+    /// <summary>
+    /// Fills the TLB entry for <paramref name="la"/> for one access kind. False when the page
+    /// faulted (exception recorded) or is not RAM (nothing recorded). A write to a page that
+    /// holds translated code first invalidates that code.
+    /// </summary>
+    private bool Fill(ulong la, Access access, int size)
+    {
+        if (!Translate(la, access, out ulong pa))
+        {
+            return false;
+        }
+
+        ulong physPage = pa & ~PageMask;
+        if (!Memory.Contains(physPage, PageSize))
+        {
+            return false;
+        }
+
+        if (access == Access.Write && Memory.IsCodePage(physPage))
+        {
+            bool stillCode = CodeObserver?.OnCodeWrite(this, pa, size) ?? false;
+            if (!stillCode)
+            {
+                Memory.ClearCodePage(physPage);
+            }
+        }
+
+        ref var e = ref Tlb.EntryFor(la);
+        ulong page = la & ~PageMask;
+        if (e.PhysPage != physPage || (e.ReadTag != page && e.WriteTag != page && e.FetchTag != page))
+        {
+            e.ReadTag = e.WriteTag = e.FetchTag = TlbEntry.Invalid;
+        }
+
+        e.PhysPage = physPage;
+        e.Addend = (long)(Memory.Ram + physPage) - (long)page;
+        switch (access)
+        {
+            case Access.Read: e.ReadTag = page; break;
+            case Access.Fetch: e.FetchTag = page; break;
+            default:
+                e.ReadTag = page;
+                if (!Memory.IsCodePage(physPage))
+                {
+                    e.WriteTag = page;
+                }
+
+                break;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Linear to physical. Without paging (CR0.PG = 0) the linear address is physical. The page
+    /// walker (4-level paging, PAE, PSE, NX, WP, A/D bits) belongs to the system-level CPU and
+    /// is not written yet: nothing in the user-level core can enable paging (MOV to CR0 is not
+    /// translated yet), so that branch records a machine check instead of guessing.
+    /// </summary>
+    private bool Translate(ulong la, Access access, out ulong pa)
+    {
+        _ = access;
+        if ((S.Cr0 & (1UL << 31)) == 0)
+        {
+            pa = Mode.Is64 ? la : la & 0xffff_ffff;
+            return true;
+        }
+
+        pa = 0;
+        RaiseException(Vector.MC);
+        return false;
+    }
+}

@@ -1,0 +1,122 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Emulator.X86.Memory;
+using Emulator.X86.State;
+
+namespace Emulator.X86;
+
+/// <summary>Told when a store hits a page that holds translated code (self-modifying code).</summary>
+public interface ICodeWriteObserver
+{
+    /// <summary>Invalidates translated code that overlaps the write; returns true if the page still holds other code.</summary>
+    bool OnCodeWrite(Cpu cpu, ulong physAddr, int size);
+}
+
+/// <summary>
+/// One vCPU: its state block (native, fixed layout), its softmmu TLB and its view of guest
+/// memory. Memory accessors return false after recording a guest exception in the state;
+/// they never throw on guest behaviour.
+/// </summary>
+public sealed unsafe partial class Cpu : IDisposable
+{
+    public Cpu(GuestMemory memory)
+    {
+        Memory = memory;
+        State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
+        Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
+        Reset();
+    }
+
+    /// <summary>The state block; valid until Dispose. Owned by this vCPU's thread.</summary>
+    public CpuState* State { get; private set; }
+
+    public ref CpuState S => ref *State;
+
+    public GuestMemory Memory { get; }
+
+    public Tlb Tlb { get; } = new();
+
+    public ICodeWriteObserver? CodeObserver { get; set; }
+
+    /// <summary>The translated block running now (set by the execution engine), so a store into it can stop it.</summary>
+    public object? RunningBlock { get; set; }
+
+    /// <summary>Accesses outside RAM with no device behind them (read as all ones, writes dropped).</summary>
+    public long UnassignedAccesses { get; private set; }
+
+    /// <summary>Power-on state (SDM Vol. 3A 9.1.1): real mode, CS:IP = F000:FFF0.</summary>
+    public void Reset()
+    {
+        ref var s = ref S;
+        Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
+        s.Rflags = (ulong)RFlags.Fixed1;
+        s.CcOp = Flags.CcOp.Eflags;
+        s.Rip = 0xfff0;
+        s.Cr0 = 0x60000010;
+        s.Mxcsr = 0x1f80;
+        s.MxcsrMask = 0xffff;
+        s.Fcw = 0x037f;
+        s.Ftw = 0xffff;
+        s.ExceptionVector = -1;
+        s.Pat = 0x0007040600070406;
+        for (int i = 0; i < 6; i++)
+        {
+            ref var seg = ref Segment((Seg)i);
+            seg.Selector = 0;
+            seg.Base = 0;
+            seg.Limit = 0xffff;
+            seg.Attrs = 0x93; // present, writable data, accessed
+        }
+
+        s.Cs.Selector = 0xf000;
+        s.Cs.Base = 0xffff0000;
+        s.Cs.Attrs = 0x9b;
+        Tlb.FlushAll();
+    }
+
+    public ref SegmentReg Segment(Seg s)
+    {
+        switch (s)
+        {
+            case Seg.Es: return ref S.Es;
+            case Seg.Cs: return ref S.Cs;
+            case Seg.Ss: return ref S.Ss;
+            case Seg.Ds: return ref S.Ds;
+            case Seg.Fs: return ref S.Fs;
+            default: return ref S.Gs;
+        }
+    }
+
+    public ref ulong Reg(Gpr r) => ref S.Gpr[(int)r];
+
+    /// <summary>The arithmetic flags materialised, merged with the rest of RFLAGS.</summary>
+    public ulong Rflags
+    {
+        get => (S.Rflags & ~(ulong)RFlags.Arith) | Flags.LazyFlags.Compute(S.CcOp, S.CcDst, S.CcSrc1, S.CcSrc2) | (ulong)RFlags.Fixed1;
+        set
+        {
+            S.Rflags = (value & ~(ulong)RFlags.Arith) | (ulong)RFlags.Fixed1;
+            S.CcOp = Flags.CcOp.Eflags;
+            S.CcSrc1 = value & (ulong)RFlags.Arith;
+        }
+    }
+
+    public CpuMode Mode => CpuMode.Of(ref S);
+
+    /// <summary>Records a guest exception for the running block to deliver.</summary>
+    public void RaiseException(int vector, uint errorCode = 0, ulong address = 0)
+    {
+        S.ExceptionVector = vector;
+        S.ExceptionErrorCode = errorCode;
+        S.ExceptionAddress = address;
+    }
+
+    public void Dispose()
+    {
+        if (State != null)
+        {
+            NativeMemory.AlignedFree(State);
+            State = null;
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using Emulator.Ir;
+using Emulator.X86.State;
+using Iced.Intel;
+using static Emulator.Ir.IrBuilder;
+
+namespace Emulator.X86.Frontend;
+
+/// <summary>Stack: PUSH POP LEAVE, PUSHF/POPF (arithmetic flags, DF and AC; system flags come with the system-level CPU).</summary>
+public sealed partial class Translator
+{
+    static partial void RegisterStack(Emitter?[] t)
+    {
+        t[(int)Mnemonic.Push] = static (tr, in i) => tr.PushOp(in i);
+        t[(int)Mnemonic.Pop] = static (tr, in i) => tr.PopOp(in i);
+        t[(int)Mnemonic.Leave] = static (tr, in i) => tr.Leave(in i);
+        t[(int)Mnemonic.Pushf] = static (tr, in i) => tr.Pushf(in i);
+        t[(int)Mnemonic.Pushfd] = static (tr, in i) => tr.Pushf(in i);
+        t[(int)Mnemonic.Pushfq] = static (tr, in i) => tr.Pushf(in i);
+        t[(int)Mnemonic.Popf] = static (tr, in i) => tr.Popf(in i);
+        t[(int)Mnemonic.Popfd] = static (tr, in i) => tr.Popf(in i);
+        t[(int)Mnemonic.Popfq] = static (tr, in i) => tr.Popf(in i);
+    }
+
+    private void PushOp(in Instruction insn)
+    {
+        var t = StackOpType(in insn);
+        if (insn.Op0Kind == OpKind.Register && insn.Op0Register.IsSegmentRegister())
+        {
+            // PUSH Sreg: a 16-bit selector zero-extended to the push size.
+            Push(b.ZExt(ReadReg(insn.Op0Register), t));
+            return;
+        }
+
+        // PUSH RSP pushes the value before the decrement (SDM Vol. 2B PUSH); reading first does that.
+        Push(insn.Op0Kind == OpKind.Register ? b.Resize(ReadReg(insn.Op0Register), t) : ReadOp(in insn, 0, t));
+    }
+
+    private void PopOp(in Instruction insn)
+    {
+        if (insn.Op0Kind == OpKind.Register && insn.Op0Register.IsSegmentRegister())
+        {
+            RaiseUd(); // loads a segment descriptor: system-level
+            return;
+        }
+
+        var t = StackOpType(in insn);
+        if (insn.Op0Kind == OpKind.Memory)
+        {
+            // POP m: RSP is incremented before the destination address is computed (SDM Vol. 2B POP).
+            var v = Pop(t);
+            StoreMem(EffectiveAddress(in insn), v);
+            return;
+        }
+
+        WriteReg(insn.Op0Register, Pop(t));
+    }
+
+    private void Leave(in Instruction insn)
+    {
+        // LEAVE: RSP = RBP (by the stack address size), then pop RBP (by the operand size).
+        int asz = StackAddressSize;
+        var rbp = Gpr64((int)Gpr.Rbp);
+        SetStackPointer(asz < 8 ? b.And(rbp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL)) : rbp, asz);
+        var t = StackOpType(in insn);
+        WriteReg(t switch { IrType.I16 => Register.BP, IrType.I32 => Register.EBP, _ => Register.RBP }, Pop(t));
+    }
+
+    /// <summary>The RFLAGS image PUSHF stores: RF and VM read as 0 (SDM Vol. 2B PUSHF).</summary>
+    private Operand FullRflags()
+    {
+        var rest = b.And(b.LdState(CpuStateOffsets.Rflags, IrType.I64), I64(~(ulong)(RFlags.Arith | RFlags.RF | RFlags.VM)));
+        return b.Or(b.Or(rest, ArithFlags()), I64((ulong)RFlags.Fixed1));
+    }
+
+    private void Pushf(in Instruction insn) => Push(b.Resize(FullRflags(), StackOpType(in insn)));
+
+    private void Popf(in Instruction insn)
+    {
+        // At CPL 3 (the user-level core) POPF may change the arithmetic flags, TF, DF, NT, AC and ID;
+        // IF and IOPL changes need privilege and come with the system-level CPU.
+        var t = StackOpType(in insn);
+        var v = b.ZExt(Pop(t), IrType.I64);
+        ulong writable = (ulong)(RFlags.TF | RFlags.DF | RFlags.NT | RFlags.AC | RFlags.ID);
+        if (t == IrType.I16)
+        {
+            writable &= 0xffff;
+        }
+
+        var keep = b.And(b.LdState(CpuStateOffsets.Rflags, IrType.I64), I64(~writable));
+        b.StState(CpuStateOffsets.Rflags, b.Or(keep, b.And(v, I64(writable))));
+        SetFlagsMaterialized(v);
+        EndWithExit(); // TF and AC change how following code runs
+    }
+}

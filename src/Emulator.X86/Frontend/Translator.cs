@@ -1,0 +1,218 @@
+using Emulator.Ir;
+using Emulator.X86.Memory;
+using Emulator.X86.State;
+using Iced.Intel;
+using static Emulator.Ir.IrBuilder;
+
+namespace Emulator.X86.Frontend;
+
+/// <summary>What one translation produced, besides the IR.</summary>
+public readonly record struct TranslationInfo(ulong StartPc, ulong PhysStart, ulong PhysPage2, int Instructions, int GuestBytes);
+
+/// <summary>
+/// The x86 frontend: decodes guest code with Iced and lowers each instruction to IR. This is the
+/// only place instruction semantics are written; one partial-class file per instruction group
+/// (Emit*.cs) holds one method per mnemonic, registered in that file's Register* method.
+/// A block ends at a branch, an instruction that changes mode or state, a page boundary, or
+/// <see cref="MaxInstructions"/>.
+/// </summary>
+public sealed partial class Translator
+{
+    public const int MaxInstructions = 64;
+
+    /// <summary>Emits the IR of one instruction.</summary>
+    public delegate void Emitter(Translator t, in Instruction insn);
+
+    private static readonly Emitter?[] Table = BuildTable();
+
+    private readonly GuestCodeReader reader = new();
+    private IrBuilder b = null!;
+    private Cpu cpu = null!;
+
+    /// <summary>Set by an emitter that ended the block (a jump, an exit, an exception).</summary>
+    private bool blockEnded;
+
+    /// <summary>Set when the current instruction stored to memory (an SMC check follows it).</summary>
+    private bool stored;
+
+    public CpuMode Mode { get; private set; }
+
+    /// <summary>Address of the instruction being lowered, and of the next one.</summary>
+    public ulong Pc { get; private set; }
+
+    public ulong NextPc { get; private set; }
+
+    /// <summary>Mnemonics met that have no emitter yet (they raise #UD), for diagnostics.</summary>
+    public static IReadOnlyCollection<Mnemonic> Unimplemented => [.. unimplemented.Keys];
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Mnemonic, byte> unimplemented = new();
+
+    public static bool IsImplemented(Mnemonic m) => Table[(int)m] is not null;
+
+    /// <summary>
+    /// Lowers the block that starts at <paramref name="pc"/> (an offset in CS) into
+    /// <paramref name="block"/>. The instruction fetch of the first byte must succeed; if it
+    /// faults, the block raises that fault.
+    /// </summary>
+    public TranslationInfo Translate(Cpu cpu, ulong pc, IrBlock block)
+    {
+        this.cpu = cpu;
+        Mode = cpu.Mode;
+        block.Clear();
+        b = new IrBuilder(block);
+        ResetFlagKnowledge();
+        ulong csBase = Mode.Is64 ? 0 : cpu.S.Cs.Base;
+        reader.Reset(cpu, csBase + pc, Mode.Is64 ? ulong.MaxValue : 0xffff_ffff);
+        var decoder = Decoder.Create(Mode.Bitness, reader, pc, DecoderOptions.None);
+
+        int count = 0;
+        ulong startPage = (csBase + pc) & ~GuestMemory.PageMask;
+        while (true)
+        {
+            Pc = decoder.IP;
+            decoder.Decode(out var insn);
+            NextPc = Mode.Bitness switch { 16 => insn.NextIP & 0xffff, 32 => insn.NextIP & 0xffff_ffff, _ => insn.NextIP };
+            b.BeginInsn(Pc);
+            blockEnded = false;
+            stored = false;
+
+            if (reader.Faulted && count == 0 && insn.IsInvalid)
+            {
+                // The first instruction could not be fetched: the fault is in cpu state; deliver it.
+                b.Raise(cpu.S.ExceptionVector, I64(cpu.S.ExceptionErrorCode));
+                cpu.S.ExceptionVector = -1;
+                break;
+            }
+
+            if (reader.Faulted && insn.IsInvalid)
+            {
+                // A later instruction straddles an unmapped page: end before it, it faults when it runs.
+                block.InsnPcs.RemoveAt(block.InsnPcs.Count - 1);
+                cpu.S.ExceptionVector = -1;
+                b.Goto(Pc);
+                break;
+            }
+
+            if (insn.IsInvalid)
+            {
+                RaiseUd();
+            }
+            else
+            {
+                var emit = Table[(int)insn.Mnemonic];
+                if (emit is null)
+                {
+                    unimplemented.TryAdd(insn.Mnemonic, 0);
+                    RaiseUd();
+                }
+                else
+                {
+                    emit(this, in insn);
+                }
+            }
+
+            count++;
+            if (blockEnded)
+            {
+                break;
+            }
+
+            if (stored)
+            {
+                b.SmcCheck(NextPc);
+            }
+
+            ulong nextLinear = csBase + NextPc;
+            if (count >= MaxInstructions || (nextLinear & ~GuestMemory.PageMask) != startPage)
+            {
+                b.Goto(NextPc);
+                break;
+            }
+        }
+
+        return new TranslationInfo(pc, reader.FirstPhys, reader.SecondPhysPage, count, (int)reader.BytesRead);
+    }
+
+    private static Emitter?[] BuildTable()
+    {
+        var t = new Emitter?[Enum.GetValues<Mnemonic>().Length];
+        RegisterMove(t);
+        RegisterAlu(t);
+        RegisterShift(t);
+        RegisterMulDiv(t);
+        RegisterBit(t);
+        RegisterFlow(t);
+        RegisterStack(t);
+        RegisterString(t);
+        RegisterAtomic(t);
+        RegisterMisc(t);
+        RegisterSse(t);
+        RegisterMmx(t);
+        RegisterX87(t);
+        RegisterSystem(t);
+        return t;
+    }
+
+    // Each instruction group registers its mnemonics; a group not written yet registers none.
+    static partial void RegisterMove(Emitter?[] t);
+
+    static partial void RegisterAlu(Emitter?[] t);
+
+    static partial void RegisterShift(Emitter?[] t);
+
+    static partial void RegisterMulDiv(Emitter?[] t);
+
+    static partial void RegisterBit(Emitter?[] t);
+
+    static partial void RegisterFlow(Emitter?[] t);
+
+    static partial void RegisterStack(Emitter?[] t);
+
+    static partial void RegisterString(Emitter?[] t);
+
+    static partial void RegisterAtomic(Emitter?[] t);
+
+    static partial void RegisterMisc(Emitter?[] t);
+
+    static partial void RegisterSse(Emitter?[] t);
+
+    static partial void RegisterMmx(Emitter?[] t);
+
+    static partial void RegisterX87(Emitter?[] t);
+
+    static partial void RegisterSystem(Emitter?[] t);
+
+    /// <summary>The IR builder, for emitters.</summary>
+    private IrBuilder B => b;
+
+    /// <summary>Ends the block by raising #UD at this instruction.</summary>
+    private void RaiseUd() => Raise(Vector.UD);
+
+    /// <summary>Ends the block by raising <paramref name="vector"/> at this instruction.</summary>
+    private void Raise(int vector, ulong errorCode = 0)
+    {
+        b.Raise(vector, I64(errorCode));
+        blockEnded = true;
+    }
+
+    /// <summary>Ends the block with a direct jump.</summary>
+    private void EndWithGoto(ulong target)
+    {
+        b.Goto(target);
+        blockEnded = true;
+    }
+
+    /// <summary>Ends the block with a jump to a computed RIP.</summary>
+    private void EndWithGotoIndirect(Operand target)
+    {
+        b.GotoIndirect(target);
+        blockEnded = true;
+    }
+
+    /// <summary>Ends the block after this instruction and returns to the dispatcher (mode or state changed).</summary>
+    private void EndWithExit()
+    {
+        b.Exit(NextPc);
+        blockEnded = true;
+    }
+}

@@ -1,0 +1,110 @@
+using Emulator.X86.State;
+using Xunit;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Emulator.X86.Tests;
+
+public class FlowTests
+{
+    [Fact]
+    public void LoopSumsWithConditionalBranch()
+    {
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            var top = a.CreateLabel();
+            a.xor(eax, eax);
+            a.mov(ecx, 100);
+            a.Label(ref top);
+            a.add(eax, ecx);
+            a.dec(ecx);
+            a.jnz(top);
+        }).Run();
+        Assert.Equal(5050UL, m[Gpr.Rax]);
+    }
+
+    [Fact]
+    public void CallAndReturnUseTheStack()
+    {
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            var fn = a.CreateLabel();
+            var end = a.CreateLabel();
+            a.mov(eax, 1);
+            a.call(fn);
+            a.add(eax, 100);
+            a.jmp(end);
+            a.Label(ref fn);
+            a.shl_or_add(a);
+            a.ret();
+            a.Label(ref end);
+        }).Run();
+        Assert.Equal(TestMachine.StackTop, m[Gpr.Rsp]);
+        Assert.Equal(102UL, m[Gpr.Rax]);
+    }
+
+    [Theory]
+    [InlineData(5, 3, true)]
+    [InlineData(-5, 3, false)]
+    [InlineData(3, 3, false)]
+    public void SignedCompareBranches(int x, int y, bool greater)
+    {
+        using var m = new TestMachine(32);
+        m.Load(a =>
+        {
+            var yes = a.CreateLabel();
+            var end = a.CreateLabel();
+            a.mov(eax, x);
+            a.cmp(eax, y);
+            a.jg(yes);
+            a.mov(ebx, 0);
+            a.jmp(end);
+            a.Label(ref yes);
+            a.mov(ebx, 1);
+            a.Label(ref end);
+        }).Run();
+        Assert.Equal(greater ? 1UL : 0UL, m[Gpr.Rbx]);
+    }
+
+    [Fact]
+    public void SelfModifyingCodeIsSeen()
+    {
+        using var m = new TestMachine();
+
+        // Patch the immediate of a later "mov eax, imm32", run it, patch again and run again.
+        m.Load(a =>
+        {
+            var patched = a.CreateLabel();
+            var loop = a.CreateLabel();
+            a.mov(ecx, 2);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.lea(rdi, __[patched]);
+            a.mov(__dword_ptr[rdi + 1], ecx);
+            a.Label(ref patched);
+            a.mov(eax, 0x11111111);
+            a.add(ebx, eax);
+            a.dec(ecx);
+            a.jnz(loop);
+        }).Run();
+        Assert.Equal(3UL, m[Gpr.Rbx]); // 2 + 1: each pass runs the freshly written immediate
+        Assert.True(m.Engine.Cache.Invalidations >= 1);
+    }
+
+    [Fact]
+    public void UndefinedOpcodeRaisesUd()
+    {
+        using var m = new TestMachine();
+        m.LoadBytes([0x0f, 0x0b], TestMachine.CodeAddress);
+        m.Cpu.S.Rip = TestMachine.CodeAddress;
+        Assert.Equal(Vector.UD, m.RunToException());
+        Assert.Equal(TestMachine.CodeAddress, m.Cpu.S.Rip);
+    }
+}
+
+internal static class AssemblerExtensions
+{
+    /// <summary>eax += eax: a tiny body for call tests.</summary>
+    public static void shl_or_add(this Iced.Intel.Assembler a, Iced.Intel.Assembler _) => a.add(eax, eax);
+}
