@@ -150,6 +150,8 @@ public sealed partial class Translator
         RegisterMmx(t);
         RegisterX87(t);
         RegisterSystem(t);
+        RegisterConvert(t);
+        RegisterSseFloat(t);
         return t;
     }
 
@@ -181,6 +183,10 @@ public sealed partial class Translator
     static partial void RegisterX87(Emitter?[] t);
 
     static partial void RegisterSystem(Emitter?[] t);
+
+    static partial void RegisterConvert(Emitter?[] t);
+
+    static partial void RegisterSseFloat(Emitter?[] t);
 
     /// <summary>The IR builder, for emitters.</summary>
     private IrBuilder B => b;
