@@ -62,7 +62,9 @@ public sealed class TranslationCache : ICodeWriteObserver
         lock (gate)
         {
             var info = translator.Translate(cpu, pc, ir);
+            CheckValid("translated");
             Optimizer.Run(ir);
+            CheckValid("optimised");
             tb = BlockCompiler.Compile(ir, info, mode);
             Translations++;
             if (info.PhysStart == ulong.MaxValue)
@@ -79,6 +81,17 @@ public sealed class TranslationCache : ICodeWriteObserver
         }
 
         return tb;
+    }
+
+    /// <summary>In debug builds every block is validated, before and after the passes.</summary>
+    [System.Diagnostics.Conditional("DEBUG")]
+    private void CheckValid(string stage)
+    {
+        var errors = IrValidator.Validate(ir);
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException($"invalid IR ({stage}):\n{string.Join("\n", errors)}\n{IrPrinter.Print(ir, includeDead: true)}");
+        }
     }
 
     private void AddToPage(ulong page, CompiledBlock tb)

@@ -227,11 +227,18 @@ public sealed class IrBuilder
             throw new InvalidOperationException($"helper {helper.Name} takes {helper.Args} arguments, got {args.Length}");
         }
 
+        // Widen the arguments first: Emit appends, so the call must be the last op added.
+        Span<Operand> wide = stackalloc Operand[4];
+        for (int k = 0; k < args.Length; k++)
+        {
+            wide[k] = ZExt(args[k], IrType.I64);
+        }
+
         ref var i = ref Emit(IrOpcode.Call, IrType.I64, (ulong)helper.Id);
         i.Flags = OpFlags.HasResult | OpFlags.HasImm | helper.Effects;
         for (int k = 0; k < args.Length; k++)
         {
-            i.SetArg(k, ZExt(args[k], IrType.I64));
+            i.SetArg(k, wide[k]);
         }
 
         return Result(ref i);
@@ -260,8 +267,9 @@ public sealed class IrBuilder
     /// <summary>Ends the block with a jump to a computed pc.</summary>
     public void GotoIndirect(Operand target)
     {
+        var wide = ZExt(target, IrType.I64);
         ref var i = ref Emit(IrOpcode.GotoIndirect, IrType.I64);
-        i.A = ZExt(target, IrType.I64);
+        i.A = wide;
     }
 
     /// <summary>Ends the block and returns to the dispatcher at <paramref name="nextPc"/> (after a mode or state change).</summary>
@@ -270,8 +278,9 @@ public sealed class IrBuilder
     /// <summary>Raises guest exception <paramref name="vector"/> at the current instruction.</summary>
     public void Raise(int vector, Operand errorCode)
     {
+        var wide = ZExt(errorCode, IrType.I64);
         ref var i = ref Emit(IrOpcode.Raise, IrType.I64, (ulong)vector);
-        i.A = ZExt(errorCode, IrType.I64);
+        i.A = wide;
     }
 
     /// <summary>After an instruction that stored to memory: leave at <paramref name="nextPc"/> if the store hit this block's code.</summary>
