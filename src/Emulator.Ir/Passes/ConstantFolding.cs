@@ -3,8 +3,9 @@ namespace Emulator.Ir.Passes;
 /// <summary>
 /// One forward pass that folds pure ops on constants, applies algebraic identities, and
 /// forwards CPU state: a LdState of a slot that the block already stored or loaded (with no
-/// call in between that may write state) takes that value instead. Replaced ops are marked
-/// dead and their uses rewritten.
+/// call in between that may write state) takes that value instead. It also numbers values:
+/// a pure op identical to an earlier one (same op, type, immediate and operands) reuses its
+/// result. Replaced ops are marked dead and their uses rewritten.
 /// </summary>
 public static class ConstantFolding
 {
@@ -12,6 +13,7 @@ public static class ConstantFolding
     {
         var subst = new Operand[block.TempCount];
         var known = new List<(int Offset, IrType Type, Operand Value)>();
+        var numbered = new Dictionary<(IrOpcode, IrType, ulong, Operand, Operand, Operand, Operand), Operand>();
         for (int k = 0; k < block.Count; k++)
         {
             ref var i = ref block[k];
@@ -61,6 +63,17 @@ public static class ConstantFolding
             if (Simplify(in i) is { IsValid: true } s)
             {
                 Replace(ref i, subst, s);
+                continue;
+            }
+
+            var key = (i.Op, i.Type, i.Imm, i.A, i.B, i.C, i.D);
+            if (numbered.TryGetValue(key, out var same))
+            {
+                Replace(ref i, subst, same);
+            }
+            else
+            {
+                numbered[key] = Operand.TempOf(i.Dest, i.Type);
             }
         }
     }

@@ -25,6 +25,8 @@ public sealed partial class Translator
 
     private static readonly Emitter?[] Table = BuildTable();
 
+    static Translator() => IrPrinter.StateNames ??= CpuStateOffsets.Name;
+
     private readonly GuestCodeReader reader = new();
     private IrBuilder b = null!;
     private Cpu cpu = null!;

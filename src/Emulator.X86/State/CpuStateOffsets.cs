@@ -62,6 +62,8 @@ public static unsafe class CpuStateOffsets
         if (offset == CcSrc1) return "cc_src1";
         if (offset == CcSrc2) return "cc_src2";
         if (offset == CcOp) return "cc_op";
+        if (offset == Halted) return "halted";
+        if (offset == Mxcsr) return "mxcsr";
         for (int s = 0; s < 6; s++)
         {
             if (offset == SegBase((Seg)s)) return ((Seg)s).ToString().ToLowerInvariant() + ".base";
