@@ -1,0 +1,29 @@
+namespace Emulator.Cli.Bench;
+
+/// <summary>
+/// `emu bench cpu`: guest MIPS of the CPU core on each kernel. Each kernel runs once to warm
+/// up the .NET JIT and then <c>runs</c> times on a fresh vCPU (so translation is included, as
+/// it is for a real guest); the median is reported. A figure, not a test.
+/// </summary>
+internal static class CpuBenchmark
+{
+    public static int Run(int runs)
+    {
+        Console.WriteLine($"CPU core benchmark: tier 0 (IR interpreter), {runs} runs per kernel after one warm-up, median shown");
+        Console.WriteLine($"{"kernel",-8} {"guest instructions",20} {"time (ms)",10} {"MIPS",8}  result");
+        bool ok = true;
+        foreach (var kernel in GuestKernels.All)
+        {
+            KernelRunner.Run(kernel);
+            var results = Enumerable.Range(0, runs).Select(_ => KernelRunner.Run(kernel)).OrderBy(r => r.Elapsed).ToArray();
+            var median = results[results.Length / 2];
+            string check = median.Correct ? "correct" : median.Reason == Emulator.Execution.StopReason.Halted
+                ? $"WRONG (guest 0x{median.Guest:x}, host 0x{median.Host:x})"
+                : $"stopped: {median.Reason} vector {median.Vector}";
+            Console.WriteLine($"{kernel.Name,-8} {median.Instructions,20:N0} {median.Elapsed.TotalMilliseconds,10:F1} {median.Mips,8:F1}  {check}");
+            ok &= median.Correct;
+        }
+
+        return ok ? 0 : 1;
+    }
+}

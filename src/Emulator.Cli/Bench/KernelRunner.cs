@@ -1,0 +1,45 @@
+using System.Diagnostics;
+using Emulator.Execution;
+using Emulator.X86;
+using Emulator.X86.Memory;
+using Emulator.X86.State;
+using Iced.Intel;
+
+namespace Emulator.Cli.Bench;
+
+/// <summary>The outcome of one kernel run on the CPU core.</summary>
+internal readonly record struct KernelResult(ulong Guest, ulong Host, ulong Instructions, TimeSpan Elapsed, StopReason Reason, int Vector, long Translations)
+{
+    public bool Correct => Reason == StopReason.Halted && Guest == Host;
+
+    public double Mips => Instructions / Elapsed.TotalSeconds / 1e6;
+}
+
+/// <summary>Runs a guest kernel on a fresh vCPU with its own memory, the CPU core alone.</summary>
+internal static class KernelRunner
+{
+    public static KernelResult Run(GuestKernel kernel, int seed = 1)
+    {
+        using var memory = new GuestMemory(4 << 20);
+        using var cpu = new Cpu(memory);
+        var data = memory.Span(GuestKernels.DataAddress, GuestKernels.DataLength);
+        new Random(seed).NextBytes(data);
+        ulong host = kernel.Host(data.ToArray());
+
+        var a = new Assembler(64);
+        kernel.Build(a);
+        a.hlt();
+        using var ms = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(ms), GuestKernels.CodeAddress);
+        ms.ToArray().CopyTo(memory.Span(GuestKernels.CodeAddress, (int)ms.Length));
+
+        CpuSetup.EnterFlat(cpu, 64, GuestKernels.CodeAddress, 0x80000);
+        var engine = new ExecutionEngine(cpu);
+        var sw = Stopwatch.StartNew();
+        var reason = engine.Run(long.MaxValue);
+        sw.Stop();
+        return new KernelResult(cpu.Reg(Gpr.Rax), host, cpu.S.InstructionCount, sw.Elapsed, reason, cpu.S.ExceptionVector, engine.Cache.Translations);
+    }
+
+    private static ulong Host(this GuestKernel k, byte[] data) => k.HostResult(data);
+}
