@@ -20,6 +20,9 @@ public enum StopReason
 
     /// <summary>RIP reached the requested stop address.</summary>
     StopAddress,
+
+    /// <summary>A fault while delivering a double fault: the machine must reset or stop.</summary>
+    TripleFault,
 }
 
 /// <summary>
@@ -41,6 +44,15 @@ public sealed class ExecutionEngine
 
     public TranslationCache Cache { get; }
 
+    /// <summary>
+    /// True in a machine: guest exceptions are delivered through the guest's IDT and external
+    /// interrupts are taken. False (the CPU core alone, tests): a guest exception stops the run.
+    /// </summary>
+    public bool DeliverEvents { get; set; }
+
+    /// <summary>The interrupt controller, when <see cref="DeliverEvents"/> is set.</summary>
+    public IInterruptSource? Interrupts { get; set; }
+
     /// <summary>Stop when RIP equals this (before running the instruction there); ulong.MaxValue for none.</summary>
     public ulong StopAt { get; set; } = ulong.MaxValue;
 
@@ -55,7 +67,30 @@ public sealed class ExecutionEngine
         {
             if (cpu.S.ExceptionVector >= 0)
             {
-                return StopReason.Exception;
+                if (!DeliverEvents)
+                {
+                    return StopReason.Exception;
+                }
+
+                if (cpu.DeliverPendingException() == DeliveryResult.TripleFault)
+                {
+                    return StopReason.TripleFault;
+                }
+
+                chainFrom = null;
+                continue;
+            }
+
+            if (DeliverEvents && Interrupts is { HasPendingInterrupt: true } pic && cpu.InterruptsEnabled)
+            {
+                int vector = pic.Acknowledge();
+                if (vector >= 0 && cpu.DeliverExternalInterrupt(vector) == DeliveryResult.TripleFault)
+                {
+                    return StopReason.TripleFault;
+                }
+
+                chainFrom = null;
+                continue;
             }
 
             if (cpu.S.Halted != 0)
@@ -91,6 +126,7 @@ public sealed class ExecutionEngine
 
             var exit = interpreter.Run(cpu, tb, ref budget);
             cpu.RunningBlock = null;
+            cpu.S.InterruptShadow = 0; // the shadow covers one instruction; a block that sets it ends after that one
             (chainFrom, chainSlot) = exit == BlockExit.Jump ? (interpreter.LastBlock, interpreter.LastSlot) : (null, -1);
         }
     }

@@ -106,7 +106,7 @@ public sealed class TranslationCache : ICodeWriteObserver
         {
             foreach (var c in cpus)
             {
-                c.Tlb.RevokeWrites(page);
+                c.RevokeWrites(page);
             }
         }
     }

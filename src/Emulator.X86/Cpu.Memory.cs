@@ -17,6 +17,9 @@ public sealed unsafe partial class Cpu
     private const ulong PageMask = GuestMemory.PageMask;
     private const ulong PageSize = GuestMemory.PageSize;
 
+    /// <summary>Whether the last translation came from a global page (for the TLB entry it fills).</summary>
+    private bool lastWalkGlobal;
+
     /// <summary>Reads 1, 2, 4 or 8 bytes at a linear address. False: a guest exception is recorded.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Read(ulong la, int size, out ulong value)
@@ -201,6 +204,7 @@ public sealed unsafe partial class Cpu
         }
 
         e.PhysPage = physPage;
+        e.Global = lastWalkGlobal;
         e.Addend = (long)(Memory.Ram + physPage) - (long)page;
         switch (access)
         {
@@ -220,22 +224,26 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>
-    /// Linear to physical. Without paging (CR0.PG = 0) the linear address is physical. The page
-    /// walker (4-level paging, PAE, PSE, NX, WP, A/D bits) belongs to the system-level CPU and
-    /// is not written yet: nothing in the user-level core can enable paging (MOV to CR0 is not
-    /// translated yet), so that branch records a machine check instead of guessing.
+    /// Linear to physical: the linear address itself without paging (CR0.PG = 0), else the page
+    /// walk for the current privilege level. False: #PF recorded.
     /// </summary>
     private bool Translate(ulong la, Access access, out ulong pa)
     {
-        _ = access;
         if ((S.Cr0 & (1UL << 31)) == 0)
         {
-            pa = Mode.Is64 ? la : la & 0xffff_ffff;
+            pa = (S.Efer & (1 << 10)) != 0 ? la : la & 0xffff_ffff;
+            lastWalkGlobal = false;
             return true;
         }
 
-        pa = 0;
-        RaiseException(Vector.MC);
-        return false;
+        if (!PageWalker.Walk(this, la, access, forceSupervisor ? 0 : Cpl, out var m))
+        {
+            pa = 0;
+            return false;
+        }
+
+        pa = m.Physical;
+        lastWalkGlobal = m.Global;
+        return true;
     }
 }

@@ -22,6 +22,7 @@ public sealed unsafe partial class Cpu : IDisposable
     public Cpu(GuestMemory memory)
     {
         Memory = memory;
+        Tlb = supervisorTlb;
         State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
         Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
         Reset();
@@ -34,9 +35,60 @@ public sealed unsafe partial class Cpu : IDisposable
 
     public GuestMemory Memory { get; }
 
-    public Tlb Tlb { get; } = new();
+    /// <summary>
+    /// The TLB for the current privilege level. Supervisor and user accesses see different
+    /// permissions for the same page, so each has its own TLB (as QEMU's MMU indexes), and a
+    /// privilege change switches between them instead of flushing.
+    /// </summary>
+    public Tlb Tlb { get; private set; }
+
+    private readonly Tlb supervisorTlb = new();
+    private readonly Tlb userTlb = new();
+
+    /// <summary>Current privilege level: CS.DPL in protected mode, 0 in real mode.</summary>
+    public int Cpl => (S.Cr0 & 1) == 0 ? 0 : (S.Cs.Attrs >> 5) & 3;
+
+    /// <summary>Selects the TLB for the current CPL; called whenever CS or CR0.PE changes.</summary>
+    public void OnPrivilegeChange() => Tlb = Cpl == 3 ? userTlb : supervisorTlb;
+
+    /// <summary>Flushes both TLBs (CR0/CR4 paging changes, mode changes).</summary>
+    public void FlushTlb()
+    {
+        supervisorTlb.FlushAll();
+        userTlb.FlushAll();
+    }
+
+    /// <summary>Flushes non-global entries of both TLBs (a CR3 write).</summary>
+    public void FlushTlbNonGlobal()
+    {
+        supervisorTlb.FlushNonGlobal();
+        userTlb.FlushNonGlobal();
+    }
+
+    /// <summary>Drops one linear page from both TLBs (INVLPG).</summary>
+    public void FlushTlbPage(ulong linear)
+    {
+        supervisorTlb.FlushPage(linear);
+        userTlb.FlushPage(linear);
+    }
+
+    /// <summary>Removes write access to a physical page from both TLBs (it now holds translated code).</summary>
+    public void RevokeWrites(ulong physPage)
+    {
+        supervisorTlb.RevokeWrites(physPage);
+        userTlb.RevokeWrites(physPage);
+    }
 
     public ICodeWriteObserver? CodeObserver { get; set; }
+
+    /// <summary>Where IN and OUT go.</summary>
+    public IPortBus Ports { get; set; } = EmptyPortBus.Instance;
+
+    /// <summary>The source of RDTSC.</summary>
+    public IGuestClock Clock { get; set; } = new HostClock();
+
+    /// <summary>This vCPU's index (APIC ID) in its machine.</summary>
+    public int Index { get; init; }
 
     /// <summary>The translated block running now (set by the execution engine), so a store into it can stop it.</summary>
     public object? RunningBlock { get; set; }
@@ -71,7 +123,8 @@ public sealed unsafe partial class Cpu : IDisposable
         s.Cs.Selector = 0xf000;
         s.Cs.Base = 0xffff0000;
         s.Cs.Attrs = 0x9b;
-        Tlb.FlushAll();
+        FlushTlb();
+        OnPrivilegeChange();
     }
 
     public ref SegmentReg Segment(Seg s)

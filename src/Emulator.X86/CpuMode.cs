@@ -22,6 +22,11 @@ public readonly record struct CpuMode(uint Bits)
     /// <summary>Segment bases of DS, ES and SS are all zero (no base to add, the common flat case).</summary>
     public const uint FlatDsEsSs = 1 << 4;
 
+    /// <summary>Current privilege level in bits 5-6: translation checks privileged instructions with it.</summary>
+    public const int CplShift = 5;
+
+    public int Cpl => (int)(Bits >> CplShift) & 3;
+
     public int Bitness => (Bits & CodeSizeMask) switch { Code64 => 64, Code32 => 32, _ => 16 };
 
     public bool Is64 => (Bits & CodeSizeMask) == Code64;
@@ -54,6 +59,10 @@ public readonly record struct CpuMode(uint Bits)
         {
             bits |= Real;
         }
+        else
+        {
+            bits |= (uint)((s.Cs.Attrs >> 5) & 3) << CplShift;
+        }
 
         if (s.Ds.Base == 0 && s.Es.Base == 0 && s.Ss.Base == 0)
         {
@@ -69,5 +78,5 @@ public readonly record struct CpuMode(uint Bits)
     public const ushort AttrDb = 1 << 14;
 
     public override string ToString() =>
-        $"{Bitness}-bit{(StackIs32 ? "" : " stack16")}{(IsReal ? " real" : "")}{(FlatDataSegments ? " flat" : "")}";
+        $"{Bitness}-bit cpl{Cpl}{(StackIs32 ? "" : " stack16")}{(IsReal ? " real" : "")}{(FlatDataSegments ? " flat" : "")}";
 }

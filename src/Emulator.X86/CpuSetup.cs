@@ -36,7 +36,8 @@ public static unsafe class CpuSetup
         s.Cs.Attrs = codeAttrs;
         s.Rip = rip;
         s.Gpr[(int)Gpr.Rsp] = rsp;
-        cpu.Tlb.FlushAll();
+        cpu.FlushTlb();
+        cpu.OnPrivilegeChange();
     }
 
     /// <summary>Real mode with CS = DS = ES = SS = <paramref name="segment"/> (bases segment * 16).</summary>
@@ -57,6 +58,7 @@ public static unsafe class CpuSetup
         s.Cs.Attrs = 0x9b;
         s.Rip = ip;
         s.Gpr[(int)Gpr.Rsp] = sp;
-        cpu.Tlb.FlushAll();
+        cpu.FlushTlb();
+        cpu.OnPrivilegeChange();
     }
 }

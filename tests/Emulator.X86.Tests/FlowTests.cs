@@ -108,3 +108,35 @@ internal static class AssemblerExtensions
     /// <summary>eax += eax: a tiny body for call tests.</summary>
     public static void shl_or_add(this Iced.Intel.Assembler a, Iced.Intel.Assembler _) => a.add(eax, eax);
 }
+
+public class StackFrameTests
+{
+    [Theory]
+    [InlineData(64)]
+    [InlineData(32)]
+    public void LeaveRestoresTheFrame(int bitness)
+    {
+        using var m = new TestMachine(bitness);
+        m.Load(a =>
+        {
+            if (bitness == 64)
+            {
+                a.push(rbp);
+                a.mov(rbp, rsp);
+                a.sub(rsp, 0x40);
+                a.leave();
+            }
+            else
+            {
+                a.push(ebp);
+                a.mov(ebp, esp);
+                a.sub(esp, 0x40);
+                a.leave();
+            }
+        });
+        m[Emulator.X86.State.Gpr.Rbp] = 0x1234;
+        m.Run();
+        Assert.Equal(TestMachine.StackTop, m[Emulator.X86.State.Gpr.Rsp]);
+        Assert.Equal(0x1234UL, m[Emulator.X86.State.Gpr.Rbp]);
+    }
+}

@@ -18,6 +18,9 @@ public struct TlbEntry
 
     /// <summary>Guest physical address of the page.</summary>
     public ulong PhysPage;
+
+    /// <summary>Mapped by a global page (CR4.PGE): survives CR3 writes.</summary>
+    public bool Global;
 }
 
 /// <summary>
@@ -42,6 +45,18 @@ public sealed class Tlb
         for (int i = 0; i < entries.Length; i++)
         {
             entries[i].ReadTag = entries[i].WriteTag = entries[i].FetchTag = TlbEntry.Invalid;
+        }
+    }
+
+    /// <summary>Drops every entry that is not global (a CR3 write, SDM Vol. 3A 4.10.4.1).</summary>
+    public void FlushNonGlobal()
+    {
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (!entries[i].Global)
+            {
+                entries[i].ReadTag = entries[i].WriteTag = entries[i].FetchTag = TlbEntry.Invalid;
+            }
         }
     }
 

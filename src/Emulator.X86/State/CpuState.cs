@@ -111,6 +111,13 @@ public unsafe struct CpuState
     public uint ExceptionErrorCode;
     public ulong ExceptionAddress;
 
+    /// <summary>Non-zero for INT n / INT3 / INTO: the gate's DPL is checked and the return address is ExceptionNextRip.</summary>
+    public int ExceptionSoftware;
+    public ulong ExceptionNextRip;
+
+    /// <summary>Interrupts are inhibited until after the next instruction (STI, MOV SS; SDM Vol. 3A 6.8.3).</summary>
+    public int InterruptShadow;
+
     /// <summary>Non-zero asks the running block to stop at its next exit or SMC check.</summary>
     public int ExitRequest;
 
