@@ -174,7 +174,7 @@ public sealed partial class Translator
             StringKind.Lods => StringHelpers.RepLods,
             _ => StringHelpers.RepStos,
         };
-        var stopped = b.Call(helper, I64(desc), srcBase, dstBase, I64(0));
+        var stopped = b.Call(helper, I64(desc), srcBase, dstBase);
 
         // The helper wrote registers and, for CMPS/SCAS, cc_op and its operands in state.
         ResetFlagKnowledge();

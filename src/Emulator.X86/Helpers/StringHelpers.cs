@@ -9,7 +9,7 @@ namespace Emulator.X86.Helpers;
 
 /// <summary>
 /// REP string loops (SDM Vol. 2 "REP/REPE/REPZ/REPNE/REPNZ"). Each helper takes
-/// (descriptor, source segment base, ES base, unused) and runs the loop through cpu.Read and
+/// (descriptor, source segment base, ES base) and runs the loop through cpu.Read and
 /// cpu.Write, keeping rSI/rDI/rCX in locals that are stored to state whenever it returns, so
 /// a fault at element k leaves the registers as they were after element k-1: the interpreter
 /// puts RIP back at the instruction and it resumes where it stopped. After every
@@ -23,11 +23,11 @@ public static unsafe class StringHelpers
     /// <summary>Elements between checks of ExitRequest.</summary>
     public const int Chunk = 4096;
 
-    public static readonly HelperInfo RepMovs = HelperTable.Define("rep_movs", 4, HelperTable.Effects, &RepMovsImpl);
-    public static readonly HelperInfo RepCmps = HelperTable.Define("rep_cmps", 4, HelperTable.Effects, &RepCmpsImpl);
-    public static readonly HelperInfo RepScas = HelperTable.Define("rep_scas", 4, HelperTable.Effects, &RepScasImpl);
-    public static readonly HelperInfo RepLods = HelperTable.Define("rep_lods", 4, HelperTable.Effects, &RepLodsImpl);
-    public static readonly HelperInfo RepStos = HelperTable.Define("rep_stos", 4, HelperTable.Effects, &RepStosImpl);
+    public static readonly HelperInfo RepMovs = HelperTable.Define("rep_movs", 3, HelperTable.Effects, &RepMovsImpl);
+    public static readonly HelperInfo RepCmps = HelperTable.Define("rep_cmps", 3, HelperTable.Effects, &RepCmpsImpl);
+    public static readonly HelperInfo RepScas = HelperTable.Define("rep_scas", 3, HelperTable.Effects, &RepScasImpl);
+    public static readonly HelperInfo RepLods = HelperTable.Define("rep_lods", 3, HelperTable.Effects, &RepLodsImpl);
+    public static readonly HelperInfo RepStos = HelperTable.Define("rep_stos", 3, HelperTable.Effects, &RepStosImpl);
 
     private const ulong PageMask = GuestMemory.PageMask;
 
