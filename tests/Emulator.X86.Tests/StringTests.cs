@@ -448,4 +448,24 @@ public class StringTests
         Assert.True(m.Flag(RFlags.ZF));
         Assert.Equal(0x4006UL, m[Gpr.Rsi] & 0xffff);
     }
+
+    [Fact]
+    public void StringMovsdAndCmpsdShareTheirMnemonicWithSse()
+    {
+        using var m = new TestMachine(32);
+        m.WriteMem(Src, 0x0102_0304_0506_0708, 8);
+        m.Load(a =>
+        {
+            a.mov(esi, (uint)Src);
+            a.mov(edi, (uint)Dst);
+            a.mov(ecx, 2);
+            a.rep.movsd();
+            a.mov(esi, (uint)Src);
+            a.mov(edi, (uint)Dst);
+            a.cmpsd();
+        }).Run();
+        Assert.Equal(0x0102_0304_0506_0708UL, m.ReadMem(Dst, 8));
+        Assert.True(m.Flag(RFlags.ZF));
+        Assert.Equal(Dst + 4, m[Gpr.Rdi]);
+    }
 }

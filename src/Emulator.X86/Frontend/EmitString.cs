@@ -38,25 +38,30 @@ public sealed partial class Translator
         t[(int)Mnemonic.Stosd] = static (tr, in i) => tr.StringInsn(in i, StringKind.Stos);
         t[(int)Mnemonic.Stosq] = static (tr, in i) => tr.StringInsn(in i, StringKind.Stos);
 
-        // MOVSD and CMPSD share their mnemonic with the SSE2 scalar-double instructions: the
-        // SSE groups register these slots after this one and must send the string forms
-        // (IsStringMovsdCmpsd) to EmitStringMovsdCmpsd. Registering here keeps them working
-        // while no SSE emitter exists.
-        t[(int)Mnemonic.Movsd] = static (tr, in i) => tr.EmitStringMovsdCmpsd(in i);
-        t[(int)Mnemonic.Cmpsd] = static (tr, in i) => tr.EmitStringMovsdCmpsd(in i);
+        // MOVSD and CMPSD share their mnemonics with the SSE2 scalar-double instructions. This
+        // group registers last (Translator.BuildTable) and keeps whatever SSE emitter is there
+        // for the other encodings.
+        var sseMovsd = t[(int)Mnemonic.Movsd];
+        var sseCmpsd = t[(int)Mnemonic.Cmpsd];
+        t[(int)Mnemonic.Movsd] = (tr, in i) => tr.StringOrOther(in i, Code.Movsd_m32_m32, StringKind.Movs, sseMovsd);
+        t[(int)Mnemonic.Cmpsd] = (tr, in i) => tr.StringOrOther(in i, Code.Cmpsd_m32_m32, StringKind.Cmps, sseCmpsd);
     }
 
-    /// <summary>True for the string forms of the MOVSD/CMPSD mnemonics (not the SSE2 ones).</summary>
-    internal static bool IsStringMovsdCmpsd(in Instruction insn) => insn.Code is Code.Movsd_m32_m32 or Code.Cmpsd_m32_m32;
-
-    /// <summary>Lowers string MOVSD (A5) or CMPSD (A7); any other form of those mnemonics raises #UD.</summary>
-    internal void EmitStringMovsdCmpsd(in Instruction insn)
+    /// <summary>Lowers the string form <paramref name="code"/> of a shared mnemonic, or hands the instruction to <paramref name="other"/> (#UD without one).</summary>
+    private void StringOrOther(in Instruction insn, Code code, StringKind kind, Emitter? other)
     {
-        switch (insn.Code)
+        if (insn.Code == code)
         {
-            case Code.Movsd_m32_m32: StringInsn(in insn, StringKind.Movs); break;
-            case Code.Cmpsd_m32_m32: StringInsn(in insn, StringKind.Cmps); break;
-            default: RaiseUd(); break;
+            StringInsn(in insn, kind);
+        }
+        else if (other is not null)
+        {
+            other(this, in insn);
+        }
+        else
+        {
+            unimplemented.TryAdd(insn.Mnemonic, 0);
+            RaiseUd();
         }
     }
 
