@@ -468,4 +468,24 @@ public class StringTests
         Assert.True(m.Flag(RFlags.ZF));
         Assert.Equal(Dst + 4, m[Gpr.Rdi]);
     }
+
+    [Fact]
+    public void RepStosbOverwritesFollowingCode()
+    {
+        // The fill lands on the code page being run: the bulk path must not bypass the code
+        // write checks, and the overwritten MOV must not run.
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            var target = a.CreateLabel();
+            a.lea(rdi, __[target]);
+            a.mov(ecx, 5);
+            a.mov(eax, 0x90);
+            a.rep.stosb();
+            a.Label(ref target);
+            a.mov(eax, 0x1234); // B8 34 12 00 00: five bytes, replaced by NOPs
+        }).Run();
+        Assert.Equal(0x90UL, m[Gpr.Rax]);
+        Assert.Equal(0UL, m[Gpr.Rcx]);
+    }
 }

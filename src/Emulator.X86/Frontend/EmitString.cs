@@ -184,7 +184,7 @@ public sealed partial class Translator
         // The helper wrote registers and, for CMPS/SCAS, cc_op and its operands in state.
         ResetFlagKnowledge();
         b.RetryIf(stopped);
-        if (UsesDestination(op) && op is not StringKind.Scas)
+        if (op is StringKind.Movs or StringKind.Stos)
         {
             // The loop may have overwritten this block's code.
             b.SmcCheck(NextPc);
