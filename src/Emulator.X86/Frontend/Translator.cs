@@ -145,7 +145,6 @@ public sealed partial class Translator
         RegisterBit(t);
         RegisterFlow(t);
         RegisterStack(t);
-        RegisterString(t);
         RegisterAtomic(t);
         RegisterMisc(t);
         RegisterSse(t);
@@ -154,6 +153,9 @@ public sealed partial class Translator
         RegisterSystem(t);
         RegisterConvert(t);
         RegisterSseFloat(t);
+
+        // Last: string MOVSD/CMPSD share their mnemonics with SSE2 and dispatch by encoding.
+        RegisterString(t);
         return t;
     }
 
