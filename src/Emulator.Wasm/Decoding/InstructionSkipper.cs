@@ -1,3 +1,5 @@
+using Emulator.Wasm.Model;
+
 namespace Emulator.Wasm.Decoding;
 
 /// <summary>
@@ -37,6 +39,8 @@ internal static class InstructionSkipper
             case 0x43: r.ReadBytes(4); break;
             case 0x44: r.ReadBytes(8); break;
             case 0xD0: r.ReadByte(); break;
+            case 0xFD:
+                throw new WasmModuleException(ModuleErrorKind.Unsupported, r.Section, r.Position - 1, "SIMD (v128) instructions are not supported by this engine");
             case 0xFC:
             {
                 uint sub = r.ReadU32();
@@ -47,6 +51,7 @@ internal static class InstructionSkipper
                     case 10: r.ReadByte(); r.ReadByte(); break;
                     case 11: r.ReadByte(); break;
                     case 12: case 14: r.ReadU32(); r.ReadU32(); break;
+                    case > 17: r.Fail($"illegal opcode 0xfc {sub}"); break;
                 }
                 break;
             }
@@ -54,7 +59,8 @@ internal static class InstructionSkipper
             {
                 uint sub = r.ReadU32();
                 if (sub == 3) r.ReadByte();
-                else SkipMemArg(ref r, memory64);
+                else if (sub <= 2 || (sub < OpcodeTables.Atomic.Length && OpcodeTables.Atomic[sub].Kind != AtomicKind.None)) SkipMemArg(ref r, memory64);
+                else r.Fail($"illegal opcode 0xfe {sub}");
                 break;
             }
         }

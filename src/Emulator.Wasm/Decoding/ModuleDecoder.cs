@@ -14,9 +14,9 @@ public static class ModuleDecoder
     /// <summary>Engine limit on locals per function: CIL allows 65,535 locals and the compiler needs a few temporaries.</summary>
     public const int MaxLocals = 50_000;
 
-    public static ModuleDefinition Decode(byte[] bytes)
+    public static ModuleDefinition Decode(byte[] bytes, Validation.WasmFeatures? features = null)
     {
-        var module = new ModuleDefinition { Bytes = bytes };
+        var module = new ModuleDefinition { Bytes = bytes, Features = features ?? Validation.WasmFeatures.Default };
         var r = new WasmReader(bytes, 0, bytes.Length, "header");
         if (bytes.Length < 4 || BitConverter.ToUInt32(bytes, 0) != Magic)
             r.Fail(bytes.Length < 4 ? "unexpected end" : "magic header not detected");
@@ -153,12 +153,12 @@ public static class ModuleDecoder
         return result;
     }
 
-    private static Limits ReadLimits(ref WasmReader s, bool memory)
+    private static Limits ReadLimits(ref WasmReader s, bool memory, Validation.WasmFeatures features)
     {
         byte flags = s.ReadByte();
         // Bit 0: has max; bit 1: shared (threads); bit 2: 64-bit index (memory64).
-        int allowed = memory ? 0x07 : 0x01;
-        if ((flags & ~allowed) != 0) { s.Position--; s.Fail("malformed limits flags"); }
+        int allowed = !memory ? 0x01 : 0x01 | (features.Threads ? 0x02 : 0) | (features.Memory64 ? 0x04 : 0);
+        if ((flags & ~allowed) != 0) { s.Position--; s.Fail("integer too large: malformed limits flags"); }
         bool is64 = (flags & 4) != 0;
         ulong min = is64 ? s.ReadU64() : s.ReadU32();
         ulong? max = (flags & 1) != 0 ? (is64 ? s.ReadU64() : s.ReadU32()) : null;
@@ -168,7 +168,7 @@ public static class ModuleDecoder
     private static TableType ReadTableType(ref WasmReader s)
     {
         var elem = ReadRefType(ref s);
-        return new TableType(elem, ReadLimits(ref s, memory: false));
+        return new TableType(elem, ReadLimits(ref s, memory: false, Validation.WasmFeatures.Default));
     }
 
     private static GlobalType ReadGlobalType(ref WasmReader s)
@@ -202,7 +202,7 @@ public static class ModuleDecoder
                     m.ImportedTableCount++;
                     break;
                 case 2:
-                    var mt = new MemoryType(ReadLimits(ref s, memory: true));
+                    var mt = new MemoryType(ReadLimits(ref s, memory: true, m.Features));
                     m.Imports.Add(new Import(module, name, ExternalKind.Memory, 0, default, mt, default));
                     m.Memories.Add(mt);
                     m.ImportedMemoryCount++;
@@ -237,7 +237,7 @@ public static class ModuleDecoder
     private static void ReadMemories(ref WasmReader s, ModuleDefinition m)
     {
         int count = s.ReadIndex();
-        for (int i = 0; i < count; i++) m.Memories.Add(new MemoryType(ReadLimits(ref s, memory: true)));
+        for (int i = 0; i < count; i++) m.Memories.Add(new MemoryType(ReadLimits(ref s, memory: true, m.Features)));
     }
 
     private static void ReadGlobals(ref WasmReader s, ModuleDefinition m)
@@ -278,7 +278,11 @@ public static class ModuleDecoder
             case ConstExpr.RefNull: e = new ConstExpr(op, 0, 0, ReadRefType(ref s), offset); break;
             case ConstExpr.RefFunc: e = new ConstExpr(op, 0, s.ReadIndex(), ValType.FuncRef, offset); break;
             case 0x0B: s.Position--; s.Invalid("type mismatch: empty constant expression"); return default;
-            default: s.Position--; s.Invalid("constant expression required"); return default;
+            default:
+                s.Position--;
+                if (!OpcodeTables.IsDefined(op)) s.Fail($"illegal opcode 0x{op:x2}");
+                s.Invalid("constant expression required");
+                return default;
         }
         byte next = s.ReadByte();
         if (next != 0x0B)

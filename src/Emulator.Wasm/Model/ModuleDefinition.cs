@@ -4,6 +4,7 @@ namespace Emulator.Wasm.Model;
 public sealed class ModuleDefinition
 {
     public required byte[] Bytes { get; init; }
+    public required Validation.WasmFeatures Features { get; init; }
     public List<FuncType> Types { get; } = new();
     public List<Import> Imports { get; } = new();
 

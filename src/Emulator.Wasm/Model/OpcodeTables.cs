@@ -32,6 +32,11 @@ public static class OpcodeTables
     public static readonly MemoryAccess[] Memory = BuildMemory();
     public static readonly AtomicAccess[] Atomic = BuildAtomic();
 
+    /// <summary>Whether a first opcode byte names an instruction this engine decodes (spec 5.4; 0xFD is SIMD, refused later).</summary>
+    public static bool IsDefined(byte op) =>
+        op <= 0x05 || op is >= 0x0B and <= 0x11 || op is >= 0x1A and <= 0x1C || op is >= 0x20 and <= 0x26
+        || op is >= 0x28 and <= 0xC4 || op is >= 0xD0 and <= 0xD2 || op is 0xFC or 0xFD or 0xFE;
+
     private static NumericSignature[] BuildNumeric()
     {
         var t = new NumericSignature[256];

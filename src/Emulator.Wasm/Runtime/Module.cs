@@ -26,7 +26,7 @@ public sealed class Module
     /// <summary>Decodes and validates only; throws <see cref="WasmModuleException"/> for a refused module.</summary>
     public static ModuleDefinition DecodeAndValidate(byte[] bytes, WasmFeatures? features = null)
     {
-        var definition = ModuleDecoder.Decode(bytes);
+        var definition = ModuleDecoder.Decode(bytes, features);
         ModuleValidator.Validate(definition, features);
         return definition;
     }

@@ -74,7 +74,9 @@ internal sealed partial class FunctionValidator
             case 0x11:
             {
                 int typeIndex = _r.ReadIndex();
-                int tableIndex = _r.ReadIndex();
+                int tableIndex;
+                if (M.Features.ReferenceTypes) tableIndex = _r.ReadIndex();
+                else if ((tableIndex = _r.ReadByte()) != 0) Malformed("zero flag expected");
                 var table = Table(tableIndex);
                 if (table.ElementType != ValType.FuncRef) Fail("type mismatch: call_indirect needs a funcref table");
                 if ((uint)typeIndex >= (uint)M.Types.Count) Fail("unknown type");
@@ -192,7 +194,10 @@ internal sealed partial class FunctionValidator
             case 0xFC: MiscPrefix(); break;
             case 0xFD:
                 throw new WasmModuleException(ModuleErrorKind.Unsupported, "code", _opStart, "SIMD (v128) instructions are not supported by this engine");
-            case 0xFE: AtomicPrefix(); break;
+            case 0xFE:
+                if (!M.Features.Threads) Malformed("illegal opcode 0xfe (threads are not enabled)");
+                AtomicPrefix();
+                break;
             default:
                 Malformed($"illegal opcode 0x{op:x2}");
                 break;
@@ -236,14 +241,17 @@ internal sealed partial class FunctionValidator
         {
             case <= 7: Numeric(OpcodeTables.SaturatingTruncation[sub]); break;
             case 8:
-                ReadDataIndex();
+            {
+                int data = _r.ReadIndex();
                 ReadZeroByte();
                 RequireMemory();
+                CheckDataIndex(data);
                 PopVal(ValType.I32);
                 PopVal(ValType.I32);
                 PopVal(_c.AddressType);
                 break;
-            case 9: ReadDataIndex(); break;
+            }
+            case 9: CheckDataIndex(_r.ReadIndex()); break;
             case 10:
                 ReadZeroByte();
                 ReadZeroByte();

@@ -40,13 +40,22 @@ internal sealed partial class FunctionValidator
         _ctrls.Clear();
         _r = new WasmReader(M.Bytes, body.CodeStart, body.CodeEnd, "code");
         PushCtrl(0x02, Array.Empty<ValType>(), type.Results);
-        while (_ctrls.Count > 0)
+        try
         {
-            _opStart = _r.Position;
-            byte op = _r.ReadByte();
-            Step(op, type);
+            while (_ctrls.Count > 0)
+            {
+                _opStart = _r.Position;
+                byte op = _r.ReadByte();
+                Step(op, type);
+            }
+            if (!_r.AtEnd) Malformed("section size mismatch: operators after the final end");
         }
-        if (!_r.AtEnd) Fail("section size mismatch: operators after the final end");
+        catch (WasmModuleException e) when (e.Kind == ModuleErrorKind.Invalid)
+        {
+            // The spec decodes a whole body before typing it, so a decoding error later in the body wins.
+            BodyScanner.Scan(M, body);
+            throw;
+        }
     }
 
     [DoesNotReturn]
@@ -184,12 +193,19 @@ internal sealed partial class FunctionValidator
             Fail(atomic ? "alignment must be equal to natural" : "alignment must not be larger than natural");
     }
 
-    private int ReadDataIndex()
+    /// <summary>
+    /// Data indices in code need the data count section (spec 5.5.13). Without it, an index that the data
+    /// section cannot satisfy either is reported as the validation error it also is.
+    /// </summary>
+    private void CheckDataIndex(int x)
     {
-        int x = _r.ReadIndex();
-        if (M.DataCount is not { } count) { Malformed("data count section required"); return 0; }
-        if (x >= count) Fail("unknown data segment");
-        return x;
+        if (M.DataCount is { } count)
+        {
+            if (x >= count) Fail("unknown data segment");
+            return;
+        }
+        if (x >= M.Data.Count) Fail("unknown data segment");
+        Malformed("data count section required");
     }
 
     private ElementSegment Element(int index)
