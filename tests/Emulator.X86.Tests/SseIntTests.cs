@@ -136,6 +136,43 @@ public class SseIntTests
     }
 
     [Fact]
+    public void NonTemporalAndFloatTypedMoves()
+    {
+        using var m = new TestMachine();
+        m.SetXmm(0, 0x1111_2222_3333_4444, 0x5555_6666_7777_8888);
+        m.WriteMem(Data + 0x40, 0xf0f0_f0f0_0000_ffff, 8);
+        m.WriteMem(Data + 0x48, 0x0f0f_0f0f_ffff_0000, 8);
+        m.Load(a =>
+        {
+            a.mov(rbx, Data);
+            a.mov(rax, 0x0123_4567_89ab_cdef);
+            a.movntps(__xmmword_ptr[rbx], xmm0);
+            a.movntpd(__xmmword_ptr[rbx + 0x10], xmm0);
+            a.movnti(__dword_ptr[rbx + 0x20], eax);
+            a.movnti(__qword_ptr[rbx + 0x28], rax);
+            a.movapd(xmm1, __xmmword_ptr[rbx + 0x10]);
+            a.movupd(xmm2, __xmmword_ptr[rbx + 0x24]);
+            a.movdqa(xmm3, xmm0);
+            a.andnps(xmm3, __xmmword_ptr[rbx + 0x40]);
+            a.movdqa(xmm4, xmm0);
+            a.orpd(xmm4, __xmmword_ptr[rbx + 0x40]);
+            a.movdqa(xmm5, xmm0);
+            a.xorps(xmm5, __xmmword_ptr[rbx + 0x40]);
+            a.pextrw(__word_ptr[rbx + 0x50], xmm0, 6);
+        }).Run();
+        Assert.Equal(0x1111_2222_3333_4444UL, m.ReadMem(Data, 8));
+        Assert.Equal(0x5555_6666_7777_8888UL, m.ReadMem(Data + 8, 8));
+        Assert.Equal(m.Xmm(0), m.Xmm(1));
+        Assert.Equal(0x89ab_cdefUL, m.ReadMem(Data + 0x20, 4));
+        Assert.Equal(0x0123_4567_89ab_cdefUL, m.ReadMem(Data + 0x28, 8));
+        Assert.Equal((0x89ab_cdef_0000_0000UL, 0x0000_0000_0123_4567UL), m.Xmm(2));
+        Assert.Equal((0xe0e0_d0d0_0000_bbbbUL, 0x0a0a_0909_8888_0000UL), m.Xmm(3));
+        Assert.Equal((0xf1f1_f2f2_3333_ffffUL, 0x5f5f_6f6f_ffff_8888UL), m.Xmm(4));
+        Assert.Equal((0xe1e1_d2d2_3333_bbbbUL, 0x5a5a_6969_8888_8888UL), m.Xmm(5));
+        Assert.Equal(0x6666UL, m.ReadMem(Data + 0x50, 8));
+    }
+
+    [Fact]
     public void SignMasks()
     {
         using var m = new TestMachine();
@@ -326,6 +363,27 @@ public class SseIntTests
         Assert.Equal((0x0f0e_0d0c_0b0a_0908UL, 0x1716_1514_1312_1110UL), Binary(a => a.shufps(xmm0, xmm1, 0x4e), D0, D1, S0, S1));
         Assert.Equal((D1, S0), Binary(a => a.shufpd(xmm0, xmm1, 1), D0, D1, S0, S1));
         Assert.Equal((D0, S1), Binary(a => a.shufpd(xmm0, xmm1, 2), D0, D1, S0, S1));
+    }
+
+    [Fact]
+    public void MixedWidthStateAccessesInOneBlock()
+    {
+        using var m = new TestMachine();
+        m.SetXmm(1, ulong.MaxValue, ulong.MaxValue);
+        m.Load(a =>
+        {
+            a.mov(rax, 0x1111_2222_3333_4444);
+            a.movq(xmm1, rax);
+            a.pshufd(xmm0, xmm1, 0x1b);
+            a.movd(ecx, xmm0);
+            a.pextrw(edx, xmm0, 4);
+            a.pinsrw(xmm1, edx, 0);
+            a.movq(rsi, xmm1);
+        }).Run();
+        Assert.Equal((0UL, 0x3333_4444_1111_2222UL), m.Xmm(0));
+        Assert.Equal(0UL, m[Gpr.Rcx]);
+        Assert.Equal(0x2222UL, m[Gpr.Rdx]);
+        Assert.Equal(0x1111_2222_3333_2222UL, m[Gpr.Rsi]);
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using static Emulator.X86.Helpers.VectorState;
 namespace Emulator.X86.Helpers;
 
 /// <summary>
-/// SSE2/MMX integer shifts, packs, byte/word unpacks, PMOVMSKB and the masked stores (SDM Vol. 2,
+/// SSE2/MMX integer shifts, packs, unpacks, PMOVMSKB and the masked stores (SDM Vol. 2,
 /// each instruction's "Operation"). Lengths are 16 (XMM) or 8 (MM) bytes.
 /// </summary>
 public static unsafe class SseShiftPack
@@ -32,10 +32,10 @@ public static unsafe class SseShiftPack
     public static readonly HelperInfo Packuswb = Define("packuswb", &PackuswbImpl);
 
     /// <summary>
-    /// unpack(dst, src, lane bytes | high &lt;&lt; 8, length): interleaves lanes of the low (or high)
+    /// punpck(dst, src, lane bytes | high &lt;&lt; 8, length): interleaves lanes of the low (or high)
     /// halves of dst and src, dst first (PUNPCKL/H BW WD DQ QDQ, UNPCKL/H PS PD).
     /// </summary>
-    public static readonly HelperInfo Unpack = Define("unpack", &UnpackImpl);
+    public static readonly HelperInfo Unpack = Define("punpck", &UnpackImpl);
 
     /// <summary>pmovmskb(src, unused, unused, length): the top bit of each byte.</summary>
     public static readonly HelperInfo Pmovmskb = HelperTable.Define("pmovmskb", 4, OpFlags.ReadsState, &PmovmskbImpl);
