@@ -26,7 +26,8 @@ public static class HelperRegistry
             {
                 if (h.Name == name)
                 {
-                    return h;
+                    // Two groups choosing one name would make one helper silently run the other's code.
+                    throw new InvalidOperationException($"helper '{name}' is registered twice");
                 }
             }
 
