@@ -54,8 +54,7 @@ public sealed partial class Translator
             return;
         }
 
-        // Far jumps load CS: system-level, not translated yet.
-        RaiseUd();
+        FarTransfer(in insn, call: false);
     }
 
     private void Jcc(in Instruction insn)
@@ -82,14 +81,14 @@ public sealed partial class Translator
             return;
         }
 
-        RaiseUd();
+        FarTransfer(in insn, call: true);
     }
 
     private void Ret(in Instruction insn)
     {
         if (insn.Code is Code.Retfw or Code.Retfd or Code.Retfq or Code.Retfw_imm16 or Code.Retfd_imm16 or Code.Retfq_imm16)
         {
-            RaiseUd();
+            FarReturn(in insn);
             return;
         }
 

@@ -4,13 +4,12 @@ using static Emulator.Ir.IrBuilder;
 
 namespace Emulator.X86.Frontend;
 
-/// <summary>Miscellaneous: CLC STC CMC CLD STD, HLT, INT3, UD0-2 (their delivery through the IDT comes with the system-level CPU).</summary>
+/// <summary>Miscellaneous: CLC STC CMC CLD STD, HLT, UD0-2 (their delivery through the IDT comes with the system-level CPU).</summary>
 public sealed partial class Translator
 {
     static partial void RegisterMisc(Emitter?[] t)
     {
-        t[(int)Mnemonic.Hlt] = static (tr, in i) => tr.Hlt();
-        t[(int)Mnemonic.Int3] = static (tr, in i) => tr.Raise(Vector.BP);
+        t[(int)Mnemonic.Hlt] = static (tr, in i) => tr.HltInstruction();
         t[(int)Mnemonic.Ud2] = static (tr, in i) => tr.RaiseUd();
         t[(int)Mnemonic.Ud0] = static (tr, in i) => tr.RaiseUd();
         t[(int)Mnemonic.Ud1] = static (tr, in i) => tr.RaiseUd();

@@ -43,20 +43,14 @@ public sealed partial class Translator
     {
         if (insn.Op0Kind == OpKind.Register && insn.Op0Register.IsSegmentRegister())
         {
-            // Loading a segment register changes the descriptor cache: system-level, not yet translated.
-            RaiseUd();
+            MoveToSegment(in insn);
             return;
         }
 
-        if (insn.Op0Kind == OpKind.Register && (insn.Op0Register.IsCR() || insn.Op0Register.IsDR()))
+        if ((insn.Op0Kind == OpKind.Register && (insn.Op0Register.IsCR() || insn.Op0Register.IsDR()))
+            || (insn.Op1Kind == OpKind.Register && (insn.Op1Register.IsCR() || insn.Op1Register.IsDR())))
         {
-            RaiseUd();
-            return;
-        }
-
-        if (insn.Op1Kind == OpKind.Register && (insn.Op1Register.IsCR() || insn.Op1Register.IsDR()))
-        {
-            RaiseUd();
+            MoveSystemRegister(in insn);
             return;
         }
 

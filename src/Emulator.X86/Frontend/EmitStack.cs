@@ -39,7 +39,7 @@ public sealed partial class Translator
     {
         if (insn.Op0Kind == OpKind.Register && insn.Op0Register.IsSegmentRegister())
         {
-            RaiseUd(); // loads a segment descriptor: system-level
+            PopSegment(in insn);
             return;
         }
 

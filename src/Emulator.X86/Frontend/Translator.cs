@@ -63,6 +63,7 @@ public sealed partial class Translator
         block.Clear();
         b = new IrBuilder(block);
         ResetFlagKnowledge();
+        endAfterNext = false;
         ulong csBase = Mode.Is64 ? 0 : cpu.S.Cs.Base;
         reader.Reset(cpu, csBase + pc, Mode.Is64 ? ulong.MaxValue : 0xffff_ffff);
         var decoder = Decoder.Create(Mode.Bitness, reader, pc, DecoderOptions.None);
@@ -77,6 +78,7 @@ public sealed partial class Translator
             b.BeginInsn(Pc);
             blockEnded = false;
             stored = false;
+            bool shadowBefore = endAfterNext;
 
             if (reader.Faulted && count == 0 && insn.IsInvalid)
             {
@@ -125,6 +127,14 @@ public sealed partial class Translator
             }
 
             ulong nextLinear = csBase + NextPc;
+            if (shadowBefore)
+            {
+                // The instruction after STI or MOV SS ran; interrupts may be taken after it.
+                endAfterNext = false;
+                b.Exit(NextPc);
+                break;
+            }
+
             if (count >= MaxInstructions || (nextLinear & ~GuestMemory.PageMask) != startPage)
             {
                 b.Goto(NextPc);

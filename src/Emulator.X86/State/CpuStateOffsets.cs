@@ -33,6 +33,12 @@ public static unsafe class CpuStateOffsets
     public static readonly int Halted = Of(nameof(CpuState.Halted));
     public static readonly int InstructionCount = Of(nameof(CpuState.InstructionCount));
 
+    public static readonly int Dr0 = Of(nameof(CpuState.Dr));
+    public static readonly int LdtrSelector = Of(nameof(CpuState.Ldtr)) + 12;
+    public static readonly int TrSelector = Of(nameof(CpuState.Tr)) + 12;
+
+    public static int DrOffset(int n) => Dr0 + n * 8;
+
     public static int GprOffset(int reg) => Gpr0 + reg * 8;
 
     public static int SegOffset(Seg s) => Es + (int)s * sizeof(SegmentReg);
