@@ -1,0 +1,226 @@
+using Emulator.Ir;
+using Emulator.X86.Flags;
+using Emulator.X86.State;
+using Iced.Intel;
+using static Emulator.Ir.IrBuilder;
+
+namespace Emulator.X86.Frontend;
+
+/// <summary>
+/// Bit operations: BT BTS BTR BTC, BSF BSR, TZCNT LZCNT POPCNT, BSWAP MOVBE, and BMI1/BMI2
+/// ANDN BLSI BLSMSK BLSR BEXTR BZHI (SDM Vol. 2A/2B).
+/// </summary>
+public sealed partial class Translator
+{
+    private enum BitOp
+    {
+        Test,
+        Set,
+        Reset,
+        Complement,
+    }
+
+    static partial void RegisterBit(Emitter?[] t)
+    {
+        t[(int)Mnemonic.Bt] = static (tr, in i) => tr.BitTest(in i, BitOp.Test);
+        t[(int)Mnemonic.Bts] = static (tr, in i) => tr.BitTest(in i, BitOp.Set);
+        t[(int)Mnemonic.Btr] = static (tr, in i) => tr.BitTest(in i, BitOp.Reset);
+        t[(int)Mnemonic.Btc] = static (tr, in i) => tr.BitTest(in i, BitOp.Complement);
+        t[(int)Mnemonic.Bsf] = static (tr, in i) => tr.BitScan(in i, forward: true);
+        t[(int)Mnemonic.Bsr] = static (tr, in i) => tr.BitScan(in i, forward: false);
+        t[(int)Mnemonic.Tzcnt] = static (tr, in i) => tr.CountZeros(in i, trailing: true);
+        t[(int)Mnemonic.Lzcnt] = static (tr, in i) => tr.CountZeros(in i, trailing: false);
+        t[(int)Mnemonic.Popcnt] = static (tr, in i) => tr.Popcnt(in i);
+        t[(int)Mnemonic.Bswap] = static (tr, in i) => tr.Bswap(in i);
+        t[(int)Mnemonic.Movbe] = static (tr, in i) => tr.WriteOp(in i, 0, tr.b.Bswap(tr.ReadOp(in i, 1)));
+        t[(int)Mnemonic.Andn] = static (tr, in i) => tr.Andn(in i);
+        t[(int)Mnemonic.Blsi] = static (tr, in i) => tr.LowestSetBit(in i, Mnemonic.Blsi);
+        t[(int)Mnemonic.Blsmsk] = static (tr, in i) => tr.LowestSetBit(in i, Mnemonic.Blsmsk);
+        t[(int)Mnemonic.Blsr] = static (tr, in i) => tr.LowestSetBit(in i, Mnemonic.Blsr);
+        t[(int)Mnemonic.Bextr] = static (tr, in i) => tr.Bextr(in i);
+        t[(int)Mnemonic.Bzhi] = static (tr, in i) => tr.Bzhi(in i);
+    }
+
+    /// <summary>
+    /// BT/BTS/BTR/BTC base, offset (SDM Vol. 2A "BT", Bit(BitBase, BitOffset)). A register base
+    /// or an immediate offset takes the offset modulo the width. A memory base with a register
+    /// offset addresses any bit: the signed offset selects the operand-sized word
+    /// (offset SAR log2(width)) * size bytes away, then the bit in it. CF = the bit before the
+    /// change; ZF is unchanged; OF, SF, AF and PF are undefined (kept here). With LOCK the
+    /// update is one host atomic OR, AND or XOR.
+    /// </summary>
+    private void BitTest(in Instruction insn, BitOp op)
+    {
+        var t = TypeOf(in insn, 0);
+        int w = t.Bits();
+        Loc dst;
+        Operand index;
+        if (insn.Op0Kind == OpKind.Memory && insn.Op1Kind == OpKind.Register)
+        {
+            var offset = ReadReg(insn.Op1Register);
+            int log2Width = System.Numerics.BitOperations.Log2((uint)w);
+            var words = b.Sar(b.SExt(offset, IrType.I64), I64((ulong)log2Width));
+            var address = b.Add(EffectiveAddress(in insn), b.Shl(words, I64((ulong)(log2Width - 3))));
+            if (!Mode.Is64)
+            {
+                address = b.And(address, I64(0xffff_ffff));
+            }
+
+            dst = new Loc(true, Register.None, address, t);
+            index = b.And(offset, Const((ulong)w - 1, t));
+        }
+        else
+        {
+            dst = LocOf(in insn, 0);
+            index = insn.Op1Kind == OpKind.Register
+                ? b.And(ReadReg(insn.Op1Register), Const((ulong)w - 1, t))
+                : Const(insn.GetImmediate(1) & ((ulong)w - 1), t);
+        }
+
+        var flags = ArithFlags();
+        var mask = b.Shl(Const(1, t), index);
+        Operand old;
+        if (op != BitOp.Test && IsLocked(in insn))
+        {
+            old = op switch
+            {
+                BitOp.Set => b.AtomicRmw(AtomicOp.Or, dst.Address, mask),
+                BitOp.Reset => b.AtomicRmw(AtomicOp.And, dst.Address, b.Not(mask)),
+                _ => b.AtomicRmw(AtomicOp.Xor, dst.Address, mask),
+            };
+            stored = true;
+        }
+        else
+        {
+            old = Read(dst);
+            switch (op)
+            {
+                case BitOp.Set: Write(dst, b.Or(old, mask)); break;
+                case BitOp.Reset: Write(dst, b.And(old, b.Not(mask))); break;
+                case BitOp.Complement: Write(dst, b.Xor(old, mask)); break;
+            }
+        }
+
+        var cf = b.ZExt(b.And(b.Shr(old, index), Const(1, t)), IrType.I64);
+        SetFlagsMaterialized(b.Or(b.And(flags, I64(~(ulong)RFlags.CF)), cf));
+    }
+
+    /// <summary>
+    /// BSF/BSR: the index of the lowest (highest) set bit. For a zero source ZF = 1 and the
+    /// destination keeps its value, except that a 32-bit destination is still zero-extended as
+    /// Intel processors do (AMD documents the register as unchanged). CF, OF, SF, AF and PF
+    /// are undefined: 0 here.
+    /// </summary>
+    private void BitScan(in Instruction insn, bool forward)
+    {
+        var t = TypeOf(in insn, 0);
+        var src = ReadOp(in insn, 1, t);
+        var old = ReadReg(insn.Op0Register);
+        var zero = b.SetCond(IrCond.Eq, src, Const(0, t));
+        var index = forward ? b.Ctz(src) : b.Sub(Const((ulong)t.Bits() - 1, t), b.Clz(src));
+        WriteReg(insn.Op0Register, b.Select(zero, old, index));
+        SetFlagsMaterialized(b.Shl(b.ZExt(zero, IrType.I64), I64(6)));
+    }
+
+    /// <summary>TZCNT/LZCNT: the count (the width for 0); CF = source was 0, ZF = result is 0; OF, SF, AF, PF undefined (0).</summary>
+    private void CountZeros(in Instruction insn, bool trailing)
+    {
+        var t = TypeOf(in insn, 0);
+        var src = ReadOp(in insn, 1, t);
+        var r = trailing ? b.Ctz(src) : b.Clz(src);
+        WriteReg(insn.Op0Register, r);
+        var cf = b.ZExt(b.SetCond(IrCond.Eq, src, Const(0, t)), IrType.I64);
+        var zf = b.ZExt(b.SetCond(IrCond.Eq, r, Const(0, t)), IrType.I64);
+        SetFlagsMaterialized(b.Or(cf, b.Shl(zf, I64(6))));
+    }
+
+    /// <summary>POPCNT: ZF = source was 0; CF, OF, SF, AF and PF are cleared.</summary>
+    private void Popcnt(in Instruction insn)
+    {
+        var t = TypeOf(in insn, 0);
+        var src = ReadOp(in insn, 1, t);
+        WriteReg(insn.Op0Register, b.Popcnt(src));
+        var zf = b.ZExt(b.SetCond(IrCond.Eq, src, Const(0, t)), IrType.I64);
+        SetFlagsMaterialized(b.Shl(zf, I64(6)));
+    }
+
+    /// <summary>BSWAP r32/r64. BSWAP r16 is undefined; Intel processors clear the low 16 bits, so does this.</summary>
+    private void Bswap(in Instruction insn)
+    {
+        var r = insn.Op0Register;
+        WriteReg(r, r.GetSize() == 2 ? I16(0) : b.Bswap(ReadReg(r)));
+    }
+
+    /// <summary>ANDN dest, src1, src2: dest = ~src1 &amp; src2; SF and ZF from the result, CF = OF = 0.</summary>
+    private void Andn(in Instruction insn)
+    {
+        var t = TypeOf(in insn, 0);
+        var r = b.And(b.Not(ReadOp(in insn, 1, t)), ReadOp(in insn, 2, t));
+        WriteReg(insn.Op0Register, r);
+        SetCc(CcKind.Logic, r, r, Const(0, t));
+    }
+
+    /// <summary>
+    /// BLSI (isolate the lowest set bit: CF = source non-zero), BLSMSK (mask up to it) and
+    /// BLSR (clear it) (CF = source zero for both). ZF and SF from the result; OF = 0; AF and PF undefined (0).
+    /// </summary>
+    private void LowestSetBit(in Instruction insn, Mnemonic m)
+    {
+        var t = TypeOf(in insn, 0);
+        var src = ReadOp(in insn, 1, t);
+        var minusOne = b.Sub(src, Const(1, t));
+        var r = m switch
+        {
+            Mnemonic.Blsi => b.And(b.Neg(src), src),
+            Mnemonic.Blsmsk => b.Xor(minusOne, src),
+            _ => b.And(minusOne, src),
+        };
+        WriteReg(insn.Op0Register, r);
+        var cf = b.SetCond(m == Mnemonic.Blsi ? IrCond.Ne : IrCond.Eq, src, Const(0, t), IrType.I64);
+        SetFlagsMaterialized(b.Or(cf, ZeroSignFlags(r)));
+    }
+
+    /// <summary>ZF and SF of <paramref name="r"/> as RFLAGS bits.</summary>
+    private Operand ZeroSignFlags(Operand r)
+    {
+        var t = r.Type;
+        var zf = b.Shl(b.SetCond(IrCond.Eq, r, Const(0, t), IrType.I64), I64(6));
+        var sf = b.Shl(b.SetCond(IrCond.LtS, r, Const(0, t), IrType.I64), I64(7));
+        return b.Or(zf, sf);
+    }
+
+    /// <summary>
+    /// BEXTR dest, src, control: the field of control[15:8] bits at control[7:0] (bits past
+    /// the width read as 0). ZF from the result; CF = OF = 0; AF, SF, PF undefined.
+    /// </summary>
+    private void Bextr(in Instruction insn)
+    {
+        var t = TypeOf(in insn, 0);
+        var src = ReadOp(in insn, 1, t);
+        var control = ReadOp(in insn, 2, t);
+        var start = b.And(control, Const(0xff, t));
+        var length = b.And(b.Shr(control, Const(8, t)), Const(0xff, t));
+
+        // IR shifts by the width or more give 0, so a length of the width or more keeps every bit.
+        var mask = b.Sub(b.Shl(Const(1, t), length), Const(1, t));
+        var r = b.And(b.Shr(src, start), mask);
+        WriteReg(insn.Op0Register, r);
+        SetCc(CcKind.Logic, r, r, Const(0, t));
+    }
+
+    /// <summary>
+    /// BZHI dest, src, index: src with the bits from index[7:0] up cleared; CF = the index is
+    /// past the top bit (the source is then kept). ZF and SF from the result; OF = 0.
+    /// </summary>
+    private void Bzhi(in Instruction insn)
+    {
+        var t = TypeOf(in insn, 0);
+        var src = ReadOp(in insn, 1, t);
+        var n = b.And(ReadOp(in insn, 2, t), Const(0xff, t));
+        var mask = b.Sub(b.Shl(Const(1, t), n), Const(1, t));
+        var r = b.And(src, mask);
+        WriteReg(insn.Op0Register, r);
+        var cf = b.SetCond(IrCond.GtU, n, Const((ulong)t.Bits() - 1, t), IrType.I64);
+        SetFlagsMaterialized(b.Or(cf, ZeroSignFlags(r)));
+    }
+}
