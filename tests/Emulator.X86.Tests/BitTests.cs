@@ -324,4 +324,48 @@ public class BitTests
         Assert.True(m.Flag(RFlags.CF));
         Assert.True(m.Flag(RFlags.SF));
     }
+
+    [Fact]
+    public void PdepAndPext()
+    {
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            a.stc();
+            a.mov(ebx, 0b101);
+            a.mov(ecx, 0xF0F0);
+            a.pdep(eax, ebx, ecx); // bits 1, 0, 1 to positions 4, 5, 6
+            a.mov(rdx, 0xFF00_0000_0000_00A5);
+            a.mov(rsi, 0xF000_0000_0000_00F0);
+            a.pext(rdi, rdx, rsi); // 0xA then 0xF above it
+        }).Run();
+        Assert.Equal(0x50UL, m[Gpr.Rax]);
+        Assert.Equal(0xFAUL, m[Gpr.Rdi]);
+        Assert.True(m.Flag(RFlags.CF));
+    }
+
+    [Fact]
+    public void AdcxAndAdoxUseSeparateCarries()
+    {
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            a.xor(edi, edi);
+            a.mov(al, 0x7F);
+            a.add(al, 1); // OF = 1, CF = 0, SF = 1
+            a.mov(rbx, ulong.MaxValue);
+            a.mov(ecx, 1);
+            a.adcx(rbx, rcx); // CF in 0: wraps to 0, CF = 1
+            a.mov(edx, 5);
+            a.adox(edx, ecx); // OF in 1: 7, OF = 0
+            a.mov(esi, 0xFFFF_FFFF);
+            a.adcx(esi, edi); // CF in 1: wraps to 0, CF = 1
+        }).Run();
+        Assert.Equal(0UL, m[Gpr.Rbx]);
+        Assert.Equal(7UL, m[Gpr.Rdx]);
+        Assert.Equal(0UL, m[Gpr.Rsi]);
+        Assert.True(m.Flag(RFlags.CF));
+        Assert.False(m.Flag(RFlags.OF));
+        Assert.True(m.Flag(RFlags.SF)); // from the ADD, untouched by ADCX and ADOX
+    }
 }

@@ -237,4 +237,16 @@ public class ConvertTests
         m.Cpu.S.Rip = TestMachine.CodeAddress;
         Assert.Equal(6, m.RunToException());
     }
+
+    [Fact]
+    public void SalcSetsAlFromCarry()
+    {
+        using var m = new TestMachine(32);
+        m.LoadBytes([0xF9, 0xD6, 0x88, 0xC3, 0xF8, 0xD6, 0xF4], TestMachine.CodeAddress); // stc; salc; mov bl, al; clc; salc; hlt
+        m.Cpu.S.Rip = TestMachine.CodeAddress;
+        m[Gpr.Rax] = 0x1234_5655;
+        m.Run();
+        Assert.Equal(0xFFUL, m[Gpr.Rbx] & 0xff);
+        Assert.Equal(0x1234_5600UL, m[Gpr.Rax]);
+    }
 }

@@ -8,9 +8,10 @@ using static Emulator.Ir.IrBuilder;
 namespace Emulator.X86.Frontend;
 
 /// <summary>
-/// Conversions and flag moves: CBW CWDE CDQE CWD CDQ CQO, LAHF SAHF, XLAT, and the BCD
-/// adjustments DAA DAS AAA AAS AAM AAD of 16- and 32-bit code (Iced decodes those as invalid in
-/// 64-bit mode, which raises #UD) (SDM Vol. 2A).
+/// Conversions and flag moves: CBW CWDE CDQE CWD CDQ CQO, LAHF SAHF, XLAT (SDM Vol. 2A), and,
+/// in 16- and 32-bit code only, the BCD adjustments DAA DAS AAA AAS AAM AAD and the
+/// undocumented SALC (AL = CF ? FF : 0). Iced decodes those as invalid in 64-bit mode, which
+/// raises #UD.
 /// </summary>
 public sealed partial class Translator
 {
@@ -31,6 +32,7 @@ public sealed partial class Translator
         t[(int)Mnemonic.Aas] = static (tr, in i) => tr.DecimalAdjust(BcdHelpers.Aas);
         t[(int)Mnemonic.Aam] = static (tr, in i) => tr.Aam(in i);
         t[(int)Mnemonic.Aad] = static (tr, in i) => tr.Aad(in i);
+        t[(int)Mnemonic.Salc] = static (tr, in i) => tr.WriteReg(Register.AL, tr.b.Neg(tr.CarryFlag()));
     }
 
     private void SignExtendAccumulator(Register from, Register to) => WriteReg(to, b.SExt(ReadReg(from), T(to.GetSize())));
