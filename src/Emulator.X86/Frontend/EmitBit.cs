@@ -103,7 +103,8 @@ public sealed partial class Translator
     /// BSF/BSR: the index of the lowest (highest) set bit. For a zero source ZF = 1 and the
     /// destination keeps its value, except that a 32-bit destination is still zero-extended as
     /// Intel processors do (AMD documents the register as unchanged). CF, OF, SF, AF and PF
-    /// are undefined: 0 here.
+    /// are undefined: PF is the parity of the index (of 0 for a zero source), the rest 0, as
+    /// AMD processors give.
     /// </summary>
     private void BitScan(in Instruction insn, bool forward)
     {
@@ -113,7 +114,15 @@ public sealed partial class Translator
         var zero = b.SetCond(IrCond.Eq, src, Const(0, t));
         var index = forward ? b.Ctz(src) : b.Sub(Const((ulong)t.Bits() - 1, t), b.Clz(src));
         WriteReg(insn.Op0Register, b.Select(zero, old, index));
-        SetFlagsMaterialized(b.Shl(b.ZExt(zero, IrType.I64), I64(6)));
+        var pf = ParityFlag(b.Select(zero, Const(0, t), index));
+        SetFlagsMaterialized(b.Or(b.Shl(b.ZExt(zero, IrType.I64), I64(6)), pf));
+    }
+
+    /// <summary>PF of <paramref name="r"/> as an RFLAGS bit: set when its low byte has an even number of ones.</summary>
+    private Operand ParityFlag(Operand r)
+    {
+        var ones = b.Popcnt(b.ZExt(b.Trunc(r, IrType.I8), IrType.I64));
+        return b.Shl(b.Xor(b.And(ones, I64(1)), I64(1)), I64(2));
     }
 
     /// <summary>TZCNT/LZCNT: the count (the width for 0); CF = source was 0, ZF = result is 0; OF, SF, AF, PF undefined (0).</summary>

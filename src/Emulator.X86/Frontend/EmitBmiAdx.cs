@@ -39,7 +39,7 @@ public sealed partial class Translator
 
     /// <summary>
     /// BLSI (isolate the lowest set bit: CF = source non-zero), BLSMSK (mask up to it) and
-    /// BLSR (clear it) (CF = source zero for both). ZF and SF from the result; OF = 0; AF and PF undefined (0).
+    /// BLSR (clear it) (CF = source zero for both). ZF and SF from the result; OF = 0; AF (0) and PF (from the result) undefined.
     /// </summary>
     private void LowestSetBit(in Instruction insn, Mnemonic m)
     {
@@ -57,13 +57,13 @@ public sealed partial class Translator
         SetFlagsMaterialized(b.Or(cf, ZeroSignFlags(r)));
     }
 
-    /// <summary>ZF and SF of <paramref name="r"/> as RFLAGS bits.</summary>
+    /// <summary>ZF and SF of <paramref name="r"/> as RFLAGS bits, and PF (undefined here) as AMD processors set it.</summary>
     private Operand ZeroSignFlags(Operand r)
     {
         var t = r.Type;
         var zf = b.Shl(b.SetCond(IrCond.Eq, r, Const(0, t), IrType.I64), I64(6));
         var sf = b.Shl(b.SetCond(IrCond.LtS, r, Const(0, t), IrType.I64), I64(7));
-        return b.Or(zf, sf);
+        return b.Or(b.Or(zf, sf), ParityFlag(r));
     }
 
     /// <summary>
