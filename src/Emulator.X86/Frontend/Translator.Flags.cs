@@ -94,11 +94,38 @@ public sealed partial class Translator
                 case CcKind.Sub: return b.SetCond(IrCond.LtU, ccSrc1, ccSrc2);
                 case CcKind.Add: return b.SetCond(IrCond.LtU, ccDst, ccSrc1);
                 case CcKind.Logic: return I8(0);
+                case CcKind.Inc or CcKind.Dec: return b.Trunc(ccSrc2, IrType.I8);
+                case CcKind.Shl or CcKind.Shr or CcKind.Sar when ShiftCarry() is { IsValid: true } cf: return cf;
             }
         }
 
         return Flag(RFlags.CF);
     }
+
+    /// <summary>
+    /// CF of a shift by a constant count within the width: the last bit shifted out (SDM Vol. 2B
+    /// SAL/SAR/SHL/SHR), bit (width - count) for left shifts and bit (count - 1) for right shifts
+    /// (for SAR too, as the count is below the width). Other counts go through the helper.
+    /// </summary>
+    private Operand ShiftCarry()
+    {
+        if (!ccSrc2.IsConst || ccSrc2.Value == 0 || ccSrc2.Value > (ulong)ccType.Bits())
+        {
+            return default;
+        }
+
+        int bit = ccKind == CcKind.Shl ? ccType.Bits() - (int)ccSrc2.Value : (int)ccSrc2.Value - 1;
+        if (ccKind == CcKind.Sar && bit >= ccType.Bits() - 1)
+        {
+            bit = ccType.Bits() - 1;
+        }
+
+        var shifted = b.Shr(ccSrc1, Const((ulong)bit, ccType));
+        return b.Trunc(b.And(shifted, Const(1, ccType)), IrType.I8);
+    }
+
+    private bool CarryShortcutExists() => ccKind is CcKind.Inc or CcKind.Dec
+        || (ccKind is CcKind.Shl or CcKind.Shr or CcKind.Sar && ccSrc2.IsConst && ccSrc2.Value != 0 && ccSrc2.Value <= (ulong)ccType.Bits());
 
     /// <summary>Whether condition <paramref name="cc"/> holds, as an I8 0 or 1 (SDM Vol. 1 Appendix B).</summary>
     private Operand Condition(ConditionCode cc)
@@ -168,7 +195,13 @@ public sealed partial class Translator
             case CcKind.Eflags:
                 return default;
             default:
-                // Every other kind sets ZF and SF from its result.
+                // Every other kind sets ZF and SF from its result; CF has its own shortcuts.
+                if (cc is ConditionCode.b or ConditionCode.ae && CarryShortcutExists())
+                {
+                    var cf = CarryFlag();
+                    return cc == ConditionCode.b ? cf : b.Xor(cf, I8(1));
+                }
+
                 return cc switch
                 {
                     ConditionCode.e => b.SetCond(IrCond.Eq, ccDst, zero),
