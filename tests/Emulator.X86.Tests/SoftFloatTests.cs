@@ -32,7 +32,7 @@ public class SoftFloatTests
         0x43e0_0000_0000_0000, 0xc3e0_0000_0000_0000, 0x41e0_0000_0000_0000, 0xc1e0_0000_0020_0000,
     ];
 
-    private static uint RandomSingle(Random r)
+    internal static uint RandomSingle(Random r)
     {
         int kind = r.Next(8);
         return kind switch
@@ -46,7 +46,7 @@ public class SoftFloatTests
         };
     }
 
-    private static ulong RandomDouble(Random r)
+    internal static ulong RandomDouble(Random r)
     {
         int kind = r.Next(8);
         ulong sign = r.Next(2) == 0 ? 0 : 0x8000_0000_0000_0000;

@@ -44,7 +44,7 @@ public unsafe class SseFloatTests
 
     internal static ulong Hi(TestMachine m, int n) => m.Cpu.State->Xmm[(2 * n) + 1];
 
-    internal static uint Flags(TestMachine m) => m.Cpu.S.Mxcsr & MxcsrBits.Flags;
+    internal static uint MxcsrFlags(TestMachine m) => m.Cpu.S.Mxcsr & MxcsrBits.Flags;
 
     /// <summary>A 64-bit machine with xmm0 = (lo0, hi0), xmm1 = (lo1, hi1) and MXCSR set, after running <paramref name="code"/>.</summary>
     private static TestMachine Run(Action<Assembler> code, uint mxcsr, ulong lo0, ulong hi0, ulong lo1, ulong hi1 = 0, int bitness = 64)
@@ -78,7 +78,7 @@ public unsafe class SseFloatTests
         using var m = Run(a => a.addss(xmm0, xmm1), Masked, Pack(0x3fc0_0000, 0x1111_1111), 0x3333_3333_2222_2222, Pack(0x4010_0000, 0xdead), 0xbeef, bitness);
         Assert.Equal(Pack(0x4070_0000, 0x1111_1111), Lo(m, 0));
         Assert.Equal(0x3333_3333_2222_2222UL, Hi(m, 0));
-        Assert.Equal(0u, Flags(m));
+        Assert.Equal(0u, MxcsrFlags(m));
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public unsafe class SseFloatTests
             Pack(0x7fc0_0009, MinusInf));
         Assert.Equal(Pack(0x7fc0_0001, 0xffc0_0007), Lo(m, 0));
         Assert.Equal(Pack(0x7fc0_0005, Indefinite), Hi(m, 0));
-        Assert.Equal(MxcsrBits.IE, Flags(m));
+        Assert.Equal(MxcsrBits.IE, MxcsrFlags(m));
     }
 
     [Theory]
@@ -127,7 +127,7 @@ public unsafe class SseFloatTests
         Assert.Equal(positive, (uint)Lo(m, 0));
         Assert.Equal(negative, (uint)Lo(m, 2));
         Assert.Equal(oddTie, (uint)Lo(m, 4));
-        Assert.Equal(MxcsrBits.PE, Flags(m));
+        Assert.Equal(MxcsrBits.PE, MxcsrFlags(m));
     }
 
     [Theory]
@@ -141,7 +141,7 @@ public unsafe class SseFloatTests
         using var m = Run(a => a.addsd(xmm0, xmm1), WithRc(rc), OneD, 7, 0x3cb8_0000_0000_0000);
         Assert.Equal(expected, Lo(m, 0));
         Assert.Equal(7UL, Hi(m, 0));
-        Assert.Equal(MxcsrBits.PE, Flags(m));
+        Assert.Equal(MxcsrBits.PE, MxcsrFlags(m));
     }
 
     [Theory]
@@ -153,7 +153,7 @@ public unsafe class SseFloatTests
     {
         using var m = Run(a => a.mulps(xmm0, xmm1), WithRc(rc), Pack(MaxSingle, 0xff7f_ffff), 0, Pack(Two, Two), Pack(One, One));
         Assert.Equal(Pack(positive, negative), Lo(m, 0));
-        Assert.Equal(MxcsrBits.OE | MxcsrBits.PE, Flags(m));
+        Assert.Equal(MxcsrBits.OE | MxcsrBits.PE, MxcsrFlags(m));
     }
 
     [Theory]
@@ -168,7 +168,7 @@ public unsafe class SseFloatTests
         uint mxcsr = WithRc(rc) | (ftz ? MxcsrBits.Ftz : 0);
         using var m = Run(a => a.mulss(xmm0, xmm1), mxcsr, 0x0080_0001, 0, 0x3f7f_fffe);
         Assert.Equal(expected, (uint)Lo(m, 0));
-        Assert.Equal(flags, Flags(m));
+        Assert.Equal(flags, MxcsrFlags(m));
     }
 
     [Fact]
@@ -178,21 +178,21 @@ public unsafe class SseFloatTests
         using (var m = Run(a => a.mulss(xmm0, xmm1), Masked, MinNormal, 0, Half))
         {
             Assert.Equal(0x0040_0000UL, Lo(m, 0));
-            Assert.Equal(0u, Flags(m));
+            Assert.Equal(0u, MxcsrFlags(m));
         }
 
         // FTZ flushes it to +0 and reports underflow and inexact.
         using (var m = Run(a => a.mulss(xmm0, xmm1), Masked | MxcsrBits.Ftz, MinNormal, 0, Half))
         {
             Assert.Equal(0UL, Lo(m, 0));
-            Assert.Equal(MxcsrBits.UE | MxcsrBits.PE, Flags(m));
+            Assert.Equal(MxcsrBits.UE | MxcsrBits.PE, MxcsrFlags(m));
         }
 
         // 2^-126 (1 + 2^-23) * 0.5 = 2^-127 + 2^-150: halfway between denormals 0x400000 and 0x400001.
         using (var m = Run(a => a.mulss(xmm0, xmm1), Masked, 0x0080_0001, 0, Half))
         {
             Assert.Equal(0x0040_0000UL, Lo(m, 0));
-            Assert.Equal(MxcsrBits.UE | MxcsrBits.PE, Flags(m));
+            Assert.Equal(MxcsrBits.UE | MxcsrBits.PE, MxcsrFlags(m));
         }
 
         using (var m = Run(a => a.mulss(xmm0, xmm1), WithRc(RoundingMode.Up), 0x0080_0001, 0, Half))
@@ -206,7 +206,7 @@ public unsafe class SseFloatTests
         using (u)
         {
             Assert.Equal((ulong)MinNormal, Lo(u, 0));
-            Assert.Equal(MxcsrBits.UE, Flags(u));
+            Assert.Equal(MxcsrBits.UE, MxcsrFlags(u));
         }
     }
 
@@ -217,7 +217,7 @@ public unsafe class SseFloatTests
         using var m = Run(a => a.divps(xmm0, xmm1), Masked, Pack(One, 0xbf80_0000), Pack(0, PlusInf), Pack(0, 0), Pack(0, Two));
         Assert.Equal(Pack(PlusInf, MinusInf), Lo(m, 0));
         Assert.Equal(Pack(Indefinite, PlusInf), Hi(m, 0));
-        Assert.Equal(MxcsrBits.ZE | MxcsrBits.IE, Flags(m));
+        Assert.Equal(MxcsrBits.ZE | MxcsrBits.IE, MxcsrFlags(m));
     }
 
     [Fact]
@@ -229,7 +229,7 @@ public unsafe class SseFloatTests
         {
             Assert.Equal(OneD, Lo(m, 0));
             Assert.Equal(Pack(One, One), Hi(m, 0));
-            Assert.Equal(MxcsrBits.ZE, Flags(m));
+            Assert.Equal(MxcsrBits.ZE, MxcsrFlags(m));
             Assert.Equal(TestMachine.CodeAddress, m.Cpu.S.Rip);
         }
 
@@ -250,7 +250,7 @@ public unsafe class SseFloatTests
         Assert.Equal(Vector.XM, RunToException(a => a.addps(xmm0, xmm1), unmasked, Pack(One, One), Pack(1, 0x3380_0000), out var m));
         using (m)
         {
-            Assert.Equal(MxcsrBits.DE, Flags(m));
+            Assert.Equal(MxcsrBits.DE, MxcsrFlags(m));
             Assert.Equal(Pack(One, One), Lo(m, 0));
         }
 
@@ -259,7 +259,7 @@ public unsafe class SseFloatTests
         Assert.Equal(Vector.XM, RunToException(a => a.addps(xmm0, xmm1), precision, Pack(One, One), Pack(0x3380_0000, 0), out var p));
         using (p)
         {
-            Assert.Equal(MxcsrBits.PE, Flags(p));
+            Assert.Equal(MxcsrBits.PE, MxcsrFlags(p));
             Assert.Equal(Pack(One, One), Lo(p, 0));
         }
     }
@@ -271,14 +271,14 @@ public unsafe class SseFloatTests
         using (var m = Run(a => a.addss(xmm0, xmm1), Masked, One, 0, 1))
         {
             Assert.Equal((ulong)One, Lo(m, 0));
-            Assert.Equal(MxcsrBits.DE | MxcsrBits.PE, Flags(m));
+            Assert.Equal(MxcsrBits.DE | MxcsrBits.PE, MxcsrFlags(m));
         }
 
         // DAZ: the denormal is +0, nothing is reported.
         using (var m = Run(a => a.addss(xmm0, xmm1), Masked | MxcsrBits.Daz, One, 0, 1))
         {
             Assert.Equal((ulong)One, Lo(m, 0));
-            Assert.Equal(0u, Flags(m));
+            Assert.Equal(0u, MxcsrFlags(m));
         }
 
         // DAZ applies to compares: -denormal == +0.
@@ -299,7 +299,7 @@ public unsafe class SseFloatTests
         using var m = Run(a => a.sqrtsd(xmm0, xmm1), WithRc(rc), 0, 9, 0x4000_0000_0000_0000);
         Assert.Equal(expected, Lo(m, 0));
         Assert.Equal(9UL, Hi(m, 0));
-        Assert.Equal(MxcsrBits.PE, Flags(m));
+        Assert.Equal(MxcsrBits.PE, MxcsrFlags(m));
     }
 
     [Fact]
@@ -308,7 +308,7 @@ public unsafe class SseFloatTests
         using var m = Run(a => a.sqrtpd(xmm0, xmm1), Masked, 0, 0, 0xbff0_0000_0000_0000, 0x8000_0000_0000_0000);
         Assert.Equal(IndefiniteD, Lo(m, 0));
         Assert.Equal(0x8000_0000_0000_0000UL, Hi(m, 0));
-        Assert.Equal(MxcsrBits.IE, Flags(m));
+        Assert.Equal(MxcsrBits.IE, MxcsrFlags(m));
     }
 
     [Fact]
@@ -319,21 +319,21 @@ public unsafe class SseFloatTests
         {
             Assert.Equal(Pack(One, QNaN), Lo(m, 0));
             Assert.Equal(Pack(0x8000_0000, 0), Hi(m, 0));
-            Assert.Equal(MxcsrBits.IE, Flags(m));
+            Assert.Equal(MxcsrBits.IE, MxcsrFlags(m));
         }
 
         // max(1, SNaN) returns the SNaN unchanged.
         using (var m = Run(a => a.maxsd(xmm0, xmm1), Masked, OneD, 0, 0x7ff0_0000_0000_0001))
         {
             Assert.Equal(0x7ff0_0000_0000_0001UL, Lo(m, 0));
-            Assert.Equal(MxcsrBits.IE, Flags(m));
+            Assert.Equal(MxcsrBits.IE, MxcsrFlags(m));
         }
 
         using (var m = Run(a => a.maxps(xmm0, xmm1), Masked, Pack(One, 0xc000_0000), Pack(Two, 0x8000_0000), Pack(Two, 0xbf80_0000), Pack(One, 0)))
         {
             Assert.Equal(Pack(Two, 0xbf80_0000), Lo(m, 0));
             Assert.Equal(Pack(Two, 0), Hi(m, 0));
-            Assert.Equal(0u, Flags(m));
+            Assert.Equal(0u, MxcsrFlags(m));
         }
     }
 
@@ -353,7 +353,7 @@ public unsafe class SseFloatTests
         uint Lane(int i) => ((lanes >> i) & 1) != 0 ? 0xffff_ffffu : 0;
         Assert.Equal(Pack(Lane(0), Lane(1)), Lo(m, 0));
         Assert.Equal(Pack(Lane(2), Lane(3)), Hi(m, 0));
-        Assert.Equal(invalid ? MxcsrBits.IE : 0, Flags(m));
+        Assert.Equal(invalid ? MxcsrBits.IE : 0, MxcsrFlags(m));
     }
 
     [Fact]
@@ -363,7 +363,7 @@ public unsafe class SseFloatTests
         using var m = Run(a => a.cmpsd(xmm0, xmm1, 0), Masked, 0x7ff0_0000_0000_0001, 3, OneD);
         Assert.Equal(0UL, Lo(m, 0));
         Assert.Equal(3UL, Hi(m, 0));
-        Assert.Equal(MxcsrBits.IE, Flags(m));
+        Assert.Equal(MxcsrBits.IE, MxcsrFlags(m));
 
         using var n = Run(a => a.cmppd(xmm0, xmm1, 2), Masked, OneD, 0x4000_0000_0000_0000, OneD, OneD);
         Assert.Equal(ulong.MaxValue, Lo(n, 0));
@@ -396,7 +396,7 @@ public unsafe class SseFloatTests
         Assert.False(m.Flag(RFlags.OF));
         Assert.False(m.Flag(RFlags.SF));
         Assert.False(m.Flag(RFlags.AF));
-        Assert.Equal(flags, Flags(m));
+        Assert.Equal(flags, MxcsrFlags(m));
     }
 
     [Fact]
@@ -405,14 +405,14 @@ public unsafe class SseFloatTests
         using (var m = Run(a => a.comiss(xmm0, xmm1), Masked, QNaN, 0, One))
         {
             Assert.True(m.Flag(RFlags.ZF) && m.Flag(RFlags.PF) && m.Flag(RFlags.CF));
-            Assert.Equal(MxcsrBits.IE, Flags(m));
+            Assert.Equal(MxcsrBits.IE, MxcsrFlags(m));
         }
 
         using (var m = Run(a => a.comisd(xmm0, xmm1), Masked, 0xbff0_0000_0000_0000, 0, OneD))
         {
             Assert.True(m.Flag(RFlags.CF));
             Assert.False(m.Flag(RFlags.ZF));
-            Assert.Equal(0u, Flags(m));
+            Assert.Equal(0u, MxcsrFlags(m));
         }
 
         // An unmasked invalid leaves RFLAGS as they were.
