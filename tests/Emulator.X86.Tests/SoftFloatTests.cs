@@ -170,11 +170,11 @@ public class SoftFloatTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Down)]
-    [InlineData(RoundingMode.Up)]
-    [InlineData(RoundingMode.TowardZero)]
-    [InlineData(RoundingMode.Nearest)]
-    public void DirectedRoundingOfDoublesFollowsTheExactError(RoundingMode rc)
+    [InlineData(IeeeRounding.Down)]
+    [InlineData(IeeeRounding.Up)]
+    [InlineData(IeeeRounding.TowardZero)]
+    [InlineData(IeeeRounding.Nearest)]
+    public void DirectedRoundingOfDoublesFollowsTheExactError(IeeeRounding rc)
     {
         var r = new Random(7 + (int)rc);
         var f = SoftFloat.F64;
@@ -204,10 +204,10 @@ public class SoftFloatTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Down)]
-    [InlineData(RoundingMode.Up)]
-    [InlineData(RoundingMode.TowardZero)]
-    public void DirectedRoundingOfSinglesFollowsTheExactValue(RoundingMode rc)
+    [InlineData(IeeeRounding.Down)]
+    [InlineData(IeeeRounding.Up)]
+    [InlineData(IeeeRounding.TowardZero)]
+    public void DirectedRoundingOfSinglesFollowsTheExactValue(IeeeRounding rc)
     {
         var r = new Random(17 + (int)rc);
         var f = SoftFloat.F32;
@@ -243,11 +243,11 @@ public class SoftFloatTests
     private static uint Bits(float f) => BitConverter.SingleToUInt32Bits(f);
 
     /// <summary>The directed result from the round-to-nearest one and the sign of exact - nearest.</summary>
-    private static void Directed(RoundingMode rc, double nearest, double error, ulong actual, uint flags, string op, double a, double b)
+    private static void Directed(IeeeRounding rc, double nearest, double error, ulong actual, uint flags, string op, double a, double b)
     {
         double expected = nearest;
-        bool awayUp = rc == RoundingMode.Up || (rc == RoundingMode.TowardZero && nearest < 0);
-        bool awayDown = rc == RoundingMode.Down || (rc == RoundingMode.TowardZero && nearest > 0);
+        bool awayUp = rc == IeeeRounding.Up || (rc == IeeeRounding.TowardZero && nearest < 0);
+        bool awayDown = rc == IeeeRounding.Down || (rc == IeeeRounding.TowardZero && nearest > 0);
         if (error > 0 && awayUp)
         {
             expected = Math.BitIncrement(nearest);
@@ -262,7 +262,7 @@ public class SoftFloatTests
     }
 
     /// <summary>Rounds an exactly known double to single precision in a directed mode.</summary>
-    private static uint RoundToSingle(double exact, RoundingMode rc)
+    private static uint RoundToSingle(double exact, IeeeRounding rc)
     {
         float n = (float)exact;
         if ((double)n == exact)
@@ -270,7 +270,7 @@ public class SoftFloatTests
             return Bits(n);
         }
 
-        bool up = rc == RoundingMode.Up || (rc == RoundingMode.TowardZero && exact < 0);
+        bool up = rc == IeeeRounding.Up || (rc == IeeeRounding.TowardZero && exact < 0);
         if (up && n < exact)
         {
             n = MathF.BitIncrement(n);
@@ -283,7 +283,7 @@ public class SoftFloatTests
         return Bits(n);
     }
 
-    private static ulong Cmp(in FloatFormat f, ulong a, ulong b, int predicate)
+    private static ulong Cmp(in IeeeFormat f, ulong a, ulong b, int predicate)
     {
         uint flags = 0;
         bool holds = SseFloatCompare.Holds(SoftFloat.Compare(in f, a, b, SseFloatCompare.SignalsOnQNaN(predicate), Nearest, ref flags), predicate);

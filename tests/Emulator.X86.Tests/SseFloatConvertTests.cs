@@ -23,11 +23,11 @@ public unsafe class SseFloatConvertTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Nearest, 2L, -2L)]
-    [InlineData(RoundingMode.Down, 2L, -3L)]
-    [InlineData(RoundingMode.Up, 3L, -2L)]
-    [InlineData(RoundingMode.TowardZero, 2L, -2L)]
-    public void Cvtss2siRoundsPerModeAndCvttss2siTruncates(RoundingMode rc, long positive, long negative)
+    [InlineData(IeeeRounding.Nearest, 2L, -2L)]
+    [InlineData(IeeeRounding.Down, 2L, -3L)]
+    [InlineData(IeeeRounding.Up, 3L, -2L)]
+    [InlineData(IeeeRounding.TowardZero, 2L, -2L)]
+    public void Cvtss2siRoundsPerModeAndCvttss2siTruncates(IeeeRounding rc, long positive, long negative)
     {
         // 2.5 and -2.5; the truncating form gives -2 for -2.7 in any mode.
         using var m = Machine(
@@ -84,10 +84,10 @@ public unsafe class SseFloatConvertTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Nearest, 0x4b80_0000u)]
-    [InlineData(RoundingMode.Up, 0x4b80_0001u)]
-    [InlineData(RoundingMode.Down, 0x4b80_0000u)]
-    public void Cvtsi2ssRoundsLargeIntegers(RoundingMode rc, uint expected)
+    [InlineData(IeeeRounding.Nearest, 0x4b80_0000u)]
+    [InlineData(IeeeRounding.Up, 0x4b80_0001u)]
+    [InlineData(IeeeRounding.Down, 0x4b80_0000u)]
+    public void Cvtsi2ssRoundsLargeIntegers(IeeeRounding rc, uint expected)
     {
         // 16777217 = 2^24 + 1 is halfway between singles 2^24 and 2^24 + 2. Register and memory sources.
         using var m = Machine(

@@ -19,8 +19,8 @@ public unsafe class SseFloatHostTests
 
     private delegate ulong SoftOp(ulong a, ulong b, uint mxcsr, ref uint flags);
 
-    private static readonly FloatFormat F32 = SoftFloat.F32;
-    private static readonly FloatFormat F64 = SoftFloat.F64;
+    private static readonly IeeeFormat F32 = SoftFloat.F32;
+    private static readonly IeeeFormat F64 = SoftFloat.F64;
 
     private readonly record struct Case(string Name, bool Double, nint Host, SoftOp Soft);
 
@@ -204,15 +204,15 @@ public unsafe class SseFloatHostTests
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
-    private static ulong Cmp(in FloatFormat f, ulong a, ulong b, int predicate, uint mxcsr, ref uint flags)
+    private static ulong Cmp(in IeeeFormat f, ulong a, ulong b, int predicate, uint mxcsr, ref uint flags)
     {
         var rel = SoftFloat.Compare(in f, a, b, SseFloatCompare.SignalsOnQNaN(predicate), mxcsr, ref flags);
         return SseFloatCompare.Holds(rel, predicate) ? f.SignBit | (f.SignBit - 1) : 0;
     }
 
     /// <summary>The host side reports "ordered and equal" (ZF = 1, PF = 0), as the intrinsics do.</summary>
-    private static ulong Comi(in FloatFormat f, ulong a, ulong b, bool signal, uint mxcsr, ref uint flags) =>
-        SoftFloat.Compare(in f, a, b, signal, mxcsr, ref flags) == FloatRelation.Equal ? 1UL : 0;
+    private static ulong Comi(in IeeeFormat f, ulong a, ulong b, bool signal, uint mxcsr, ref uint flags) =>
+        SoftFloat.Compare(in f, a, b, signal, mxcsr, ref flags) == IeeeRelation.Equal ? 1UL : 0;
 
     private static Vector128<float> S(ulong bits) => Vector128.CreateScalar((uint)bits).AsSingle();
 

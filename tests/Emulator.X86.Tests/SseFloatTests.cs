@@ -30,7 +30,7 @@ public unsafe class SseFloatTests
     private const ulong OneD = 0x3ff0_0000_0000_0000;
     private const ulong IndefiniteD = 0xfff8_0000_0000_0000;
 
-    internal static uint WithRc(RoundingMode rc, uint mxcsr = Masked) => mxcsr | ((uint)rc << MxcsrBits.RoundingShift);
+    internal static uint WithRc(IeeeRounding rc, uint mxcsr = Masked) => mxcsr | ((uint)rc << MxcsrBits.RoundingShift);
 
     internal static ulong Pack(uint lo, uint hi) => lo | ((ulong)hi << 32);
 
@@ -98,11 +98,11 @@ public unsafe class SseFloatTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Nearest, 0x3f80_0000u, 0xbf80_0000u, 0x3f80_0002u)]
-    [InlineData(RoundingMode.Down, 0x3f80_0000u, 0xbf80_0001u, 0x3f80_0001u)]
-    [InlineData(RoundingMode.Up, 0x3f80_0001u, 0xbf80_0000u, 0x3f80_0002u)]
-    [InlineData(RoundingMode.TowardZero, 0x3f80_0000u, 0xbf80_0000u, 0x3f80_0001u)]
-    public void AddssRoundsTiesPerMode(RoundingMode rc, uint positive, uint negative, uint oddTie)
+    [InlineData(IeeeRounding.Nearest, 0x3f80_0000u, 0xbf80_0000u, 0x3f80_0002u)]
+    [InlineData(IeeeRounding.Down, 0x3f80_0000u, 0xbf80_0001u, 0x3f80_0001u)]
+    [InlineData(IeeeRounding.Up, 0x3f80_0001u, 0xbf80_0000u, 0x3f80_0002u)]
+    [InlineData(IeeeRounding.TowardZero, 0x3f80_0000u, 0xbf80_0000u, 0x3f80_0001u)]
+    public void AddssRoundsTiesPerMode(IeeeRounding rc, uint positive, uint negative, uint oddTie)
     {
         // 1 + 2^-24 and -1 - 2^-24 lie halfway between 1 and 1 + 2^-23; (1 + 2^-23) + 2^-24 between odd and even neighbours.
         using var m = Run(
@@ -131,11 +131,11 @@ public unsafe class SseFloatTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Nearest, 0x3ff0_0000_0000_0002UL)]
-    [InlineData(RoundingMode.Down, 0x3ff0_0000_0000_0001UL)]
-    [InlineData(RoundingMode.Up, 0x3ff0_0000_0000_0002UL)]
-    [InlineData(RoundingMode.TowardZero, 0x3ff0_0000_0000_0001UL)]
-    public void AddsdRoundsPerMode(RoundingMode rc, ulong expected)
+    [InlineData(IeeeRounding.Nearest, 0x3ff0_0000_0000_0002UL)]
+    [InlineData(IeeeRounding.Down, 0x3ff0_0000_0000_0001UL)]
+    [InlineData(IeeeRounding.Up, 0x3ff0_0000_0000_0002UL)]
+    [InlineData(IeeeRounding.TowardZero, 0x3ff0_0000_0000_0001UL)]
+    public void AddsdRoundsPerMode(IeeeRounding rc, ulong expected)
     {
         // 1 + 1.5 ulp (3 * 2^-53).
         using var m = Run(a => a.addsd(xmm0, xmm1), WithRc(rc), OneD, 7, 0x3cb8_0000_0000_0000);
@@ -145,11 +145,11 @@ public unsafe class SseFloatTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Nearest, PlusInf, MinusInf)]
-    [InlineData(RoundingMode.Down, MaxSingle, MinusInf)]
-    [InlineData(RoundingMode.Up, PlusInf, 0xff7f_ffffu)]
-    [InlineData(RoundingMode.TowardZero, MaxSingle, 0xff7f_ffffu)]
-    public void MulpsOverflowDependsOnRoundingMode(RoundingMode rc, uint positive, uint negative)
+    [InlineData(IeeeRounding.Nearest, PlusInf, MinusInf)]
+    [InlineData(IeeeRounding.Down, MaxSingle, MinusInf)]
+    [InlineData(IeeeRounding.Up, PlusInf, 0xff7f_ffffu)]
+    [InlineData(IeeeRounding.TowardZero, MaxSingle, 0xff7f_ffffu)]
+    public void MulpsOverflowDependsOnRoundingMode(IeeeRounding rc, uint positive, uint negative)
     {
         using var m = Run(a => a.mulps(xmm0, xmm1), WithRc(rc), Pack(MaxSingle, 0xff7f_ffff), 0, Pack(Two, Two), Pack(One, One));
         Assert.Equal(Pack(positive, negative), Lo(m, 0));
@@ -157,11 +157,11 @@ public unsafe class SseFloatTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Nearest, false, 0x0080_0000u, MxcsrBits.PE)]
-    [InlineData(RoundingMode.TowardZero, false, 0x007f_ffffu, MxcsrBits.UE | MxcsrBits.PE)]
-    [InlineData(RoundingMode.Nearest, true, 0x0080_0000u, MxcsrBits.PE)]
-    [InlineData(RoundingMode.TowardZero, true, 0u, MxcsrBits.UE | MxcsrBits.PE)]
-    public void TininessIsDetectedAfterRounding(RoundingMode rc, bool ftz, uint expected, uint flags)
+    [InlineData(IeeeRounding.Nearest, false, 0x0080_0000u, MxcsrBits.PE)]
+    [InlineData(IeeeRounding.TowardZero, false, 0x007f_ffffu, MxcsrBits.UE | MxcsrBits.PE)]
+    [InlineData(IeeeRounding.Nearest, true, 0x0080_0000u, MxcsrBits.PE)]
+    [InlineData(IeeeRounding.TowardZero, true, 0u, MxcsrBits.UE | MxcsrBits.PE)]
+    public void TininessIsDetectedAfterRounding(IeeeRounding rc, bool ftz, uint expected, uint flags)
     {
         // 2^-126 (1 + 2^-23) * (1 - 2^-23) = 2^-126 (1 - 2^-46): below 2^-126, but rounds up to it
         // at full precision in nearest mode, so it is not tiny there (SDM Vol. 1 4.9.1.5).
@@ -195,7 +195,7 @@ public unsafe class SseFloatTests
             Assert.Equal(MxcsrBits.UE | MxcsrBits.PE, MxcsrFlags(m));
         }
 
-        using (var m = Run(a => a.mulss(xmm0, xmm1), WithRc(RoundingMode.Up), 0x0080_0001, 0, Half))
+        using (var m = Run(a => a.mulss(xmm0, xmm1), WithRc(IeeeRounding.Up), 0x0080_0001, 0, Half))
         {
             Assert.Equal(0x0040_0001UL, Lo(m, 0));
         }
@@ -289,11 +289,11 @@ public unsafe class SseFloatTests
     }
 
     [Theory]
-    [InlineData(RoundingMode.Nearest, 0x3ff6_a09e_667f_3bcdUL)]
-    [InlineData(RoundingMode.Down, 0x3ff6_a09e_667f_3bccUL)]
-    [InlineData(RoundingMode.Up, 0x3ff6_a09e_667f_3bcdUL)]
-    [InlineData(RoundingMode.TowardZero, 0x3ff6_a09e_667f_3bccUL)]
-    public void SqrtsdRoundsPerMode(RoundingMode rc, ulong expected)
+    [InlineData(IeeeRounding.Nearest, 0x3ff6_a09e_667f_3bcdUL)]
+    [InlineData(IeeeRounding.Down, 0x3ff6_a09e_667f_3bccUL)]
+    [InlineData(IeeeRounding.Up, 0x3ff6_a09e_667f_3bcdUL)]
+    [InlineData(IeeeRounding.TowardZero, 0x3ff6_a09e_667f_3bccUL)]
+    public void SqrtsdRoundsPerMode(IeeeRounding rc, ulong expected)
     {
         // sqrt(2) = 1.41421356237309504880..., between 0x3FF6A09E667F3BCC and ...BCD (1.41421356237309514547).
         using var m = Run(a => a.sqrtsd(xmm0, xmm1), WithRc(rc), 0, 9, 0x4000_0000_0000_0000);

@@ -17,52 +17,52 @@ public sealed partial class Translator
 {
     static partial void RegisterSseFloat(Emitter?[] t)
     {
-        Arith(t, SseFloatArith.Add, Mnemonic.Addps, Mnemonic.Addpd, Mnemonic.Addss, Mnemonic.Addsd);
-        Arith(t, SseFloatArith.Sub, Mnemonic.Subps, Mnemonic.Subpd, Mnemonic.Subss, Mnemonic.Subsd);
-        Arith(t, SseFloatArith.Mul, Mnemonic.Mulps, Mnemonic.Mulpd, Mnemonic.Mulss, Mnemonic.Mulsd);
-        Arith(t, SseFloatArith.Div, Mnemonic.Divps, Mnemonic.Divpd, Mnemonic.Divss, Mnemonic.Divsd);
-        Arith(t, SseFloatArith.Min, Mnemonic.Minps, Mnemonic.Minpd, Mnemonic.Minss, Mnemonic.Minsd);
-        Arith(t, SseFloatArith.Max, Mnemonic.Maxps, Mnemonic.Maxpd, Mnemonic.Maxss, Mnemonic.Maxsd);
-        Arith(t, SseFloatArith.Sqrt, Mnemonic.Sqrtps, Mnemonic.Sqrtpd, Mnemonic.Sqrtss, Mnemonic.Sqrtsd);
-        t[(int)Mnemonic.Rcpps] = static (tr, in i) => tr.SseArith(in i, SseFloatArith.Rcp, SseShape.Ps);
-        t[(int)Mnemonic.Rcpss] = static (tr, in i) => tr.SseArith(in i, SseFloatArith.Rcp, SseShape.Ss);
-        t[(int)Mnemonic.Rsqrtps] = static (tr, in i) => tr.SseArith(in i, SseFloatArith.Rsqrt, SseShape.Ps);
-        t[(int)Mnemonic.Rsqrtss] = static (tr, in i) => tr.SseArith(in i, SseFloatArith.Rsqrt, SseShape.Ss);
+        SseFpRegisterArith(t, SseFloatArith.Add, Mnemonic.Addps, Mnemonic.Addpd, Mnemonic.Addss, Mnemonic.Addsd);
+        SseFpRegisterArith(t, SseFloatArith.Sub, Mnemonic.Subps, Mnemonic.Subpd, Mnemonic.Subss, Mnemonic.Subsd);
+        SseFpRegisterArith(t, SseFloatArith.Mul, Mnemonic.Mulps, Mnemonic.Mulpd, Mnemonic.Mulss, Mnemonic.Mulsd);
+        SseFpRegisterArith(t, SseFloatArith.Div, Mnemonic.Divps, Mnemonic.Divpd, Mnemonic.Divss, Mnemonic.Divsd);
+        SseFpRegisterArith(t, SseFloatArith.Min, Mnemonic.Minps, Mnemonic.Minpd, Mnemonic.Minss, Mnemonic.Minsd);
+        SseFpRegisterArith(t, SseFloatArith.Max, Mnemonic.Maxps, Mnemonic.Maxpd, Mnemonic.Maxss, Mnemonic.Maxsd);
+        SseFpRegisterArith(t, SseFloatArith.Sqrt, Mnemonic.Sqrtps, Mnemonic.Sqrtpd, Mnemonic.Sqrtss, Mnemonic.Sqrtsd);
+        t[(int)Mnemonic.Rcpps] = static (tr, in i) => tr.SseFpArith(in i, SseFloatArith.Rcp, SseFpShape.Ps);
+        t[(int)Mnemonic.Rcpss] = static (tr, in i) => tr.SseFpArith(in i, SseFloatArith.Rcp, SseFpShape.Ss);
+        t[(int)Mnemonic.Rsqrtps] = static (tr, in i) => tr.SseFpArith(in i, SseFloatArith.Rsqrt, SseFpShape.Ps);
+        t[(int)Mnemonic.Rsqrtss] = static (tr, in i) => tr.SseFpArith(in i, SseFloatArith.Rsqrt, SseFpShape.Ss);
 
-        t[(int)Mnemonic.Cmpps] = static (tr, in i) => tr.SseCmp(in i, SseShape.Ps);
-        t[(int)Mnemonic.Cmppd] = static (tr, in i) => tr.SseCmp(in i, SseShape.Pd);
-        t[(int)Mnemonic.Cmpss] = static (tr, in i) => tr.SseCmp(in i, SseShape.Ss);
-        t[(int)Mnemonic.Comiss] = static (tr, in i) => tr.Comi(in i, SseFloatCompare.ComiSignalQNaN);
-        t[(int)Mnemonic.Comisd] = static (tr, in i) => tr.Comi(in i, SseFloatCompare.ComiSignalQNaN | SseFloatCompare.ComiDouble);
-        t[(int)Mnemonic.Ucomiss] = static (tr, in i) => tr.Comi(in i, 0);
-        t[(int)Mnemonic.Ucomisd] = static (tr, in i) => tr.Comi(in i, SseFloatCompare.ComiDouble);
+        t[(int)Mnemonic.Cmpps] = static (tr, in i) => tr.SseFpCompare(in i, SseFpShape.Ps);
+        t[(int)Mnemonic.Cmppd] = static (tr, in i) => tr.SseFpCompare(in i, SseFpShape.Pd);
+        t[(int)Mnemonic.Cmpss] = static (tr, in i) => tr.SseFpCompare(in i, SseFpShape.Ss);
+        t[(int)Mnemonic.Comiss] = static (tr, in i) => tr.SseFpComi(in i, SseFloatCompare.ComiSignalQNaN);
+        t[(int)Mnemonic.Comisd] = static (tr, in i) => tr.SseFpComi(in i, SseFloatCompare.ComiSignalQNaN | SseFloatCompare.ComiDouble);
+        t[(int)Mnemonic.Ucomiss] = static (tr, in i) => tr.SseFpComi(in i, 0);
+        t[(int)Mnemonic.Ucomisd] = static (tr, in i) => tr.SseFpComi(in i, SseFloatCompare.ComiDouble);
 
-        t[(int)Mnemonic.Cvtss2sd] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Ss2Sd, 4);
-        t[(int)Mnemonic.Cvtsd2ss] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Sd2Ss, 8);
-        t[(int)Mnemonic.Cvtps2pd] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Ps2Pd, 8);
-        t[(int)Mnemonic.Cvtpd2ps] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Pd2Ps, 16);
-        t[(int)Mnemonic.Cvtdq2ps] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Dq2Ps, 16);
-        t[(int)Mnemonic.Cvtps2dq] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Ps2Dq, 16);
-        t[(int)Mnemonic.Cvttps2dq] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Tps2Dq, 16);
-        t[(int)Mnemonic.Cvtdq2pd] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Dq2Pd, 8);
-        t[(int)Mnemonic.Cvtpd2dq] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Pd2Dq, 16);
-        t[(int)Mnemonic.Cvttpd2dq] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Tpd2Dq, 16);
-        t[(int)Mnemonic.Cvtpi2ps] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Pi2Ps, 8);
-        t[(int)Mnemonic.Cvtpi2pd] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Pi2Pd, 8);
-        t[(int)Mnemonic.Cvtps2pi] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Ps2Pi, 8);
-        t[(int)Mnemonic.Cvttps2pi] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Tps2Pi, 8);
-        t[(int)Mnemonic.Cvtpd2pi] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Pd2Pi, 16);
-        t[(int)Mnemonic.Cvttpd2pi] = static (tr, in i) => tr.SseCvt(in i, SseConversion.Tpd2Pi, 16);
-        t[(int)Mnemonic.Cvtss2si] = static (tr, in i) => tr.CvtToInt(in i, 0);
-        t[(int)Mnemonic.Cvttss2si] = static (tr, in i) => tr.CvtToInt(in i, SseFloatConvert.Truncate);
-        t[(int)Mnemonic.Cvtsd2si] = static (tr, in i) => tr.CvtToInt(in i, SseFloatConvert.FromDouble);
-        t[(int)Mnemonic.Cvttsd2si] = static (tr, in i) => tr.CvtToInt(in i, SseFloatConvert.FromDouble | SseFloatConvert.Truncate);
-        t[(int)Mnemonic.Cvtsi2ss] = static (tr, in i) => tr.CvtFromInt(in i, 0);
-        t[(int)Mnemonic.Cvtsi2sd] = static (tr, in i) => tr.CvtFromInt(in i, SseFloatConvert.ToDouble);
+        t[(int)Mnemonic.Cvtss2sd] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Ss2Sd, 4);
+        t[(int)Mnemonic.Cvtsd2ss] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Sd2Ss, 8);
+        t[(int)Mnemonic.Cvtps2pd] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Ps2Pd, 8);
+        t[(int)Mnemonic.Cvtpd2ps] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Pd2Ps, 16);
+        t[(int)Mnemonic.Cvtdq2ps] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Dq2Ps, 16);
+        t[(int)Mnemonic.Cvtps2dq] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Ps2Dq, 16);
+        t[(int)Mnemonic.Cvttps2dq] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Tps2Dq, 16);
+        t[(int)Mnemonic.Cvtdq2pd] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Dq2Pd, 8);
+        t[(int)Mnemonic.Cvtpd2dq] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Pd2Dq, 16);
+        t[(int)Mnemonic.Cvttpd2dq] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Tpd2Dq, 16);
+        t[(int)Mnemonic.Cvtpi2ps] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Pi2Ps, 8);
+        t[(int)Mnemonic.Cvtpi2pd] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Pi2Pd, 8);
+        t[(int)Mnemonic.Cvtps2pi] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Ps2Pi, 8);
+        t[(int)Mnemonic.Cvttps2pi] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Tps2Pi, 8);
+        t[(int)Mnemonic.Cvtpd2pi] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Pd2Pi, 16);
+        t[(int)Mnemonic.Cvttpd2pi] = static (tr, in i) => tr.SseFpConvert(in i, SseFpConversion.Tpd2Pi, 16);
+        t[(int)Mnemonic.Cvtss2si] = static (tr, in i) => tr.SseFpToInt(in i, 0);
+        t[(int)Mnemonic.Cvttss2si] = static (tr, in i) => tr.SseFpToInt(in i, SseFloatConvert.Truncate);
+        t[(int)Mnemonic.Cvtsd2si] = static (tr, in i) => tr.SseFpToInt(in i, SseFloatConvert.FromDouble);
+        t[(int)Mnemonic.Cvttsd2si] = static (tr, in i) => tr.SseFpToInt(in i, SseFloatConvert.FromDouble | SseFloatConvert.Truncate);
+        t[(int)Mnemonic.Cvtsi2ss] = static (tr, in i) => tr.SseFpFromInt(in i, 0);
+        t[(int)Mnemonic.Cvtsi2sd] = static (tr, in i) => tr.SseFpFromInt(in i, SseFloatConvert.ToDouble);
 
-        t[(int)Mnemonic.Movss] = static (tr, in i) => tr.MoveScalar(in i, 4);
-        t[(int)Mnemonic.Ldmxcsr] = static (tr, in i) => tr.Ldmxcsr(in i);
-        t[(int)Mnemonic.Stmxcsr] = static (tr, in i) => tr.Stmxcsr(in i);
+        t[(int)Mnemonic.Movss] = static (tr, in i) => tr.SseFpMoveScalar(in i, 4);
+        t[(int)Mnemonic.Ldmxcsr] = static (tr, in i) => tr.SseFpLdmxcsr(in i);
+        t[(int)Mnemonic.Stmxcsr] = static (tr, in i) => tr.SseFpStmxcsr(in i);
 
         // MOVSD and CMPSD are also the string instructions' mnemonics (Iced tells them apart by
         // Code only): take the SSE2 forms and hand the rest to the string group's emitter.
@@ -71,7 +71,7 @@ public sealed partial class Translator
         {
             if (i.Code is Code.Movsd_xmm_xmmm64 or Code.Movsd_xmmm64_xmm)
             {
-                tr.MoveScalar(in i, 8);
+                tr.SseFpMoveScalar(in i, 8);
             }
             else if (stringMovsd is not null)
             {
@@ -87,7 +87,7 @@ public sealed partial class Translator
         {
             if (i.Code == Code.Cmpsd_xmm_xmmm64_imm8)
             {
-                tr.SseCmp(in i, SseShape.Sd);
+                tr.SseFpCompare(in i, SseFpShape.Sd);
             }
             else if (stringCmpsd is not null)
             {
@@ -100,40 +100,40 @@ public sealed partial class Translator
         };
     }
 
-    private static void Arith(Emitter?[] t, HelperInfo helper, Mnemonic ps, Mnemonic pd, Mnemonic ss, Mnemonic sd)
+    private static void SseFpRegisterArith(Emitter?[] t, HelperInfo helper, Mnemonic ps, Mnemonic pd, Mnemonic ss, Mnemonic sd)
     {
-        t[(int)ps] = (tr, in i) => tr.SseArith(in i, helper, SseShape.Ps);
-        t[(int)pd] = (tr, in i) => tr.SseArith(in i, helper, SseShape.Pd);
-        t[(int)ss] = (tr, in i) => tr.SseArith(in i, helper, SseShape.Ss);
-        t[(int)sd] = (tr, in i) => tr.SseArith(in i, helper, SseShape.Sd);
+        t[(int)ps] = (tr, in i) => tr.SseFpArith(in i, helper, SseFpShape.Ps);
+        t[(int)pd] = (tr, in i) => tr.SseFpArith(in i, helper, SseFpShape.Pd);
+        t[(int)ss] = (tr, in i) => tr.SseFpArith(in i, helper, SseFpShape.Ss);
+        t[(int)sd] = (tr, in i) => tr.SseFpArith(in i, helper, SseFpShape.Sd);
     }
 
     /// <summary>Bytes of the source operand of a shape: a whole register for packed forms, one element for scalar ones.</summary>
-    private static int SourceBytes(SseShape shape) => shape switch
+    private static int SseFpSourceBytes(SseFpShape shape) => shape switch
     {
-        SseShape.Ss => 4,
-        SseShape.Sd => 8,
+        SseFpShape.Ss => 4,
+        SseFpShape.Sd => 8,
         _ => 16,
     };
 
     /// <summary>ADDPS xmm1, xmm2/m128 and the rest of the two-operand arithmetic.</summary>
-    private void SseArith(in Instruction insn, HelperInfo helper, SseShape shape)
+    private void SseFpArith(in Instruction insn, HelperInfo helper, SseFpShape shape)
     {
-        int bytes = SourceBytes(shape);
+        int bytes = SseFpSourceBytes(shape);
         int src = VectorSource(in insn, 1, bytes, aligned: bytes == 16);
         VectorCall(helper, XmmOffset(insn.Op0Register), src, (ulong)shape);
     }
 
     /// <summary>CMPPS xmm1, xmm2/m128, imm8 (predicate imm8[2:0]).</summary>
-    private void SseCmp(in Instruction insn, SseShape shape)
+    private void SseFpCompare(in Instruction insn, SseFpShape shape)
     {
-        int bytes = SourceBytes(shape);
+        int bytes = SseFpSourceBytes(shape);
         int src = VectorSource(in insn, 1, bytes, aligned: bytes == 16);
         VectorCall(SseFloatCompare.Cmp, XmmOffset(insn.Op0Register), src, insn.Immediate8, (ulong)shape);
     }
 
     /// <summary>COMISS xmm1, xmm2/m32 and friends: ZF, PF, CF from the compare; OF, SF, AF cleared.</summary>
-    private void Comi(in Instruction insn, ulong mode)
+    private void SseFpComi(in Instruction insn, ulong mode)
     {
         int bytes = (mode & SseFloatCompare.ComiDouble) != 0 ? 8 : 4;
         int src = VectorSource(in insn, 1, bytes);
@@ -142,7 +142,7 @@ public sealed partial class Translator
     }
 
     /// <summary>A conversion between XMM (or MMX) registers; <paramref name="bytes"/> is the memory source size.</summary>
-    private void SseCvt(in Instruction insn, SseConversion conversion, int bytes)
+    private void SseFpConvert(in Instruction insn, SseFpConversion conversion, int bytes)
     {
         bool mmxSource = insn.GetOpKind(1) == OpKind.Register && insn.Op1Register.IsMM();
         int src = VectorSource(in insn, 1, bytes, aligned: bytes == 16);
@@ -152,7 +152,7 @@ public sealed partial class Translator
     }
 
     /// <summary>CVTSS2SI r32/r64, xmm/m32 (and SD, and the truncating forms).</summary>
-    private void CvtToInt(in Instruction insn, ulong mode)
+    private void SseFpToInt(in Instruction insn, ulong mode)
     {
         var dst = insn.Op0Register;
         if (dst.GetSize() == 8)
@@ -167,7 +167,7 @@ public sealed partial class Translator
     }
 
     /// <summary>CVTSI2SS xmm, r/m32 or r/m64 (and SD).</summary>
-    private void CvtFromInt(in Instruction insn, ulong mode)
+    private void SseFpFromInt(in Instruction insn, ulong mode)
     {
         var v = ReadOp(in insn, 1);
         if (v.Type == IrType.I64)
@@ -183,7 +183,7 @@ public sealed partial class Translator
     /// MOVSS/MOVSD (SSE2): register to register copies the low element and keeps the rest; a load
     /// zeroes the rest of the register; a store writes the element alone.
     /// </summary>
-    private void MoveScalar(in Instruction insn, int bytes)
+    private void SseFpMoveScalar(in Instruction insn, int bytes)
     {
         var type = bytes == 4 ? IrType.I32 : IrType.I64;
         if (insn.GetOpKind(0) == OpKind.Memory)
@@ -205,13 +205,13 @@ public sealed partial class Translator
     }
 
     /// <summary>LDMXCSR m32: #GP(0) if the value sets a reserved bit (those clear in MXCSR_MASK).</summary>
-    private void Ldmxcsr(in Instruction insn)
+    private void SseFpLdmxcsr(in Instruction insn)
     {
         var v = LoadMem(EffectiveAddress(in insn), IrType.I32);
         b.Call(SseFloatConvert.Ldmxcsr, b.ZExt(v, IrType.I64), I64(0), I64(0), I64(0));
     }
 
     /// <summary>STMXCSR m32.</summary>
-    private void Stmxcsr(in Instruction insn) =>
+    private void SseFpStmxcsr(in Instruction insn) =>
         StoreMem(EffectiveAddress(in insn), b.LdState(CpuStateOffsets.Mxcsr, IrType.I32));
 }

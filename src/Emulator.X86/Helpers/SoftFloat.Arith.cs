@@ -9,7 +9,7 @@ namespace Emulator.X86.Helpers;
 /// </summary>
 public static partial class SoftFloat
 {
-    private static void DenormalOperand(in FloatFormat f, ulong a, ulong b, ref uint flags)
+    private static void DenormalOperand(in IeeeFormat f, ulong a, ulong b, ref uint flags)
     {
         if (IsDenormal(in f, a) || IsDenormal(in f, b))
         {
@@ -18,7 +18,7 @@ public static partial class SoftFloat
     }
 
     /// <summary>a + b, or a - b when <paramref name="subtract"/>.</summary>
-    public static ulong Add(in FloatFormat f, ulong a, ulong b, bool subtract, uint mxcsr, ref uint flags)
+    public static ulong Add(in IeeeFormat f, ulong a, ulong b, bool subtract, uint mxcsr, ref uint flags)
     {
         a = FlushInput(in f, a, mxcsr);
         b = FlushInput(in f, b, mxcsr);
@@ -107,7 +107,7 @@ public static partial class SoftFloat
         return RoundPack(in f, na, e, m, mxcsr, ref flags);
     }
 
-    public static ulong Mul(in FloatFormat f, ulong a, ulong b, uint mxcsr, ref uint flags)
+    public static ulong Mul(in IeeeFormat f, ulong a, ulong b, uint mxcsr, ref uint flags)
     {
         a = FlushInput(in f, a, mxcsr);
         b = FlushInput(in f, b, mxcsr);
@@ -154,7 +154,7 @@ public static partial class SoftFloat
         return RoundPack(in f, negative, e, m | sticky, mxcsr, ref flags);
     }
 
-    public static ulong Div(in FloatFormat f, ulong a, ulong b, uint mxcsr, ref uint flags)
+    public static ulong Div(in IeeeFormat f, ulong a, ulong b, uint mxcsr, ref uint flags)
     {
         a = FlushInput(in f, a, mxcsr);
         b = FlushInput(in f, b, mxcsr);
@@ -224,7 +224,7 @@ public static partial class SoftFloat
         return RoundPack(in f, negative, e, m, mxcsr, ref flags);
     }
 
-    public static ulong Sqrt(in FloatFormat f, ulong a, uint mxcsr, ref uint flags)
+    public static ulong Sqrt(in IeeeFormat f, ulong a, uint mxcsr, ref uint flags)
     {
         a = FlushInput(in f, a, mxcsr);
         if (IsNaN(in f, a))

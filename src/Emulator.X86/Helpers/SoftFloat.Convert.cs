@@ -3,7 +3,7 @@ using System.Numerics;
 namespace Emulator.X86.Helpers;
 
 /// <summary>How two values compare.</summary>
-public enum FloatRelation
+public enum IeeeRelation
 {
     Less,
     Equal,
@@ -18,7 +18,7 @@ public static partial class SoftFloat
     /// Compares a with b. A signaling NaN is always invalid; a quiet NaN only when
     /// <paramref name="signalOnQNaN"/> (the LT/LE/NLT/NLE predicates, COMIS*, MIN/MAX).
     /// </summary>
-    public static FloatRelation Compare(in FloatFormat f, ulong a, ulong b, bool signalOnQNaN, uint mxcsr, ref uint flags)
+    public static IeeeRelation Compare(in IeeeFormat f, ulong a, ulong b, bool signalOnQNaN, uint mxcsr, ref uint flags)
     {
         a = FlushInput(in f, a, mxcsr);
         b = FlushInput(in f, b, mxcsr);
@@ -29,16 +29,16 @@ public static partial class SoftFloat
                 flags |= MxcsrBits.IE;
             }
 
-            return FloatRelation.Unordered;
+            return IeeeRelation.Unordered;
         }
 
         DenormalOperand(in f, a, b, ref flags);
         long ka = OrderKey(in f, a), kb = OrderKey(in f, b);
-        return ka < kb ? FloatRelation.Less : ka > kb ? FloatRelation.Greater : FloatRelation.Equal;
+        return ka < kb ? IeeeRelation.Less : ka > kb ? IeeeRelation.Greater : IeeeRelation.Equal;
     }
 
     /// <summary>A signed integer that orders non-NaN values as the reals do (both zeros map to 0).</summary>
-    private static long OrderKey(in FloatFormat f, ulong a)
+    private static long OrderKey(in IeeeFormat f, ulong a)
     {
         long mag = (long)(a & ~f.SignBit);
         return IsNegative(in f, a) ? -mag : mag;
@@ -50,12 +50,12 @@ public static partial class SoftFloat
     /// NaN or both are zeros (SDM Vol. 2 MINPS). Invalid on any NaN. A DAZ-flushed operand is
     /// returned as the zero it was flushed to.
     /// </summary>
-    public static ulong MinMax(in FloatFormat f, ulong a, ulong b, bool max, uint mxcsr, ref uint flags)
+    public static ulong MinMax(in IeeeFormat f, ulong a, ulong b, bool max, uint mxcsr, ref uint flags)
     {
         a = FlushInput(in f, a, mxcsr);
         b = FlushInput(in f, b, mxcsr);
         var r = Compare(in f, a, b, signalOnQNaN: true, mxcsr, ref flags);
-        return r == (max ? FloatRelation.Greater : FloatRelation.Less) ? a : b;
+        return r == (max ? IeeeRelation.Greater : IeeeRelation.Less) ? a : b;
     }
 
     /// <summary>
@@ -63,7 +63,7 @@ public static partial class SoftFloat
     /// toward zero. NaN, infinity and out-of-range values give the integer indefinite (the sign bit
     /// alone) and IE (SDM Vol. 2 CVTSS2SI). No DE: the result is not a float.
     /// </summary>
-    public static ulong ToInt(in FloatFormat f, ulong a, int bits, bool truncate, uint mxcsr, ref uint flags)
+    public static ulong ToInt(in IeeeFormat f, ulong a, int bits, bool truncate, uint mxcsr, ref uint flags)
     {
         ulong indefinite = 1UL << (bits - 1);
         ulong resultMask = bits == 64 ? ulong.MaxValue : (1UL << bits) - 1;
@@ -85,7 +85,7 @@ public static partial class SoftFloat
         bool inexact;
         if (e <= 62)
         {
-            var rc = truncate ? RoundingMode.TowardZero : Rounding(mxcsr);
+            var rc = truncate ? IeeeRounding.TowardZero : Rounding(mxcsr);
             mag = RoundShift(sig, Math.Min(62 - e, 200), negative, rc, out inexact);
         }
         else if (e == 63 && sig == 1UL << 62)
@@ -116,7 +116,7 @@ public static partial class SoftFloat
     }
 
     /// <summary>Signed integer to float, rounding per MXCSR.RC (PE when inexact; nothing else can happen).</summary>
-    public static ulong FromInt(in FloatFormat f, long v, uint mxcsr, ref uint flags)
+    public static ulong FromInt(in IeeeFormat f, long v, uint mxcsr, ref uint flags)
     {
         if (v == 0)
         {
@@ -146,7 +146,7 @@ public static partial class SoftFloat
     /// Converts between float formats (CVTSS2SD, CVTSD2SS ...). A NaN keeps its sign and the top of
     /// its payload and is made quiet (SDM Vol. 1 4.8.3.5); narrowing rounds with overflow/underflow.
     /// </summary>
-    public static ulong Convert(in FloatFormat from, in FloatFormat to, ulong a, uint mxcsr, ref uint flags)
+    public static ulong Convert(in IeeeFormat from, in IeeeFormat to, ulong a, uint mxcsr, ref uint flags)
     {
         a = FlushInput(in from, a, mxcsr);
         bool negative = IsNegative(in from, a);

@@ -28,7 +28,7 @@ public static class MxcsrBits
 }
 
 /// <summary>MXCSR.RC (SDM Vol. 1 4.8.4, Table 4-8).</summary>
-public enum RoundingMode : uint
+public enum IeeeRounding : uint
 {
     Nearest = 0,
     Down = 1,
@@ -37,9 +37,9 @@ public enum RoundingMode : uint
 }
 
 /// <summary>An IEEE binary interchange format, as bit fields of a ulong.</summary>
-public readonly struct FloatFormat
+public readonly struct IeeeFormat
 {
-    public FloatFormat(int fracBits, int expBits)
+    public IeeeFormat(int fracBits, int expBits)
     {
         FracBits = fracBits;
         MaxBiased = (1 << expBits) - 1;
@@ -87,32 +87,32 @@ public readonly struct FloatFormat
 /// </summary>
 public static partial class SoftFloat
 {
-    public static readonly FloatFormat F32 = new(23, 8);
-    public static readonly FloatFormat F64 = new(52, 11);
+    public static readonly IeeeFormat F32 = new(23, 8);
+    public static readonly IeeeFormat F64 = new(52, 11);
 
-    public static bool IsNaN(in FloatFormat f, ulong a) => (a & ~f.SignBit) > f.ExpField;
+    public static bool IsNaN(in IeeeFormat f, ulong a) => (a & ~f.SignBit) > f.ExpField;
 
-    public static bool IsSNaN(in FloatFormat f, ulong a) => IsNaN(in f, a) && (a & f.QuietBit) == 0;
+    public static bool IsSNaN(in IeeeFormat f, ulong a) => IsNaN(in f, a) && (a & f.QuietBit) == 0;
 
-    public static bool IsInf(in FloatFormat f, ulong a) => (a & ~f.SignBit) == f.ExpField;
+    public static bool IsInf(in IeeeFormat f, ulong a) => (a & ~f.SignBit) == f.ExpField;
 
-    public static bool IsZero(in FloatFormat f, ulong a) => (a & ~f.SignBit) == 0;
+    public static bool IsZero(in IeeeFormat f, ulong a) => (a & ~f.SignBit) == 0;
 
-    public static bool IsDenormal(in FloatFormat f, ulong a) => (a & f.ExpField) == 0 && (a & f.FracMask) != 0;
+    public static bool IsDenormal(in IeeeFormat f, ulong a) => (a & f.ExpField) == 0 && (a & f.FracMask) != 0;
 
-    public static bool IsNegative(in FloatFormat f, ulong a) => (a & f.SignBit) != 0;
+    public static bool IsNegative(in IeeeFormat f, ulong a) => (a & f.SignBit) != 0;
 
-    public static RoundingMode Rounding(uint mxcsr) => (RoundingMode)((mxcsr >> MxcsrBits.RoundingShift) & 3);
+    public static IeeeRounding Rounding(uint mxcsr) => (IeeeRounding)((mxcsr >> MxcsrBits.RoundingShift) & 3);
 
     /// <summary>DAZ: a denormal source becomes a zero of the same sign, and signals nothing (SDM Vol. 1 10.2.3.4).</summary>
-    public static ulong FlushInput(in FloatFormat f, ulong a, uint mxcsr) =>
+    public static ulong FlushInput(in IeeeFormat f, ulong a, uint mxcsr) =>
         (mxcsr & MxcsrBits.Daz) != 0 && IsDenormal(in f, a) ? a & f.SignBit : a;
 
     /// <summary>
     /// The NaN result of a two-source operation (SDM Vol. 1 Table 4-7, SSE column): the first source
     /// if it is a NaN, else the second, made quiet; invalid if either is a signaling NaN.
     /// </summary>
-    public static ulong PropagateNaN(in FloatFormat f, ulong a, ulong b, ref uint flags)
+    public static ulong PropagateNaN(in IeeeFormat f, ulong a, ulong b, ref uint flags)
     {
         if (IsSNaN(in f, a) || IsSNaN(in f, b))
         {
@@ -123,10 +123,10 @@ public static partial class SoftFloat
     }
 
     /// <summary>The zero that an exact cancellation x - x produces: -0 when rounding down, else +0 (IEEE 754 6.3).</summary>
-    public static ulong CancellationZero(in FloatFormat f, uint mxcsr) => Rounding(mxcsr) == RoundingMode.Down ? f.SignBit : 0;
+    public static ulong CancellationZero(in IeeeFormat f, uint mxcsr) => Rounding(mxcsr) == IeeeRounding.Down ? f.SignBit : 0;
 
     /// <summary>Unpacks a finite non-zero value: returns exp with value = sig * 2^(exp - 62), sig's leading one at bit 62.</summary>
-    public static int Unpack(in FloatFormat f, ulong a, out ulong sig)
+    public static int Unpack(in IeeeFormat f, ulong a, out ulong sig)
     {
         int biased = (int)((a & f.ExpField) >> f.FracBits);
         ulong frac = a & f.FracMask;
@@ -145,7 +145,7 @@ public static partial class SoftFloat
     /// Drops the low <paramref name="shift"/> bits of <paramref name="sig"/> (below 2^63), rounding the
     /// quotient per <paramref name="rc"/> for a value of the given sign; the quotient may carry one bit up.
     /// </summary>
-    public static ulong RoundShift(ulong sig, int shift, bool negative, RoundingMode rc, out bool inexact)
+    public static ulong RoundShift(ulong sig, int shift, bool negative, IeeeRounding rc, out bool inexact)
     {
         ulong q;
         bool nearestUp;
@@ -184,9 +184,9 @@ public static partial class SoftFloat
         inexact = true;
         bool up = rc switch
         {
-            RoundingMode.Nearest => nearestUp,
-            RoundingMode.Down => negative,
-            RoundingMode.Up => !negative,
+            IeeeRounding.Nearest => nearestUp,
+            IeeeRounding.Down => negative,
+            IeeeRounding.Up => !negative,
             _ => false,
         };
         return up ? q + 1 : q;
@@ -198,7 +198,7 @@ public static partial class SoftFloat
     /// tininess detected after rounding, i.e. on the result rounded with an unbounded exponent
     /// (4.9.1.5), flush-to-zero when underflow is masked (10.2.3.3), inexact (4.9.1.6).
     /// </summary>
-    public static ulong RoundPack(in FloatFormat f, bool negative, int exp, ulong sig, uint mxcsr, ref uint flags)
+    public static ulong RoundPack(in IeeeFormat f, bool negative, int exp, ulong sig, uint mxcsr, ref uint flags)
     {
         var rc = Rounding(mxcsr);
         ulong sign = negative ? f.SignBit : 0;
@@ -265,13 +265,13 @@ public static partial class SoftFloat
     }
 
     /// <summary>The masked overflow result by rounding mode (SDM Vol. 1 Table 4-10): infinity or the largest finite value.</summary>
-    private static ulong OverflowResult(in FloatFormat f, bool negative, RoundingMode rc)
+    private static ulong OverflowResult(in IeeeFormat f, bool negative, IeeeRounding rc)
     {
         bool toInfinity = rc switch
         {
-            RoundingMode.Nearest => true,
-            RoundingMode.Down => negative,
-            RoundingMode.Up => !negative,
+            IeeeRounding.Nearest => true,
+            IeeeRounding.Down => negative,
+            IeeeRounding.Up => !negative,
             _ => false,
         };
         return toInfinity ? f.Infinity : f.MaxFinite;
@@ -281,7 +281,7 @@ public static partial class SoftFloat
     /// A finite operand passed through unchanged (x + 0, x * 1 ...) still goes through rounding so
     /// that a denormal result is flushed by FTZ or reported to an unmasked underflow handler.
     /// </summary>
-    public static ulong Repack(in FloatFormat f, ulong a, uint mxcsr, ref uint flags)
+    public static ulong Repack(in IeeeFormat f, ulong a, uint mxcsr, ref uint flags)
     {
         if (!IsDenormal(in f, a))
         {

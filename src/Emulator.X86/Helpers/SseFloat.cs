@@ -4,7 +4,7 @@ using Emulator.X86.State;
 namespace Emulator.X86.Helpers;
 
 /// <summary>Which elements an SSE floating-point instruction works on.</summary>
-public enum SseShape : ulong
+public enum SseFpShape : ulong
 {
     /// <summary>Four singles.</summary>
     Ps = 0,
@@ -37,9 +37,9 @@ internal static unsafe class SseFloat
     /// <summary>The state byte at <paramref name="offset"/> (offsets come from the translator: an XMM, MM or scratch register).</summary>
     public static byte* At(Cpu cpu, ulong offset) => (byte*)cpu.State + (int)offset;
 
-    public static bool IsSingle(SseShape s) => s is SseShape.Ps or SseShape.Ss;
+    public static bool IsSingle(SseFpShape s) => s is SseFpShape.Ps or SseFpShape.Ss;
 
-    public static int Lanes(SseShape s) => s switch { SseShape.Ps => 4, SseShape.Pd => 2, _ => 1 };
+    public static int Lanes(SseFpShape s) => s switch { SseFpShape.Ps => 4, SseFpShape.Pd => 2, _ => 1 };
 
     /// <summary>Merges <paramref name="flags"/> into MXCSR; false, after raising the exception, when one is unmasked.</summary>
     public static bool Commit(Cpu cpu, uint flags)

@@ -22,35 +22,35 @@ public static unsafe class SseFloatArith
         Rsqrt,
     }
 
-    public static readonly HelperInfo Add = HelperTable.Define("sse_add", 4, SseFloat.Effects, &AddImpl);
-    public static readonly HelperInfo Sub = HelperTable.Define("sse_sub", 4, SseFloat.Effects, &SubImpl);
-    public static readonly HelperInfo Mul = HelperTable.Define("sse_mul", 4, SseFloat.Effects, &MulImpl);
-    public static readonly HelperInfo Div = HelperTable.Define("sse_div", 4, SseFloat.Effects, &DivImpl);
-    public static readonly HelperInfo Min = HelperTable.Define("sse_min", 4, SseFloat.Effects, &MinImpl);
-    public static readonly HelperInfo Max = HelperTable.Define("sse_max", 4, SseFloat.Effects, &MaxImpl);
-    public static readonly HelperInfo Sqrt = HelperTable.Define("sse_sqrt", 4, SseFloat.Effects, &SqrtImpl);
-    public static readonly HelperInfo Rcp = HelperTable.Define("sse_rcp", 4, SseFloat.Effects, &RcpImpl);
-    public static readonly HelperInfo Rsqrt = HelperTable.Define("sse_rsqrt", 4, SseFloat.Effects, &RsqrtImpl);
+    public static readonly HelperInfo Add = HelperTable.Define("ssefp_add", 4, SseFloat.Effects, &AddImpl);
+    public static readonly HelperInfo Sub = HelperTable.Define("ssefp_sub", 4, SseFloat.Effects, &SubImpl);
+    public static readonly HelperInfo Mul = HelperTable.Define("ssefp_mul", 4, SseFloat.Effects, &MulImpl);
+    public static readonly HelperInfo Div = HelperTable.Define("ssefp_div", 4, SseFloat.Effects, &DivImpl);
+    public static readonly HelperInfo Min = HelperTable.Define("ssefp_min", 4, SseFloat.Effects, &MinImpl);
+    public static readonly HelperInfo Max = HelperTable.Define("ssefp_max", 4, SseFloat.Effects, &MaxImpl);
+    public static readonly HelperInfo Sqrt = HelperTable.Define("ssefp_sqrt", 4, SseFloat.Effects, &SqrtImpl);
+    public static readonly HelperInfo Rcp = HelperTable.Define("ssefp_rcp", 4, SseFloat.Effects, &RcpImpl);
+    public static readonly HelperInfo Rsqrt = HelperTable.Define("ssefp_rsqrt", 4, SseFloat.Effects, &RsqrtImpl);
 
-    private static ulong AddImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Add);
+    private static ulong AddImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Add);
 
-    private static ulong SubImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Sub);
+    private static ulong SubImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Sub);
 
-    private static ulong MulImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Mul);
+    private static ulong MulImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Mul);
 
-    private static ulong DivImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Div);
+    private static ulong DivImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Div);
 
-    private static ulong MinImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Min);
+    private static ulong MinImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Min);
 
-    private static ulong MaxImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Max);
+    private static ulong MaxImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Max);
 
-    private static ulong SqrtImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Sqrt);
+    private static ulong SqrtImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Sqrt);
 
-    private static ulong RcpImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Rcp);
+    private static ulong RcpImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Rcp);
 
-    private static ulong RsqrtImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseShape)shape, Op.Rsqrt);
+    private static ulong RsqrtImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Rsqrt);
 
-    private static ulong Run(Cpu cpu, ulong dstOffset, ulong srcOffset, SseShape shape, Op op)
+    private static ulong Run(Cpu cpu, ulong dstOffset, ulong srcOffset, SseFpShape shape, Op op)
     {
         byte* dst = SseFloat.At(cpu, dstOffset);
         byte* src = SseFloat.At(cpu, srcOffset);
@@ -83,7 +83,7 @@ public static unsafe class SseFloatArith
         return 0;
     }
 
-    private static ulong Apply(in FloatFormat f, Op op, ulong a, ulong b, uint mxcsr, ref uint flags) => op switch
+    private static ulong Apply(in IeeeFormat f, Op op, ulong a, ulong b, uint mxcsr, ref uint flags) => op switch
     {
         Op.Add => SoftFloat.Add(in f, a, b, false, mxcsr, ref flags),
         Op.Sub => SoftFloat.Add(in f, a, b, true, mxcsr, ref flags),

@@ -7,10 +7,10 @@ namespace Emulator.X86.Helpers;
 public static unsafe class SseFloatCompare
 {
     /// <summary>sse_cmp(dst, src, predicate, shape): each element of dst becomes all ones where the predicate holds, else zero.</summary>
-    public static readonly HelperInfo Cmp = HelperTable.Define("sse_cmp", 4, SseFloat.Effects, &CmpImpl);
+    public static readonly HelperInfo Cmp = HelperTable.Define("ssefp_cmp", 4, SseFloat.Effects, &CmpImpl);
 
     /// <summary>sse_comi(a, b, mode): RFLAGS bits ZF/PF/CF of comparing the low elements (mode: <see cref="ComiDouble"/>, <see cref="ComiSignalQNaN"/>).</summary>
-    public static readonly HelperInfo Comi = HelperTable.Define("sse_comi", 4, SseFloat.Effects, &ComiImpl);
+    public static readonly HelperInfo Comi = HelperTable.Define("ssefp_comi", 4, SseFloat.Effects, &ComiImpl);
 
     public const ulong ComiDouble = 1;
 
@@ -21,16 +21,16 @@ public static unsafe class SseFloatCompare
     /// The legacy-encoded predicates (SDM Vol. 2 CMPPS, Table 3-1): EQ_OQ, LT_OS, LE_OS, UNORD_Q,
     /// NEQ_UQ, NLT_US, NLE_US, ORD_Q. Only imm8[2:0] is used.
     /// </summary>
-    public static bool Holds(FloatRelation r, int predicate) => (predicate & 7) switch
+    public static bool Holds(IeeeRelation r, int predicate) => (predicate & 7) switch
     {
-        0 => r == FloatRelation.Equal,
-        1 => r == FloatRelation.Less,
-        2 => r is FloatRelation.Less or FloatRelation.Equal,
-        3 => r == FloatRelation.Unordered,
-        4 => r != FloatRelation.Equal,
-        5 => r != FloatRelation.Less,
-        6 => r is not (FloatRelation.Less or FloatRelation.Equal),
-        _ => r != FloatRelation.Unordered,
+        0 => r == IeeeRelation.Equal,
+        1 => r == IeeeRelation.Less,
+        2 => r is IeeeRelation.Less or IeeeRelation.Equal,
+        3 => r == IeeeRelation.Unordered,
+        4 => r != IeeeRelation.Equal,
+        5 => r != IeeeRelation.Less,
+        6 => r is not (IeeeRelation.Less or IeeeRelation.Equal),
+        _ => r != IeeeRelation.Unordered,
     };
 
     /// <summary>LT, LE, NLT and NLE signal invalid on a quiet NaN; the others only on a signaling one.</summary>
@@ -38,7 +38,7 @@ public static unsafe class SseFloatCompare
 
     private static ulong CmpImpl(Cpu cpu, ulong dstOffset, ulong srcOffset, ulong predicate, ulong shapeArg)
     {
-        var shape = (SseShape)shapeArg;
+        var shape = (SseFpShape)shapeArg;
         byte* dst = SseFloat.At(cpu, dstOffset);
         byte* src = SseFloat.At(cpu, srcOffset);
         uint mxcsr = cpu.S.Mxcsr;
@@ -83,15 +83,15 @@ public static unsafe class SseFloatCompare
         uint mxcsr = cpu.S.Mxcsr;
         uint flags = 0;
         bool signal = (mode & ComiSignalQNaN) != 0;
-        FloatRelation r = (mode & ComiDouble) != 0
+        IeeeRelation r = (mode & ComiDouble) != 0
             ? SoftFloat.Compare(in SoftFloat.F64, *(ulong*)SseFloat.At(cpu, aOffset), *(ulong*)SseFloat.At(cpu, bOffset), signal, mxcsr, ref flags)
             : SoftFloat.Compare(in SoftFloat.F32, *(uint*)SseFloat.At(cpu, aOffset), *(uint*)SseFloat.At(cpu, bOffset), signal, mxcsr, ref flags);
         SseFloat.Commit(cpu, flags);
         return r switch
         {
-            FloatRelation.Unordered => (ulong)(RFlags.ZF | RFlags.PF | RFlags.CF),
-            FloatRelation.Less => (ulong)RFlags.CF,
-            FloatRelation.Equal => (ulong)RFlags.ZF,
+            IeeeRelation.Unordered => (ulong)(RFlags.ZF | RFlags.PF | RFlags.CF),
+            IeeeRelation.Less => (ulong)RFlags.CF,
+            IeeeRelation.Equal => (ulong)RFlags.ZF,
             _ => 0,
         };
     }

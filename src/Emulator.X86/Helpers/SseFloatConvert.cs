@@ -4,7 +4,7 @@ using Emulator.X86.State;
 namespace Emulator.X86.Helpers;
 
 /// <summary>The register-to-register conversions of SSE/SSE2 (SDM Vol. 2 CVT*).</summary>
-public enum SseConversion : ulong
+public enum SseFpConversion : ulong
 {
     Ss2Sd,
     Sd2Ss,
@@ -27,17 +27,17 @@ public enum SseConversion : ulong
 /// <summary>CVT* between floats and integers and between the two float formats; LDMXCSR.</summary>
 public static unsafe class SseFloatConvert
 {
-    /// <summary>sse_cvt(dst, src, conversion, mmx): converts per <see cref="SseConversion"/>; mmx != 0 when the source is an MMX register.</summary>
-    public static readonly HelperInfo Cvt = HelperTable.Define("sse_cvt", 4, SseFloat.Effects, &CvtImpl);
+    /// <summary>sse_cvt(dst, src, conversion, mmx): converts per <see cref="SseFpConversion"/>; mmx != 0 when the source is an MMX register.</summary>
+    public static readonly HelperInfo Cvt = HelperTable.Define("ssefp_cvt", 4, SseFloat.Effects, &CvtImpl);
 
     /// <summary>sse_cvt_to_int(src, mode): the low float of src as an integer (mode: <see cref="FromDouble"/>, <see cref="Truncate"/>, <see cref="Int64"/>).</summary>
-    public static readonly HelperInfo ToInt = HelperTable.Define("sse_cvt_to_int", 4, SseFloat.Effects, &ToIntImpl);
+    public static readonly HelperInfo ToInt = HelperTable.Define("ssefp_cvt_to_int", 4, SseFloat.Effects, &ToIntImpl);
 
     /// <summary>sse_cvt_from_int(dst, value, mode): the low element of dst becomes the integer as a float (mode: <see cref="ToDouble"/>, <see cref="Int64"/>).</summary>
-    public static readonly HelperInfo FromInt = HelperTable.Define("sse_cvt_from_int", 4, SseFloat.Effects, &FromIntImpl);
+    public static readonly HelperInfo FromInt = HelperTable.Define("ssefp_cvt_from_int", 4, SseFloat.Effects, &FromIntImpl);
 
     /// <summary>ldmxcsr(value): #GP(0) when a reserved bit is set (SDM Vol. 2 LDMXCSR), else MXCSR = value.</summary>
-    public static readonly HelperInfo Ldmxcsr = HelperTable.Define("ldmxcsr", 4, OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault, &LdmxcsrImpl);
+    public static readonly HelperInfo Ldmxcsr = HelperTable.Define("ssefp_ldmxcsr", 4, OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault, &LdmxcsrImpl);
 
     public const ulong FromDouble = 1;
     public const ulong ToDouble = 1;
@@ -90,9 +90,9 @@ public static unsafe class SseFloatConvert
         ulong* s64 = (ulong*)src;
         uint mxcsr = cpu.S.Mxcsr;
         uint flags = 0;
-        var c = (SseConversion)conversion;
-        bool toMmx = c is SseConversion.Ps2Pi or SseConversion.Tps2Pi or SseConversion.Pd2Pi or SseConversion.Tpd2Pi;
-        bool truncate = c is SseConversion.Tps2Dq or SseConversion.Tpd2Dq or SseConversion.Tps2Pi or SseConversion.Tpd2Pi;
+        var c = (SseFpConversion)conversion;
+        bool toMmx = c is SseFpConversion.Ps2Pi or SseFpConversion.Tps2Pi or SseFpConversion.Pd2Pi or SseFpConversion.Tpd2Pi;
+        bool truncate = c is SseFpConversion.Tps2Dq or SseFpConversion.Tpd2Dq or SseFpConversion.Tps2Pi or SseFpConversion.Tpd2Pi;
         ulong* result = stackalloc ulong[2];
         uint* r32 = (uint*)result;
         result[0] = ((ulong*)dst)[0];
@@ -101,13 +101,13 @@ public static unsafe class SseFloatConvert
         var f64 = SoftFloat.F64;
         switch (c)
         {
-            case SseConversion.Ss2Sd:
+            case SseFpConversion.Ss2Sd:
                 result[0] = SoftFloat.Convert(in f32, in f64, s32[0], mxcsr, ref flags);
                 break;
-            case SseConversion.Sd2Ss:
+            case SseFpConversion.Sd2Ss:
                 r32[0] = (uint)SoftFloat.Convert(in f64, in f32, s64[0], mxcsr, ref flags);
                 break;
-            case SseConversion.Ps2Pd:
+            case SseFpConversion.Ps2Pd:
             {
                 ulong lo = SoftFloat.Convert(in f32, in f64, s32[0], mxcsr, ref flags);
                 result[1] = SoftFloat.Convert(in f32, in f64, s32[1], mxcsr, ref flags);
@@ -115,7 +115,7 @@ public static unsafe class SseFloatConvert
                 break;
             }
 
-            case SseConversion.Pd2Ps:
+            case SseFpConversion.Pd2Ps:
             {
                 uint lo = (uint)SoftFloat.Convert(in f64, in f32, s64[0], mxcsr, ref flags);
                 uint hi = (uint)SoftFloat.Convert(in f64, in f32, s64[1], mxcsr, ref flags);
@@ -124,21 +124,21 @@ public static unsafe class SseFloatConvert
                 break;
             }
 
-            case SseConversion.Dq2Ps:
+            case SseFpConversion.Dq2Ps:
                 for (int i = 0; i < 4; i++)
                 {
                     r32[i] = (uint)SoftFloat.FromInt(in f32, (int)s32[i], mxcsr, ref flags);
                 }
 
                 break;
-            case SseConversion.Ps2Dq or SseConversion.Tps2Dq:
+            case SseFpConversion.Ps2Dq or SseFpConversion.Tps2Dq:
                 for (int i = 0; i < 4; i++)
                 {
                     r32[i] = (uint)SoftFloat.ToInt(in f32, s32[i], 32, truncate, mxcsr, ref flags);
                 }
 
                 break;
-            case SseConversion.Dq2Pd or SseConversion.Pi2Pd:
+            case SseFpConversion.Dq2Pd or SseFpConversion.Pi2Pd:
             {
                 ulong lo = SoftFloat.FromInt(in f64, (int)s32[0], mxcsr, ref flags);
                 result[1] = SoftFloat.FromInt(in f64, (int)s32[1], mxcsr, ref flags);
@@ -146,7 +146,7 @@ public static unsafe class SseFloatConvert
                 break;
             }
 
-            case SseConversion.Pd2Dq or SseConversion.Tpd2Dq or SseConversion.Pd2Pi or SseConversion.Tpd2Pi:
+            case SseFpConversion.Pd2Dq or SseFpConversion.Tpd2Dq or SseFpConversion.Pd2Pi or SseFpConversion.Tpd2Pi:
             {
                 ulong lo = SoftFloat.ToInt(in f64, s64[0], 32, truncate, mxcsr, ref flags);
                 ulong hi = SoftFloat.ToInt(in f64, s64[1], 32, truncate, mxcsr, ref flags);
@@ -155,7 +155,7 @@ public static unsafe class SseFloatConvert
                 break;
             }
 
-            case SseConversion.Pi2Ps:
+            case SseFpConversion.Pi2Ps:
             {
                 ulong lo = SoftFloat.FromInt(in f32, (int)s32[0], mxcsr, ref flags);
                 ulong hi = SoftFloat.FromInt(in f32, (int)s32[1], mxcsr, ref flags);
@@ -163,7 +163,7 @@ public static unsafe class SseFloatConvert
                 break;
             }
 
-            case SseConversion.Ps2Pi or SseConversion.Tps2Pi:
+            case SseFpConversion.Ps2Pi or SseFpConversion.Tps2Pi:
             {
                 ulong lo = SoftFloat.ToInt(in f32, s32[0], 32, truncate, mxcsr, ref flags);
                 ulong hi = SoftFloat.ToInt(in f32, s32[1], 32, truncate, mxcsr, ref flags);
