@@ -35,6 +35,17 @@ public unsafe class SseFloatHostTests
         new("maxss", false, (nint)(delegate*<ulong, ulong, ulong>)&MaxSs, (a, b, m, ref f) => SoftFloat.MinMax(in F32, a, b, true, m, ref f)),
         new("cmpltss", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpLtSs, (a, b, m, ref f) => Cmp(in F32, a, b, 1, m, ref f)),
         new("cmpeqss", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpEqSs, (a, b, m, ref f) => Cmp(in F32, a, b, 0, m, ref f)),
+        new("cmpless", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpLeSs, (a, b, m, ref f) => Cmp(in F32, a, b, 2, m, ref f)),
+        new("cmpunordss", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpUnordSs, (a, b, m, ref f) => Cmp(in F32, a, b, 3, m, ref f)),
+        new("cmpneqss", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpNeqSs, (a, b, m, ref f) => Cmp(in F32, a, b, 4, m, ref f)),
+        new("cmpnltss", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpNltSs, (a, b, m, ref f) => Cmp(in F32, a, b, 5, m, ref f)),
+        new("cmpnless", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpNleSs, (a, b, m, ref f) => Cmp(in F32, a, b, 6, m, ref f)),
+        new("cmpordss", false, (nint)(delegate*<ulong, ulong, ulong>)&CmpOrdSs, (a, b, m, ref f) => Cmp(in F32, a, b, 7, m, ref f)),
+        new("cvtss2si64", false, (nint)(delegate*<ulong, ulong, ulong>)&CvtSs2Si64, (a, b, m, ref f) => SoftFloat.ToInt(in F32, b, 64, false, m, ref f)),
+        new("cvttss2si", false, (nint)(delegate*<ulong, ulong, ulong>)&CvttSs2Si, (a, b, m, ref f) => SoftFloat.ToInt(in F32, b, 32, true, m, ref f)),
+        new("cvtsi2ss32", false, (nint)(delegate*<ulong, ulong, ulong>)&CvtSi2Ss32, (a, b, m, ref f) => SoftFloat.FromInt(in F32, (int)b, m, ref f)),
+        new("cvtsd2si", true, (nint)(delegate*<ulong, ulong, ulong>)&CvtSd2Si, (a, b, m, ref f) => SoftFloat.ToInt(in F64, b, 32, false, m, ref f)),
+        new("cvttsd2si64", true, (nint)(delegate*<ulong, ulong, ulong>)&CvttSd2Si64, (a, b, m, ref f) => SoftFloat.ToInt(in F64, b, 64, true, m, ref f)),
         new("comiss", false, (nint)(delegate*<ulong, ulong, ulong>)&ComiSs, (a, b, m, ref f) => Comi(in F32, a, b, true, m, ref f)),
         new("ucomiss", false, (nint)(delegate*<ulong, ulong, ulong>)&UcomiSs, (a, b, m, ref f) => Comi(in F32, a, b, false, m, ref f)),
         new("cvtss2si", false, (nint)(delegate*<ulong, ulong, ulong>)&CvtSs2Si, (a, b, m, ref f) => SoftFloat.ToInt(in F32, b, 32, false, m, ref f)),
@@ -143,6 +154,10 @@ public unsafe class SseFloatHostTests
         ("cvttpd2dq", a => a.cvttpd2dq(xmm0, xmm1), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&CvttPd2Dq, true),
         ("cvtpd2ps", a => a.cvtpd2ps(xmm0, xmm1), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&CvtPd2Ps, true),
         ("cvtps2pd", a => a.cvtps2pd(xmm0, xmm1), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&CvtPs2Pd, false),
+        ("cvttps2dq", a => a.cvttps2dq(xmm0, xmm1), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&CvttPs2Dq, false),
+        ("cvtpd2dq", a => a.cvtpd2dq(xmm0, xmm1), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&CvtPd2Dq, true),
+        ("sqrtpd", a => a.sqrtpd(xmm0, xmm1), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&SqrtPd, true),
+        ("cmpnltpd", a => a.cmppd(xmm0, xmm1, 5), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&CmpNltPd, true),
         ("cvtdq2ps", a => a.cvtdq2ps(xmm0, xmm1), (nint)(delegate*<Vector128<ulong>, Vector128<ulong>, Vector128<ulong>>)&CvtDq2Ps, false),
     ];
 
@@ -351,4 +366,49 @@ public unsafe class SseFloatHostTests
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static Vector128<ulong> CvtDq2Ps(Vector128<ulong> a, Vector128<ulong> b) => Sse2.ConvertToVector128Single(b.AsInt32()).AsUInt64();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CmpLeSs(ulong a, ulong b) => B(Sse.CompareScalarLessThanOrEqual(S(a), S(b)));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CmpUnordSs(ulong a, ulong b) => B(Sse.CompareScalarUnordered(S(a), S(b)));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CmpNeqSs(ulong a, ulong b) => B(Sse.CompareScalarNotEqual(S(a), S(b)));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CmpNltSs(ulong a, ulong b) => B(Sse.CompareScalarNotLessThan(S(a), S(b)));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CmpNleSs(ulong a, ulong b) => B(Sse.CompareScalarNotLessThanOrEqual(S(a), S(b)));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CmpOrdSs(ulong a, ulong b) => B(Sse.CompareScalarOrdered(S(a), S(b)));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CvtSs2Si64(ulong a, ulong b) => (ulong)Sse.X64.ConvertToInt64(S(b));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CvttSs2Si(ulong a, ulong b) => (uint)Sse.ConvertToInt32WithTruncation(S(b));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CvtSi2Ss32(ulong a, ulong b) => B(Sse.ConvertScalarToVector128Single(S(0), (int)b));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CvtSd2Si(ulong a, ulong b) => (uint)Sse2.ConvertToInt32(D(b));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static ulong CvttSd2Si64(ulong a, ulong b) => (ulong)Sse2.X64.ConvertToInt64WithTruncation(D(b));
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector128<ulong> CvttPs2Dq(Vector128<ulong> a, Vector128<ulong> b) => Sse2.ConvertToVector128Int32WithTruncation(b.AsSingle()).AsUInt64();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector128<ulong> CvtPd2Dq(Vector128<ulong> a, Vector128<ulong> b) => Sse2.ConvertToVector128Int32(b.AsDouble()).AsUInt64();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector128<ulong> SqrtPd(Vector128<ulong> a, Vector128<ulong> b) => Sse2.Sqrt(b.AsDouble()).AsUInt64();
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static Vector128<ulong> CmpNltPd(Vector128<ulong> a, Vector128<ulong> b) => Sse2.CompareNotLessThan(a.AsDouble(), b.AsDouble()).AsUInt64();
 }
