@@ -157,6 +157,11 @@ public sealed partial class CaseBuilder
                 // A register bit offset addresses memory up to 2^63 bits away: keep it within +-128 bytes.
                 setup[nSetup++] = MovImm(ops[1].Reg, R.Range(-1024, 1023));
                 break;
+            case Mnemonic.Bsf or Mnemonic.Bsr when info.OperandSize == 32:
+                // With a zero source the destination is undefined (SDM Vol. 2A BSF): AMD leaves all
+                // 64 bits unchanged, Intel clears the upper half. Clear it first so both agree.
+                setup[nSetup++] = Instruction.Create(Code.Mov_r32_rm32, ops[0].Reg, ops[0].Reg);
+                break;
             case Mnemonic.Shld or Mnemonic.Shrd when info.OperandSize == 16:
                 // A 16-bit double shift by more than 16 leaves the destination undefined (SDM Vol. 2B SHLD).
                 if (ops[2].Type == OpType.Imm)
@@ -181,7 +186,7 @@ public sealed partial class CaseBuilder
             case Mnemonic.Cmpxchg8b or Mnemonic.Cmpxchg16b when R.Chance(50):
                 var m = ops[0].Mem;
                 bool wide = mnemonic == Mnemonic.Cmpxchg16b;
-                var high = new MemoryOperand(m.Base, m.Index, m.Scale, m.Displacement + (wide ? 8 : 4), 4);
+                var high = new MemoryOperand(m.Base, m.Index, m.Scale, m.Displacement + (wide ? 8 : 4), DisplSize(m.Displacement + (wide ? 8 : 4)));
                 setup[nSetup++] = Instruction.Create(wide ? Code.Mov_r64_rm64 : Code.Mov_r32_rm32, wide ? Register.RAX : Register.EAX, m);
                 setup[nSetup++] = Instruction.Create(wide ? Code.Mov_r64_rm64 : Code.Mov_r32_rm32, wide ? Register.RDX : Register.EDX, high);
                 break;

@@ -158,9 +158,11 @@ public sealed partial class CaseBuilder
         int scale = indexed ? 1 << R.Below(4) : 1;
 
         long disp = offset - BaseOffset - (indexed ? (long)IndexValue * scale : 0);
-        int displSize = disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 4;
-        return new MemoryOperand(Base, indexed ? IndexReg : Register.None, scale, disp, displSize);
+        return new MemoryOperand(Base, indexed ? IndexReg : Register.None, scale, disp, DisplSize(disp));
     }
+
+    /// <summary>Iced's displacement size for 64-bit addressing: 0, 1 (disp8) or 8 (disp32 sign-extended to 64 bits).</summary>
+    public static int DisplSize(long disp) => disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 8;
 
     /// <summary>The offset in the data buffer that a memory operand of this builder addresses (index and base at their input values).</summary>
     public long OffsetOf(in Instruction insn) =>
@@ -199,7 +201,8 @@ public sealed partial class CaseBuilder
         for (int i = 0; i < list.Length; i++)
         {
             ref readonly var insn = ref list[i];
-            if ((insn.RflagsRead & undef) != 0)
+            var (read, modified, undefinedByInsn) = FlagEffects(insn);
+            if ((read & undef) != 0)
             {
                 return false;
             }
@@ -212,13 +215,37 @@ public sealed partial class CaseBuilder
 
             writer.Clear();
             undef = conditionalFlags && i == list.Length - 1
-                ? undef | insn.RflagsUndefined
-                : (undef & ~insn.RflagsModified) | insn.RflagsUndefined;
+                ? undef | undefinedByInsn
+                : (undef & ~modified) | undefinedByInsn;
         }
 
         undefined = undef;
         instructions.AddRange(list);
         return true;
+    }
+
+    /// <summary>
+    /// The flags an instruction reads, writes and leaves undefined: Iced's tables, except for
+    /// rotates by an immediate, where Iced treats a count that is a multiple of the rotate width
+    /// as no-op; the SDM (Vol. 2B RCL/RCR/ROL/ROR) makes OF undefined for every masked count
+    /// other than 1, and real hardware does change it.
+    /// </summary>
+    public static (RflagsBits Read, RflagsBits Modified, RflagsBits Undefined) FlagEffects(in Instruction insn)
+    {
+        if (insn.Mnemonic is Mnemonic.Rol or Mnemonic.Ror or Mnemonic.Rcl or Mnemonic.Rcr && insn.OpCount == 2 && insn.Op1Kind == OpKind.Immediate8)
+        {
+            int size = insn.Op0Kind == OpKind.Register ? insn.Op0Register.GetSize() : insn.MemorySize.GetSize();
+            int count = insn.Immediate8 & (size == 8 ? 0x3f : 0x1f);
+            if (count == 0)
+            {
+                return (RflagsBits.None, RflagsBits.None, RflagsBits.None);
+            }
+
+            var read = insn.Mnemonic is Mnemonic.Rcl or Mnemonic.Rcr ? RflagsBits.CF : RflagsBits.None;
+            return (read, RflagsBits.CF | RflagsBits.OF, count == 1 ? RflagsBits.None : RflagsBits.OF);
+        }
+
+        return (insn.RflagsRead, insn.RflagsModified, insn.RflagsUndefined);
     }
 
     public bool TryAdd(in Instruction insn, bool conditionalFlags = false) => TryAdd([insn], conditionalFlags);

@@ -25,6 +25,21 @@ public sealed class CaseResult
     public List<Mnemonic> Unimplemented { get; } = [];
 
     public List<string> Differences { get; } = [];
+
+    /// <summary>What the case changed on the host, to show that cases exercise each part of the state.</summary>
+    public StateParts NativeChanged { get; set; }
+}
+
+/// <summary>Parts of the machine state.</summary>
+[Flags]
+public enum StateParts
+{
+    None = 0,
+    Gpr = 1,
+    Flags = 2,
+    Xmm = 4,
+    Mxcsr = 8,
+    Memory = 16,
 }
 
 /// <summary>Totals of a run of one group.</summary>
@@ -47,6 +62,23 @@ public sealed class GroupSummary
     public SortedSet<string> Unimplemented { get; } = [];
 
     public List<CaseResult> Failures { get; } = [];
+
+    /// <summary>How often each mnemonic occurs in the cases run.</summary>
+    public Dictionary<Mnemonic, long> Mnemonics { get; } = [];
+
+    /// <summary>Number of cases that changed each part of the state on the host (index: bit of <see cref="StateParts"/>).</summary>
+    public long[] Changed { get; } = new long[5];
+
+    /// <summary>Instruction counts and how often each part of the state changed: a coverage report.</summary>
+    public string Coverage()
+    {
+        var sb = new System.Text.StringBuilder();
+        sb.Append($"  {Group.Name}: cases changing gpr/flags/xmm/mxcsr/memory on the host: ");
+        sb.AppendLine(string.Join(" / ", Changed.Select(n => $"{100.0 * n / Math.Max(1, Cases):F0}%")));
+        sb.Append("    ");
+        sb.AppendLine(string.Join(' ', Mnemonics.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key.ToString().ToLowerInvariant()}:{kv.Value}")));
+        return sb.ToString();
+    }
 
     public TimeSpan Elapsed { get; set; }
 
@@ -76,6 +108,19 @@ public sealed class DiffRunner : IDisposable
         {
             var result = RunCase(group.Build(seed, i, host.DataAddress));
             summary.Cases++;
+            foreach (var insn in result.Case.Instructions)
+            {
+                summary.Mnemonics[insn.Mnemonic] = summary.Mnemonics.GetValueOrDefault(insn.Mnemonic) + 1;
+            }
+
+            for (int bit = 0; bit < summary.Changed.Length; bit++)
+            {
+                if (((int)result.NativeChanged & (1 << bit)) != 0)
+                {
+                    summary.Changed[bit]++;
+                }
+            }
+
             if (result.Passed)
             {
                 summary.Passed++;
@@ -113,6 +158,7 @@ public sealed class DiffRunner : IDisposable
         {
             c.Data.CopyTo(host.Data);
             host.Run(c.Code, c.Input, nativeOut);
+            result.NativeChanged = Changes(c, host.Data);
 
             c.Data.CopyTo(emu.Memory.Span(host.DataAddress, HostCpu.DataSize));
             c.Code.CopyTo(emuCode, 0);
@@ -140,6 +186,40 @@ public sealed class DiffRunner : IDisposable
         }
 
         return result;
+    }
+
+    private StateParts Changes(DiffCase c, ReadOnlySpan<byte> nativeData)
+    {
+        var parts = StateParts.None;
+        for (int i = 0; i < 16; i++)
+        {
+            if (i != (int)Gpr.Rsp && nativeOut.Gpr[i] != c.Input.Gpr[i])
+            {
+                parts |= StateParts.Gpr;
+            }
+        }
+
+        if (((nativeOut.Rflags ^ c.Input.Rflags) & c.FlagsCompared) != 0)
+        {
+            parts |= StateParts.Flags;
+        }
+
+        if (!nativeOut.Xmm.AsSpan().SequenceEqual(c.Input.Xmm))
+        {
+            parts |= StateParts.Xmm;
+        }
+
+        if (nativeOut.Mxcsr != c.Input.Mxcsr)
+        {
+            parts |= StateParts.Mxcsr;
+        }
+
+        if (!nativeData.SequenceEqual(c.Data))
+        {
+            parts |= StateParts.Memory;
+        }
+
+        return parts;
     }
 
     private void Compare(DiffCase c, CaseResult result, ReadOnlySpan<byte> nativeData, ReadOnlySpan<byte> emuData)

@@ -18,6 +18,7 @@ public static class Program
           --case K         run only case K of the group (with --group), and print its report
           --first F        index of the first case (default 0)
           --reports R      failure reports printed per group (default 3)
+          --stats          also print instruction counts and how often each part of the state changed
           --list           list the groups and exit
         """;
 
@@ -27,6 +28,7 @@ public static class Program
         long cases = 10_000, first = 0, single = -1;
         int reports = 3;
         string? groups = null;
+        bool stats = false;
         try
         {
             for (int i = 0; i < args.Length; i++)
@@ -40,6 +42,7 @@ public static class Program
                     case "--case": single = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--first": first = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--reports": reports = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--stats": stats = true; break;
                     case "--list": return List();
                     case "-h" or "--help": Console.WriteLine(Usage); return 0;
                     default: throw new ArgumentException($"unknown argument {args[i]}");
@@ -110,6 +113,10 @@ public static class Program
             }
 
             Console.WriteLine(s);
+            if (stats)
+            {
+                Console.Write(s.Coverage());
+            }
         }
 
         long all = summaries.Sum(s => s.Cases), passed = summaries.Sum(s => s.Passed);
