@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace Emulator.X86.DiffTests;
 
 /// <summary>
-/// One test per instruction group: a fixed number of generated cases (over 100,000 in all),
+/// One test per instruction group: a fixed number of generated cases (150,000 in all),
 /// each run on the host CPU and on the emulator. The seed is fixed unless EMU_DIFF_SEED is set;
 /// a failure lists the first cases that differ with the command that replays each.
 /// </summary>
@@ -15,22 +15,22 @@ public sealed class HostDiffTests(ITestOutputHelper output)
     public void IntegerAlu() => Run("alu", 30_000);
 
     [Fact]
-    public void ShiftsAndRotates() => Run("shift", 15_000);
+    public void ShiftsAndRotates() => Run("shift", 20_000);
 
     [Fact]
-    public void MultiplyDivide() => Run("muldiv", 12_000);
+    public void MultiplyDivide() => Run("muldiv", 15_000);
 
     [Fact]
-    public void BitOperations() => Run("bit", 15_000);
+    public void BitOperations() => Run("bit", 20_000);
 
     [Fact]
-    public void StringOperations() => Run("string", 10_000);
+    public void StringOperations() => Run("string", 15_000);
 
     [Fact]
-    public void CompareExchange() => Run("atomic", 10_000);
+    public void CompareExchange() => Run("atomic", 15_000);
 
     [Fact]
-    public void Sse() => Run("sse", 20_000);
+    public void Sse() => Run("sse", 35_000);
 
     private void Run(string name, int cases)
     {
