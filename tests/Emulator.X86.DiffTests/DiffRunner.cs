@@ -255,12 +255,23 @@ public sealed class DiffRunner : IDisposable
 
         if (!nativeData.SequenceEqual(emuData))
         {
-            for (int i = 0; i < nativeData.Length; i++)
+            // One line per run of up to 16 differing bytes.
+            for (int i = 0; i < nativeData.Length;)
             {
-                if (nativeData[i] != emuData[i])
+                if (nativeData[i] == emuData[i])
                 {
-                    d.Add($"mem[0x{host.DataAddress + (ulong)i:x}] input {c.Data[i]:x2}  native {nativeData[i]:x2}  emulator {emuData[i]:x2}");
+                    i++;
+                    continue;
                 }
+
+                int end = i + 1;
+                while (end < nativeData.Length && end - i < 16 && nativeData[end] != emuData[end])
+                {
+                    end++;
+                }
+
+                d.Add($"mem[0x{host.DataAddress + (ulong)i:x}..+{end - i}] input {Hex(c.Data.AsSpan(i, end - i))}  native {Hex(nativeData[i..end])}  emulator {Hex(emuData[i..end])}");
+                i = end;
             }
         }
     }
@@ -332,14 +343,9 @@ public sealed class DiffRunner : IDisposable
         if (r.Differences.Count > 0)
         {
             sb.AppendLine($"  differences (native is the reference; flags compared: {FlagNames(c.FlagsCompared, c.FlagsCompared, onlySet: true)}):");
-            foreach (var diff in r.Differences.Take(40))
+            foreach (var diff in r.Differences)
             {
                 sb.AppendLine($"    {diff}");
-            }
-
-            if (r.Differences.Count > 40)
-            {
-                sb.AppendLine($"    ... {r.Differences.Count - 40} more");
             }
         }
 
@@ -363,6 +369,8 @@ public sealed class DiffRunner : IDisposable
 
         return $"; [0x{addr:x}] input bytes {Convert.ToHexString(c.Data, (int)off, size).ToLowerInvariant()}";
     }
+
+    private static string Hex(ReadOnlySpan<byte> bytes) => Convert.ToHexString(bytes).ToLowerInvariant();
 
     private static string Xmm(MachineState s, int i) => $"{s.Xmm[2 * i + 1]:x16}_{s.Xmm[2 * i]:x16}";
 

@@ -28,6 +28,7 @@ public sealed unsafe class HostCpu
     private readonly byte* context;
     private readonly byte[] epilogue;
     private readonly int caseOffset;
+    private readonly bool toggleProtection;
 
     private HostCpu()
     {
@@ -52,11 +53,18 @@ public sealed unsafe class HostCpu
             throw new InvalidOperationException("could not map the data buffer at any fixed address below 16 MiB");
         }
 
-        // Page 0: thunk and case code (RWX); page 1: the context block (RW).
+        // Page 0: thunk and case code (RWX, or RW and RX in turn where the system refuses W+X);
+        // page 1: the context block (RW).
         nint area = mmap(0, 0x2000, ProtRead | ProtWrite | ProtExec, MapPrivate | MapAnonymous, -1, 0);
         if (area == -1)
         {
-            throw new InvalidOperationException($"could not map an executable page (errno {Marshal.GetLastPInvokeError()})");
+            area = mmap(0, 0x2000, ProtRead | ProtWrite, MapPrivate | MapAnonymous, -1, 0);
+            if (area == -1)
+            {
+                throw new InvalidOperationException($"could not map the thunk's pages (errno {Marshal.GetLastPInvokeError()})");
+            }
+
+            toggleProtection = true;
         }
 
         code = (byte*)area;
@@ -65,6 +73,14 @@ public sealed unsafe class HostCpu
         caseOffset = prologue.Length;
         epilogue = Assemble(BuildEpilogue((ulong)context), 0);
         prologue.CopyTo(new Span<byte>(code, prologue.Length));
+    }
+
+    private void Protect(int prot)
+    {
+        if (toggleProtection && mprotect((nint)code, 0x1000, prot) != 0)
+        {
+            throw new InvalidOperationException($"mprotect failed (errno {Marshal.GetLastPInvokeError()})");
+        }
     }
 
     public static HostCpu Instance => Shared.Value;
@@ -84,8 +100,10 @@ public sealed unsafe class HostCpu
             throw new ArgumentException($"case code is {caseCode.Length} bytes, the thunk has room for {CaseMax}");
         }
 
+        Protect(ProtRead | ProtWrite);
         caseCode.CopyTo(new Span<byte>(code + caseOffset, caseCode.Length));
         epilogue.CopyTo(new Span<byte>(code + caseOffset + caseCode.Length, epilogue.Length));
+        Protect(ProtRead | ProtExec);
         input.WriteTo(context);
 
         // Safe: the thunk preserves every callee-saved register and MXCSR, leaves DF clear, uses
@@ -181,4 +199,7 @@ public sealed unsafe class HostCpu
 
     [DllImport("libc", SetLastError = true)]
     private static extern int munmap(nint addr, nuint length);
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int mprotect(nint addr, nuint length, int prot);
 }
