@@ -1,0 +1,276 @@
+using Emulator.X86.State;
+using Iced.Intel;
+
+namespace Emulator.X86.DiffTests;
+
+/// <summary>
+/// Builds one case: a random input state, then instructions appended one at a time, each
+/// checked so that the case cannot fault on the host (memory only inside the data buffer,
+/// no #DE, aligned SSE operands) and never reads a flag an earlier instruction left undefined.
+/// Memory operands address [base + index*scale + disp] where the base register holds an
+/// address in the data buffer and the optional index register a small number; the case never
+/// writes either of them, nor RSP.
+/// </summary>
+public sealed partial class CaseBuilder
+{
+    /// <summary>The base register points this far into the data buffer.</summary>
+    public const int BaseOffset = 0x2000;
+
+    /// <summary>Memory operands stay this far from the buffer's ends (room for BT bit offsets and 16-byte accesses).</summary>
+    private const int Margin = 512;
+
+    private static readonly Register[] BaseChoices = [Register.R15, Register.R15, Register.R15, Register.RBX, Register.RBP, Register.R12, Register.R13];
+    private static readonly Register[] IndexChoices = [Register.R14, Register.R11, Register.R10];
+
+    private readonly List<Instruction> instructions = [];
+    private readonly ByteWriter writer = new();
+    private readonly Encoder encoder;
+    private readonly Register[] gprs;
+    private readonly Register[] xmms;
+    private RflagsBits undefined;
+
+    public CaseBuilder(string group, ulong seed, long index, ulong dataAddress)
+    {
+        Group = group;
+        Seed = seed;
+        Index = index;
+        DataAddress = dataAddress;
+        R = Rng.ForCase(seed, group, index);
+        encoder = Encoder.Create(64, writer);
+
+        Data = new byte[HostCpu.DataSize];
+        R.Fill(Data);
+        for (int i = 0; i < 16; i++)
+        {
+            Input.Gpr[i] = Values.Gpr(R);
+            Values.Xmm(R, Input.Xmm.AsSpan(2 * i, 2));
+        }
+
+        // Arithmetic flags and DF at random; never TF or AC, which would trap on the host.
+        Input.Rflags = (R.Next() & (ulong)(RFlags.Arith | RFlags.DF)) | (ulong)RFlags.Fixed1;
+
+        // All exceptions masked (an unmasked one would kill the host process); random RC, FTZ,
+        // DAZ and sticky exception flags.
+        Input.Mxcsr = 0x1f80u | (uint)R.Below(4) << 13 | (R.Chance(25) ? 0x8000u : 0) | (R.Chance(25) ? 0x40u : 0) | (R.Chance(30) ? (uint)R.Below(64) : 0);
+
+        Base = R.Pick(BaseChoices);
+        Input.Gpr[Base - Register.RAX] = dataAddress + BaseOffset;
+        IndexReg = R.Chance(40) ? R.Pick(IndexChoices) : Register.None;
+        if (IndexReg != Register.None)
+        {
+            IndexValue = R.Below(64);
+            Input.Gpr[IndexReg - Register.RAX] = (ulong)IndexValue;
+        }
+
+        // Most cases work on a few registers, so instructions feed each other.
+        var free = new List<Register>();
+        for (var r = Register.RAX; r <= Register.R15; r++)
+        {
+            if (!IsReserved(r))
+            {
+                free.Add(r);
+            }
+        }
+
+        gprs = R.Chance(60) ? [.. Enumerable.Range(0, 4).Select(_ => R.Pick(free))] : [.. free];
+        xmms = R.Chance(60)
+            ? [.. Enumerable.Range(0, 4).Select(_ => Register.XMM0 + R.Below(16))]
+            : [.. Enumerable.Range(0, 16).Select(i => Register.XMM0 + i)];
+    }
+
+    public string Group { get; }
+
+    public ulong Seed { get; }
+
+    public long Index { get; }
+
+    public Rng R { get; }
+
+    public ulong DataAddress { get; }
+
+    public MachineState Input { get; } = new();
+
+    public byte[] Data { get; }
+
+    /// <summary>The register holding <see cref="DataAddress"/> + <see cref="BaseOffset"/>.</summary>
+    public Register Base { get; private set; }
+
+    /// <summary>A register holding <see cref="IndexValue"/> for scaled-index operands, or None.</summary>
+    public Register IndexReg { get; private set; }
+
+    public int IndexValue { get; private set; }
+
+    /// <summary>When set, 16-byte memory operands of SSE instructions are 16-byte aligned (unless the instruction allows any alignment).</summary>
+    public bool AlignVectorMemory { get; set; }
+
+    public int Count => instructions.Count;
+
+    /// <summary>Restricts memory operands to a base register with no index (for groups whose instructions use the index registers implicitly).</summary>
+    public void UseBaseOnly(Register baseReg)
+    {
+        Input.Gpr[Base - Register.RAX] = Values.Gpr(R);
+        if (IndexReg != Register.None)
+        {
+            Input.Gpr[IndexReg - Register.RAX] = Values.Gpr(R);
+        }
+
+        Base = baseReg;
+        IndexReg = Register.None;
+        Input.Gpr[Base - Register.RAX] = DataAddress + BaseOffset;
+    }
+
+    public bool IsReserved(Register full) => full == Register.RSP || full == Base || full == IndexReg;
+
+    /// <summary>A random writable general register of <paramref name="bits"/> bits (8-bit may be AH-BH).</summary>
+    public Register Gpr(int bits, bool allowHigh8 = true)
+    {
+        while (true)
+        {
+            var full = R.Pick(gprs);
+            if (IsReserved(full))
+            {
+                continue;
+            }
+
+            int n = full - Register.RAX;
+            return bits switch
+            {
+                8 when n < 4 && allowHigh8 && R.Chance(30) => Register.AH + n,
+                8 => n < 4 ? Register.AL + n : Register.AL + n + 4,
+                16 => Register.AX + n,
+                32 => Register.EAX + n,
+                _ => full,
+            };
+        }
+    }
+
+    public Register Xmm() => R.Pick(xmms);
+
+    /// <summary>
+    /// A memory operand of <paramref name="size"/> bytes inside the buffer, aligned to
+    /// <paramref name="align"/>; its input bytes are often set to an interesting value.
+    /// </summary>
+    public MemoryOperand Mem(int size, int align = 1, bool vector = false)
+    {
+        int offset = R.Range(Margin, HostCpu.DataSize - Margin - 16) & ~(align - 1);
+        SeedMemory(offset, size, vector);
+        bool indexed = IndexReg != Register.None && align == 1 && R.Chance(60);
+        int scale = indexed ? 1 << R.Below(4) : 1;
+
+        long disp = offset - BaseOffset - (indexed ? (long)IndexValue * scale : 0);
+        return new MemoryOperand(Base, indexed ? IndexReg : Register.None, scale, disp, DisplSize(disp));
+    }
+
+    /// <summary>Iced's displacement size for 64-bit addressing: 0, 1 (disp8) or 8 (disp32 sign-extended to 64 bits).</summary>
+    public static int DisplSize(long disp) => disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 8;
+
+    /// <summary>The offset in the data buffer that a memory operand of this builder addresses (index and base at their input values).</summary>
+    public long OffsetOf(in Instruction insn) =>
+        (long)insn.MemoryDisplacement64 + (insn.MemoryIndex == Register.None ? 0 : (long)IndexValue * insn.MemoryIndexScale) + BaseOffset;
+
+    private void SeedMemory(int offset, int size, bool vector)
+    {
+        if (!R.Chance(60))
+        {
+            return;
+        }
+
+        Span<ulong> q = stackalloc ulong[2];
+        if (vector)
+        {
+            Values.Xmm(R, q);
+        }
+        else
+        {
+            q[0] = Values.Gpr(R);
+            q[1] = Values.Gpr(R);
+        }
+
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(q);
+        bytes[..Math.Min(16, Math.Max(size, 8))].CopyTo(Data.AsSpan(offset));
+    }
+
+    /// <summary>
+    /// Appends <paramref name="list"/> if every instruction encodes and none reads a flag left
+    /// undefined before it. <paramref name="conditionalFlags"/>: the last instruction may leave
+    /// the flags unchanged (a count in CL, a REP prefix), so it cannot make undefined flags defined.
+    /// </summary>
+    public bool TryAdd(ReadOnlySpan<Instruction> list, bool conditionalFlags = false)
+    {
+        var undef = undefined;
+        for (int i = 0; i < list.Length; i++)
+        {
+            ref readonly var insn = ref list[i];
+            var (read, modified, undefinedByInsn) = FlagEffects(insn);
+            if ((read & undef) != 0)
+            {
+                return false;
+            }
+
+            if (!encoder.TryEncode(insn, EmulatorCpu.CodeAddress, out _, out _))
+            {
+                writer.Clear();
+                return false;
+            }
+
+            writer.Clear();
+            undef = conditionalFlags && i == list.Length - 1
+                ? undef | undefinedByInsn
+                : (undef & ~modified) | undefinedByInsn;
+        }
+
+        undefined = undef;
+        instructions.AddRange(list);
+        return true;
+    }
+
+    /// <summary>
+    /// The flags an instruction reads, writes and leaves undefined: Iced's tables, except for
+    /// rotates by an immediate, where Iced treats a count that is a multiple of the rotate width
+    /// as no-op; the SDM (Vol. 2B RCL/RCR/ROL/ROR) makes OF undefined for every masked count
+    /// other than 1, and real hardware does change it.
+    /// </summary>
+    public static (RflagsBits Read, RflagsBits Modified, RflagsBits Undefined) FlagEffects(in Instruction insn)
+    {
+        if (insn.Mnemonic is Mnemonic.Rol or Mnemonic.Ror or Mnemonic.Rcl or Mnemonic.Rcr && insn.OpCount == 2 && insn.Op1Kind == OpKind.Immediate8)
+        {
+            int size = insn.Op0Kind == OpKind.Register ? insn.Op0Register.GetSize() : insn.MemorySize.GetSize();
+            int count = insn.Immediate8 & (size == 8 ? 0x3f : 0x1f);
+            if (count == 0)
+            {
+                return (RflagsBits.None, RflagsBits.None, RflagsBits.None);
+            }
+
+            var read = insn.Mnemonic is Mnemonic.Rcl or Mnemonic.Rcr ? RflagsBits.CF : RflagsBits.None;
+            return (read, RflagsBits.CF | RflagsBits.OF, count == 1 ? RflagsBits.None : RflagsBits.OF);
+        }
+
+        return (insn.RflagsRead, insn.RflagsModified, insn.RflagsUndefined);
+    }
+
+    public bool TryAdd(in Instruction insn, bool conditionalFlags = false) => TryAdd([insn], conditionalFlags);
+
+    public DiffCase Build()
+    {
+        foreach (var insn in instructions)
+        {
+            encoder.Encode(insn, EmulatorCpu.CodeAddress);
+        }
+
+        var code = writer.ToArray();
+        writer.Clear();
+        ulong compared = ((ulong)RFlags.Arith & ~DiffCase.ToRflags(undefined)) | (ulong)RFlags.DF;
+        return new DiffCase(Group, Seed, Index, Input, Data, [.. instructions], code, compared);
+    }
+
+    private sealed class ByteWriter : CodeWriter
+    {
+        private readonly List<byte> bytes = [];
+
+        public override void WriteByte(byte value) => bytes.Add(value);
+
+        public void Clear() => bytes.Clear();
+
+        public byte[] ToArray() => [.. bytes];
+    }
+}

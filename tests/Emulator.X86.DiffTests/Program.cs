@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Emulator.X86.DiffTests;
+
+/// <summary>
+/// The console command: runs generated cases on the host CPU and on the emulator and compares
+/// them. Exit code 0 when every case matched, 1 on any failure, 2 on bad arguments.
+/// </summary>
+public static class Program
+{
+    private const string Usage =
+        """
+        usage: dotnet run --project tests/Emulator.X86.DiffTests -c Release -- [options]
+          --seed S         seed (decimal or 0x hex); default: EMU_DIFF_SEED or the fixed test seed
+          --cases N        number of cases, split evenly over the groups (default 10000)
+          --group G[,G]    groups to run (default: all); see --list
+          --case K         run only case K of the group (with --group), and print its report
+          --first F        index of the first case (default 0)
+          --reports R      failure reports printed per group (default 3)
+          --stats          also print instruction counts and how often each part of the state changed
+          --list           list the groups and exit
+        """;
+
+    public static int Main(string[] args)
+    {
+        ulong seed = DiffSettings.Seed;
+        long cases = 10_000, first = 0, single = -1;
+        int reports = 3;
+        string? groups = null;
+        bool stats = false;
+        try
+        {
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--seed": seed = DiffSettings.ParseSeed(Next()); break;
+                    case "--cases": cases = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--group": groups = Next(); break;
+                    case "--case": single = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--first": first = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--reports": reports = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--stats": stats = true; break;
+                    case "--list": return List();
+                    case "-h" or "--help": Console.WriteLine(Usage); return 0;
+                    default: throw new ArgumentException($"unknown argument {args[i]}");
+                }
+            }
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+        {
+            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine(Usage);
+            return 2;
+        }
+
+        var selected = new List<DiffGroup>();
+        foreach (var name in (groups ?? string.Join(',', DiffGroup.All.Select(g => g.Name))).Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var g = DiffGroup.Find(name.Trim());
+            if (g is null)
+            {
+                Console.Error.WriteLine($"unknown group '{name}'; groups: {string.Join(' ', DiffGroup.All.Select(x => x.Name))}");
+                return 2;
+            }
+
+            selected.Add(g);
+        }
+
+        using var runner = new DiffRunner();
+        Console.WriteLine($"seed 0x{seed:x}, data buffer at 0x{runner.DataAddress:x}");
+        if (single >= 0)
+        {
+            if (selected.Count != 1)
+            {
+                Console.Error.WriteLine("--case needs exactly one --group");
+                return 2;
+            }
+
+            var result = runner.RunCase(selected[0].Build(seed, single, runner.DataAddress));
+            Console.WriteLine(result.Passed ? $"case {single} of {selected[0].Name}: passed" : runner.Describe(result));
+            if (result.Passed)
+            {
+                Console.WriteLine($"  replay: {result.Case.ReplayCommand}");
+            }
+
+            return result.Passed ? 0 : 1;
+        }
+
+        var summaries = new List<GroupSummary>();
+        var total = Stopwatch.StartNew();
+        long perGroup = Math.Max(1, cases / selected.Count);
+        foreach (var g in selected)
+        {
+            if (g.HostGaps is { } gaps)
+            {
+                Console.WriteLine($"{g.Name}: {gaps}");
+            }
+
+            if (!g.Runnable)
+            {
+                Console.WriteLine($"{g.Name}: skipped, the host cannot run any of its instructions");
+                continue;
+            }
+
+            var s = runner.RunGroup(g, seed, first, perGroup, reports);
+            summaries.Add(s);
+            foreach (var f in s.Failures)
+            {
+                Console.WriteLine(runner.Describe(f));
+            }
+
+            Console.WriteLine(s);
+            if (stats)
+            {
+                Console.Write(s.Coverage());
+            }
+        }
+
+        long all = summaries.Sum(s => s.Cases), passed = summaries.Sum(s => s.Passed);
+        Console.WriteLine();
+        Console.WriteLine("summary:");
+        foreach (var s in summaries)
+        {
+            Console.WriteLine($"  {s}");
+        }
+
+        Console.WriteLine($"  total   {all,9} cases {passed,9} passed {all - passed,7} failed  {total.Elapsed.TotalSeconds,7:F1} s {all / total.Elapsed.TotalSeconds,8:F0} cases/s");
+        return all == passed ? 0 : 1;
+    }
+
+    private static int List()
+    {
+        foreach (var g in DiffGroup.All)
+        {
+            string forms = g is CodeGroup cg ? $" ({cg.Codes.Count} instruction forms)" : "";
+            Console.WriteLine($"{g.Name,-8} {g.Title}{forms}{(g.HostGaps is { } gaps ? "; " + gaps : "")}");
+        }
+
+        return 0;
+    }
+}
+
+/// <summary>The seed shared by the tests and the command.</summary>
+public static class DiffSettings
+{
+    public const ulong DefaultSeed = 0x5eed_2026;
+
+    /// <summary>EMU_DIFF_SEED if set, else <see cref="DefaultSeed"/>.</summary>
+    public static ulong Seed => Environment.GetEnvironmentVariable("EMU_DIFF_SEED") is { Length: > 0 } s ? ParseSeed(s) : DefaultSeed;
+
+    public static ulong ParseSeed(string s) => s.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+        ? ulong.Parse(s.AsSpan(2), NumberStyles.HexNumber, CultureInfo.InvariantCulture)
+        : ulong.Parse(s, CultureInfo.InvariantCulture);
+}
