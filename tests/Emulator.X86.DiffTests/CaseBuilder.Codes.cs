@@ -177,12 +177,26 @@ public sealed partial class CaseBuilder
             case Mnemonic.Cmpps or Mnemonic.Cmppd or Mnemonic.Cmpss or Mnemonic.Cmpsd when ops.Length == 3:
                 ops[2].Imm &= 7; // legacy SSE compares define predicates 0-7 only
                 break;
-            case Mnemonic.Cmpxchg when R.Chance(50):
-                // Make the compare succeed about half the time: load the accumulator from the destination.
+            case Mnemonic.Cmpxchg:
+            {
                 var dst = ops[0];
                 var acc = ops[1].Reg.GetSize() switch { 1 => Register.AL, 2 => Register.AX, 4 => Register.EAX, _ => Register.RAX };
-                setup[nSetup++] = dst.Type == OpType.Mem ? Instruction.Create(MovLoad(acc), acc, dst.Mem) : Instruction.Create(MovLoad(acc), acc, dst.Reg);
+                if (dst.Type == OpType.Reg && info.OperandSize == 32)
+                {
+                    // A failed compare writes a 32-bit register destination back (SDM Vol. 2A CMPXCHG),
+                    // which on Intel zero-extends it; AMD leaves all 64 bits. Clear the upper half first
+                    // so both agree.
+                    setup[nSetup++] = Instruction.Create(Code.Mov_r32_rm32, dst.Reg, dst.Reg);
+                }
+
+                if (R.Chance(50))
+                {
+                    // Make the compare succeed about half the time: load the accumulator from the destination.
+                    setup[nSetup++] = dst.Type == OpType.Mem ? Instruction.Create(MovLoad(acc), acc, dst.Mem) : Instruction.Create(MovLoad(acc), acc, dst.Reg);
+                }
+
                 break;
+            }
             case Mnemonic.Cmpxchg8b or Mnemonic.Cmpxchg16b when R.Chance(50):
                 var m = ops[0].Mem;
                 bool wide = mnemonic == Mnemonic.Cmpxchg16b;
