@@ -47,6 +47,8 @@ public sealed partial class Cpu
             {
                 uint ebx = 0;
                 if (f.HasFlag(CpuFeatures.Bmi1)) ebx |= 1 << 3;
+                if (f.HasFlag(CpuFeatures.Bmi2)) ebx |= 1 << 8;
+                if (f.HasFlag(CpuFeatures.Adx)) ebx |= 1 << 19;
                 return (0, ebx, 0, 0);
             }
 
@@ -140,7 +142,13 @@ public enum CpuFeatures
     Lzcnt = 8,
     Bmi1 = 16,
     TscDeadline = 32,
+    Bmi2 = 64,
+    Adx = 128,
 
-    /// <summary>Until the instruction groups confirm them, advertise none of the optional ones.</summary>
-    Default = None,
+    /// <summary>
+    /// What the frontend implements and tests (unit tests; POPCNT, LZCNT and MOVBE also in the
+    /// differential test). CMPXCHG16B is implemented but not advertised: without a host 128-bit
+    /// compare-and-swap it is atomic only against itself, and Linux would use it on shared data.
+    /// </summary>
+    Default = Movbe | Popcnt | Lzcnt | Bmi1 | Bmi2 | Adx,
 }
