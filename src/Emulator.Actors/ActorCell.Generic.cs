@@ -224,6 +224,7 @@ internal sealed class ActorCell<TMessage> : ActorCell, IThreadPoolWorkItem
     {
         _currentReply = envelope.Reply;
         _currentToken = envelope.Token;
+        Volatile.Write(ref _processed, _processed + 1); // counted when taken, as TryReceive does
         try
         {
             _instance!.InvokeReceive(envelope.Message!);
@@ -235,7 +236,6 @@ internal sealed class ActorCell<TMessage> : ActorCell, IThreadPoolWorkItem
         finally
         {
             _currentReply = null;
-            Volatile.Write(ref _processed, _processed + 1);
         }
     }
 

@@ -44,7 +44,10 @@ public sealed class ActorRef<TMessage> : ActorRef
     /// <summary>Fire and forget. Never throws: if the actor has stopped the message goes to dead letters.</summary>
     public void Tell(TMessage message)
     {
-        ArgumentNullException.ThrowIfNull(message);
+        if (message is null)
+        {
+            throw new ArgumentNullException(nameof(message));
+        }
         _cell.Post(new Envelope<TMessage>(message));
     }
 
