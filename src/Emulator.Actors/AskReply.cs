@@ -53,8 +53,8 @@ internal sealed class AskReply<T> : ReplySink<T>
         {
             return false;
         }
-        _completion.SetResult(value);
         Finish();
+        _completion.SetResult(value);
         return true;
     }
 
@@ -64,8 +64,8 @@ internal sealed class AskReply<T> : ReplySink<T>
         {
             return false;
         }
-        _completion.SetException(reason);
         Finish();
+        _completion.SetException(reason);
         return true;
     }
 
@@ -73,8 +73,8 @@ internal sealed class AskReply<T> : ReplySink<T>
     {
         if (Claim())
         {
-            _completion.SetException(new AskTimeoutException(_path, _timeout));
             Finish();
+            _completion.SetException(new AskTimeoutException(_path, _timeout));
         }
     }
 
@@ -82,13 +82,14 @@ internal sealed class AskReply<T> : ReplySink<T>
     {
         if (Claim())
         {
-            _completion.SetCanceled(token);
             Finish();
+            _completion.SetCanceled(token);
         }
     }
 
     private bool Claim() => Interlocked.Exchange(ref _done, 1) == 0;
 
+    // Runs before the task completes, so whoever awaits the Ask already sees PendingAsks without it.
     private void Finish()
     {
         _system.AskFinished();
