@@ -104,15 +104,17 @@ public sealed class TellAskTests
         using var system = ActorSystem.Create("noleak");
         var counter = system.Spawn(Props.Create(() => new CounterActor(new Probe())));
         using var cts = new CancellationTokenSource();
+        var answered = new List<Task<int>>();
         var asks = new List<Task>();
         for (int i = 0; i < 200; i++)
         {
-            asks.Add(counter.Ask<int>(r => new GetCount(r), TestWait.Timeout, cts.Token));
+            answered.Add(counter.Ask<int>(r => new GetCount(r), TestWait.Timeout, cts.Token));
             asks.Add(counter.Ask<int>(r => new NeverReply(r), TimeSpan.FromMilliseconds(20)));
             asks.Add(counter.Ask<int>(r => new NeverReply(r), TimeSpan.FromSeconds(30), cts.Token));
         }
-        await Task.Delay(50);
+        await Task.WhenAll(answered).WaitAsync(TestWait.Timeout);
         cts.Cancel();
+        asks.AddRange(answered);
 
         await Task.WhenAll(asks.Select(a => a.ContinueWith(_ => { }, TaskScheduler.Default)));
 
