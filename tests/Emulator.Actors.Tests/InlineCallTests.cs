@@ -111,7 +111,7 @@ public sealed class InlineCallTests
         var violations = new StrongBox<int>();
         var device = SpawnDevice(system, violations);
         device.Call<long>(r => new ReadRegister(r), Timeout);
-        const int threads = 8, callsPerThread = 1_000, tellsPerThread = 250;
+        const int threads = 6, callsPerThread = 600, tellsPerThread = 150;
         using var start = new ManualResetEventSlim();
         var errors = new ConcurrentQueue<Exception>();
 
@@ -153,7 +153,7 @@ public sealed class InlineCallTests
         using var system = ActorSystem.Create("callorder");
         var counter = system.Spawn(Props.Create(() => new CounterActor(new Probe())));
         int expected = 0;
-        for (int round = 0; round < 200; round++)
+        for (int round = 0; round < 50; round++)
         {
             for (int i = 1; i <= 10; i++)
             {

@@ -36,7 +36,11 @@ public sealed record SpawnChild(string Name, Probe ChildProbe, ReplyTo<ActorRef<
 
 public sealed record ChildGone(string Name) : CounterMessage;
 
+public sealed record SpawnWith(string Name, Props<CounterMessage> Props, ReplyTo<ActorRef<CounterMessage>> ReplyTo) : CounterMessage;
+
 public sealed record WatchWithGone(ActorRef Target) : CounterMessage;
+
+public sealed record UnwatchIt(ActorRef Target) : CounterMessage;
 
 public sealed record CallSelf(ReplyTo<string> ReplyTo) : CounterMessage;
 
@@ -89,6 +93,9 @@ public sealed class CounterActor(Probe probe) : Actor<CounterMessage>
                 var props = Props.Create(() => new CounterActor(spawn.ChildProbe));
                 spawn.ReplyTo.Reply(Context.Spawn(props, spawn.Name));
                 break;
+            case UnwatchIt unwatch:
+                Context.Unwatch(unwatch.Target);
+                break;
             case WatchWithGone watch:
                 Context.WatchWith(watch.Target, new ChildGone(watch.Target.Name));
                 break;
@@ -102,6 +109,9 @@ public sealed class CounterActor(Probe probe) : Actor<CounterMessage>
                 {
                     call.ReplyTo.Reply(ex.GetType().Name);
                 }
+                break;
+            case SpawnWith spawnWith:
+                spawnWith.ReplyTo.Reply(Context.Spawn(spawnWith.Props, spawnWith.Name));
                 break;
             case ChildGone gone:
                 probe.Record($"ChildGone {gone.Name}");
