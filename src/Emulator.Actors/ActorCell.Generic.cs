@@ -343,6 +343,14 @@ internal sealed class ActorCell<TMessage> : ActorCell, IThreadPoolWorkItem
         {
             return false;
         }
+        // A short spin first, as KVM's halt polling: a message that is already on its way (an
+        // interrupt, a reply) is taken without the cost of a kernel sleep and wake-up. It stops
+        // before the spinner would start yielding, so an idle actor sleeps within microseconds.
+        var spinner = default(SpinWait);
+        while (_reader.Count == 0 && !spinner.NextSpinWillYield && !_stopRequested)
+        {
+            spinner.SpinOnce(sleep1Threshold: -1);
+        }
         if (_reader.Count > 0)
         {
             return true;

@@ -99,12 +99,13 @@ public sealed class ActorRef<TMessage> : ActorRef
     public TReply Call<TState, TReply>(TState state, Func<TState, ReplyTo<TReply>, TMessage> request, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ValidateTimeout(timeout);
         var reply = SyncReply<TReply>.Rent();
         long token = reply.Generation;
         var message = request(state, new ReplyTo<TReply>(reply, token));
         if (!_cell.TryInvokeInline(message, reply, token))
         {
-            Enqueue(message, reply, token, timeout);
+            Enqueue(message, reply, token);
         }
         return reply.Wait(_cell.Path, timeout, cancellationToken);
     }
@@ -116,6 +117,7 @@ public sealed class ActorRef<TMessage> : ActorRef
     public bool TryCallInline<TState, TReply>(TState state, Func<TState, ReplyTo<TReply>, TMessage> request, TimeSpan timeout, out TReply result)
     {
         ArgumentNullException.ThrowIfNull(request);
+        ValidateTimeout(timeout);
         var reply = SyncReply<TReply>.Rent();
         long token = reply.Generation;
         var message = request(state, new ReplyTo<TReply>(reply, token));
@@ -129,9 +131,8 @@ public sealed class ActorRef<TMessage> : ActorRef
         return true;
     }
 
-    private void Enqueue<TReply>(TMessage message, SyncReply<TReply> reply, long token, TimeSpan timeout)
+    private void Enqueue<TReply>(TMessage message, SyncReply<TReply> reply, long token)
     {
-        ValidateTimeout(timeout);
         if (_cell.IsProcessingOnCurrentThread)
         {
             reply.Abandon(token);
