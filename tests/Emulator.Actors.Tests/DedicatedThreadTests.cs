@@ -178,6 +178,52 @@ public sealed class DedicatedThreadTests
         Assert.Equal(["PreStart 1", "PostStop 1"], probe.Events);
     }
 
+    /// <summary>A halted vCPU whose timer is due: it sleeps at most until the deadline, then runs again.</summary>
+    private sealed class TimedHaltActor(VcpuCounters counters) : Actor<VcpuMessage>
+    {
+        protected override void Run()
+        {
+            while (!IsStopping)
+            {
+                Interlocked.Increment(ref counters.LoopIterations);
+                while (TryReceive(out var message))
+                {
+                    Receive(message);
+                }
+                if (!WaitForMessage(TimeSpan.FromMilliseconds(20)) && !IsStopping)
+                {
+                    Interlocked.Increment(ref counters.Slices); // the timer fired: one tick
+                }
+            }
+        }
+
+        protected override void Receive(VcpuMessage message)
+        {
+            if (message is Interrupt interrupt)
+            {
+                counters.Vectors.Enqueue(interrupt.Vector);
+            }
+        }
+    }
+
+    [Fact]
+    public void WaitForMessage_with_a_timeout_sleeps_until_the_deadline_or_a_message()
+    {
+        using var system = ActorSystem.Create("timedhalt");
+        var counters = new VcpuCounters();
+        var vcpu = system.Spawn(Props.Create(() => new TimedHaltActor(counters)).WithDedicatedThread());
+        Assert.True(TestWait.Until(() => Interlocked.Read(ref counters.Slices) >= 1));
+
+        long ticksBefore = Interlocked.Read(ref counters.Slices);
+        Thread.Sleep(200);
+        long ticks = Interlocked.Read(ref counters.Slices) - ticksBefore;
+        vcpu.Tell(new Interrupt(0x40));
+
+        Assert.InRange(ticks, 3, 12); // about 200 / 20, with room for a loaded machine
+        Assert.True(TestWait.Until(() => counters.Vectors.Contains(0x40)));
+        Assert.True(Interlocked.Read(ref counters.LoopIterations) < 100);
+    }
+
     [Fact]
     public void TryReceive_is_refused_on_a_thread_pool_actor()
     {

@@ -153,6 +153,30 @@ public sealed class TellAskTests
     }
 
     [Fact]
+    public async Task Only_the_first_reply_counts()
+    {
+        using var system = ActorSystem.Create("firstreply");
+        var replier = system.Spawn(Props.Create<CounterMessage>(() => new DoubleReplier()));
+
+        Assert.Equal(1, await replier.Ask<int>(r => new GetCount(r), TestWait.Timeout));
+        Assert.Equal(1, replier.Call<int>(r => new GetCount(r), TestWait.Timeout));
+        Assert.False(default(ReplyTo<int>).Reply(3));
+    }
+
+    private sealed class DoubleReplier : Actor<CounterMessage>
+    {
+        protected override void Receive(CounterMessage message)
+        {
+            if (message is GetCount get)
+            {
+                Assert.True(get.ReplyTo.Reply(1));
+                Assert.False(get.ReplyTo.Reply(2));
+                Assert.False(get.ReplyTo.Fail(new InvalidOperationException()));
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_reply_adapter_delivers_the_reply_as_a_message_to_the_asking_actor()
     {
         using var system = ActorSystem.Create("adapter");
