@@ -10,7 +10,11 @@ internal static class CpuBenchmark
     public static int Run(int runs)
     {
         Console.WriteLine($"CPU core benchmark: tier 0 (IR interpreter), {runs} runs per kernel after one warm-up, median shown");
-        Console.WriteLine($"{"kernel",-8} {"guest instructions",20} {"time (ms)",10} {"MIPS",8}  result");
+        string? qemu = QemuReference.FindQemu();
+        Console.WriteLine(qemu is null
+            ? "qemu-system-x86_64 not found (apt-get install qemu-system-x86): no QEMU comparison"
+            : "QEMU: the same kernel under qemu-system-x86_64 -accel tcg, best of 3, start-up subtracted");
+        Console.WriteLine($"{"kernel",-8} {"guest instructions",20} {"time (ms)",10} {"MIPS",8}  {"QEMU (ms)",10} {"emu/QEMU",9}  result");
         bool ok = true;
         foreach (var kernel in GuestKernels.All)
         {
@@ -20,7 +24,22 @@ internal static class CpuBenchmark
             string check = median.Correct ? "correct" : median.Reason == Emulator.Execution.StopReason.Halted
                 ? $"WRONG (guest 0x{median.Guest:x}, host 0x{median.Host:x})"
                 : $"stopped: {median.Reason} vector {median.Vector}";
-            Console.WriteLine($"{kernel.Name,-8} {median.Instructions,20:N0} {median.Elapsed.TotalMilliseconds,10:F1} {median.Mips,8:F1}  {check}");
+            string qemuCells = $"{"-",10} {"-",9}";
+            if (qemu is not null)
+            {
+                var data = KernelRunner.Data();
+                var q = QemuReference.Measure(qemu, kernel, data, 3, out string? problem);
+                if (q is { } r && r.Rax == median.Host)
+                {
+                    qemuCells = $"{r.Time.TotalMilliseconds,10:F1} {median.Elapsed / r.Time,9:F2}";
+                }
+                else
+                {
+                    check += q is { } bad ? $"; QEMU computed 0x{bad.Rax:x}" : $"; QEMU failed: {problem}";
+                }
+            }
+
+            Console.WriteLine($"{kernel.Name,-8} {median.Instructions,20:N0} {median.Elapsed.TotalMilliseconds,10:F1} {median.Mips,8:F1}  {qemuCells}  {check}");
             ok &= median.Correct;
         }
 

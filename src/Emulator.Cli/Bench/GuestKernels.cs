@@ -4,12 +4,13 @@ using static Iced.Intel.AssemblerRegisters;
 namespace Emulator.Cli.Bench;
 
 /// <summary>A compute kernel in guest machine code, with the host's answer to check it by.</summary>
-internal sealed record GuestKernel(string Name, string Description, Action<Assembler> Build, Func<ReadOnlyMemory<byte>, ulong> HostResult);
+/// <param name="Build">Emits the kernel, given the address of its data.</param>
+internal sealed record GuestKernel(string Name, string Description, Action<Assembler, ulong> Build, Func<ReadOnlyMemory<byte>, ulong> HostResult);
 
 /// <summary>
 /// Guest programs for the CPU demo and benchmark. Each runs in flat 64-bit mode over
-/// <see cref="DataLength"/> bytes of random data at <see cref="DataAddress"/>, leaves its
-/// result in RAX and halts.
+/// <see cref="DataLength"/> bytes of random data at the address it is built for, and leaves its
+/// result in RAX; the caller appends what ends the run (HLT here, a port write under QEMU).
 /// </summary>
 internal static class GuestKernels
 {
@@ -21,12 +22,12 @@ internal static class GuestKernels
     public static readonly GuestKernel Crc32 = new(
         "crc32",
         "bitwise CRC-32 of 1 MiB",
-        a =>
+        (a, data) =>
         {
             var outer = a.CreateLabel();
             var inner = a.CreateLabel();
             var noXor = a.CreateLabel();
-            a.mov(rsi, DataAddress);
+            a.mov(rsi, data);
             a.mov(rcx, (ulong)DataLength);
             a.mov(eax, 0xffffffff);
             a.Label(ref outer);
@@ -60,17 +61,22 @@ internal static class GuestKernels
             return ~crc;
         });
 
-    /// <summary>Fletcher-64 style checksum over 32-bit words, with a 64-bit multiply-mix: loads, adds, IMUL, rotates.</summary>
+    private const int MixPasses = 16;
+
+    /// <summary>A multiply-rotate hash over 32-bit words, 16 passes over the data: loads, adds, IMUL, rotates.</summary>
     public static readonly GuestKernel MixSum = new(
         "mixsum",
-        "multiply-rotate hash of 1 MiB, 4 bytes a step",
-        a =>
+        "multiply-rotate hash, 16 passes over 1 MiB, 4 bytes a step",
+        (a, data) =>
         {
+            var pass = a.CreateLabel();
             var loop = a.CreateLabel();
-            a.mov(rsi, DataAddress);
-            a.mov(rcx, (ulong)(DataLength / 4));
             a.xor(eax, eax);
             a.mov(rbx, 0x9e3779b97f4a7c15UL);
+            a.mov(edi, MixPasses);
+            a.Label(ref pass);
+            a.mov(rsi, data);
+            a.mov(rcx, (ulong)(DataLength / 4));
             a.Label(ref loop);
             a.mov(edx, __dword_ptr[rsi]);
             a.add(rax, rdx);
@@ -79,16 +85,21 @@ internal static class GuestKernels
             a.add(rsi, 4);
             a.dec(rcx);
             a.jnz(loop);
+            a.dec(edi);
+            a.jnz(pass);
         },
         data =>
         {
             ulong h = 0;
             var span = data.Span;
-            for (int i = 0; i < span.Length; i += 4)
+            for (int p = 0; p < MixPasses; p++)
             {
-                h += System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(span[i..]);
-                h *= 0x9e3779b97f4a7c15UL;
-                h = ulong.RotateLeft(h, 29);
+                for (int i = 0; i < span.Length; i += 4)
+                {
+                    h += System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(span[i..]);
+                    h *= 0x9e3779b97f4a7c15UL;
+                    h = ulong.RotateLeft(h, 29);
+                }
             }
 
             return h;

@@ -23,11 +23,11 @@ internal static class KernelRunner
         using var memory = new GuestMemory(4 << 20);
         using var cpu = new Cpu(memory);
         var data = memory.Span(GuestKernels.DataAddress, GuestKernels.DataLength);
-        new Random(seed).NextBytes(data);
+        Data(seed).CopyTo(data);
         ulong host = kernel.Host(data.ToArray());
 
         var a = new Assembler(64);
-        kernel.Build(a);
+        kernel.Build(a, GuestKernels.DataAddress);
         a.hlt();
         using var ms = new MemoryStream();
         a.Assemble(new StreamCodeWriter(ms), GuestKernels.CodeAddress);
@@ -39,6 +39,14 @@ internal static class KernelRunner
         var reason = engine.Run(long.MaxValue);
         sw.Stop();
         return new KernelResult(cpu.Reg(Gpr.Rax), host, cpu.S.InstructionCount, sw.Elapsed, reason, cpu.S.ExceptionVector, engine.Cache.Translations);
+    }
+
+    /// <summary>The kernels' input: <see cref="GuestKernels.DataLength"/> random bytes from <paramref name="seed"/>.</summary>
+    public static byte[] Data(int seed = 1)
+    {
+        var bytes = new byte[GuestKernels.DataLength];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
     }
 
     private static ulong Host(this GuestKernel k, byte[] data) => k.HostResult(data);
