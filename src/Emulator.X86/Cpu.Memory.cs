@@ -62,7 +62,7 @@ public sealed unsafe partial class Cpu
         }
 
         ref var e = ref Tlb.EntryFor(la);
-        if (e.WriteTag != (la & ~PageMask) && !Fill(la, Access.Write, size))
+        if (e.WriteTag != (la & ~PageMask) && !Fill(la, Access.Write, size, out _))
         {
             ok = e.WriteTag == (la & ~PageMask) || S.ExceptionVector < 0;
             return null;
@@ -114,11 +114,16 @@ public sealed unsafe partial class Cpu
             return true;
         }
 
-        if (!Fill(la, Access.Read, size))
+        if (!Fill(la, Access.Read, size, out ulong pa))
         {
             if (S.ExceptionVector >= 0)
             {
                 return false;
+            }
+
+            if (Mmio?.TryRead(pa, size, out value) == true)
+            {
+                return true;
             }
 
             UnassignedAccesses++;
@@ -153,14 +158,18 @@ public sealed unsafe partial class Cpu
             return true;
         }
 
-        if (!Fill(la, Access.Write, size))
+        if (!Fill(la, Access.Write, size, out ulong pa))
         {
             if (S.ExceptionVector >= 0)
             {
                 return false;
             }
 
-            UnassignedAccesses++;
+            if (Mmio?.TryWrite(pa, size, value) != true)
+            {
+                UnassignedAccesses++;
+            }
+
             return true;
         }
 
@@ -171,12 +180,13 @@ public sealed unsafe partial class Cpu
 
     /// <summary>
     /// Fills the TLB entry for <paramref name="la"/> for one access kind. False when the page
-    /// faulted (exception recorded) or is not RAM (nothing recorded). A write to a page that
+    /// faulted (exception recorded) or is not RAM (nothing recorded; <paramref name="pa"/> says
+    /// where the access goes). A write to a page that
     /// holds translated code first invalidates that code.
     /// </summary>
-    private bool Fill(ulong la, Access access, int size)
+    private bool Fill(ulong la, Access access, int size, out ulong pa)
     {
-        if (!Translate(la, access, out ulong pa))
+        if (!Translate(la, access, out pa))
         {
             return false;
         }

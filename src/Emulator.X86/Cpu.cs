@@ -84,6 +84,9 @@ public sealed unsafe partial class Cpu : IDisposable
     /// <summary>Where IN and OUT go.</summary>
     public IPortBus Ports { get; set; } = EmptyPortBus.Instance;
 
+    /// <summary>Where accesses to physical addresses outside RAM go; null: unassigned.</summary>
+    public IMmioBus? Mmio { get; set; }
+
     /// <summary>The source of RDTSC.</summary>
     public IGuestClock Clock { get; set; } = new HostClock();
 

@@ -9,6 +9,15 @@ public interface IPortBus
     void Out(ushort port, int size, uint value);
 }
 
+/// <summary>Physical addresses outside RAM that devices claim (MMIO). Accesses are never cached in the TLB.</summary>
+public interface IMmioBus
+{
+    /// <summary>False when no device claims <paramref name="physical"/> (the access is unassigned).</summary>
+    bool TryRead(ulong physical, int size, out ulong value);
+
+    bool TryWrite(ulong physical, int size, ulong value);
+}
+
 /// <summary>The interrupt controller in front of a vCPU (local APIC, or the PIC in legacy mode).</summary>
 public interface IInterruptSource
 {
