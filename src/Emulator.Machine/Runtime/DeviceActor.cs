@@ -1,0 +1,62 @@
+using Emulator.Actors;
+using Emulator.Devices.Bus;
+
+namespace Emulator.Machine.Runtime;
+
+/// <summary>The messages a device actor takes: register accesses from vCPUs, and events (timers, interrupt inputs).</summary>
+public abstract record DeviceMessage
+{
+    private DeviceMessage()
+    {
+    }
+
+    /// <summary>A read (Value ignored) or write of Size bytes at Offset; the reply is the value read (or 0).</summary>
+    public sealed record Access(bool IsWrite, ulong Offset, int Size, ulong Value, ReplyTo<ulong> Reply) : DeviceMessage;
+
+    /// <summary>Runs an event on the device inside the actor: a timer expiry, an interrupt input changing.</summary>
+    public sealed record Event(Action Action) : DeviceMessage;
+}
+
+/// <summary>
+/// Owns one device: every access and event reaches it as a message, one at a time. A device
+/// that throws replies all ones to that access and is restarted by its supervisor with the same
+/// device object (its registers are its state), so a faulty device never takes down the vCPU or
+/// the process.
+/// </summary>
+public sealed class DeviceActor(IIoDevice device) : Actor<DeviceMessage>
+{
+    public IIoDevice Device => device;
+
+    protected override void Receive(DeviceMessage message)
+    {
+        switch (message)
+        {
+            case DeviceMessage.Access a when a.IsWrite:
+                try
+                {
+                    device.Write(a.Offset, a.Size, a.Value);
+                }
+                finally
+                {
+                    a.Reply.Reply(0);
+                }
+
+                break;
+            case DeviceMessage.Access a:
+                ulong value = a.Size == 8 ? ulong.MaxValue : (1UL << (8 * a.Size)) - 1;
+                try
+                {
+                    value = device.Read(a.Offset, a.Size);
+                }
+                finally
+                {
+                    a.Reply.Reply(value);
+                }
+
+                break;
+            case DeviceMessage.Event e:
+                e.Action();
+                break;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using Emulator.Actors;
+using Emulator.Devices.Bus;
+
+namespace Emulator.Machine.Runtime;
+
+/// <summary>The messages the machine actor takes.</summary>
+public abstract record MachineMessage
+{
+    private MachineMessage()
+    {
+    }
+
+    public sealed record Start(ReplyTo<MachineState> Reply) : MachineMessage;
+
+    public sealed record Pause(ReplyTo<MachineState> Reply) : MachineMessage;
+
+    public sealed record Resume(ReplyTo<MachineState> Reply) : MachineMessage;
+
+    public sealed record Stop(MachineExit Exit) : MachineMessage;
+
+    public sealed record GetState(ReplyTo<MachineState> Reply) : MachineMessage;
+}
+
+/// <summary>
+/// Owns a machine's lifecycle and supervises its vCPU and device actors (its children). A
+/// request its state forbids is answered with a <see cref="MachineStateException"/>, never
+/// queued. Pausing stops every vCPU at an instruction boundary and then the machine clock, so
+/// no guest time passes while paused.
+/// </summary>
+public sealed class MachineActor(MachineClock clock, MachineTimerService timers, IReadOnlyList<ActorRef<VcpuMessage>> vcpus, Action<MachineExit> ended)
+    : Actor<MachineMessage>
+{
+    private static readonly TimeSpan PauseTimeout = TimeSpan.FromSeconds(10);
+    private readonly List<ActorRef<VcpuMessage>> started = [];
+    private MachineState state = MachineState.Created;
+
+    protected override void Receive(MachineMessage message)
+    {
+        switch (message)
+        {
+            case MachineMessage.GetState g:
+                g.Reply.Reply(state);
+                break;
+            case MachineMessage.Start s when state == MachineState.Created:
+                clock.Resume();
+                timers.Kick();
+                state = MachineState.Running;
+                // The bootstrap processor runs; application processors wait for INIT/SIPI.
+                started.Add(vcpus[0]);
+                vcpus[0].Tell(new VcpuMessage.Run());
+
+                s.Reply.Reply(state);
+                break;
+            case MachineMessage.Pause p when state == MachineState.Running:
+                foreach (var v in vcpus)
+                {
+                    v.Ask<bool>(r => new VcpuMessage.Pause(r), PauseTimeout).Wait(PauseTimeout);
+                }
+
+                clock.Pause();
+                state = MachineState.Paused;
+                p.Reply.Reply(state);
+                break;
+            case MachineMessage.Resume r when state == MachineState.Paused:
+                clock.Resume();
+                timers.Kick();
+                state = MachineState.Running;
+                foreach (var v in started)
+                {
+                    v.Tell(new VcpuMessage.Run());
+                }
+
+                r.Reply.Reply(state);
+                break;
+            case MachineMessage.Stop s when state != MachineState.Stopped:
+                foreach (var v in vcpus)
+                {
+                    v.Ask<bool>(r => new VcpuMessage.Pause(r), PauseTimeout).Wait(PauseTimeout);
+                }
+
+                clock.Pause();
+                state = MachineState.Stopped;
+                ended(s.Exit);
+                break;
+            case MachineMessage.Stop:
+                break;
+            case MachineMessage.Start s:
+                s.Reply.Fail(new MachineStateException("start", state));
+                break;
+            case MachineMessage.Pause p:
+                p.Reply.Fail(new MachineStateException("pause", state));
+                break;
+            case MachineMessage.Resume r:
+                r.Reply.Fail(new MachineStateException("resume", state));
+                break;
+        }
+    }
+}

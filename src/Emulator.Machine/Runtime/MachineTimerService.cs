@@ -1,0 +1,134 @@
+using Emulator.Devices.Bus;
+
+namespace Emulator.Machine.Runtime;
+
+/// <summary>
+/// The machine's timers: one thread that sleeps until the earliest deadline on the machine
+/// clock and then runs that timer's expiry, which device hosts turn into a message to the
+/// device's actor. While the machine is paused nothing fires (the clock stands still).
+/// </summary>
+public sealed class MachineTimerService : ITimerService, IDisposable
+{
+    private readonly MachineClock clock;
+    private readonly object gate = new();
+    private readonly PriorityQueue<Timer, (long Deadline, long Seq)> queue = new();
+    private readonly Thread thread;
+    private long seq;
+    private bool disposed;
+
+    public MachineTimerService(MachineClock clock)
+    {
+        this.clock = clock;
+        thread = new Thread(Loop) { IsBackground = true, Name = "machine timers" };
+        thread.Start();
+    }
+
+    /// <summary>Expiries run so far.</summary>
+    public long Fired { get; private set; }
+
+    public IDeviceTimer Create(string name, Action<long> expired) => new Timer(this, name, expired);
+
+    /// <summary>Wakes the timer thread to recompute its sleep (after the clock resumes).</summary>
+    public void Kick()
+    {
+        lock (gate)
+        {
+            Monitor.PulseAll(gate);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (gate)
+        {
+            disposed = true;
+            Monitor.PulseAll(gate);
+        }
+
+        thread.Join(TimeSpan.FromSeconds(2));
+    }
+
+    private void Schedule(Timer t)
+    {
+        lock (gate)
+        {
+            queue.Enqueue(t, (t.Deadline, t.Generation = ++seq));
+            Monitor.PulseAll(gate);
+        }
+    }
+
+    private void Loop()
+    {
+        while (true)
+        {
+            Timer? due = null;
+            long deadline = 0;
+            lock (gate)
+            {
+                while (!disposed)
+                {
+                    // Drop entries of timers that were re-armed or cancelled since they were queued.
+                    while (queue.TryPeek(out var head, out var key) && (!head.IsArmed || head.Generation != key.Seq))
+                    {
+                        queue.Dequeue();
+                    }
+
+                    if (!queue.TryPeek(out var next, out var nextKey))
+                    {
+                        Monitor.Wait(gate);
+                        continue;
+                    }
+
+                    long now = clock.NowNanoseconds;
+                    if (clock.IsPaused)
+                    {
+                        Monitor.Wait(gate, 50);
+                        continue;
+                    }
+
+                    if (nextKey.Deadline <= now)
+                    {
+                        queue.Dequeue();
+                        next.IsArmed = false;
+                        due = next;
+                        deadline = nextKey.Deadline;
+                        break;
+                    }
+
+                    long waitMs = Math.Max(1, (nextKey.Deadline - now) / 1_000_000);
+                    Monitor.Wait(gate, (int)Math.Min(waitMs, 100));
+                }
+
+                if (disposed)
+                {
+                    return;
+                }
+            }
+
+            Fired++;
+            due!.Expired(deadline);
+        }
+    }
+
+    private sealed class Timer(MachineTimerService owner, string name, Action<long> expired) : IDeviceTimer
+    {
+        public string Name => name;
+
+        public long Deadline;
+
+        public long Generation;
+
+        public bool IsArmed { get; set; }
+
+        public Action<long> Expired => expired;
+
+        public void Arm(long deadlineNs)
+        {
+            Deadline = deadlineNs;
+            IsArmed = true;
+            owner.Schedule(this);
+        }
+
+        public void Cancel() => IsArmed = false;
+    }
+}

@@ -1,0 +1,190 @@
+using Emulator.Actors;
+using Emulator.Devices.Bus;
+using Emulator.Execution;
+using Emulator.X86;
+using Emulator.X86.Memory;
+
+namespace Emulator.Machine.Runtime;
+
+/// <summary>A device to put in a machine: how to make it (given the machine's services) and where it sits.</summary>
+public sealed record DeviceSpec(
+    string Name,
+    Func<MachineServices, IIoDevice> Create,
+    (ushort Base, ushort Length)? Ports = null,
+    (ulong Base, ulong Length)? Mmio = null);
+
+/// <summary>What a device gets from the machine: the clock, timers that post into its actor, and a way to run code inside its actor.</summary>
+public sealed class MachineServices(MachineClock clock, ITimerService timers, Func<Action, bool> post)
+{
+    public MachineClock Clock => clock;
+
+    /// <summary>Timers whose expiries run inside the device's actor.</summary>
+    public ITimerService Timers => timers;
+
+    /// <summary>Runs an action inside the device's actor (for inputs that come from other devices' threads).</summary>
+    public bool Post(Action action) => post(action);
+}
+
+/// <summary>
+/// A machine built of actors: guest RAM, a machine clock and timer service, one device actor per
+/// device, one vCPU actor per vCPU, and the machine actor over them that owns the lifecycle.
+/// The PC wiring (which devices, where, which kernel) is done by its builder.
+/// </summary>
+public sealed class VirtualMachine : IAsyncDisposable
+{
+    private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(15);
+    private readonly ActorSystem system;
+    private readonly ActorRef<MachineMessage> actor;
+    private readonly TaskCompletionSource<MachineExit> exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<ActorRef<VcpuMessage>> vcpus = [];
+    private readonly Dictionary<string, (IIoDevice Device, ActorRef<DeviceMessage> Actor)> devices = [];
+
+    public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs)
+    {
+        if (cpuCount < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(cpuCount), "a machine needs at least one vCPU");
+        }
+
+        Name = name;
+        Memory = new GuestMemory(memoryBytes);
+        Clock = new MachineClock();
+        Clock.Pause(); // guest time starts when the machine does
+        Timers = new MachineTimerService(Clock);
+        Bus = new IoBus();
+        Cache = new TranslationCache();
+        system = ActorSystem.Create(name);
+        system.ActorFailed += f => DeviceFailures++;
+
+        foreach (var spec in deviceSpecs)
+        {
+            AddDevice(spec);
+        }
+
+        Cpus = [];
+        for (int i = 0; i < cpuCount; i++)
+        {
+            var cpu = new Cpu(Memory) { Index = i, CpuCount = cpuCount, Clock = Clock, Ports = Bus, Mmio = Bus };
+            var engine = new ExecutionEngine(cpu, Cache) { DeliverEvents = true };
+            Cpus.Add(cpu);
+            Engines.Add(engine);
+            var vcpu = system.Spawn(
+                Props.Create<VcpuMessage>(() => new VcpuActor(engine, OnVcpuStopped)).WithDedicatedThread(),
+                $"vcpu{i}");
+            vcpus.Add(vcpu);
+        }
+
+        actor = system.Spawn(Props.Create<MachineMessage>(() => new MachineActor(Clock, Timers, vcpus, e => exit.TrySetResult(e))), "machine");
+    }
+
+    public string Name { get; }
+
+    public GuestMemory Memory { get; }
+
+    public MachineClock Clock { get; }
+
+    public MachineTimerService Timers { get; }
+
+    public IoBus Bus { get; }
+
+    public TranslationCache Cache { get; }
+
+    public List<Cpu> Cpus { get; }
+
+    public List<ExecutionEngine> Engines { get; } = [];
+
+    /// <summary>Device handler exceptions the supervisors handled.</summary>
+    public long DeviceFailures { get; private set; }
+
+    /// <summary>Completes when the machine stops, with why.</summary>
+    public Task<MachineExit> Exited => exit.Task;
+
+    public IIoDevice Device(string name) => devices[name].Device;
+
+    public ActorRef<DeviceMessage> DeviceActor(string name) => devices[name].Actor;
+
+    public MachineState State => actor.Ask<MachineState>(r => new MachineMessage.GetState(r), ControlTimeout).GetAwaiter().GetResult();
+
+    public MachineState Start() => Control(r => new MachineMessage.Start(r));
+
+    public MachineState Pause() => Control(r => new MachineMessage.Pause(r));
+
+    public MachineState Resume() => Control(r => new MachineMessage.Resume(r));
+
+    /// <summary>Stops the machine (any state but Stopped); <see cref="Exited"/> completes.</summary>
+    public void Stop(MachineExit why) => actor.Tell(new MachineMessage.Stop(why));
+
+    /// <summary>Wakes a vCPU so it notices an interrupt (or a request) soon: it leaves its slice and re-checks.</summary>
+    public void Kick(int cpu)
+    {
+        Interlocked.Exchange(ref Cpus[cpu].S.ExitRequest, 1);
+        vcpus[cpu].Tell(new VcpuMessage.Wake());
+    }
+
+    /// <summary>Runs an action on a vCPU's thread between slices and waits for it.</summary>
+    public void OnVcpuThread(int cpu, Action<Cpu> action) =>
+        vcpus[cpu].Ask<bool>(r => new VcpuMessage.OnThread(action, r), ControlTimeout).GetAwaiter().GetResult();
+
+    private MachineState Control(Func<ReplyTo<MachineState>, MachineMessage> request)
+    {
+        try
+        {
+            return actor.Ask(request, ControlTimeout).GetAwaiter().GetResult();
+        }
+        catch (ActorFailedException e) when (e.InnerException is MachineStateException s)
+        {
+            throw s;
+        }
+    }
+
+    private void AddDevice(DeviceSpec spec)
+    {
+        ActorRef<DeviceMessage>? self = null;
+        bool Post(Action a)
+        {
+            if (self is null)
+            {
+                return false;
+            }
+
+            self.Tell(new DeviceMessage.Event(a));
+            return true;
+        }
+
+        var services = new MachineServices(Clock, new ActorTimers(Timers, Post), Post);
+        var device = spec.Create(services);
+        self = system.Spawn(Props.Create<DeviceMessage>(() => new DeviceActor(device)), spec.Name);
+        devices[spec.Name] = (device, self);
+        if (spec.Ports is { } p)
+        {
+            Bus.MapPorts(new IoMapping(spec.Name, p.Base, p.Length, self));
+        }
+
+        if (spec.Mmio is { } m)
+        {
+            Bus.MapMmio(new IoMapping(spec.Name, m.Base, m.Length, self));
+        }
+    }
+
+    private void OnVcpuStopped(VcpuStopped s) =>
+        Stop(new MachineExit(MachineExitReason.Failed, $"vcpu{s.Index}: {s.Detail}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        await system.TerminateAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        Timers.Dispose();
+        foreach (var cpu in Cpus)
+        {
+            cpu.Dispose();
+        }
+
+        Memory.Dispose();
+    }
+
+    /// <summary>A device's timers: expiries are posted into the device's actor.</summary>
+    private sealed class ActorTimers(ITimerService inner, Func<Action, bool> post) : ITimerService
+    {
+        public IDeviceTimer Create(string name, Action<long> expired) =>
+            inner.Create(name, deadline => post(() => expired(deadline)));
+    }
+}
