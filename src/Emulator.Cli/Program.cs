@@ -11,9 +11,12 @@ switch (args)
         return 0;
     case ["--help"] or ["-h"]:
         Console.WriteLine("usage: emu                    run the CPU demo (CRC-32 of 1 MiB in guest code)");
-        Console.WriteLine("       emu bench cpu [RUNS]   guest MIPS of the CPU core on compute kernels");
+        Console.WriteLine("       emu bench cpu [RUNS]   guest MIPS of the CPU core on compute kernels, beside QEMU");
+        Console.WriteLine("       emu bench io           round trip of a port/MMIO access to a device actor");
         Console.WriteLine("       emu --version          print the version");
         return 0;
+    case ["bench", "io"]:
+        return IoBenchmark.Run();
     case ["bench", "cpu"]:
         return CpuBenchmark.Run(5);
     case ["bench", "cpu", var n] when int.TryParse(n, out int runs) && runs > 0:
