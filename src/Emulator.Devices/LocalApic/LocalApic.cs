@@ -384,10 +384,12 @@ public sealed partial class LocalApic : IIoDevice, IInterruptSource
     // ---- LINT0 / LINT1 pins (SDM Vol. 3A 11.5.1) ----
 
     /// <summary>The LINT0 input (the 8259's INTR on a PC).</summary>
-    public IInterruptLine Lint0 => new LintPin(this, 0);
+    public IInterruptLine Lint0 => lint0Line ??= new LintPin(this, 0);
 
     /// <summary>The LINT1 input (the chipset's NMI on a PC).</summary>
-    public IInterruptLine Lint1 => new LintPin(this, 1);
+    public IInterruptLine Lint1 => lint1Line ??= new LintPin(this, 1);
+
+    private IInterruptLine? lint0Line, lint1Line;
 
     /// <summary>
     /// Drives a LINT pin (active high, as a PC wires them). Fixed and NMI modes act on the
