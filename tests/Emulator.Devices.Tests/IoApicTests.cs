@@ -145,6 +145,16 @@ public class IoApicTests
     }
 
     [Fact]
+    public void LevelTriggeredNmiEntrySendsOnceWhileAsserted()
+    {
+        Program(7, (uint)LevelTriggered | (4u << DeliveryModeShift));
+        ioapic.SetIrq(7, true);
+        ioapic.SetIrq(7, true);
+        Assert.Single(bus.Messages);
+        Assert.Equal(0u, Low(7) & (uint)RemoteIrr);
+    }
+
+    [Fact]
     public void OddAccessesAreCountedAndHarmless()
     {
         Assert.Equal(0ul, ioapic.Read(IoWin, 1));

@@ -145,7 +145,7 @@ public sealed class IoApic : IIoDevice
         pinLevels[gsi] = level;
         bool asserted = Asserted(gsi);
         ulong entry = entries[gsi];
-        if ((entry & LevelTriggered) != 0)
+        if (UsesRemoteIrr(entry))
         {
             ServiceLevel(gsi);
         }
@@ -175,21 +175,25 @@ public sealed class IoApic : IIoDevice
 
     private bool Asserted(int pin) => pinLevels[pin] ^ ((entries[pin] & ActiveLow) != 0);
 
-    /// <summary>A level-triggered pin sends while asserted, unmasked and not waiting for its EOI.</summary>
+    /// <summary>
+    /// Level-triggered fixed and lowest-priority entries are the ones with an EOI handshake
+    /// (Remote IRR). NMI, INIT and ExtINT entries are sent on the asserting edge: the datasheet
+    /// requires NMI and INIT to be edge-triggered, and ExtINT's acknowledge goes to the 8259.
+    /// </summary>
+    private static bool UsesRemoteIrr(ulong entry) =>
+        (entry & LevelTriggered) != 0
+        && (ApicDeliveryMode)((entry >> DeliveryModeShift) & 7) is ApicDeliveryMode.Fixed or ApicDeliveryMode.LowestPriority;
+
+    /// <summary>A level-triggered pin sends while asserted, unmasked and not waiting for its EOI, and sets Remote IRR.</summary>
     private void ServiceLevel(int pin)
     {
         ulong entry = entries[pin];
-        if ((entry & LevelTriggered) == 0 || (entry & (Masked | RemoteIrr)) != 0 || !Asserted(pin))
+        if (!UsesRemoteIrr(entry) || (entry & (Masked | RemoteIrr)) != 0 || !Asserted(pin))
         {
             return;
         }
 
-        var mode = (ApicDeliveryMode)((entry >> DeliveryModeShift) & 7);
-        if (mode is ApicDeliveryMode.Fixed or ApicDeliveryMode.LowestPriority)
-        {
-            entries[pin] = entry | RemoteIrr; // set when a local APIC accepts it
-        }
-
+        entries[pin] = entry | RemoteIrr; // set when a local APIC accepts it
         Send(entry);
     }
 
