@@ -81,7 +81,7 @@ public sealed class ExecutionEngine
                 continue;
             }
 
-            if (DeliverEvents && Interrupts is { HasPendingInterrupt: true } pic && cpu.InterruptsEnabled)
+            if (DeliverEvents && cpu.InterruptsEnabled && Interrupts is { HasPendingInterrupt: true } pic)
             {
                 int vector = pic.Acknowledge();
                 if (vector >= 0 && cpu.DeliverExternalInterrupt(vector) == DeliveryResult.TripleFault)

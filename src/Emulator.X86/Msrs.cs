@@ -24,9 +24,17 @@ public sealed unsafe partial class Cpu
 
     public ulong Tsc => (ulong)((long)Clock.Tsc + tscOffset);
 
+    /// <summary>Device-owned MSRs (the local APIC's), asked before the core's own.</summary>
+    public IMsrExtension? MsrExtension { get; set; }
+
     /// <summary>RDMSR. False: #GP(0) recorded.</summary>
     public bool ReadMsr(uint index, out ulong value)
     {
+        if (MsrExtension?.TryRead(index, out value) == true)
+        {
+            return true;
+        }
+
         ref var s = ref S;
         value = index switch
         {
@@ -62,6 +70,11 @@ public sealed unsafe partial class Cpu
     /// <summary>WRMSR. False: #GP(0) recorded (unknown MSR, reserved bits, non-canonical base).</summary>
     public bool WriteMsr(uint index, ulong value)
     {
+        if (MsrExtension?.TryWrite(index, value) == true)
+        {
+            return S.ExceptionVector < 0;
+        }
+
         ref var s = ref S;
         switch (index)
         {

@@ -18,6 +18,16 @@ public interface IMmioBus
     bool TryWrite(ulong physical, int size, ulong value);
 }
 
+/// <summary>MSRs that belong to a device rather than the core (the local APIC's IA32_APIC_BASE and IA32_TSC_DEADLINE).</summary>
+public interface IMsrExtension
+{
+    /// <summary>False: not this extension's MSR.</summary>
+    bool TryRead(uint index, out ulong value);
+
+    /// <summary>False: not this extension's MSR. A write it refuses should record #GP itself and return true.</summary>
+    bool TryWrite(uint index, ulong value);
+}
+
 /// <summary>The interrupt controller in front of a vCPU (local APIC, or the PIC in legacy mode).</summary>
 public interface IInterruptSource
 {
