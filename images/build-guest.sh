@@ -2,8 +2,10 @@
 # Builds the default x86-64 guest image from Debian packages:
 #   vmlinuz            the bzImage shipped in the current linux-image-*-amd64 package
 #   vmlinux            the uncompressed ELF kernel extracted from that bzImage
-#   initramfs.cpio.gz  busybox-static, a few config files and an /init script that
-#                      mounts proc, sysfs and devtmpfs and starts a shell on the serial console
+#   initramfs.cpio.gz  busybox-static, a few config files, the modules a virtio-blk ext4 root
+#                      needs, and an /init script that mounts proc, sysfs and devtmpfs and starts
+#                      a shell on the serial console (or, given root=/dev/vda, switches to it)
+#   rootfs.ext4        an ext4 image of the same busybox tree, for root=/dev/vda
 #   manifest.txt       package versions, sha256 of the .deb files and of every output
 #
 # The packages are fetched with `apt-get download` into a temporary directory and unpacked
@@ -21,7 +23,14 @@ readonly META_PACKAGE=linux-image-amd64
 readonly BUSYBOX_PACKAGE=busybox-static
 # The serial console the image is made for; the QEMU check and the emulator use the same.
 readonly RECOMMENDED_CMDLINE="console=ttyS0"
-readonly STEPS=6
+# Modules loaded by /init when root= is given (virtio-mmio for the emulator's microVM machine,
+# virtio-pci for QEMU's pc machine); their dependencies are added from modules.dep.
+# ext4 finds crc32c through the crypto API, not as a symbol dependency, so it is listed.
+readonly ROOT_MODULES=(virtio_mmio virtio_pci virtio_blk crc32c_generic ext4)
+# Size of the (sparse) ext4 root image.
+readonly ROOTFS_MB=64
+readonly ROOTFS_UUID=3d1c6b5e-6e75-4f0a-9d7e-656d75726f6f
+readonly STEPS=7
 
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
 readonly SCRIPT_PATH
@@ -145,6 +154,8 @@ need_cmd awk mawk
 need_cmd gzip gzip
 need_cmd cpio cpio
 need_cmd flock util-linux
+need_cmd mkfs.ext4 e2fsprogs
+is_root || need_cmd debugfs e2fsprogs
 
 # ---------------------------------------------------------------------------------------------
 # Package resolution
@@ -191,7 +202,7 @@ manifest_get() {
 }
 
 builder_sha=$(sha256sum "$SCRIPT_PATH" | cut -d' ' -f1)
-readonly OUTPUTS=(vmlinuz vmlinux initramfs.cpio.gz)
+readonly OUTPUTS=(vmlinuz vmlinux initramfs.cpio.gz rootfs.ext4)
 
 # build_complete DIR [check-versions]: true if DIR has a manifest whose output checksums match
 # (and, with check-versions, whose package versions and builder match the current ones).
@@ -295,7 +306,10 @@ dpkg-deb -x "$kernel_deb" "$kroot"
 dpkg-deb -x "$busybox_deb" "$broot"
 
 # The kernel release `uname -r` reports is the name of the package's module directory.
-mapfile -t releases < <(find "$kroot/lib/modules" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')
+kmod_base="$kroot/lib/modules"
+[[ -d $kmod_base ]] || kmod_base="$kroot/usr/lib/modules"
+[[ -d $kmod_base ]] || die "$kernel_pkg has no /lib/modules directory"
+mapfile -t releases < <(find "$kmod_base" -mindepth 1 -maxdepth 1 -type d -printf '%f\n')
 ((${#releases[@]} == 1)) || die "expected one directory in /lib/modules of $kernel_pkg, found ${#releases[@]}"
 kernel_release=${releases[0]}
 bzimage="$kroot/boot/vmlinuz-$kernel_release"
@@ -446,6 +460,9 @@ cat >"$rootfs/init" <<'EOF'
 #!/bin/sh
 # /init of the emu guest initramfs: mount the kernel filesystems, say hello on the console and
 # hand over to busybox init, which runs a login shell on the console from /etc/inittab.
+# With root=/dev/vda (or another block device) on the kernel command line it first loads the
+# modules in /etc/emu-root-modules, mounts that ext4 device (read-only unless "rw" is given,
+# as the kernel does) and switches root to it.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 
 mount -t proc -o nosuid,nodev,noexec proc /proc
@@ -458,16 +475,81 @@ hostname -F /etc/hostname
 
 echo "emu-guest: init started (kernel $(uname -r), $(grep -c '^processor' /proc/cpuinfo) cpu)"
 
-# emu.init=sh skips busybox init and runs the shell directly as PID 1 (fewer processes).
+root=""
+rootmode=ro
+direct_shell=0
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
-        emu.init=sh) exec setsid cttyhack sh -l ;;
+        root=/dev/*) root=${arg#root=} ;;
+        rw) rootmode=rw ;;
+        ro) rootmode=ro ;;
+        # emu.init=sh skips busybox init and runs the shell directly as PID 1.
+        emu.init=sh) direct_shell=1 ;;
     esac
 done
 
+if [ -n "$root" ]; then
+    for m in $(cat /etc/emu-root-modules); do
+        modprobe "$m" || echo "emu-guest: modprobe $m failed"
+    done
+    # devtmpfs creates the node once the driver has probed the disk; wait up to 10 s.
+    i=0
+    while [ ! -b "$root" ] && [ "$i" -lt 100 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -b "$root" ] && mount -t ext4 -o "$rootmode" "$root" /newroot; then
+        mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /newroot/tmp
+        mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /newroot/run
+        # switch_root does not carry mounts over; move them (with /dev/pts under /dev).
+        for d in dev proc sys; do
+            mount --move "/$d" "/newroot/$d"
+        done
+        echo "emu-guest: switching root to $root ($rootmode)"
+        if [ "$direct_shell" = 1 ]; then
+            exec switch_root /newroot /bin/sh -c 'exec setsid cttyhack sh -l'
+        fi
+        exec switch_root /newroot /sbin/init
+    fi
+    echo "emu-guest: cannot mount $root as ext4; staying in the initramfs"
+fi
+
+if [ "$direct_shell" = 1 ]; then
+    exec setsid cttyhack sh -l
+fi
 exec /sbin/init
 EOF
 chmod 0755 "$rootfs/init"
+
+# The modules for an ext4 root on virtio-blk, with their dependencies. The package has no
+# modules.dep (depmod runs when it is installed), so busybox's depmod makes one here; it lists
+# each module's dependencies transitively.
+kmod_dir="$kmod_base/$kernel_release"
+"$busybox_bin" depmod -b "$(dirname "$(dirname "$kmod_base")")" "$kernel_release" ||
+    die "busybox depmod failed on the modules of $kernel_pkg"
+mod_paths=()
+for m in "${ROOT_MODULES[@]}"; do
+    # modules.dep lines are "kernel/path/name.ko: dep.ko ..."; '-' and '_' are the same in names.
+    line=$(awk -v m="$m" '{ p = $1; sub(/:$/, "", p); n = p; sub(/.*\//, "", n)
+        sub(/\.ko(\.[a-z]+)?$/, "", n); gsub(/-/, "_", n); if (n == m) { print; exit } }' \
+        "$kmod_dir/modules.dep")
+    [[ -n $line ]] || die "module $m is not in $kernel_pkg (if it is built in now, drop it from ROOT_MODULES)"
+    for p in $line; do
+        mod_paths+=("${p%:}")
+    done
+done
+mapfile -t mod_paths < <(printf '%s\n' "${mod_paths[@]}" | LC_ALL=C sort -u)
+for p in "${mod_paths[@]}"; do
+    install -D -m 0644 "$kmod_dir/$p" "$rootfs/lib/modules/$kernel_release/$p"
+done
+for f in modules.builtin modules.builtin.modinfo modules.order; do
+    if [[ -f $kmod_dir/$f ]]; then
+        install -m 0644 "$kmod_dir/$f" "$rootfs/lib/modules/$kernel_release/$f"
+    fi
+done
+"$busybox_bin" depmod -b "$rootfs" "$kernel_release" || die "busybox depmod failed on the initramfs tree"
+printf '%s\n' "${ROOT_MODULES[@]}" >"$rootfs/etc/emu-root-modules"
+mkdir -p "$rootfs/newroot"
 
 # Fixed timestamps make the archive reproducible for the same packages.
 find "$rootfs" -exec touch -h -d @0 {} +
@@ -498,7 +580,31 @@ pending_outputs+=("$initramfs_tmp")
         newc_entry 'TRAILER!!!' 0 0 0 0
     }
 } | gzip -n -9 >"$initramfs_tmp"
-progress "      $applets busybox applets, $(human_size "$(stat -c %s "$initramfs_tmp")")"
+progress "      $applets busybox applets, ${#mod_paths[@]} modules, $(human_size "$(stat -c %s "$initramfs_tmp")")"
+
+# ---------------------------------------------------------------------------------------------
+# ext4 root filesystem image of the same tree
+
+step "building rootfs.ext4 ($ROOTFS_MB MB, sparse)"
+rootfs_img_tmp="$out_dir/.rootfs.ext4.tmp"
+pending_outputs+=("$rootfs_img_tmp")
+rm -f -- "$rootfs_img_tmp"
+truncate -s "${ROOTFS_MB}M" "$rootfs_img_tmp"
+# A fixed UUID and hash seed keep the image stable across rebuilds of the same packages.
+if ! mkfs.ext4 -q -F -L emu-root -U "$ROOTFS_UUID" -E "root_owner=0:0,hash_seed=$ROOTFS_UUID" \
+    -d "$rootfs" "$rootfs_img_tmp" >"$tmp_dir/mkfs.log" 2>&1; then
+    cat "$tmp_dir/mkfs.log" >&2
+    die "mkfs.ext4 -d failed"
+fi
+if ! is_root; then
+    # mkfs.ext4 -d copies each file's owner, which is not root here; set them all to 0:0.
+    (cd "$rootfs" && find . -mindepth 1) | sed 's|^\.||' |
+        awk '{ print "sif " $0 " uid 0"; print "sif " $0 " gid 0" }' >"$tmp_dir/debugfs.cmds"
+    if ! debugfs -w -f "$tmp_dir/debugfs.cmds" "$rootfs_img_tmp" >"$tmp_dir/debugfs.log" 2>&1; then
+        cat "$tmp_dir/debugfs.log" >&2
+        die "debugfs could not set the owners in rootfs.ext4"
+    fi
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Outputs and manifest
@@ -509,10 +615,11 @@ vmlinux_tmp="$out_dir/.vmlinux.tmp"
 pending_outputs+=("$vmlinuz_tmp" "$vmlinux_tmp")
 cp -- "$bzimage" "$vmlinuz_tmp"
 mv -- "$tmp_dir/vmlinux" "$vmlinux_tmp" 2>/dev/null || cp -- "$tmp_dir/vmlinux" "$vmlinux_tmp"
-chmod 0644 "$vmlinuz_tmp" "$vmlinux_tmp" "$initramfs_tmp"
+chmod 0644 "$vmlinuz_tmp" "$vmlinux_tmp" "$initramfs_tmp" "$rootfs_img_tmp"
 mv -f -- "$vmlinuz_tmp" "$out_dir/vmlinuz"
 mv -f -- "$vmlinux_tmp" "$out_dir/vmlinux"
 mv -f -- "$initramfs_tmp" "$out_dir/initramfs.cpio.gz"
+mv -f -- "$rootfs_img_tmp" "$out_dir/rootfs.ext4"
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 manifest_tmp="$out_dir/.manifest.txt.tmp"
@@ -534,7 +641,9 @@ pending_outputs+=("$manifest_tmp")
     echo "busybox_deb=$(basename "$busybox_deb")"
     echo "busybox_deb_sha256=$(sha "$busybox_deb")"
     echo "busybox_applets=$applets"
+    echo "root_modules=${ROOT_MODULES[*]}"
     echo "cmdline=$RECOMMENDED_CMDLINE"
+    echo "cmdline_rootfs=$RECOMMENDED_CMDLINE root=/dev/vda"
     for f in "${OUTPUTS[@]}"; do
         echo "size.$f=$(stat -c %s "$out_dir/$f")"
         echo "sha256.$f=$(sha "$out_dir/$f")"

@@ -12,7 +12,7 @@ usage() {
     cat <<'EOF'
 Usage: images/check-with-qemu.sh [--dir DIR] [--smp N] [--kernel vmlinuz|vmlinux]
                                  [--accel tcg|kvm] [--timeout SECONDS] [--append ARGS]
-                                 [--log FILE] [--qemu-arg ARG]...
+                                 [--rootfs] [--log FILE] [--qemu-arg ARG]...
 
   --dir DIR        image directory (default: the one images/build-guest.sh prints; it is run
                    first, which is quick when the image is up to date)
@@ -21,6 +21,8 @@ Usage: images/check-with-qemu.sh [--dir DIR] [--smp N] [--kernel vmlinuz|vmlinux
   --accel A        QEMU accelerator (default tcg, the emulator's reference)
   --timeout S      give up after S seconds (default 180)
   --append ARGS    extra kernel command line arguments, after "console=ttyS0 panic=-1"
+  --rootfs         attach rootfs.ext4 as a virtio disk (snapshot=on: the image is not
+                   changed) and boot with root=/dev/vda; checks / is /dev/vda
   --log FILE       keep the full serial console output in FILE
   --qemu-arg ARG   pass ARG to QEMU (repeatable)
 EOF
@@ -35,6 +37,7 @@ timeout_s=180
 extra_append=""
 log_file=""
 qemu_extra=()
+rootfs=0
 
 while (($# > 0)); do
     case "$1" in
@@ -45,6 +48,7 @@ while (($# > 0)); do
         --timeout) timeout_s=$2; shift 2 ;;
         --append) extra_append=$2; shift 2 ;;
         --log) log_file=$2; shift 2 ;;
+        --rootfs) rootfs=1; shift ;;
         --qemu-arg) qemu_extra+=("$2"); shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "check-with-qemu.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
@@ -76,7 +80,13 @@ release=$(awk -F= '$1 == "kernel_release" { print $2; exit }' "$dir/manifest.txt
 
 # panic=-1 reboots at once on a panic, and -no-reboot turns that reboot into QEMU exiting,
 # so a failed boot ends the run instead of hanging it.
-append="console=ttyS0 panic=-1${extra_append:+ $extra_append}"
+append="console=ttyS0 panic=-1"
+if ((rootfs)); then
+    [[ -f $dir/rootfs.ext4 ]] || die "$dir/rootfs.ext4 is missing"
+    append+=" root=/dev/vda"
+    qemu_extra+=(-drive "file=$dir/rootfs.ext4,format=raw,if=virtio,snapshot=on")
+fi
+append+="${extra_append:+ $extra_append}"
 qemu=(qemu-system-x86_64 -accel "$accel" -m 512 -smp "$smp" -nographic -no-reboot
     -kernel "$dir/$kernel" -initrd "$dir/initramfs.cpio.gz" -append "$append"
     "${qemu_extra[@]+"${qemu_extra[@]}"}")
@@ -84,17 +94,19 @@ qemu=(qemu-system-x86_64 -accel "$accel" -m 512 -smp "$smp" -nographic -no-reboo
 echo "kernel command line: $append" >&2
 echo "running: ${qemu[*]}" >&2
 
-python3 - "$timeout_s" "$smp" "$release" "$kernel" "${log_file:-}" "${qemu[@]}" <<'PY'
+python3 - "$timeout_s" "$smp" "$release" "$kernel" "${log_file:-}" "$rootfs" "${qemu[@]}" <<'PY'
 import os, re, select, subprocess, sys, time
 
 timeout_s, smp, release, kernel_name, log_path = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-cmd = sys.argv[6:]
+want_rootfs = sys.argv[6] == "1"
+cmd = sys.argv[7:]
 
 PROMPT = b"emu-guest:~# "
 INIT_LINE = b"emu-guest: init started"
 # The marker is split in the typed command so the terminal's echo of it cannot match.
-COMMAND = b'echo "RES""ULT:$(uname -r):$(grep -c processor /proc/cpuinfo):END"; poweroff -f\n'
-RESULT = re.compile(rb"RESULT:([^:\s]+):(\d+):END")
+COMMAND = (b'echo "RES""ULT:$(uname -r):$(grep -c processor /proc/cpuinfo):'
+           b'$(grep -c \'^/dev/vda / ext4\' /proc/mounts):END"; poweroff -f\n')
+RESULT = re.compile(rb"RESULT:([^:\s]+):(\d+):(\d+):END")
 
 start = time.monotonic()
 proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -157,10 +169,16 @@ if release and got_release != release:
     fail("uname -r says %s, the manifest says %s" % (got_release, release))
 if got_cpus != smp:
     fail("guest sees %d CPUs, expected %d" % (got_cpus, smp))
+root_on_vda = int(m.group(3)) > 0
+if root_on_vda != want_rootfs:
+    fail("/ is %s, expected %s" % ("/dev/vda" if root_on_vda else "the initramfs",
+                                    "/dev/vda" if want_rootfs else "the initramfs"))
 if rc != 0:
     fail("QEMU exit status %d" % rc)
 
-print("uname -r: %s, CPUs: %d, QEMU exited with status 0 after poweroff -f" % (got_release, got_cpus), file=sys.stderr)
-print("boot_to_prompt_s=%.2f boot_to_init_s=%.2f total_s=%.2f smp=%d kernel=%s"
-      % (t_prompt, t_init if t_init is not None else -1, total, smp, kernel_name))
+print("uname -r: %s, CPUs: %d, root: %s, QEMU exited with status 0 after poweroff -f"
+      % (got_release, got_cpus, "/dev/vda (ext4)" if root_on_vda else "initramfs"), file=sys.stderr)
+print("boot_to_prompt_s=%.2f boot_to_init_s=%.2f total_s=%.2f smp=%d kernel=%s root=%s"
+      % (t_prompt, t_init if t_init is not None else -1, total, smp, kernel_name,
+         "vda" if root_on_vda else "initramfs"))
 PY
