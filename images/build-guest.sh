@@ -35,6 +35,7 @@ readonly STEPS=7
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
 readonly SCRIPT_PATH
 
+orig_args=("$@")
 out_dir=""
 force=0
 quiet=0
@@ -43,8 +44,8 @@ usage() {
     cat <<'EOF'
 Usage: images/build-guest.sh [--out DIR] [--force] [--quiet]
 
-Builds the default guest image (vmlinuz, vmlinux, initramfs.cpio.gz, manifest.txt) from the
-current Debian linux-image-amd64 and busybox-static packages.
+Builds the default guest image (vmlinuz, vmlinux, initramfs.cpio.gz, rootfs.ext4,
+manifest.txt) from the current Debian linux-image-amd64 and busybox-static packages.
 
   --out DIR   write the image to DIR instead of
               ${EMU_IMAGE_DIR:-$HOME/.cache/emu/images}/<kernel-package-version>/
@@ -259,8 +260,6 @@ if ((!force)) && build_complete "$out_dir" check-versions; then
 fi
 
 start_s=$(date +%s)
-# The manifest goes first so a half-rebuilt directory is never taken as complete.
-rm -f -- "$out_dir/manifest.txt"
 
 # ---------------------------------------------------------------------------------------------
 # Download
@@ -279,7 +278,15 @@ download() {
     step "downloading $pkg $ver (${size:+$(human_size "$size")})"
     if ! (cd "$dl_dir" && apt-get -q download "$pkg=$ver") >"$tmp_dir/apt-download.log" 2>&1; then
         cat "$tmp_dir/apt-download.log" >&2
-        die "apt-get download $pkg=$ver failed"
+        # Stale package lists name versions the archive no longer has: refresh them once and
+        # start again, since the current versions (and so the output directory) may change.
+        if is_root && [[ -z ${EMU_GUEST_APT_UPDATED:-} ]]; then
+            apt_update_once
+            progress "      download failed; package lists updated, starting again"
+            cleanup
+            exec env EMU_GUEST_APT_UPDATED=1 "$SCRIPT_PATH" "${orig_args[@]+"${orig_args[@]}"}"
+        fi
+        die "apt-get download $pkg=$ver failed (stale package lists? run 'apt-get update' as root)"
     fi
 }
 
@@ -610,6 +617,8 @@ fi
 # Outputs and manifest
 
 step "writing outputs and manifest"
+# The manifest goes first so a half-replaced directory is never taken as complete.
+rm -f -- "$out_dir/manifest.txt"
 vmlinuz_tmp="$out_dir/.vmlinuz.tmp"
 vmlinux_tmp="$out_dir/.vmlinux.tmp"
 pending_outputs+=("$vmlinuz_tmp" "$vmlinux_tmp")
