@@ -94,9 +94,8 @@ public static class LinuxBoot
         // Everything is checked: now write guest memory.
         foreach (var seg in kernel.Segments)
         {
-            var dest = memory.Span(seg.PhysicalAddress, checked((int)seg.MemorySize));
-            seg.Data.Span.CopyTo(dest);
-            dest[seg.Data.Length..].Clear();
+            seg.Data.Span.CopyTo(memory.Span(seg.PhysicalAddress, seg.Data.Length));
+            ZeroFill(memory, seg.PhysicalAddress + (ulong)seg.Data.Length, seg.MemorySize - (ulong)seg.Data.Length);
         }
 
         if (initrdSize > 0)
@@ -149,6 +148,18 @@ public static class LinuxBoot
         }
 
         return ((limit - size) & ~0xfffUL, size);
+    }
+
+    /// <summary>Clears an ELF segment's .bss part, in chunks a span can hold.</summary>
+    private static void ZeroFill(GuestMemory memory, ulong address, ulong length)
+    {
+        while (length > 0)
+        {
+            int chunk = (int)Math.Min(length, 1 << 30);
+            memory.Span(address, chunk).Clear();
+            address += (ulong)chunk;
+            length -= (ulong)chunk;
+        }
     }
 
     private static byte[] ReadFile(string path)
