@@ -126,6 +126,31 @@ public class Pit8254Tests
     }
 
     [Fact]
+    public void Mode2NewCountTakesEffectAtTheEndOfTheCurrentPeriod()
+    {
+        Out(0x43, 0x34);
+        Out(0x40, 100);
+        Out(0x40, 0);
+        At(TickNs(30));
+        Out(0x40, 50);
+        Out(0x40, 0);
+        Assert.Equal(70, pit.CurrentCount(0)); // the current period runs on
+        Out(0x43, 0xE2);                        // read-back: status only, counter 0
+        Assert.Equal(0x40, In(0x40) & 0x40);   // NULL COUNT until the new count is loaded
+        At(TickNs(99));
+        Assert.False(irq0.Level);               // count 1: OUT low
+        At(TickNs(100));
+        Assert.True(irq0.Level);
+        Assert.Equal(2, irq0.RisingEdges);
+        At(TickNs(120));
+        Assert.Equal(30, pit.CurrentCount(0)); // now counting from 50
+        At(TickNs(150));
+        Assert.Equal(3, irq0.RisingEdges);
+        At(TickNs(200));
+        Assert.Equal(4, irq0.RisingEdges);
+    }
+
+    [Fact]
     public void Mode4OneShotAsLinuxClockeventGivesOneInterrupt()
     {
         // Linux pit_set_oneshot writes 0x38 (counter 0, LSB/MSB, mode 4); pit_next_event writes the delta.

@@ -26,6 +26,12 @@ public sealed record PitChannelState
     public int StartValue { get; init; }
     public int FrozenValue { get; init; }
     public bool TerminalDone { get; init; }
+
+    /// <summary>Modes 2 and 3: a count written while counting, loaded at <see cref="ReloadNs"/>.</summary>
+    public bool ReloadPending { get; init; }
+
+    public long ReloadNs { get; init; }
+    public int ReloadValue { get; init; }
 }
 
 /// <summary>Saved state of a <see cref="Pit8254"/> and port 0x61 (snapshot section "pit").</summary>

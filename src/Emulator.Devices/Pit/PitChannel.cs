@@ -6,9 +6,9 @@ namespace Emulator.Devices.Pit;
 /// One 8254 counter. The counting element is not stepped: while it counts, its value and OUT
 /// are functions of the machine time since it was loaded (<c>startNs</c>, <c>startValue</c>),
 /// at <see cref="Pit8254Registers.InputHz"/>. Gate changes and count writes re-base it. A
-/// count takes effect at once (the datasheet's "on the next CLK pulse" is not modelled), and a
-/// new count written in mode 2 or 3 without a control word restarts the period at once instead
-/// of at the end of the current one.
+/// count takes effect at once (the datasheet's "on the next CLK pulse" is not modelled). A new
+/// count written in mode 2 or 3 while counting takes effect at the end of the current period
+/// (for mode 3 the datasheet allows the end of either half-cycle; the end of the low one is used).
 /// </summary>
 internal sealed class PitChannel
 {
@@ -25,6 +25,11 @@ internal sealed class PitChannel
     private int startValue; // counting element at startNs, 1..modulus
     private int frozenValue; // counting element while not counting, 0..modulus-1
     private bool terminalDone; // mode 0: OUT went high; modes 4/5: the strobe was given
+
+    // Modes 2 and 3: a count written while counting, loaded at the next reload.
+    private bool reloadPending;
+    private long reloadNs;
+    private int reloadValue;
 
     public PitChannel(bool gate)
     {
@@ -63,6 +68,7 @@ internal sealed class PitChannel
         counting = false;
         countWritten = false;
         terminalDone = false;
+        reloadPending = false;
         lsbWritten = false;
         readMsbNext = false;
         countLatched = false;
@@ -105,6 +111,7 @@ internal sealed class PitChannel
 
     private void LoadCount(long now)
     {
+        Normalize(now);
         countWritten = true;
         nullCount = true;
         switch (Mode)
@@ -126,7 +133,15 @@ internal sealed class PitChannel
                 break;
             case 2:
             case 3:
-                if (Gate)
+                if (Gate && counting)
+                {
+                    // Datasheet modes 2 and 3: a new count does not disturb the current period.
+                    long d = Ticks(now);
+                    reloadPending = true;
+                    reloadNs = TickToNs((d / startValue + 1) * startValue);
+                    reloadValue = LoadValue;
+                }
+                else if (Gate)
                 {
                     Start(now, LoadValue);
                 }
@@ -144,6 +159,7 @@ internal sealed class PitChannel
             return;
         }
 
+        Normalize(now);
         Gate = level;
         switch (Mode)
         {
@@ -187,6 +203,7 @@ internal sealed class PitChannel
 
     private void Start(long now, int value)
     {
+        reloadPending = false;
         counting = true;
         startNs = now;
         startValue = value;
@@ -194,6 +211,8 @@ internal sealed class PitChannel
 
     private void Freeze(long now)
     {
+        Normalize(now);
+        reloadPending = false; // a rising GATE reloads from the count register anyway
         if (!counting)
         {
             return;
@@ -207,6 +226,17 @@ internal sealed class PitChannel
         }
 
         counting = false;
+    }
+
+    // Applies a pending mode 2/3 reload once its time has come.
+    private void Normalize(long now)
+    {
+        if (reloadPending && now >= reloadNs)
+        {
+            reloadPending = false;
+            startNs = reloadNs;
+            startValue = reloadValue;
+        }
     }
 
     private long Ticks(long now) => now <= startNs ? 0 : (long)((Int128)(now - startNs) * InputHz / 1_000_000_000);
@@ -237,6 +267,7 @@ internal sealed class PitChannel
     /// <summary>OUT at machine time <paramref name="now"/>.</summary>
     public bool Out(long now)
     {
+        Normalize(now);
         if (!counting)
         {
             return Mode != 0 || terminalDone;
@@ -257,6 +288,9 @@ internal sealed class PitChannel
     /// <summary>The next machine time after <paramref name="now"/> at which OUT changes, or -1.</summary>
     public long NextOutChange(long now)
     {
+        // A pending reload falls on the current period's last edge (OUT rising), which is
+        // returned below; the new count applies from that edge on.
+        Normalize(now);
         if (!counting)
         {
             return -1;
@@ -308,7 +342,11 @@ internal sealed class PitChannel
         return TickToNs(tick);
     }
 
-    public int CurrentCount(long now) => counting ? Value(Ticks(now)) : frozenValue;
+    public int CurrentCount(long now)
+    {
+        Normalize(now);
+        return counting ? Value(Ticks(now)) : frozenValue;
+    }
 
     public void LatchCount(long now)
     {
@@ -332,7 +370,8 @@ internal sealed class PitChannel
         }
 
         // NULL COUNT is 1 from a count write until the count reaches the counting element.
-        if (nullCount && counting && Ticks(now) >= 1)
+        Normalize(now);
+        if (nullCount && counting && !reloadPending && Ticks(now) >= 1)
         {
             nullCount = false;
         }
@@ -416,6 +455,9 @@ internal sealed class PitChannel
         StartValue = startValue,
         FrozenValue = frozenValue,
         TerminalDone = terminalDone,
+        ReloadPending = reloadPending,
+        ReloadNs = reloadNs,
+        ReloadValue = reloadValue,
     };
 
     public void Restore(PitChannelState s)
@@ -440,5 +482,8 @@ internal sealed class PitChannel
         startValue = Math.Max(1, s.StartValue);
         frozenValue = s.FrozenValue;
         terminalDone = s.TerminalDone;
+        reloadPending = s.ReloadPending && s.ReloadValue >= 1;
+        reloadNs = s.ReloadNs;
+        reloadValue = s.ReloadValue;
     }
 }
