@@ -309,6 +309,76 @@ public class Pit8254Tests
     }
 
     [Fact]
+    public void LateTimerExpiriesStillGiveAnEdgeButDropMissedPeriods()
+    {
+        var late = new LateTimerService();
+        var line = new RecordingInterruptLine();
+        var slow = new Pit8254(line, late, () => late.NowNs);
+        slow.Write(3, 1, 0x34);
+        slow.Write(0, 1, 1193 & 0xFF);
+        slow.Write(0, 1, 1193 >> 8);
+        int edges = line.RisingEdges;
+        for (int step = 1; step <= 10; step++)
+        {
+            late.AdvanceTo(step * 3_000_000L); // the machine delivers expiries only every 3 ms
+            Assert.Equal(edges + step, line.RisingEdges); // one edge per delivery, no burst
+        }
+    }
+
+    /// <summary>A timer service that delivers expiries late: the clock already reads the later time.</summary>
+    private sealed class LateTimerService : ITimerService
+    {
+        private readonly List<LateTimer> all = [];
+
+        public long NowNs { get; private set; }
+
+        public IDeviceTimer Create(string name, Action<long> expired)
+        {
+            var t = new LateTimer(expired);
+            all.Add(t);
+            return t;
+        }
+
+        public void AdvanceTo(long ns)
+        {
+            NowNs = ns;
+            for (int guard = 0; guard < 1000; guard++)
+            {
+                var due = all.FirstOrDefault(t => t.IsArmed && t.Deadline <= ns);
+                if (due is null)
+                {
+                    return;
+                }
+
+                due.Fire();
+            }
+
+            throw new InvalidOperationException("timer storm");
+        }
+
+        private sealed class LateTimer(Action<long> expired) : IDeviceTimer
+        {
+            public long Deadline { get; private set; }
+
+            public bool IsArmed { get; private set; }
+
+            public void Arm(long deadlineNs)
+            {
+                Deadline = deadlineNs;
+                IsArmed = true;
+            }
+
+            public void Cancel() => IsArmed = false;
+
+            public void Fire()
+            {
+                IsArmed = false;
+                expired(Deadline);
+            }
+        }
+    }
+
+    [Fact]
     public void SaveRestoreKeepsCountingAndRearmsIrq0()
     {
         Out(0x43, 0x34);

@@ -87,7 +87,8 @@ public sealed class Pic8259Pair : IInterruptSource
     /// The INTA cycle: returns the vector of the highest-priority request and moves it into
     /// service. A request that vanished before INTA (a level-triggered line dropped) gives the
     /// spurious vector for IR7 of the chip that lost it, without setting its ISR bit (datasheet
-    /// "Interrupt Sequence", step 4).
+    /// "Interrupt Sequence", step 4). It never answers -1: like the hardware, an INTA with
+    /// nothing pending gets the master's IR7 vector, which Linux recognises as spurious.
     /// </summary>
     public int Acknowledge()
     {

@@ -31,7 +31,7 @@ public sealed class CmosRtc : IIoDevice
     /// <param name="irq">The IRQ 8 line.</param>
     /// <param name="timers">Schedules periodic and update-ended interrupts.</param>
     /// <param name="nowNs">The machine clock in guest nanoseconds.</param>
-    /// <param name="startUtc">The time the clock shows at machine time 0 (the host's UTC time when the machine is created).</param>
+    /// <param name="startUtc">The time the clock shows at the machine time of construction (the host's UTC time when the machine is created).</param>
     public CmosRtc(IInterruptLine irq, ITimerService timers, Func<long> nowNs, DateTime startUtc, string name = "rtc")
     {
         this.irq = irq;
@@ -299,7 +299,7 @@ public sealed class CmosRtc : IIoDevice
     {
         long now = nowNs();
         CollectFlags(now);
-        byte value = (byte)(flags | (irqLevel ? CIrqf : 0));
+        byte value = (byte)(flags | ((flags & regB & (CPf | CAf | CUf)) != 0 ? CIrqf : 0));
 
         // Reading register C clears every flag and IRQF (datasheet "Register C").
         flags = 0;
