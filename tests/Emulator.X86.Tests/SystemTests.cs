@@ -217,6 +217,37 @@ public sealed class SystemTests : IDisposable
         Assert.Equal(0x7f0000UL - 40, cpu.Reg(Gpr.Rsp)); // RSP0 from the TSS, minus the 48-byte frame, plus the popped error code
     }
 
+    [Fact]
+    public void FarReturnAndIndirectFarJumpReloadCs()
+    {
+        Place(64, Lm64, a =>
+        {
+            var after = a.CreateLabel();
+            var viaPointer = a.CreateLabel();
+
+            // Linux's startup_64 reloads CS this way: push the selector and target, LRETQ.
+            a.push(Code64Sel);
+            a.lea(rax, __[after]);
+            a.push(rax);
+            a.AddInstruction(Instruction.Create(Code.Retfq)); // lretq
+            a.Label(ref after);
+            a.mov(r12, 1);
+
+            // JMP m16:32 through a far pointer in memory (offset, then selector).
+            a.lea(rax, __[viaPointer]);
+            a.mov(__dword_ptr[0x7100], eax);
+            a.mov(__word_ptr[0x7104], Code64Sel);
+            a.jmp(__fword_ptr[0x7100]);
+            a.Label(ref viaPointer);
+            a.mov(r13, 2);
+            a.hlt();
+        });
+        Assert.Equal(StopReason.Halted, engine.Run(10_000));
+        Assert.Equal(1UL, cpu.Reg(Gpr.R12));
+        Assert.Equal(2UL, cpu.Reg(Gpr.R13));
+        Assert.Equal(Code64Sel, cpu.S.Cs.Selector);
+    }
+
     private void LoadIdt(Assembler a)
     {
         // IDTR image at 0x7010: limit for 256 16-byte gates, base Idt.

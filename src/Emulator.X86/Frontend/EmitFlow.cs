@@ -22,6 +22,7 @@ public sealed partial class Translator
 
         t[(int)Mnemonic.Call] = static (tr, in i) => tr.Call(in i);
         t[(int)Mnemonic.Ret] = static (tr, in i) => tr.Ret(in i);
+        t[(int)Mnemonic.Retf] = static (tr, in i) => tr.Ret(in i);
         t[(int)Mnemonic.Loop] = static (tr, in i) => tr.Loop(in i, null);
         t[(int)Mnemonic.Loope] = static (tr, in i) => tr.Loop(in i, true);
         t[(int)Mnemonic.Loopne] = static (tr, in i) => tr.Loop(in i, false);
@@ -32,6 +33,10 @@ public sealed partial class Translator
 
     /// <summary>A branch target wrapped to the operand size (IP and EIP wrap; SDM Vol. 2A JMP).</summary>
     private static ulong BranchTarget(in Instruction insn) => insn.NearBranchTarget;
+
+    /// <summary>JMP/CALL m16:16, m16:32 or m16:64: an indirect far transfer.</summary>
+    private static bool IsFarPointer(in Instruction insn) =>
+        insn.Op0Kind == OpKind.Memory && insn.MemorySize is MemorySize.SegPtr16 or MemorySize.SegPtr32 or MemorySize.SegPtr64;
 
     private bool IsNearBranch(in Instruction insn) =>
         insn.Op0Kind is OpKind.NearBranch16 or OpKind.NearBranch32 or OpKind.NearBranch64;
@@ -48,7 +53,7 @@ public sealed partial class Translator
             return;
         }
 
-        if (insn.Op0Kind is OpKind.Register or OpKind.Memory)
+        if (insn.Op0Kind is OpKind.Register or OpKind.Memory && !IsFarPointer(in insn))
         {
             EndWithGotoIndirect(WrapTarget(ReadOp(in insn, 0), SizeOf(in insn, 0)));
             return;
@@ -73,7 +78,7 @@ public sealed partial class Translator
             return;
         }
 
-        if (insn.Op0Kind is OpKind.Register or OpKind.Memory)
+        if (insn.Op0Kind is OpKind.Register or OpKind.Memory && !IsFarPointer(in insn))
         {
             var target = WrapTarget(ReadOp(in insn, 0), SizeOf(in insn, 0));
             Push(Const(NextPc, T(size)));
