@@ -91,7 +91,7 @@ public sealed class LifecycleTests
                 a.mov(__byte_ptr[Marker], al);
                 a.hlt();
             },
-            new DeviceSpec("faulty", _ => new FaultyDevice(), Ports: (0x99, 1)));
+            new DeviceSpec("faulty", _ => new FaultyDevice(), IoRange.Port(0x99, 1)));
         m.Start();
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (m.Memory.Span(Marker, 1)[0] == 0 && DateTime.UtcNow < deadline)

@@ -30,7 +30,7 @@ internal static class IoBenchmark
     {
         const ushort port = 0x510;
         const ulong mmioBase = 0xd000_0000;
-        var vm = new VirtualMachine("bench", 16 << 20, 1, [new DeviceSpec("scratch", _ => new ScratchDevice(), Ports: (port, 4), Mmio: (mmioBase, 0x1000))]);
+        var vm = new VirtualMachine("bench", 16 << 20, 1, [new DeviceSpec("scratch", _ => new ScratchDevice(), IoRange.Port(port, 4), IoRange.Memory(mmioBase, 0x1000))]);
         try
         {
             Console.WriteLine("I/O round trip to a device actor, uncontended (median of 50 batches of 20,000)");

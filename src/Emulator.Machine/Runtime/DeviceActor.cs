@@ -10,23 +10,22 @@ public abstract record DeviceMessage
     {
     }
 
-    /// <summary>A read (Value ignored) or write of Size bytes at Offset; the reply is the value read (or 0).</summary>
-    public sealed record Access(bool IsWrite, ulong Offset, int Size, ulong Value, ReplyTo<ulong> Reply) : DeviceMessage;
+    /// <summary>A read (Value ignored) or write of Size bytes at Offset of one of the device's register windows; the reply is the value read (or 0).</summary>
+    public sealed record Access(IIoDevice Target, bool IsWrite, ulong Offset, int Size, ulong Value, ReplyTo<ulong> Reply) : DeviceMessage;
 
     /// <summary>Runs an event on the device inside the actor: a timer expiry, an interrupt input changing.</summary>
     public sealed record Event(Action Action) : DeviceMessage;
 }
 
 /// <summary>
-/// Owns one device: every access and event reaches it as a message, one at a time. A device
+/// Owns one device (the object its register windows and events act on): every access and event
+/// reaches it as a message, one at a time. A device
 /// that throws replies all ones to that access and is restarted by its supervisor with the same
 /// device object (its registers are its state), so a faulty device never takes down the vCPU or
 /// the process.
 /// </summary>
-public sealed class DeviceActor(IIoDevice device) : Actor<DeviceMessage>
+public sealed class DeviceActor : Actor<DeviceMessage>
 {
-    public IIoDevice Device => device;
-
     protected override void Receive(DeviceMessage message)
     {
         switch (message)
@@ -34,7 +33,7 @@ public sealed class DeviceActor(IIoDevice device) : Actor<DeviceMessage>
             case DeviceMessage.Access a when a.IsWrite:
                 try
                 {
-                    device.Write(a.Offset, a.Size, a.Value);
+                    a.Target.Write(a.Offset, a.Size, a.Value);
                 }
                 finally
                 {
@@ -46,7 +45,7 @@ public sealed class DeviceActor(IIoDevice device) : Actor<DeviceMessage>
                 ulong value = a.Size == 8 ? ulong.MaxValue : (1UL << (8 * a.Size)) - 1;
                 try
                 {
-                    value = device.Read(a.Offset, a.Size);
+                    value = a.Target.Read(a.Offset, a.Size);
                 }
                 finally
                 {

@@ -3,8 +3,8 @@ using Emulator.X86;
 
 namespace Emulator.Machine.Runtime;
 
-/// <summary>A device actor mapped at a base port or physical address, with the length of its range.</summary>
-public sealed record IoMapping(string Name, ulong Base, ulong Length, ActorRef<DeviceMessage> Device);
+/// <summary>A register window of a device actor, mapped at a base port or physical address, with the length of its range.</summary>
+public sealed record IoMapping(string Name, ulong Base, ulong Length, ActorRef<DeviceMessage> Device, Emulator.Devices.Bus.IIoDevice Target);
 
 /// <summary>
 /// Routes a vCPU's port and MMIO accesses to device actors as request/response messages. The
@@ -123,9 +123,9 @@ public sealed class IoBus : IPortBus, IMmioBus
     {
         try
         {
-            return m.Device.Call<(bool, ulong, int, ulong), ulong>(
-                (write, offset, size, value),
-                static (s, reply) => new DeviceMessage.Access(s.Item1, s.Item2, s.Item3, s.Item4, reply),
+            return m.Device.Call<(IoMapping, bool, ulong, int, ulong), ulong>(
+                (m, write, offset, size, value),
+                static (s, reply) => new DeviceMessage.Access(s.Item1.Target, s.Item2, s.Item3, s.Item4, s.Item5, reply),
                 AccessTimeout);
         }
         catch (Exception e) when (e is TimeoutException or ActorStoppedException or ActorFailedException)

@@ -6,12 +6,19 @@ using Emulator.X86.Memory;
 
 namespace Emulator.Machine.Runtime;
 
-/// <summary>A device to put in a machine: how to make it (given the machine's services) and where it sits.</summary>
-public sealed record DeviceSpec(
-    string Name,
-    Func<MachineServices, IIoDevice> Create,
-    (ushort Base, ushort Length)? Ports = null,
-    (ulong Base, ulong Length)? Mmio = null);
+/// <summary>One register window of a device: a port or MMIO range and the view of the device that serves it.</summary>
+public sealed record IoRange(bool IsPort, ulong Base, ulong Length, Func<object, IIoDevice>? View = null)
+{
+    public static IoRange Port(ulong start, ulong length, Func<object, IIoDevice>? view = null) => new(true, start, length, view);
+
+    public static IoRange Memory(ulong start, ulong length, Func<object, IIoDevice>? view = null) => new(false, start, length, view);
+}
+
+/// <summary>
+/// A device to put in a machine: how to make it (given the machine's services) and its register
+/// windows. One actor serves all of a device's windows (the PIC's master, slave and ELCR ports).
+/// </summary>
+public sealed record DeviceSpec(string Name, Func<MachineServices, object> Create, params IoRange[] Ranges);
 
 /// <summary>What a device gets from the machine: the clock, timers that post into its actor, and a way to run code inside its actor.</summary>
 public sealed class MachineServices(MachineClock clock, ITimerService timers, Func<Action, bool> post)
@@ -37,7 +44,7 @@ public sealed class VirtualMachine : IAsyncDisposable
     private readonly ActorRef<MachineMessage> actor;
     private readonly TaskCompletionSource<MachineExit> exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ActorRef<VcpuMessage>> vcpus = [];
-    private readonly Dictionary<string, (IIoDevice Device, ActorRef<DeviceMessage> Actor)> devices = [];
+    private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor)> devices = [];
 
     public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs)
     {
@@ -99,7 +106,7 @@ public sealed class VirtualMachine : IAsyncDisposable
     /// <summary>Completes when the machine stops, with why.</summary>
     public Task<MachineExit> Exited => exit.Task;
 
-    public IIoDevice Device(string name) => devices[name].Device;
+    public T Device<T>(string name) => (T)devices[name].Device;
 
     public ActorRef<DeviceMessage> DeviceActor(string name) => devices[name].Actor;
 
@@ -120,6 +127,9 @@ public sealed class VirtualMachine : IAsyncDisposable
         Interlocked.Exchange(ref Cpus[cpu].S.ExitRequest, 1);
         vcpus[cpu].Tell(new VcpuMessage.Wake());
     }
+
+    /// <summary>Runs an action inside a device's actor (after what is already queued for it).</summary>
+    public void Post(string device, Action action) => devices[device].Actor.Tell(new DeviceMessage.Event(action));
 
     /// <summary>Runs an action on a vCPU's thread between slices and waits for it.</summary>
     public void OnVcpuThread(int cpu, Action<Cpu> action) =>
@@ -153,16 +163,20 @@ public sealed class VirtualMachine : IAsyncDisposable
 
         var services = new MachineServices(Clock, new ActorTimers(Timers, Post), Post);
         var device = spec.Create(services);
-        self = system.Spawn(Props.Create<DeviceMessage>(() => new DeviceActor(device)), spec.Name);
+        self = system.Spawn(Props.Create<DeviceMessage>(() => new DeviceActor()), spec.Name);
         devices[spec.Name] = (device, self);
-        if (spec.Ports is { } p)
+        foreach (var range in spec.Ranges)
         {
-            Bus.MapPorts(new IoMapping(spec.Name, p.Base, p.Length, self));
-        }
-
-        if (spec.Mmio is { } m)
-        {
-            Bus.MapMmio(new IoMapping(spec.Name, m.Base, m.Length, self));
+            var target = range.View?.Invoke(device) ?? (IIoDevice)device;
+            var mapping = new IoMapping(spec.Name, range.Base, range.Length, self, target);
+            if (range.IsPort)
+            {
+                Bus.MapPorts(mapping);
+            }
+            else
+            {
+                Bus.MapMmio(mapping);
+            }
         }
     }
 
