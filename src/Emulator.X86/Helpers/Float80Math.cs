@@ -1,0 +1,349 @@
+using System.Numerics;
+using Emulator.X86.State;
+
+namespace Emulator.X86.Helpers;
+
+/// <summary>The classes of an 80-bit value, as FXAM reports them (SDM Vol. 1 8.2.2, Table 8-3).</summary>
+public enum F80Class
+{
+    /// <summary>Unnormal, pseudo-NaN, pseudo-infinity: invalid operands on the 387 and later.</summary>
+    Unsupported,
+    Zero,
+    Denormal,
+    Normal,
+    Infinity,
+    QNaN,
+    SNaN,
+}
+
+/// <summary>
+/// The double extended-precision format (SDM Vol. 1 4.2.2, 4.8): a 64-bit significand with an
+/// explicit integer bit, a 15-bit exponent biased by 16383, and a sign. Exact conversions
+/// between it and the single, double and integer formats, rounded as the x87 rounding control
+/// says (SDM Vol. 1 4.8.4, Table 4-8).
+/// </summary>
+public static class Float80Math
+{
+    public const int Bias = 16383;
+    public const ulong IntegerBit = 1UL << 63;
+    public const ulong QuietBit = 1UL << 62;
+
+    /// <summary>The QNaN floating-point indefinite (SDM Vol. 1 Table 4-3).</summary>
+    public static readonly Float80 Indefinite = Make(0xC000_0000_0000_0000, 0xFFFF);
+
+    // x87 exception flags, as in FSW and FCW (SDM Vol. 1 8.1.3).
+    public const uint IE = 1, DE = 2, ZE = 4, OE = 8, UE = 16, PE = 32, SF = 64;
+
+    // Rounding control, FCW bits 10-11 (SDM Vol. 1 Table 4-8).
+    public const int RoundNearest = 0, RoundDown = 1, RoundUp = 2, RoundChop = 3;
+
+    public static Float80 Make(ulong mantissa, int signExponent) =>
+        new() { Mantissa = mantissa, SignExponent = (ushort)signExponent };
+
+    public static Float80 Zero(bool negative) => Make(0, negative ? 0x8000 : 0);
+
+    public static Float80 Infinity(bool negative) => Make(IntegerBit, negative ? 0xFFFF : 0x7FFF);
+
+    public static bool Sign(in Float80 v) => (v.SignExponent & 0x8000) != 0;
+
+    public static int BiasedExponent(in Float80 v) => v.SignExponent & 0x7FFF;
+
+    public static F80Class Classify(in Float80 v)
+    {
+        int e = BiasedExponent(v);
+        ulong m = v.Mantissa;
+        if (e == 0)
+        {
+            return m == 0 ? F80Class.Zero : F80Class.Denormal;
+        }
+
+        if ((m & IntegerBit) == 0)
+        {
+            return F80Class.Unsupported;
+        }
+
+        if (e == 0x7FFF)
+        {
+            if ((m << 1) == 0)
+            {
+                return F80Class.Infinity;
+            }
+
+            return (m & QuietBit) != 0 ? F80Class.QNaN : F80Class.SNaN;
+        }
+
+        return F80Class.Normal;
+    }
+
+    public static bool IsNaN(in Float80 v) => Classify(v) is F80Class.QNaN or F80Class.SNaN;
+
+    /// <summary>The tag of a non-empty register: 0 valid, 1 zero, 2 special (SDM Vol. 1 8.1.7).</summary>
+    public static int Tag(in Float80 v) => Classify(v) switch
+    {
+        F80Class.Normal => 0,
+        F80Class.Zero => 1,
+        _ => 2,
+    };
+
+    /// <summary>
+    /// A finite non-zero value as (exponent, significand) with the significand normalised
+    /// (bit 63 set): the value is significand * 2^(exponent - 63). Denormals and
+    /// pseudo-denormals use exponent 1 - bias before normalising.
+    /// </summary>
+    public static void Unpack(in Float80 v, out int exponent, out ulong significand)
+    {
+        int e = BiasedExponent(v);
+        ulong m = v.Mantissa;
+        exponent = (e == 0 ? 1 : e) - Bias;
+        int lz = BitOperations.LeadingZeroCount(m);
+        significand = m << lz;
+        exponent -= lz;
+    }
+
+    /// <summary>
+    /// Shifts <paramref name="m"/> right by <paramref name="shift"/> bits, rounding as
+    /// <paramref name="rc"/> says for a value of sign <paramref name="negative"/>;
+    /// <paramref name="sticky"/> says that non-zero bits lie below <paramref name="m"/>.
+    /// </summary>
+    public static ulong ShiftRound(ulong m, int shift, bool sticky, bool negative, int rc, out bool inexact)
+    {
+        ulong q;
+        bool above, half;
+        if (shift == 0)
+        {
+            q = m;
+            half = false;
+            above = false;
+            inexact = sticky;
+        }
+        else if (shift >= 64)
+        {
+            q = 0;
+            half = shift == 64 && m == IntegerBit && !sticky;
+            above = shift == 64 && (m > IntegerBit || (m == IntegerBit && sticky));
+            inexact = m != 0 || sticky;
+        }
+        else
+        {
+            q = m >> shift;
+            ulong rem = m & ((1UL << shift) - 1);
+            ulong h = 1UL << (shift - 1);
+            half = rem == h && !sticky;
+            above = rem > h || (rem == h && sticky);
+            inexact = rem != 0 || sticky;
+        }
+
+        bool up = rc switch
+        {
+            RoundNearest => above || (half && (q & 1) != 0),
+            RoundDown => negative && inexact,
+            RoundUp => !negative && inexact,
+            _ => false,
+        };
+        return up ? q + 1 : q;
+    }
+
+    /// <summary>
+    /// Rounds sign * <paramref name="m"/> * 2^(<paramref name="e"/> - 63) (m normalised, non-zero)
+    /// to <paramref name="p"/> significand bits with exponent range [<paramref name="eMin"/>,
+    /// <paramref name="eMax"/>]. Returns the significand and the biased exponent
+    /// (<paramref name="biased"/> 0 for a denormal, 2 * bias + 1 for an infinity) and adds the
+    /// OE, UE and PE flags the rounding raised (masked responses, SDM Vol. 1 4.9.1.4-4.9.1.6).
+    /// </summary>
+    public static ulong Round(bool negative, int e, ulong m, bool sticky, int p, int bias, int rc, ref uint exc, out int biased)
+    {
+        int eMin = 1 - bias;
+        int eMax = bias;
+        bool tiny = e < eMin;
+        int shift = 64 - p + (tiny ? Math.Min(eMin - e, 80) : 0);
+        ulong q = ShiftRound(m, shift, sticky, negative, rc, out bool inexact);
+        int lsbExp = (tiny ? eMin : e) - (p - 1);
+        if (inexact)
+        {
+            exc |= PE;
+            if (tiny)
+            {
+                exc |= UE;
+            }
+        }
+
+        if (q == 0)
+        {
+            biased = 0;
+            return 0;
+        }
+
+        int top = 63 - BitOperations.LeadingZeroCount(q);
+        if (top >= p)
+        {
+            // Rounding carried out of the significand: q is exactly 2^p.
+            q >>= 1;
+            lsbExp++;
+            top--;
+        }
+
+        int exponent = lsbExp + top;
+        if (top < p - 1)
+        {
+            biased = 0; // denormal
+            return q;
+        }
+
+        if (exponent > eMax)
+        {
+            exc |= OE | PE;
+            bool toInfinity = rc == RoundNearest || (rc == RoundUp && !negative) || (rc == RoundDown && negative);
+            biased = toInfinity ? 2 * bias + 1 : 2 * bias;
+            ulong ones = p == 64 ? ulong.MaxValue : (1UL << p) - 1;
+            return toInfinity ? (p == 64 ? IntegerBit : 0) : ones;
+        }
+
+        biased = exponent + bias;
+        return q;
+    }
+
+    /// <summary>Packs a finite value as an 80-bit one, rounding to 64 bits and the 80-bit exponent range.</summary>
+    public static Float80 Pack80(bool negative, int e, ulong m, bool sticky, int rc, ref uint exc)
+    {
+        if (m == 0 && !sticky)
+        {
+            return Zero(negative);
+        }
+
+        if (m == 0)
+        {
+            // only sticky bits: far below the smallest denormal
+            m = 1;
+            e -= 64;
+        }
+
+        int lz = BitOperations.LeadingZeroCount(m);
+        m <<= lz;
+        e -= lz;
+        ulong q = Round(negative, e, m, sticky, 64, Bias, rc, ref exc, out int biased);
+        return Make(q, (negative ? 0x8000 : 0) | biased);
+    }
+
+    /// <summary>An exact 80-bit value of a signed integer (FILD).</summary>
+    public static Float80 FromInt64(long v)
+    {
+        if (v == 0)
+        {
+            return Zero(false);
+        }
+
+        bool neg = v < 0;
+        ulong mag = neg ? (ulong)(-(v + 1)) + 1 : (ulong)v;
+        int lz = BitOperations.LeadingZeroCount(mag);
+        return Make(mag << lz, (neg ? 0x8000 : 0) | (63 - lz + Bias));
+    }
+
+    /// <summary>An exact 80-bit value of a double (FLD m64); an SNaN stays signalling.</summary>
+    public static Float80 FromDouble(ulong bits, ref uint exc) => FromIeee(bits, 52, 11, ref exc);
+
+    /// <summary>An exact 80-bit value of a single (FLD m32).</summary>
+    public static Float80 FromSingle(uint bits, ref uint exc) => FromIeee(bits, 23, 8, ref exc);
+
+    private static Float80 FromIeee(ulong bits, int fracBits, int expBits, ref uint exc)
+    {
+        bool neg = (bits >> (fracBits + expBits)) != 0;
+        int sign = neg ? 0x8000 : 0;
+        int emax = (1 << expBits) - 1;
+        int bias = emax >> 1;
+        int e = (int)(bits >> fracBits) & emax;
+        ulong frac = bits & ((1UL << fracBits) - 1);
+        if (e == emax)
+        {
+            return Make(IntegerBit | (frac << (63 - fracBits)), sign | 0x7FFF);
+        }
+
+        if (e == 0)
+        {
+            if (frac == 0)
+            {
+                return Zero(neg);
+            }
+
+            exc |= DE;
+            int lz = BitOperations.LeadingZeroCount(frac);
+            // frac * 2^(1 - bias - fracBits) = (frac << lz) * 2^(E - 63)
+            return Make(frac << lz, sign | (1 - bias - fracBits - lz + 63 + Bias));
+        }
+
+        return Make(IntegerBit | (frac << (63 - fracBits)), sign | (e - bias + Bias));
+    }
+
+    /// <summary>
+    /// Rounds a value to single (p = 24) or double (p = 53) bits (FST m32/m64, SDM Vol. 1 4.9.1):
+    /// NaNs keep their sign and top payload bits and are quieted (IE for an SNaN).
+    /// </summary>
+    public static ulong ToIeee(in Float80 v, bool isDouble, int rc, ref uint exc)
+    {
+        int fracBits = isDouble ? 52 : 23;
+        int expBits = isDouble ? 11 : 8;
+        int bias = (1 << (expBits - 1)) - 1;
+        bool neg = Sign(v);
+        ulong sign = neg ? 1UL << (fracBits + expBits) : 0;
+        ulong expAll = ((1UL << expBits) - 1) << fracBits;
+        switch (Classify(v))
+        {
+            case F80Class.Zero:
+                return sign;
+            case F80Class.Infinity:
+                return sign | expAll;
+            case F80Class.SNaN:
+            case F80Class.QNaN:
+                if ((v.Mantissa & QuietBit) == 0)
+                {
+                    exc |= IE;
+                }
+
+                return sign | expAll | ((v.Mantissa << 1) >> (64 - fracBits)) | (1UL << (fracBits - 1));
+            case F80Class.Unsupported:
+                exc |= IE;
+                return (isDouble ? 0xFFF8_0000_0000_0000UL : 0xFFC0_0000UL);
+            case F80Class.Denormal:
+                exc |= DE;
+                break;
+        }
+
+        Unpack(v, out int e, out ulong m);
+        ulong q = Round(neg, e, m, false, fracBits + 1, bias, rc, ref exc, out int biased);
+        return sign | ((ulong)biased << fracBits) | (q & ((1UL << fracBits) - 1));
+    }
+
+    public static double ToDouble(in Float80 v)
+    {
+        uint exc = 0;
+        return BitConverter.UInt64BitsToDouble(ToIeee(v, true, RoundNearest, ref exc));
+    }
+
+    public static Float80 FromDouble(double d)
+    {
+        uint exc = 0;
+        return FromDouble(BitConverter.DoubleToUInt64Bits(d), ref exc);
+    }
+
+    /// <summary>
+    /// The integer value of a finite value rounded by <paramref name="rc"/>, as a magnitude, or
+    /// false when it does not fit 64 bits. Sets <paramref name="inexact"/> when bits were lost.
+    /// </summary>
+    public static bool RoundToInteger(in Float80 v, int rc, out ulong magnitude, out bool inexact)
+    {
+        inexact = false;
+        magnitude = 0;
+        if (Classify(v) == F80Class.Zero)
+        {
+            return true;
+        }
+
+        Unpack(v, out int e, out ulong m);
+        if (e > 63)
+        {
+            return false;
+        }
+
+        magnitude = ShiftRound(m, 63 - e, false, Sign(v), rc, out inexact);
+        return true;
+    }
+}

@@ -1,0 +1,504 @@
+using Emulator.Ir;
+using Emulator.X86.State;
+using static Emulator.X86.Helpers.Float80Math;
+using static Emulator.X86.Helpers.X87State;
+
+namespace Emulator.X86.Helpers;
+
+/// <summary>
+/// x87 operations on ST(0) and ST(1) (SDM Vol. 2A): FCHS FABS FSQRT FRNDINT FTST FXAM FSCALE
+/// FXTRACT FPREM FPREM1 exactly; FSQRT and the transcendental functions FSIN FCOS FSINCOS
+/// FPTAN FPATAN F2XM1 FYL2X FYL2XP1 through System.Math in double precision, so their results
+/// are approximate (about 53 correct bits, not the 64 of a real x87).
+/// </summary>
+public static unsafe class X87Functions
+{
+    public const int Chs = 0, Abs = 1, Sqrt = 2, Rndint = 3, Sin = 4, Cos = 5, F2xm1 = 6, Tst = 7, Xam = 8,
+        Ptan = 9, Sincos = 10, Xtract = 11, Scale = 12, Prem = 13, Prem1 = 14, Patan = 15, Yl2x = 16, Yl2xp1 = 17;
+
+    /// <summary>x87_func(op): one of the operations above on the stack top.</summary>
+    public static readonly HelperInfo Func = HelperTable.Define("x87_func", 1, OpFlags.ReadsState | OpFlags.WritesState, &FuncImpl);
+
+    private static ulong FuncImpl(Cpu cpu, ulong opBits, ulong unused1, ulong unused2, ulong unused3)
+    {
+        int op = (int)opBits;
+        if (op == Xam)
+        {
+            Examine(cpu);
+            return 0;
+        }
+
+        bool twoOperands = op >= Scale;
+        if (IsEmpty(cpu, 0) || (twoOperands && IsEmpty(cpu, 1)))
+        {
+            StackUnderflow(cpu, op);
+            return 0;
+        }
+
+        uint exc = 0;
+        var x = St(cpu, 0);
+        if (Classify(x) == F80Class.Denormal)
+        {
+            exc |= DE;
+        }
+
+        switch (op)
+        {
+            case Chs:
+            case Abs:
+                SetSt(cpu, 0, Make(x.Mantissa, op == Chs ? x.SignExponent ^ 0x8000 : x.SignExponent & 0x7FFF));
+                cpu.S.Fsw &= unchecked((ushort)~C1);
+                return 0;
+            case Tst:
+            {
+                int order = X87Arith.Order(x, Zero(false), false, ref exc);
+                Signal(cpu, exc);
+                if (!Unmasked(cpu, exc & (IE | DE)))
+                {
+                    SetCodes(cpu, order switch { -1 => C0, 0 => C3, 1 => 0, _ => C0 | C2 | C3 });
+                }
+
+                return 0;
+            }
+
+            case Rndint:
+                Result(cpu, 0, RoundInt(x, Rc(cpu), ref exc), exc);
+                return 0;
+            case Sqrt:
+                Result(cpu, 0, SquareRoot(x, ref exc), exc);
+                return 0;
+            case Sin or Cos or Ptan or Sincos:
+                Trig(cpu, op, x, exc);
+                return 0;
+            case F2xm1:
+                Result(cpu, 0, Apply(x, ref exc, static v => Math.Pow(2, v) - 1), exc);
+                return 0;
+            case Xtract:
+                Extract(cpu, x, exc);
+                return 0;
+        }
+
+        var y = St(cpu, 1);
+        if (Classify(y) == F80Class.Denormal)
+        {
+            exc |= DE;
+        }
+
+        switch (op)
+        {
+            case Scale:
+                Result(cpu, 0, ScaleBy(x, y, Rc(cpu), ref exc), exc);
+                break;
+            case Prem:
+            case Prem1:
+                Remainder(cpu, x, y, op == Prem1, exc);
+                break;
+            default:
+            {
+                // FPATAN, FYL2X, FYL2XP1: ST(1) = f(ST(1), ST(0)), then pop.
+                Float80 r;
+                if (IsNaN(x) || IsNaN(y) || Classify(x) == F80Class.Unsupported || Classify(y) == F80Class.Unsupported)
+                {
+                    r = X87Arith.Binary(X87Arith.Add, y, x, ref exc);
+                }
+                else
+                {
+                    double a = ToDouble(x), b = ToDouble(y);
+                    if (op == Yl2x && a == 0 && b != 0 && !double.IsInfinity(b))
+                    {
+                        exc |= ZE;
+                    }
+
+                    double v = op switch
+                    {
+                        Patan => Math.Atan2(b, a),
+                        Yl2x => a < 0 ? double.NaN : b * Math.Log2(a),
+                        _ => b * Log1p(a) / Math.Log(2),
+                    };
+                    r = X87Arith.FromArithmetic(v, true, ref exc);
+                }
+
+                if (Unmasked(cpu, exc & (IE | DE | ZE)))
+                {
+                    Signal(cpu, exc);
+                    break;
+                }
+
+                Signal(cpu, exc);
+                cpu.S.Fsw &= unchecked((ushort)~C1);
+                SetSt(cpu, 1, r);
+                Pop(cpu);
+                break;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>Writes ST(i) = r unless an unmasked invalid, denormal or divide exception suppresses it.</summary>
+    private static void Result(Cpu cpu, int i, in Float80 r, uint exc)
+    {
+        if (Unmasked(cpu, exc & (IE | DE | ZE)))
+        {
+            Signal(cpu, exc);
+            return;
+        }
+
+        cpu.S.Fsw &= unchecked((ushort)~C1);
+        Signal(cpu, exc);
+        SetSt(cpu, i, r);
+    }
+
+    private static void StackUnderflow(Cpu cpu, int op)
+    {
+        bool masked = Underflow(cpu);
+        if (op == Tst)
+        {
+            if (masked)
+            {
+                SetCodes(cpu, C0 | C2 | C3);
+            }
+
+            return;
+        }
+
+        if (!masked || op is Chs or Abs)
+        {
+            // FCHS and FABS of an empty register signal underflow; the masked result is the indefinite too.
+            if (masked)
+            {
+                SetSt(cpu, 0, Indefinite);
+            }
+
+            return;
+        }
+
+        switch (op)
+        {
+            case Ptan or Sincos or Xtract:
+                SetSt(cpu, 0, Indefinite);
+                Push(cpu, Indefinite);
+                break;
+            case Patan or Yl2x or Yl2xp1:
+                SetSt(cpu, 1, Indefinite);
+                Pop(cpu);
+                break;
+            default:
+                SetSt(cpu, 0, Indefinite);
+                break;
+        }
+    }
+
+    /// <summary>FXAM (SDM Vol. 2A FXAM): the class in C3 C2 C0 and the sign in C1; an empty register is not an error.</summary>
+    private static void Examine(Cpu cpu)
+    {
+        var x = St(cpu, 0);
+        int codes = IsEmpty(cpu, 0) ? C3 | C0 : Classify(x) switch
+        {
+            F80Class.Unsupported => 0,
+            F80Class.QNaN or F80Class.SNaN => C0,
+            F80Class.Normal => C2,
+            F80Class.Infinity => C2 | C0,
+            F80Class.Zero => C3,
+            _ => C3 | C2,
+        };
+        if (Sign(x))
+        {
+            codes |= C1;
+        }
+
+        SetCodes(cpu, (ushort)codes);
+    }
+
+    /// <summary>A NaN operand's result, or f applied in double precision.</summary>
+    private static Float80 Apply(in Float80 x, ref uint exc, Func<double, double> f)
+    {
+        var c = Classify(x);
+        if (c == F80Class.Unsupported)
+        {
+            exc |= IE;
+            return Indefinite;
+        }
+
+        if (c is F80Class.QNaN or F80Class.SNaN)
+        {
+            return Quiet(x, ref exc);
+        }
+
+        return X87Arith.FromArithmetic(f(ToDouble(x)), c != F80Class.Infinity, ref exc);
+    }
+
+    private static Float80 SquareRoot(in Float80 x, ref uint exc)
+    {
+        var c = Classify(x);
+        if (c is F80Class.Zero or F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
+        {
+            return c == F80Class.Zero ? x : Apply(x, ref exc, Math.Sqrt);
+        }
+
+        if (Sign(x))
+        {
+            exc |= IE;
+            return Indefinite;
+        }
+
+        return Apply(x, ref exc, Math.Sqrt);
+    }
+
+    /// <summary>FRNDINT: exact rounding to an integer by the rounding control; PE when it changed the value.</summary>
+    internal static Float80 RoundInt(in Float80 x, int rc, ref uint exc)
+    {
+        var c = Classify(x);
+        if (c is F80Class.Zero or F80Class.Infinity)
+        {
+            return x;
+        }
+
+        if (c is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
+        {
+            return Apply(x, ref exc, static v => v);
+        }
+
+        Unpack(x, out int e, out _);
+        if (e >= 63)
+        {
+            return x;
+        }
+
+        RoundToInteger(x, rc, out ulong mag, out bool inexact);
+        if (inexact)
+        {
+            exc |= PE;
+        }
+
+        return Pack80(Sign(x), 63, mag, false, RoundNearest, ref exc);
+    }
+
+    private static void Trig(Cpu cpu, int op, in Float80 x, uint exc)
+    {
+        var c = Classify(x);
+        if (c is F80Class.Normal or F80Class.Denormal)
+        {
+            Unpack(x, out int e, out _);
+            if (e >= 63)
+            {
+                // Out of range: C2 = 1 and the operand is left unchanged (SDM Vol. 2A FSIN).
+                Signal(cpu, exc);
+                cpu.S.Fsw |= C2;
+                return;
+            }
+        }
+
+        cpu.S.Fsw &= unchecked((ushort)~C2);
+        Float80 first;
+        Float80 second = default;
+        if (c == F80Class.Infinity)
+        {
+            exc |= IE;
+            first = second = Indefinite;
+        }
+        else
+        {
+            first = Apply(x, ref exc, op switch
+            {
+                Sin or Sincos => Math.Sin,
+                Cos => Math.Cos,
+                _ => Math.Tan,
+            });
+            second = op == Ptan ? Make(IntegerBit, 0x3FFF) : op == Sincos ? Apply(x, ref exc, Math.Cos) : first;
+            if (IsNaN(first))
+            {
+                second = first;
+            }
+        }
+
+        if (Unmasked(cpu, exc & (IE | DE)))
+        {
+            Signal(cpu, exc);
+            return;
+        }
+
+        Signal(cpu, exc);
+        cpu.S.Fsw &= unchecked((ushort)~C1);
+        SetSt(cpu, 0, first);
+        if (op is Ptan or Sincos)
+        {
+            Push(cpu, second);
+        }
+    }
+
+    /// <summary>FXTRACT: ST(0) becomes the unbiased exponent, then the significand (exponent 0) is pushed.</summary>
+    private static void Extract(Cpu cpu, in Float80 x, uint exc)
+    {
+        Float80 exponent, significand;
+        switch (Classify(x))
+        {
+            case F80Class.Zero:
+                exc |= ZE;
+                exponent = Infinity(true);
+                significand = x;
+                break;
+            case F80Class.Infinity:
+                exponent = Infinity(false);
+                significand = x;
+                break;
+            case F80Class.Normal or F80Class.Denormal:
+                Unpack(x, out int e, out ulong m);
+                exponent = FromInt64(e);
+                significand = Make(m, (x.SignExponent & 0x8000) | Bias);
+                break;
+            default:
+                exponent = significand = Apply(x, ref exc, static v => v);
+                break;
+        }
+
+        if (Unmasked(cpu, exc & (IE | DE | ZE)))
+        {
+            Signal(cpu, exc);
+            return;
+        }
+
+        Signal(cpu, exc);
+        SetSt(cpu, 0, exponent);
+        Push(cpu, significand);
+    }
+
+    /// <summary>FSCALE: x * 2^trunc(y), exact up to the final rounding of an overflowing or tiny result.</summary>
+    internal static Float80 ScaleBy(in Float80 x, in Float80 y, int rc, ref uint exc)
+    {
+        var cx = Classify(x);
+        var cy = Classify(y);
+        if (cx is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported || cy is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
+        {
+            return X87Arith.Binary(X87Arith.Add, x, y, ref exc);
+        }
+
+        if (cy == F80Class.Infinity)
+        {
+            bool up = !Sign(y);
+            if ((cx == F80Class.Zero && up) || (cx == F80Class.Infinity && !up))
+            {
+                exc |= IE;
+                return Indefinite;
+            }
+
+            return cx is F80Class.Zero or F80Class.Infinity ? x : up ? Infinity(Sign(x)) : Zero(Sign(x));
+        }
+
+        if (cx is F80Class.Zero or F80Class.Infinity)
+        {
+            return x;
+        }
+
+        long n = 0;
+        if (cy != F80Class.Zero)
+        {
+            Unpack(y, out int ey, out _);
+            n = ey > 20 ? 1L << 21 : (long)(RoundToInteger(y, RoundChop, out ulong mag, out _) ? mag : 0);
+            if (Sign(y))
+            {
+                n = -n;
+            }
+        }
+
+        Unpack(x, out int e, out ulong m);
+        return Pack80(Sign(x), (int)(e + n), m, false, rc, ref exc);
+    }
+
+    /// <summary>
+    /// FPREM (truncating quotient) and FPREM1 (IEEE, nearest quotient), exact: C2 = 1 when the
+    /// exponent difference is 64 or more and only a partial remainder was computed (the
+    /// exponent is reduced by 32 to 63); otherwise C0, C3, C1 get quotient bits 2, 1, 0.
+    /// </summary>
+    private static void Remainder(Cpu cpu, in Float80 x, in Float80 y, bool nearest, uint exc)
+    {
+        var cx = Classify(x);
+        var cy = Classify(y);
+        Float80 r;
+        ushort codes = 0;
+        if (cx is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported || cy is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
+        {
+            r = X87Arith.Binary(X87Arith.Add, x, y, ref exc);
+        }
+        else if (cx == F80Class.Infinity || cy == F80Class.Zero)
+        {
+            exc |= IE;
+            r = Indefinite;
+        }
+        else if (cx == F80Class.Zero || cy == F80Class.Infinity)
+        {
+            r = x;
+        }
+        else
+        {
+            Unpack(x, out int ex, out ulong mx);
+            Unpack(y, out int ey, out ulong my);
+            bool neg = Sign(x);
+            int d = ex - ey;
+            ulong q = 0;
+            ulong rem;
+            int remExp;
+            if (d < 0)
+            {
+                rem = mx;
+                remExp = ex;
+                if (nearest && d == -1 && mx > my)
+                {
+                    // |x| > |y| / 2: the nearest quotient is 1 and the remainder is |y| - |x|, negated.
+                    UInt128 twice = (UInt128)my << 1;
+                    rem = (ulong)(twice - mx);
+                    neg = !neg;
+                    q = 1;
+                }
+            }
+            else
+            {
+                bool partial = d >= 64;
+                int k = partial ? 32 + (d & 31) : d;
+                UInt128 dividend = (UInt128)mx << k;
+                UInt128 quotient = dividend / my;
+                rem = (ulong)(dividend - quotient * my);
+                q = (ulong)quotient;
+                remExp = ex - k;
+                if (partial)
+                {
+                    codes = C2;
+                }
+                else if (nearest && ((UInt128)rem << 1 > my || ((UInt128)rem << 1 == my && (q & 1) != 0)))
+                {
+                    rem = my - rem;
+                    neg = !neg;
+                    q++;
+                }
+            }
+
+            r = Pack80(neg, remExp, rem, false, RoundNearest, ref exc);
+            if (rem == 0)
+            {
+                r = Zero(Sign(x));
+            }
+
+            if (codes == 0)
+            {
+                codes = (ushort)(((q & 4) != 0 ? C0 : 0) | ((q & 2) != 0 ? C3 : 0) | ((q & 1) != 0 ? C1 : 0));
+            }
+        }
+
+        if (Unmasked(cpu, exc & (IE | DE)))
+        {
+            Signal(cpu, exc);
+            return;
+        }
+
+        Signal(cpu, exc);
+        SetCodes(cpu, codes);
+        SetSt(cpu, 0, r);
+    }
+
+    /// <summary>ln(1 + x) accurate for small x (System.Math has no log1p).</summary>
+    private static double Log1p(double x)
+    {
+        double u = 1 + x;
+        return u == 1 ? x : Math.Log(u) * x / (u - 1);
+    }
+}
