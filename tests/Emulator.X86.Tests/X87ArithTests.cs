@@ -1,0 +1,289 @@
+using Emulator.X86.State;
+using Xunit;
+using static Emulator.X86.Tests.X87Tests;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Emulator.X86.Tests;
+
+/// <summary>x87 arithmetic, compares (condition codes and FCOMI's EFLAGS), stack and tag behaviour, functions and constants.</summary>
+public class X87ArithTests
+{
+    private const ulong OnePointFive = 0x3FF8_0000_0000_0000, TwoPointTwoFive = 0x4002_0000_0000_0000;
+
+    private static void PutOperands(TestMachine m)
+    {
+        m.WriteMem(Data, OnePointFive, 8);
+        m.WriteMem(Data + 8, TwoPointTwoFive, 8);
+        m.WriteMem(Data + 16, 3, 4);  // int32 3
+        m.WriteMem(Data + 20, 4, 2);  // int16 4
+        m.WriteMem(Data + 24, 0x7FF8_0000_0000_0000, 8); // QNaN
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void ArithmeticInAllOperandForms(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fld(Qw(bits, 0));
+            a.fadd(Qw(bits, 8));      // 3.75
+            a.fstp(Tw(bits, 0x100));
+            a.fld(Qw(bits, 0));
+            a.fld(Qw(bits, 8));       // ST0 = 2.25, ST1 = 1.5
+            a.fsub(st0, st1);         // 0.75
+            a.fstp(Qw(bits, 0x110));
+            a.fld(Qw(bits, 8));
+            a.fsubr(st0, st1);        // 1.5 - 2.25
+            a.fstp(Qw(bits, 0x118));
+            a.fld(Qw(bits, 8));
+            a.fsubp(st1, st0);        // ST1 = 1.5 - 2.25, pop
+            a.fstp(Qw(bits, 0x120));
+            a.fld(Qw(bits, 0));
+            a.fimul(Dw(bits, 16));    // 4.5
+            a.fidiv(W(bits, 20));     // 1.125
+            a.fstp(Qw(bits, 0x128));
+            a.fld(Qw(bits, 0));
+            a.fdivr(Qw(bits, 8));     // 2.25 / 1.5 = 1.5
+            a.fld(Qw(bits, 8));
+            a.fmulp(st1, st0);        // 3.375
+            a.fisubr(Dw(bits, 16));   // 3 - 3.375
+            a.fstp(Qw(bits, 0x130));
+            a.fld(Qw(bits, 0));
+            a.fld(Qw(bits, 8));
+            a.fdivrp(st1, st0);       // ST1 = ST0 / ST1 = 1.5
+            a.fiadd(W(bits, 20));     // 5.5
+            a.fstp(Qw(bits, 0x138));
+        }, PutOperands);
+        Assert.Equal(0xF000_0000_0000_0000UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x4000UL, m.ReadMem(Data + 0x108, 2));
+        Assert.Equal(0x3FE8_0000_0000_0000UL, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0xBFE8_0000_0000_0000UL, m.ReadMem(Data + 0x118, 8));
+        Assert.Equal(0xBFE8_0000_0000_0000UL, m.ReadMem(Data + 0x120, 8));
+        Assert.Equal(0x3FF2_0000_0000_0000UL, m.ReadMem(Data + 0x128, 8));
+        Assert.Equal(0xBFD8_0000_0000_0000UL, m.ReadMem(Data + 0x130, 8));
+        Assert.Equal(0x4016_0000_0000_0000UL, m.ReadMem(Data + 0x138, 8));
+        Assert.Equal(0, Fsw(m) & 0x7F);
+        Assert.Equal(0xFFFF, m.Cpu.S.Ftw);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void DivideByZeroAndInvalidOperations(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fld1();
+            a.fldz();
+            a.fdivp(st1, st0);
+            a.fstp(Qw(bits, 0x100)); // +inf, ZE
+            a.fnstsw(W(bits, 0x140));
+            a.fnclex();
+            a.fldz();
+            a.fldz();
+            a.fdivp(st1, st0);
+            a.fstp(Qw(bits, 0x108)); // indefinite, IE
+        });
+        Assert.Equal(0x7FF0_0000_0000_0000UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal((ulong)ZE, m.ReadMem(Data + 0x140, 2) & 0x7F);
+        Assert.Equal(0xFFF8_0000_0000_0000UL, m.ReadMem(Data + 0x108, 8));
+        Assert.Equal(IE, Fsw(m) & 0x7F);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void CompareSetsConditionCodes(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fld(Qw(bits, 8));
+            a.fld(Qw(bits, 0));      // ST0 = 1.5, ST1 = 2.25
+            a.fcom(st0, st1);             // less: C0
+            a.fnstsw(ax);
+            a.mov(W(bits, 0x100), ax);
+            a.fcom(Qw(bits, 0));     // equal: C3
+            a.fnstsw(W(bits, 0x102));
+            a.ficom(W(bits, 20));    // 1.5 > 4? no: less
+            a.fnstsw(W(bits, 0x104));
+            a.fxch(st0, st1);
+            a.fcom(st0, st1);             // 2.25 > 1.5: none
+            a.fnstsw(W(bits, 0x106));
+            a.fld(Qw(bits, 24));
+            a.fucom(st0, st1);            // unordered, no IE for a QNaN
+            a.fnstsw(W(bits, 0x108));
+            a.fcomp(st0, st1);            // unordered, IE, pops
+            a.fnstsw(W(bits, 0x10A));
+            a.fcompp();              // 2.25 vs 1.5, pops both
+            a.fnstsw(W(bits, 0x10C));
+        }, PutOperands);
+        Assert.Equal((ulong)C0, m.ReadMem(Data + 0x100, 2) & 0x4700);
+        Assert.Equal((ulong)C3, m.ReadMem(Data + 0x102, 2) & 0x4700);
+        Assert.Equal((ulong)C0, m.ReadMem(Data + 0x104, 2) & 0x4700);
+        Assert.Equal(0UL, m.ReadMem(Data + 0x106, 2) & 0x4700);
+        Assert.Equal((ulong)(C0 | C2 | C3), m.ReadMem(Data + 0x108, 2) & 0x4700);
+        Assert.Equal(0UL, m.ReadMem(Data + 0x108, 2) & IE);
+        Assert.Equal((ulong)(C0 | C2 | C3 | IE), m.ReadMem(Data + 0x10A, 2) & (0x4700 | IE));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x10C, 2) & 0x4700);
+        Assert.Equal(0xFFFF, m.Cpu.S.Ftw);
+        Assert.Equal(0, (Fsw(m) >> 11) & 7);
+    }
+
+    [Theory]
+    [InlineData(32, 0, 8, true, false, false)]   // 1.5 < 2.25
+    [InlineData(64, 8, 0, false, false, false)]  // 2.25 > 1.5
+    [InlineData(64, 0, 0, false, true, false)]   // equal
+    [InlineData(32, 24, 0, true, true, true)]    // unordered
+    public void FcomiSetsZfPfCf(int bits, int first, int second, bool cf, bool zf, bool pf)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.mov(eax, 0x7FFFFFFF);
+            a.add(eax, 1);           // OF and SF set: FUCOMI clears them
+            a.fld(Qw(bits, second));
+            a.fld(Qw(bits, first));
+            a.fucomi(st0, st1);
+        }, PutOperands);
+        Assert.Equal(cf, m.Flag(RFlags.CF));
+        Assert.Equal(zf, m.Flag(RFlags.ZF));
+        Assert.Equal(pf, m.Flag(RFlags.PF));
+        Assert.False(m.Flag(RFlags.OF));
+        Assert.False(m.Flag(RFlags.SF));
+        Assert.False(m.Flag(RFlags.AF));
+        Assert.Equal(0, Fsw(m) & IE);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void FcomipBranchesAndSignalsInvalidForQNaN(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            var below = a.CreateLabel();
+            var done = a.CreateLabel();
+            a.fld(Qw(bits, 8));
+            a.fld(Qw(bits, 0));
+            a.fcomip(st0, st1);      // 1.5 < 2.25: CF
+            a.jb(below);
+            a.mov(eax, 2);
+            a.jmp(done);
+            a.Label(ref below);
+            a.mov(eax, 1);
+            a.Label(ref done);
+            a.fld(Qw(bits, 24));
+            a.fcomi(st0, st1);       // QNaN: IE for FCOMI
+        }, PutOperands);
+        Assert.Equal(1UL, m[Gpr.Rax]);
+        Assert.Equal(IE, Fsw(m) & 0x7F);
+        Assert.Equal(6, (Fsw(m) >> 11) & 7);
+        Assert.True(m.Flag(RFlags.ZF) && m.Flag(RFlags.PF) && m.Flag(RFlags.CF));
+    }
+
+    [Fact]
+    public void TopAndTagsFollowPushesPopsAndExchanges()
+    {
+        using var m1 = Run(64, a => a.fld1());
+        Assert.Equal(7 << 11, Fsw(m1));
+        Assert.Equal(0x3FFF, m1.Cpu.S.Ftw);
+
+        using var m2 = Run(64, a =>
+        {
+            a.fld1();
+            a.fldz();
+        });
+        Assert.Equal(6 << 11, Fsw(m2));
+        Assert.Equal(0x1FFF, m2.Cpu.S.Ftw);
+
+        using var m3 = Run(32, a =>
+        {
+            a.fld1();
+            a.fldz();
+            a.fxch(st0, st1);     // R6 = 1.0 (valid), R7 = 0 (zero)
+        });
+        Assert.Equal(0x4FFF, m3.Cpu.S.Ftw);
+
+        using var m4 = Run(32, a =>
+        {
+            a.fld1();
+            a.fldz();
+            a.fincstp();     // TOP 7, tags unchanged
+            a.ffree(st0);    // R7 empty
+            a.fdecstp();
+            a.fdecstp();     // TOP 5
+        });
+        Assert.Equal(5 << 11, Fsw(m4));
+        Assert.Equal(0xDFFF, m4.Cpu.S.Ftw);
+
+        using var m5 = Run(64, a =>
+        {
+            a.fld1();
+            a.fstp(st0);     // pop only
+        });
+        Assert.Equal(0, Fsw(m5));
+        Assert.Equal(0xFFFF, m5.Cpu.S.Ftw);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void StackOverflowPushesIndefiniteWithC1(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            for (int i = 0; i < 9; i++)
+            {
+                a.fld1();
+            }
+
+            a.fnstsw(W(bits, 0x100));
+            a.fstp(Tw(bits, 0x110));
+        });
+        Assert.Equal((ulong)(IE | SF | C1 | (7 << 11)), m.ReadMem(Data + 0x100, 2)); // IE is masked: no ES or B
+        Assert.Equal(0xC000_0000_0000_0000UL, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0xFFFFUL, m.ReadMem(Data + 0x118, 2));
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void StackUnderflowGivesIndefiniteWithC1Clear(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fadd(st0, st1);
+            a.fnstsw(W(bits, 0x100));
+            a.fst(Qw(bits, 0x108));
+            a.fstp(st0);
+            a.fstp(Dw(bits, 0x110)); // empty: stores the indefinite, still IE
+        });
+        Assert.Equal((ulong)(IE | SF), m.ReadMem(Data + 0x100, 2) & 0xFF);
+        Assert.Equal(0UL, m.ReadMem(Data + 0x100, 2) & C1);
+        Assert.Equal(0xFFF8_0000_0000_0000UL, m.ReadMem(Data + 0x108, 8));
+        Assert.Equal(0xFFC0_0000UL, m.ReadMem(Data + 0x110, 4));
+    }
+
+    [Theory]
+    [InlineData(Nearest, 0x4004_0000_0000_0000UL, 0x4000_0000_0000_0000UL)] // 2.5 -> 2
+    [InlineData(Up, 0x4004_0000_0000_0000UL, 0x4008_0000_0000_0000UL)]      // 2.5 -> 3
+    [InlineData(Down, 0xC004_0000_0000_0000UL, 0xC008_0000_0000_0000UL)]    // -2.5 -> -3
+    [InlineData(Chop, 0xC004_0000_0000_0000UL, 0xC000_0000_0000_0000UL)]    // -2.5 -> -2
+    [InlineData(Nearest, 0xBFD0_0000_0000_0000UL, 0x8000_0000_0000_0000UL)] // -0.25 -> -0
+    public void FrndintUsesTheRoundingControl(int fcw, ulong value, ulong expected)
+    {
+        using var m = Run(32, a =>
+        {
+            a.fldcw(W(32, 0));
+            a.fld(Qw(32, 8));
+            a.frndint();
+            a.fstp(Qw(32, 16));
+        }, m =>
+        {
+            m.WriteMem(Data, (ulong)fcw, 2);
+            m.WriteMem(Data + 8, value, 8);
+        });
+        Assert.Equal(expected, m.ReadMem(Data + 16, 8));
+        Assert.Equal(PE, Fsw(m) & 0x7F);
+    }
+}
