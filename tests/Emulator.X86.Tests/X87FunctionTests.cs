@@ -1,0 +1,291 @@
+using Emulator.X86.State;
+using Iced.Intel;
+using Xunit;
+using static Emulator.X86.Tests.X87Tests;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Emulator.X86.Tests;
+
+/// <summary>x87 functions of ST(0)/ST(1), constants, FXAM/FTST classes, FCMOVcc, and 16-bit code.</summary>
+public class X87FunctionTests
+{
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void SqrtChsAbsScaleExtract(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fld(Qw(bits, 0));      // 2.25
+            a.fsqrt();
+            a.fchs();
+            a.fst(Qw(bits, 0x100));  // -1.5
+            a.fabs();
+            a.fld(Qw(bits, 8));      // 3.7
+            a.fxch(st0, st1);
+            a.fscale();              // 1.5 * 2^3
+            a.fst(Qw(bits, 0x108));
+            a.fxtract();             // ST0 = 1.5, ST1 = 3
+            a.fstp(Qw(bits, 0x110));
+            a.fstp(Qw(bits, 0x118));
+            a.fstp(st0);
+        }, m =>
+        {
+            m.WriteMem(Data, 0x4002_0000_0000_0000, 8);
+            m.WriteMem(Data + 8, 0x400D_9999_9999_999A, 8);
+        });
+        Assert.Equal(0xBFF8_0000_0000_0000UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x4028_0000_0000_0000UL, m.ReadMem(Data + 0x108, 8));
+        Assert.Equal(0x3FF8_0000_0000_0000UL, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0x4008_0000_0000_0000UL, m.ReadMem(Data + 0x118, 8));
+        Assert.Equal(0xFFFF, m.Cpu.S.Ftw);
+    }
+
+    [Theory]
+    [InlineData(32, false, 10, 3, 1L, C3 | C1)]  // 10 = 3*3 + 1, quotient 011
+    [InlineData(64, true, 11, 3, -1L, C0)]       // 11 = 4*3 - 1, quotient 100
+    [InlineData(64, false, -7, 2, -1L, C3 | C1)] // -7 = -3*2 - 1, quotient 011
+    [InlineData(32, true, 5, 2, 1L, C3)]         // 5 = 2*2 + 1 (tie to even quotient 2)
+    public void PremAndPrem1(int bits, bool ieee, int x, int y, long remainder, int codes)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fild(Dw(bits, 4));
+            a.fild(Dw(bits, 0));
+            if (ieee)
+            {
+                a.fprem1();
+            }
+            else
+            {
+                a.fprem();
+            }
+
+            a.fnstsw(W(bits, 0x100));
+            a.fistp(Qw(bits, 0x108));
+        }, m =>
+        {
+            m.WriteMem(Data, (ulong)(uint)x, 4);
+            m.WriteMem(Data + 4, (ulong)(uint)y, 4);
+        });
+        Assert.Equal((ulong)codes, m.ReadMem(Data + 0x100, 2) & 0x4700);
+        Assert.Equal((ulong)remainder, m.ReadMem(Data + 0x108, 8));
+    }
+
+    [Fact]
+    public void PremLoopsOverPartialRemainders()
+    {
+        using var m = Run(32, a =>
+        {
+            var again = a.CreateLabel();
+            a.fild(Dw(32, 8));        // 3
+            a.fld(Qw(32, 0));         // 2^100
+            a.xor(ecx, ecx);
+            a.Label(ref again);
+            a.inc(ecx);
+            a.fprem();
+            a.fnstsw(ax);
+            a.test(ax, 0x400);
+            a.jnz(again);
+            a.fistp(Dw(32, 0x100));
+        }, m =>
+        {
+            m.WriteMem(Data, 0x4630_0000_0000_0000, 8);
+            m.WriteMem(Data + 8, 3, 4);
+        });
+        Assert.Equal(1UL, m.ReadMem(Data + 0x100, 4)); // 2^100 = 4^50 = 1 (mod 3)
+        Assert.True(m[Gpr.Rcx] > 1, "an exponent difference of 99 needs more than one FPREM");
+    }
+
+    [Theory]
+    [InlineData(0x3FF8_0000_0000_0000UL, C2)]           // normal
+    [InlineData(0x8000_0000_0000_0000UL, C3 | C1)]      // -0
+    [InlineData(0x7FF0_0000_0000_0000UL, C2 | C0)]      // +inf
+    [InlineData(0xFFF8_0000_0000_0000UL, C0 | C1)]      // -NaN
+    [InlineData(0x0000_0000_0000_0001UL, C2)]           // a double denormal is normal as an 80-bit value
+    public void FxamClassifies(ulong value, int codes)
+    {
+        using var m = Run(64, a =>
+        {
+            a.fld(Qw(64, 0));
+            a.fxam();
+            a.fnstsw(W(64, 0x100));
+        }, m => m.WriteMem(Data, value, 8));
+        Assert.Equal((ulong)codes, m.ReadMem(Data + 0x100, 2) & 0x4700);
+    }
+
+    [Fact]
+    public void FxamOfEmptyAndDenormalAndFtst()
+    {
+        using var m = Run(32, a =>
+        {
+            a.fxam();                 // empty
+            a.fnstsw(W(32, 0x100));
+            a.fld(Tw(32, 0));         // 80-bit denormal
+            a.fxam();
+            a.fnstsw(W(32, 0x102));
+            a.fld(Qw(32, 16));        // -1.5
+            a.ftst();
+            a.fnstsw(W(32, 0x104));
+            a.fldz();
+            a.ftst();
+            a.fnstsw(W(32, 0x106));
+        }, m =>
+        {
+            Put80(m, 0, 1, 0);
+            m.WriteMem(Data + 16, 0xBFF8_0000_0000_0000, 8);
+        });
+        Assert.Equal((ulong)(C3 | C0), m.ReadMem(Data + 0x100, 2) & (0x4700 & ~(ulong)C1));
+        Assert.Equal((ulong)(C3 | C2), m.ReadMem(Data + 0x102, 2) & 0x4700);
+        Assert.Equal((ulong)C0, m.ReadMem(Data + 0x104, 2) & 0x4700);
+        Assert.Equal((ulong)C3, m.ReadMem(Data + 0x106, 2) & 0x4700);
+        Assert.Equal(0, Fsw(m) & IE);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void TranscendentalFunctions(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fldz();
+            a.fsin();
+            a.fstp(Qw(bits, 0x100));  // 0
+            a.fldz();
+            a.fcos();
+            a.fstp(Qw(bits, 0x108));  // 1
+            a.fldz();
+            a.fptan();                // ST0 = 1, ST1 = tan 0
+            a.fstp(Qw(bits, 0x110));
+            a.fstp(Qw(bits, 0x118));
+            a.fld1();
+            a.fld1();
+            a.fpatan();               // atan2(1, 1)
+            a.fstp(Qw(bits, 0x120));
+            a.fild(Dw(bits, 0));      // y = 3
+            a.fild(Dw(bits, 4));      // x = 8
+            a.fyl2x();                // 3 * log2 8
+            a.fstp(Qw(bits, 0x128));
+            a.fild(Dw(bits, 8));      // y = 2
+            a.fld1();                 // x = 1
+            a.fyl2xp1();              // 2 * log2 2
+            a.fstp(Qw(bits, 0x130));
+            a.fld1();
+            a.f2xm1();                // 2^1 - 1
+            a.fstp(Qw(bits, 0x138));
+            a.fld(Tw(bits, 16));      // 2^63: out of range
+            a.fsin();
+            a.fnstsw(W(bits, 0x140));
+            a.fstp(Tw(bits, 0x150));
+        }, m =>
+        {
+            m.WriteMem(Data, 3, 4);
+            m.WriteMem(Data + 4, 8, 4);
+            m.WriteMem(Data + 8, 2, 4);
+            Put80(m, 16, 0x8000_0000_0000_0000, 16383 + 63);
+        });
+        Assert.Equal(0UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x3FF0_0000_0000_0000UL, m.ReadMem(Data + 0x108, 8));
+        Assert.Equal(0x3FF0_0000_0000_0000UL, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x118, 8));
+        Assert.Equal(0x3FE9_21FB_5444_2D18UL, m.ReadMem(Data + 0x120, 8)); // pi/4
+        Assert.Equal(0x4022_0000_0000_0000UL, m.ReadMem(Data + 0x128, 8)); // 9
+        Assert.Equal(0x4000_0000_0000_0000UL, m.ReadMem(Data + 0x130, 8)); // 2
+        Assert.Equal(0x3FF0_0000_0000_0000UL, m.ReadMem(Data + 0x138, 8)); // 1
+        Assert.Equal((ulong)C2, m.ReadMem(Data + 0x140, 2) & C2);
+        Assert.Equal(0x8000_0000_0000_0000UL, m.ReadMem(Data + 0x150, 8));
+        Assert.Equal(16383UL + 63, m.ReadMem(Data + 0x158, 2));
+        Assert.Equal(0xFFFF, m.Cpu.S.Ftw);
+    }
+
+    [Theory]
+    [InlineData(Nearest, 0xC90F_DAA2_2168_C235UL, 0xB8AA_3B29_5C17_F0BCUL, 0xD49A_784B_CD1B_8AFEUL)]
+    [InlineData(Down, 0xC90F_DAA2_2168_C234UL, 0xB8AA_3B29_5C17_F0BBUL, 0xD49A_784B_CD1B_8AFEUL)]
+    [InlineData(Up, 0xC90F_DAA2_2168_C235UL, 0xB8AA_3B29_5C17_F0BCUL, 0xD49A_784B_CD1B_8AFFUL)]
+    public void ConstantsRoundByControlWord(int fcw, ulong pi, ulong l2e, ulong l2t)
+    {
+        using var m = Run(64, a =>
+        {
+            a.fldcw(W(64, 0));
+            a.fldpi();
+            a.fstp(Tw(64, 0x100));
+            a.fldl2e();
+            a.fstp(Tw(64, 0x110));
+            a.fldl2t();
+            a.fstp(Tw(64, 0x120));
+            a.fldlg2();
+            a.fstp(Tw(64, 0x130));
+            a.fldln2();
+            a.fstp(Tw(64, 0x140));
+            a.fld1();
+            a.fstp(Tw(64, 0x150));
+            a.fldz();
+            a.fstp(Tw(64, 0x160));
+        }, m => m.WriteMem(Data, (ulong)fcw, 2));
+        Assert.Equal(pi, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x4000UL, m.ReadMem(Data + 0x108, 2));
+        Assert.Equal(l2e, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0x3FFFUL, m.ReadMem(Data + 0x118, 2));
+        Assert.Equal(l2t, m.ReadMem(Data + 0x120, 8));
+        Assert.Equal(0x4000UL, m.ReadMem(Data + 0x128, 2));
+        Assert.Equal(fcw == Down ? 0x9A20_9A84_FBCF_F798UL : 0x9A20_9A84_FBCF_F799UL, m.ReadMem(Data + 0x130, 8));
+        Assert.Equal(0x3FFDUL, m.ReadMem(Data + 0x138, 2));
+        Assert.Equal(fcw == Down ? 0xB172_17F7_D1CF_79ABUL : 0xB172_17F7_D1CF_79ACUL, m.ReadMem(Data + 0x140, 8));
+        Assert.Equal(0x3FFEUL, m.ReadMem(Data + 0x148, 2));
+        Assert.Equal(0x8000_0000_0000_0000UL, m.ReadMem(Data + 0x150, 8));
+        Assert.Equal(0x3FFFUL, m.ReadMem(Data + 0x158, 2));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x160, 8));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x168, 2));
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void FcmovMovesOnlyWhenTheConditionHolds(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fld1();
+            a.fldz();                 // ST0 = 0, ST1 = 1
+            a.mov(eax, 1);
+            a.cmp(eax, 2);            // below, not equal
+            a.fcmove(st0, st1);       // not taken
+            a.fst(Qw(bits, 0x100));
+            a.fcmovb(st0, st1);       // taken
+            a.fst(Qw(bits, 0x108));
+            a.fldz();
+            a.fcmovnbe(st0, st1);     // not taken
+            a.fstp(Qw(bits, 0x110));
+        });
+        Assert.Equal(0UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x3FF0_0000_0000_0000UL, m.ReadMem(Data + 0x108, 8));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x110, 8));
+    }
+
+    [Fact]
+    public void WorksIn16BitCodeWithThe14ByteEnvironment()
+    {
+        using var m = new TestMachine(16);
+        m.WriteMem(0x4000, 0x3FF8_0000_0000_0000, 8);
+        m.WriteMem(0x4030, 0x0372, 2); // IE, ZE and OE unmasked
+        m.Load(a =>
+        {
+            a.mov(bx, 0x4000);
+            a.fninit();
+            a.fldcw(__word_ptr[bx + 0x30]);
+            a.fld(__qword_ptr[bx]);
+            a.fadd(st0, st0);
+            a.fist(__word_ptr[bx + 8]);
+            a.fnstsw(ax);
+            a.fnstenv(__[bx + 0x10]);
+        }, 0x1000).Run();
+        Assert.Equal(3UL, m.ReadMem(0x4008, 2));
+        Assert.Equal(7UL << 11, m[Gpr.Rax] & 0xFFFF); // 1.5 + 1.5 is exact: no PE
+        Assert.Equal(0x0372UL, m.ReadMem(0x4010, 2));  // FCW
+        Assert.Equal(7UL << 11, m.ReadMem(0x4012, 2)); // FSW
+        Assert.Equal(0x3FFFUL, m.ReadMem(0x4014, 2));  // FTW: R7 valid
+        Assert.Equal(0x4008UL, m.ReadMem(0x401A, 2));  // FDP: the FIST operand
+        Assert.Equal(0x037F, m.Cpu.S.Fcw); // FNSTENV masks all exceptions
+    }
+}
