@@ -286,4 +286,121 @@ public class X87ArithTests
         Assert.Equal(expected, m.ReadMem(Data + 16, 8));
         Assert.Equal(PE, Fsw(m) & 0x7F);
     }
+
+    [Theory]
+    [InlineData(Nearest, 0x8000_0000_0000_0001UL, 0)]           // 64-bit precision: exact
+    [InlineData(0x027F, 0x8000_0000_0000_0000UL, PE)]           // 53-bit precision control
+    [InlineData(0x0A7F, 0x8000_0000_0000_0800UL, PE)]           // 53 bits, rounding up
+    [InlineData(0x007F, 0x8000_0000_0000_0000UL, PE)]           // 24 bits
+    public void AddHonoursPrecisionControl(int fcw, ulong mantissa, int flags)
+    {
+        using var m = Run(64, a =>
+        {
+            a.fldcw(W(64, 0));
+            a.fld1();
+            a.fld(Tw(64, 16));       // 2^-63
+            a.faddp(st1, st0);
+            a.fstp(Tw(64, 32));
+        }, m =>
+        {
+            m.WriteMem(Data, (ulong)fcw, 2);
+            Put80(m, 16, 0x8000_0000_0000_0000, 16383 - 63);
+        });
+        Assert.Equal(mantissa, m.ReadMem(Data + 32, 8));
+        Assert.Equal(0x3FFFUL, m.ReadMem(Data + 40, 2));
+        Assert.Equal(flags, Fsw(m) & 0x7F);
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void ArithmeticIsExactTo64Bits(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fild(Qw(bits, 0));      // 2^63 - 1
+            a.fild(Qw(bits, 8));      // 2^63 - 2
+            a.fsubp(st1, st0);
+            a.fistp(Qw(bits, 0x100)); // 1: needs all 64 bits
+            a.fld1();
+            a.fild(Dw(bits, 16));     // 3
+            a.fdivp(st1, st0);        // 1/3
+            a.fstp(Tw(bits, 0x110));
+            a.fild(Dw(bits, 20));     // 2
+            a.fsqrt();
+            a.fstp(Tw(bits, 0x120));
+            a.fld(Tw(bits, 32));      // 2^64 - 1
+            a.fmul(st0, st0);
+            a.fstp(Tw(bits, 0x130));
+        }, m =>
+        {
+            m.WriteMem(Data, 0x7FFF_FFFF_FFFF_FFFF, 8);
+            m.WriteMem(Data + 8, 0x7FFF_FFFF_FFFF_FFFE, 8);
+            m.WriteMem(Data + 16, 3, 4);
+            m.WriteMem(Data + 20, 2, 4);
+            Put80(m, 32, ulong.MaxValue, 16383 + 63);
+        });
+        Assert.Equal(1UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0xAAAA_AAAA_AAAA_AAABUL, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0x3FFDUL, m.ReadMem(Data + 0x118, 2));
+        Assert.Equal(0xB504_F333_F9DE_6484UL, m.ReadMem(Data + 0x120, 8));
+        Assert.Equal(0x3FFFUL, m.ReadMem(Data + 0x128, 2));
+        Assert.Equal(0xFFFF_FFFF_FFFF_FFFEUL, m.ReadMem(Data + 0x130, 8));
+        Assert.Equal(16383UL + 127, m.ReadMem(Data + 0x138, 2));
+        Assert.Equal(PE, Fsw(m) & 0x7F);
+    }
+
+    [Theory]
+    [InlineData(Chop, 0xAAAA_AAAA_AAAA_AAAAUL, 0xB504_F333_F9DE_6484UL)]
+    [InlineData(Up, 0xAAAA_AAAA_AAAA_AAABUL, 0xB504_F333_F9DE_6485UL)]
+    public void DivideAndSqrtRoundByControlWord(int fcw, ulong third, ulong root2)
+    {
+        using var m = Run(32, a =>
+        {
+            a.fldcw(W(32, 0));
+            a.fld1();
+            a.fild(Dw(32, 16));
+            a.fdivp(st1, st0);
+            a.fstp(Tw(32, 0x110));
+            a.fild(Dw(32, 20));
+            a.fsqrt();
+            a.fstp(Tw(32, 0x120));
+        }, m =>
+        {
+            m.WriteMem(Data, (ulong)fcw, 2);
+            m.WriteMem(Data + 16, 3, 4);
+            m.WriteMem(Data + 20, 2, 4);
+        });
+        Assert.Equal(third, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(root2, m.ReadMem(Data + 0x120, 8));
+    }
+
+    [Fact]
+    public void OverflowAndUnderflowOfArithmetic()
+    {
+        using var m = Run(64, a =>
+        {
+            a.fld(Tw(64, 0));         // 2^16383
+            a.fmul(st0, st0);         // overflow: +inf
+            a.fstp(Tw(64, 0x100));
+            a.fnstsw(W(64, 0x140));
+            a.fnclex();
+            a.fld(Tw(64, 16));        // 2^-16382 (smallest normal)
+            a.fld1();
+            a.fadd(st0, st0);         // 2
+            a.fdivp(st1, st0);        // 2^-16383: an exact denormal, no UE
+            a.fstp(Tw(64, 0x110));
+            a.fnstsw(W(64, 0x142));
+        }, m =>
+        {
+            Put80(m, 0, 0x8000_0000_0000_0000, 0x7FFE);
+            Put80(m, 16, 0x8000_0000_0000_0000, 0x0001);
+        });
+        Assert.Equal(0x8000_0000_0000_0000UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x7FFFUL, m.ReadMem(Data + 0x108, 2));
+        Assert.Equal((ulong)(OE | PE), m.ReadMem(Data + 0x140, 2) & 0x7F);
+        Assert.Equal(0x4000_0000_0000_0000UL, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x118, 2));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x142, 2) & 0x7F);
+    }
 }

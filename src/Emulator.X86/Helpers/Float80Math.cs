@@ -144,19 +144,59 @@ public static class Float80Math
     }
 
     /// <summary>
-    /// Rounds sign * <paramref name="m"/> * 2^(<paramref name="e"/> - 63) (m normalised, non-zero)
-    /// to <paramref name="p"/> significand bits with exponent range [<paramref name="eMin"/>,
-    /// <paramref name="eMax"/>]. Returns the significand and the biased exponent
-    /// (<paramref name="biased"/> 0 for a denormal, 2 * bias + 1 for an infinity) and adds the
-    /// OE, UE and PE flags the rounding raised (masked responses, SDM Vol. 1 4.9.1.4-4.9.1.6).
+    /// Rounds sign * <paramref name="m"/> * 2^(<paramref name="e"/> - 63) (m normalised, non-zero;
+    /// <paramref name="sticky"/>: non-zero bits lie below m) to <paramref name="p"/> significand
+    /// bits; see <see cref="RoundWide"/>.
     /// </summary>
-    public static ulong Round(bool negative, int e, ulong m, bool sticky, int p, int bias, int rc, ref uint exc, out int biased)
+    public static ulong Round(bool negative, int e, ulong m, bool sticky, int p, int bias, int rc, ref uint exc, out int biased) =>
+        RoundWide(negative, e, ((UInt128)m << 64) | (sticky ? UInt128.One : UInt128.Zero), p, bias, rc, ref exc, out biased);
+
+    /// <summary>
+    /// Rounds sign * <paramref name="sig"/> * 2^(<paramref name="e"/> - 127) (sig normalised: bit
+    /// 127 set) to <paramref name="p"/> (at most 64) significand bits with the exponent range of
+    /// <paramref name="bias"/>, as <paramref name="rc"/> says. Returns the significand (its top
+    /// bit at p - 1 for a normal result) and the biased exponent (<paramref name="biased"/> 0
+    /// for a denormal or zero, 2 * bias + 1 for an infinity) and adds the OE, UE and PE flags
+    /// the rounding raised, with the masked responses (SDM Vol. 1 4.9.1.4-4.9.1.6).
+    /// </summary>
+    public static ulong RoundWide(bool negative, int e, UInt128 sig, int p, int bias, int rc, ref uint exc, out int biased)
     {
         int eMin = 1 - bias;
         int eMax = bias;
         bool tiny = e < eMin;
-        int shift = 64 - p + (tiny ? Math.Min(eMin - e, 80) : 0);
-        ulong q = ShiftRound(m, shift, sticky, negative, rc, out bool inexact);
+        int shift = 128 - p + (tiny ? Math.Min(eMin - e, 200) : 0);
+        UInt128 q;
+        bool half, above, inexact;
+        if (shift >= 128)
+        {
+            var h = UInt128.One << 127;
+            q = 0;
+            half = shift == 128 && sig == h;
+            above = shift == 128 && sig > h;
+            inexact = sig != 0;
+        }
+        else
+        {
+            var h = UInt128.One << (shift - 1);
+            var rem = sig & ((UInt128.One << shift) - 1);
+            q = sig >> shift;
+            half = rem == h;
+            above = rem > h;
+            inexact = rem != 0;
+        }
+
+        bool up = rc switch
+        {
+            RoundNearest => above || (half && (q & 1) != 0),
+            RoundDown => negative && inexact,
+            RoundUp => !negative && inexact,
+            _ => false,
+        };
+        if (up)
+        {
+            q++;
+        }
+
         int lsbExp = (tiny ? eMin : e) - (p - 1);
         if (inexact)
         {
@@ -167,29 +207,28 @@ public static class Float80Math
             }
         }
 
-        if (q == 0)
+        if ((q >> p) != 0)
+        {
+            // Rounding carried out of the significand: q is exactly 2^p.
+            q >>= 1;
+            lsbExp++;
+        }
+
+        ulong r = (ulong)q;
+        if (r == 0)
         {
             biased = 0;
             return 0;
         }
 
-        int top = 63 - BitOperations.LeadingZeroCount(q);
-        if (top >= p)
-        {
-            // Rounding carried out of the significand: q is exactly 2^p.
-            q >>= 1;
-            lsbExp++;
-            top--;
-        }
-
-        int exponent = lsbExp + top;
+        int top = 63 - BitOperations.LeadingZeroCount(r);
         if (top < p - 1)
         {
             biased = 0; // denormal
-            return q;
+            return r;
         }
 
-        if (exponent > eMax)
+        if (lsbExp + top > eMax)
         {
             exc |= OE | PE;
             bool toInfinity = rc == RoundNearest || (rc == RoundUp && !negative) || (rc == RoundDown && negative);
@@ -198,31 +237,36 @@ public static class Float80Math
             return toInfinity ? (p == 64 ? IntegerBit : 0) : ones;
         }
 
-        biased = exponent + bias;
-        return q;
+        biased = lsbExp + top + bias;
+        return r;
     }
 
-    /// <summary>Packs a finite value as an 80-bit one, rounding to 64 bits and the 80-bit exponent range.</summary>
-    public static Float80 Pack80(bool negative, int e, ulong m, bool sticky, int rc, ref uint exc)
+    /// <summary>
+    /// An 80-bit value of sign * <paramref name="sig"/> * 2^(<paramref name="e"/> - 127) (any
+    /// sig), rounded to <paramref name="p"/> bits (the precision control: 24, 53 or 64) in the
+    /// 80-bit exponent range.
+    /// </summary>
+    public static Float80 PackWide(bool negative, int e, UInt128 sig, int p, int rc, ref uint exc)
     {
-        if (m == 0 && !sticky)
+        if (sig == 0)
         {
             return Zero(negative);
         }
 
-        if (m == 0)
+        int lz = (int)UInt128.LeadingZeroCount(sig);
+        ulong q = RoundWide(negative, e - lz, sig << lz, p, Bias, rc, ref exc, out int biased);
+        int sign = negative ? 0x8000 : 0;
+        if (biased == 0x7FFF)
         {
-            // only sticky bits: far below the smallest denormal
-            m = 1;
-            e -= 64;
+            return Infinity(negative);
         }
 
-        int lz = BitOperations.LeadingZeroCount(m);
-        m <<= lz;
-        e -= lz;
-        ulong q = Round(negative, e, m, sticky, 64, Bias, rc, ref exc, out int biased);
-        return Make(q, (negative ? 0x8000 : 0) | biased);
+        return Make(q << (64 - p), sign | biased);
     }
+
+    /// <summary>Packs a finite value m * 2^(e - 63) (any m) as an 80-bit one, rounding to 64 bits.</summary>
+    public static Float80 Pack80(bool negative, int e, ulong m, bool sticky, int rc, ref uint exc) =>
+        m == 0 && !sticky ? Zero(negative) : PackWide(negative, e, ((UInt128)m << 64) | (sticky ? UInt128.One : UInt128.Zero), 64, rc, ref exc);
 
     /// <summary>An exact 80-bit value of a signed integer (FILD).</summary>
     public static Float80 FromInt64(long v)

@@ -10,13 +10,10 @@ namespace Emulator.X86.Helpers;
 /// x87 basic arithmetic and comparisons: FADD FSUB FSUBR FMUL FDIV FDIVR with their P and I
 /// forms, FCOM FUCOM FICOM FCOMI FUCOMI (SDM Vol. 2A).
 /// <para>
-/// Precision: values are kept in the 80-bit format, but add, subtract, multiply and divide are
-/// computed in double precision (53 bits, round to nearest, the double exponent range) and
-/// converted back exactly. Software that relies on 64-bit extended precision, on the
-/// precision-control field, on directed rounding of arithmetic results, or on the precision
-/// (PE) and underflow flags of arithmetic sees double-precision behaviour; glibc and busybox
-/// do not depend on these. Loads, stores, integer conversions, comparisons, FRNDINT, FSCALE,
-/// FPREM, FPREM1 and FXTRACT are exact.
+/// Add, subtract, multiply and divide are exact: correctly rounded to the precision control
+/// (24, 53 or 64 bits) by the rounding control, with PE, UE and OE as the masked responses
+/// give them (Float80Arith). Unmasked overflow and underflow deliver the masked result, not
+/// the exponent-biased one of SDM Vol. 1 4.9.2.
 /// </para>
 /// </summary>
 public static unsafe class X87Arith
@@ -61,7 +58,7 @@ public static unsafe class X87Arith
         {
             var a = St(cpu, dst);
             var b = memory ? X87LoadStore.FromMemory((int)kind, value, high, ref exc) : St(cpu, src);
-            r = Binary(op, a, b, ref exc);
+            r = Binary(op, a, b, Precision(cpu), Rc(cpu), ref exc);
             if (Unmasked(cpu, exc & (IE | DE | ZE)))
             {
                 Signal(cpu, exc);
@@ -81,8 +78,20 @@ public static unsafe class X87Arith
         return 0;
     }
 
-    /// <summary>dst op src for op of x87_arith, with the x87's special-operand rules (SDM Vol. 1 4.9.1.2, 8.5.1).</summary>
-    internal static Float80 Binary(int op, in Float80 a, in Float80 b, ref uint exc)
+    /// <summary>The significand width the precision control selects (SDM Vol. 1 Table 8-2); the reserved 01 acts as 64.</summary>
+    internal static int Precision(Cpu cpu) => ((cpu.S.Fcw >> 8) & 3) switch
+    {
+        0 => 24,
+        2 => 53,
+        _ => 64,
+    };
+
+    /// <summary>
+    /// dst op src for op of x87_arith, correctly rounded to <paramref name="p"/> bits by
+    /// <paramref name="rc"/>, with the x87's special-operand rules (SDM Vol. 1 4.9.1.2, 8.5.1,
+    /// Tables 4-7 and 8-10).
+    /// </summary>
+    internal static Float80 Binary(int op, in Float80 a, in Float80 b, int p, int rc, ref uint exc)
     {
         var ca = Classify(a);
         var cb = Classify(b);
@@ -102,26 +111,114 @@ public static unsafe class X87Arith
             exc |= DE;
         }
 
-        double x = ToDouble(a), y = ToDouble(b);
         if (op is SubR or DivR)
         {
-            (x, y) = (y, x);
-            op--;
+            return Binary(op - 1, b, a, p, rc, ref exc);
         }
 
-        if (op == Div && y == 0 && x != 0 && !double.IsNaN(x) && !double.IsInfinity(x))
+        bool na = Sign(a), nb = Sign(b);
+        switch (op)
         {
-            exc |= ZE;
+            case Add:
+            case Sub:
+            {
+                var y = op == Sub ? Make(b.Mantissa, b.SignExponent ^ 0x8000) : b;
+                bool ny = Sign(y);
+                if (ca == F80Class.Infinity || cb == F80Class.Infinity)
+                {
+                    if (ca == F80Class.Infinity && cb == F80Class.Infinity && na != ny)
+                    {
+                        exc |= IE; // inf - inf
+                        return Indefinite;
+                    }
+
+                    return ca == F80Class.Infinity ? a : y;
+                }
+
+                if (ca == F80Class.Zero && cb == F80Class.Zero)
+                {
+                    return na == ny ? a : Zero(rc == RoundDown);
+                }
+
+                if (ca == F80Class.Zero || cb == F80Class.Zero)
+                {
+                    return RoundTo(ca == F80Class.Zero ? y : a, p, rc, ref exc);
+                }
+
+                return Float80Arith.Add(a, y, p, rc, ref exc);
+            }
+
+            case Mul:
+                if ((ca == F80Class.Infinity && cb == F80Class.Zero) || (ca == F80Class.Zero && cb == F80Class.Infinity))
+                {
+                    exc |= IE; // 0 * inf
+                    return Indefinite;
+                }
+
+                if (ca == F80Class.Infinity || cb == F80Class.Infinity)
+                {
+                    return Infinity(na != nb);
+                }
+
+                if (ca == F80Class.Zero || cb == F80Class.Zero)
+                {
+                    return Zero(na != nb);
+                }
+
+                return Float80Arith.Multiply(a, b, p, rc, ref exc);
+            default:
+                if ((ca == F80Class.Infinity && cb == F80Class.Infinity) || (ca == F80Class.Zero && cb == F80Class.Zero))
+                {
+                    exc |= IE; // inf / inf, 0 / 0
+                    return Indefinite;
+                }
+
+                if (cb == F80Class.Zero)
+                {
+                    if (ca != F80Class.Infinity)
+                    {
+                        exc |= ZE;
+                    }
+
+                    return Infinity(na != nb);
+                }
+
+                if (ca == F80Class.Infinity)
+                {
+                    return Infinity(na != nb);
+                }
+
+                if (ca == F80Class.Zero || cb == F80Class.Infinity)
+                {
+                    return Zero(na != nb);
+                }
+
+                return Float80Arith.Divide(a, b, p, rc, ref exc);
+        }
+    }
+
+    /// <summary>The result when an operand is a NaN or unsupported: the indefinite with IE, or the propagated NaN.</summary>
+    internal static Float80 NaNResult(in Float80 a, in Float80 b, ref uint exc)
+    {
+        if (Classify(a) == F80Class.Unsupported || Classify(b) == F80Class.Unsupported)
+        {
+            exc |= IE;
+            return Indefinite;
         }
 
-        double r = op switch
+        return PropagateNaN(a, b, ref exc);
+    }
+
+    /// <summary>A finite value rounded to <paramref name="p"/> bits (an operand passed through an add of zero).</summary>
+    internal static Float80 RoundTo(in Float80 v, int p, int rc, ref uint exc)
+    {
+        if (p == 64 && Classify(v) == F80Class.Normal)
         {
-            Add => x + y,
-            Mul => x * y,
-            Sub => x - y,
-            _ => x / y,
-        };
-        return FromArithmetic(r, !double.IsInfinity(x) && !double.IsInfinity(y), ref exc);
+            return v;
+        }
+
+        Unpack(v, out int e, out ulong m);
+        return PackWide(Sign(v), e, (UInt128)m << 64, p, rc, ref exc);
     }
 
     /// <summary>The 80-bit form of a result computed in double: a NaN from non-NaN operands is an invalid operation.</summary>

@@ -7,9 +7,10 @@ namespace Emulator.X86.Helpers;
 
 /// <summary>
 /// x87 operations on ST(0) and ST(1) (SDM Vol. 2A): FCHS FABS FSQRT FRNDINT FTST FXAM FSCALE
-/// FXTRACT FPREM FPREM1 exactly; FSQRT and the transcendental functions FSIN FCOS FSINCOS
-/// FPTAN FPATAN F2XM1 FYL2X FYL2XP1 through System.Math in double precision, so their results
-/// are approximate (about 53 correct bits, not the 64 of a real x87).
+/// FXTRACT FPREM FPREM1 exactly; the transcendental functions FSIN FCOS FSINCOS FPTAN FPATAN
+/// F2XM1 FYL2X FYL2XP1 through System.Math in double precision, so their results are
+/// approximate (about 53 correct bits, not the 64 of a real x87) and their PE and UE flags are
+/// not raised; operands beyond the double range overflow to infinity.
 /// </summary>
 public static unsafe class X87Functions
 {
@@ -65,7 +66,7 @@ public static unsafe class X87Functions
                 Result(cpu, 0, RoundInt(x, Rc(cpu), ref exc), exc);
                 return 0;
             case Sqrt:
-                Result(cpu, 0, SquareRoot(x, ref exc), exc);
+                Result(cpu, 0, SquareRoot(x, X87Arith.Precision(cpu), Rc(cpu), ref exc), exc);
                 return 0;
             case Sin or Cos or Ptan or Sincos:
                 Trig(cpu, op, x, exc);
@@ -99,7 +100,7 @@ public static unsafe class X87Functions
                 Float80 r;
                 if (IsNaN(x) || IsNaN(y) || Classify(x) == F80Class.Unsupported || Classify(y) == F80Class.Unsupported)
                 {
-                    r = X87Arith.Binary(X87Arith.Add, y, x, ref exc);
+                    r = X87Arith.NaNResult(y, x, ref exc);
                 }
                 else
                 {
@@ -228,12 +229,18 @@ public static unsafe class X87Functions
         return X87Arith.FromArithmetic(f(ToDouble(x)), c != F80Class.Infinity, ref exc);
     }
 
-    private static Float80 SquareRoot(in Float80 x, ref uint exc)
+    /// <summary>FSQRT, correctly rounded: -0 stays -0, +inf stays, any other negative operand is invalid.</summary>
+    private static Float80 SquareRoot(in Float80 x, int p, int rc, ref uint exc)
     {
         var c = Classify(x);
-        if (c is F80Class.Zero or F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
+        if (c is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
         {
-            return c == F80Class.Zero ? x : Apply(x, ref exc, Math.Sqrt);
+            return X87Arith.NaNResult(x, x, ref exc);
+        }
+
+        if (c == F80Class.Zero || (c == F80Class.Infinity && !Sign(x)))
+        {
+            return x;
         }
 
         if (Sign(x))
@@ -242,7 +249,7 @@ public static unsafe class X87Functions
             return Indefinite;
         }
 
-        return Apply(x, ref exc, Math.Sqrt);
+        return Float80Arith.SquareRoot(x, p, rc, ref exc);
     }
 
     /// <summary>FRNDINT: exact rounding to an integer by the rounding control; PE when it changed the value.</summary>
@@ -370,7 +377,7 @@ public static unsafe class X87Functions
         var cy = Classify(y);
         if (cx is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported || cy is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
         {
-            return X87Arith.Binary(X87Arith.Add, x, y, ref exc);
+            return X87Arith.NaNResult(x, y, ref exc);
         }
 
         if (cy == F80Class.Infinity)
@@ -418,7 +425,7 @@ public static unsafe class X87Functions
         ushort codes = 0;
         if (cx is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported || cy is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
         {
-            r = X87Arith.Binary(X87Arith.Add, x, y, ref exc);
+            r = X87Arith.NaNResult(x, y, ref exc);
         }
         else if (cx == F80Class.Infinity || cy == F80Class.Zero)
         {
