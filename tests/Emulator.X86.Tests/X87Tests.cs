@@ -328,4 +328,35 @@ public class X87Tests
         Assert.Equal(expected, m.ReadMem(Data + 16, 4));
         Assert.Equal(OE | PE, Fsw(m) & 0x7F);
     }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void PackedBcdLoadAndStore(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fbld(Tw(bits, 0));      // -123456789012345678
+            a.fld(st0);
+            a.fistp(Qw(bits, 0x100));
+            a.fbstp(Tw(bits, 0x110));
+            a.fld(Qw(bits, 16));      // 2.5
+            a.fbstp(Tw(bits, 0x120)); // 2 (nearest even)
+            a.fld(Qw(bits, 24));      // 1e18: 19 digits
+            a.fbstp(Tw(bits, 0x130));
+        }, m =>
+        {
+            Put80(m, 0, 0x3456_7890_1234_5678, 0x8012);
+            m.WriteMem(Data + 16, 0x4004_0000_0000_0000, 8);
+            m.WriteMem(Data + 24, 0x43AB_C16D_674E_C800, 8);
+        });
+        Assert.Equal(unchecked((ulong)-123456789012345678L), m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x3456_7890_1234_5678UL, m.ReadMem(Data + 0x110, 8));
+        Assert.Equal(0x8012UL, m.ReadMem(Data + 0x118, 2));
+        Assert.Equal(2UL, m.ReadMem(Data + 0x120, 8));
+        Assert.Equal(0UL, m.ReadMem(Data + 0x128, 2));
+        Assert.Equal(0xC000_0000_0000_0000UL, m.ReadMem(Data + 0x130, 8));
+        Assert.Equal(0xFFFFUL, m.ReadMem(Data + 0x138, 2));
+        Assert.Equal(IE | PE, Fsw(m) & 0x7F);
+    }
 }

@@ -32,6 +32,7 @@ public sealed partial class Translator
         RegisterX87Control(t);
         t[(int)Mnemonic.Fld] = static (tr, in i) => tr.Fld(in i);
         t[(int)Mnemonic.Fild] = static (tr, in i) => tr.Fld(in i);
+        t[(int)Mnemonic.Fbld] = static (tr, in i) => tr.Fld(in i);
         t[(int)Mnemonic.Fld1] = static (tr, in i) => tr.FldConst(in i, Ls.One);
         t[(int)Mnemonic.Fldl2t] = static (tr, in i) => tr.FldConst(in i, Ls.L2T);
         t[(int)Mnemonic.Fldl2e] = static (tr, in i) => tr.FldConst(in i, Ls.L2E);
@@ -45,6 +46,7 @@ public sealed partial class Translator
         t[(int)Mnemonic.Fist] = static (tr, in i) => tr.Fst(in i, pop: false);
         t[(int)Mnemonic.Fistp] = static (tr, in i) => tr.Fst(in i, pop: true);
         t[(int)Mnemonic.Fisttp] = static (tr, in i) => tr.Fst(in i, pop: true, truncate: true);
+        t[(int)Mnemonic.Fbstp] = static (tr, in i) => tr.Fst(in i, pop: true);
     }
 
     /// <summary>ST(i) of an x87 stack register operand.</summary>
@@ -58,6 +60,7 @@ public sealed partial class Translator
         MemorySize.Float80 => Ls.F80,
         MemorySize.Int16 => Ls.I16,
         MemorySize.Int32 => Ls.I32,
+        MemorySize.Bcd => Ls.Bcd,
         _ => Ls.I64,
     };
 
@@ -84,7 +87,7 @@ public sealed partial class Translator
     {
         switch (kind)
         {
-            case Ls.F80:
+            case Ls.F80 or Ls.Bcd:
             {
                 var lo = LoadMem(addr, IrType.I64);
                 var hi = LoadMem(b.Add(addr, I64(8)), IrType.I16);

@@ -6,7 +6,7 @@ using static Emulator.X86.Helpers.X87State;
 namespace Emulator.X86.Helpers;
 
 /// <summary>
-/// x87 loads and stores: FLD FILD FLDconst FST FSTP FIST FISTP FISTTP, exact in every format
+/// x87 loads and stores: FLD FILD FBLD FLDconst FST FSTP FIST FISTP FISTTP FBSTP, exact in every format
 /// (SDM Vol. 2A FLD/FST/FILD/FIST, Vol. 1 4.8). A memory source is loaded by IR and passed
 /// in; a memory destination is written here with cpu.Write, so nothing changes in the FPU
 /// when the store faults.
@@ -14,7 +14,7 @@ namespace Emulator.X86.Helpers;
 public static unsafe class X87LoadStore
 {
     // Operand kinds of a memory operand (and two register-side kinds for x87_load).
-    public const int F32 = 0, F64 = 1, F80 = 2, I16 = 3, I32 = 4, I64 = 5, Constant = 6, StReg = 7;
+    public const int F32 = 0, F64 = 1, F80 = 2, I16 = 3, I32 = 4, I64 = 5, Constant = 6, StReg = 7, Bcd = 8;
 
     /// <summary>Set in a store's kind: FISTTP, convert with truncation whatever FCW.RC says.</summary>
     public const int Truncate = 16;
@@ -42,8 +42,62 @@ public static unsafe class X87LoadStore
         F80 => Make(value, (int)(high & 0xFFFF)),
         I16 => FromInt64((short)value),
         I32 => FromInt64((int)value),
+        Bcd => FromBcd(value, high),
         _ => FromInt64((long)value),
     };
+
+    /// <summary>
+    /// An 18-digit packed BCD integer (SDM Vol. 1 4.7): digits two per byte in bytes 0-8, least
+    /// significant first, the sign in bit 7 of byte 9. Invalid digits give an undefined result.
+    /// </summary>
+    private static Float80 FromBcd(ulong low, ulong high)
+    {
+        long v = 0;
+        for (int i = 1; i >= 0; i--)
+        {
+            v = (v * 10) + (long)((high >> (4 * i)) & 0xF);
+        }
+
+        for (int i = 15; i >= 0; i--)
+        {
+            v = (v * 10) + (long)((low >> (4 * i)) & 0xF);
+        }
+
+        return FromInt64((high & 0x8000) != 0 ? -v : v);
+    }
+
+    /// <summary>ST(0) as packed BCD rounded by rc, or the BCD indefinite and IE when it has more than 18 digits.</summary>
+    private static (ulong Low, ulong High) ToBcd(in Float80 v, int rc, ref uint exc)
+    {
+        var cls = Classify(v);
+        if (cls is F80Class.QNaN or F80Class.SNaN or F80Class.Infinity or F80Class.Unsupported
+            || !RoundToInteger(v, rc, out ulong mag, out bool inexact) || mag > 999_999_999_999_999_999UL)
+        {
+            exc |= IE;
+            return (0xC000_0000_0000_0000UL, 0xFFFF);
+        }
+
+        if (inexact)
+        {
+            exc |= PE;
+        }
+
+        ulong low = 0, high = 0;
+        for (int i = 0; i < 18; i++, mag /= 10)
+        {
+            ulong digit = mag % 10;
+            if (i < 16)
+            {
+                low |= digit << (4 * i);
+            }
+            else
+            {
+                high |= digit << (4 * (i - 16));
+            }
+        }
+
+        return (low, high | (Sign(v) ? 0x8000UL : 0));
+    }
 
     private static ulong LoadImpl(Cpu cpu, ulong kind, ulong value, ulong high, ulong unused)
     {
@@ -152,6 +206,9 @@ public static unsafe class X87LoadStore
                     value = st0.Mantissa;
                     high = st0.SignExponent;
                     break;
+                case Bcd:
+                    (value, high) = ToBcd(st0, rc, ref exc);
+                    break;
                 default:
                     value = ToInteger(st0, kind, rc, ref exc);
                     break;
@@ -171,7 +228,7 @@ public static unsafe class X87LoadStore
         }
 
         int size = kind switch { F32 or I32 => 4, I16 => 2, _ => 8 };
-        if (kind == F80)
+        if (kind is F80 or Bcd)
         {
             // The high part first: a fault there leaves the low part unwritten.
             if (!cpu.Write(addr + 8, 2, high) || !cpu.Write(addr, 8, value))
@@ -200,6 +257,7 @@ public static unsafe class X87LoadStore
         F32 => (0xFFC0_0000UL, 0),
         F64 => (0xFFF8_0000_0000_0000UL, 0),
         F80 => (Indefinite.Mantissa, Indefinite.SignExponent),
+        Bcd => (0xC000_0000_0000_0000UL, 0xFFFF),
         I16 => (0x8000UL, 0),
         I32 => (0x8000_0000UL, 0),
         _ => (0x8000_0000_0000_0000UL, 0),
