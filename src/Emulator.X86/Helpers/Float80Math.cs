@@ -102,40 +102,35 @@ public static class Float80Math
 
     /// <summary>
     /// Shifts <paramref name="m"/> right by <paramref name="shift"/> bits, rounding as
-    /// <paramref name="rc"/> says for a value of sign <paramref name="negative"/>;
-    /// <paramref name="sticky"/> says that non-zero bits lie below <paramref name="m"/>.
+    /// <paramref name="rc"/> says for a value of sign <paramref name="negative"/> (an integer
+    /// conversion: FIST, FRNDINT, FBSTP).
     /// </summary>
-    public static ulong ShiftRound(ulong m, int shift, bool sticky, bool negative, int rc, out bool inexact)
+    public static ulong ShiftRound(ulong m, int shift, bool negative, int rc, out bool inexact)
     {
-        ulong q;
-        bool above, half;
         if (shift == 0)
         {
-            q = m;
-            half = false;
-            above = false;
-            inexact = sticky;
+            inexact = false;
+            return m;
         }
-        else if (shift >= 64)
+
+        ulong q, rem, h;
+        if (shift >= 64)
         {
             q = 0;
-            half = shift == 64 && m == IntegerBit && !sticky;
-            above = shift == 64 && (m > IntegerBit || (m == IntegerBit && sticky));
-            inexact = m != 0 || sticky;
+            rem = shift == 64 ? m : (m != 0 ? 1UL : 0); // beyond bit 64 only "non-zero, below half" matters
+            h = shift == 64 ? IntegerBit : ulong.MaxValue;
         }
         else
         {
             q = m >> shift;
-            ulong rem = m & ((1UL << shift) - 1);
-            ulong h = 1UL << (shift - 1);
-            half = rem == h && !sticky;
-            above = rem > h || (rem == h && sticky);
-            inexact = rem != 0 || sticky;
+            rem = m & ((1UL << shift) - 1);
+            h = 1UL << (shift - 1);
         }
 
+        inexact = rem != 0;
         bool up = rc switch
         {
-            RoundNearest => above || (half && (q & 1) != 0),
+            RoundNearest => rem > h || (rem == h && (q & 1) != 0),
             RoundDown => negative && inexact,
             RoundUp => !negative && inexact,
             _ => false,
@@ -387,7 +382,7 @@ public static class Float80Math
             return false;
         }
 
-        magnitude = ShiftRound(m, 63 - e, false, Sign(v), rc, out inexact);
+        magnitude = ShiftRound(m, 63 - e, Sign(v), rc, out inexact);
         return true;
     }
 }

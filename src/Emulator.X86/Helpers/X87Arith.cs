@@ -221,23 +221,6 @@ public static unsafe class X87Arith
         return PackWide(Sign(v), e, (UInt128)m << 64, p, rc, ref exc);
     }
 
-    /// <summary>The 80-bit form of a result computed in double: a NaN from non-NaN operands is an invalid operation.</summary>
-    internal static Float80 FromArithmetic(double r, bool finiteOperands, ref uint exc)
-    {
-        if (double.IsNaN(r))
-        {
-            exc |= IE;
-            return Indefinite;
-        }
-
-        if (double.IsInfinity(r) && finiteOperands && (exc & ZE) == 0)
-        {
-            exc |= OE | PE;
-        }
-
-        return FromDouble(r);
-    }
-
     /// <summary>
     /// Orders two values: -1, 0, 1, or 2 when unordered. IE for an unsupported operand, an SNaN,
     /// or (for an ordered compare) any NaN (SDM Vol. 2A FCOM, FUCOM).

@@ -116,7 +116,7 @@ public static unsafe class X87Functions
                         Yl2x => a < 0 ? double.NaN : b * Math.Log2(a),
                         _ => b * Log1p(a) / Math.Log(2),
                     };
-                    r = X87Arith.FromArithmetic(v, true, ref exc);
+                    r = FromArithmetic(v, !double.IsInfinity(a) && !double.IsInfinity(b), ref exc);
                 }
 
                 if (Unmasked(cpu, exc & (IE | DE | ZE)))
@@ -226,7 +226,7 @@ public static unsafe class X87Functions
             return Quiet(x, ref exc);
         }
 
-        return X87Arith.FromArithmetic(f(ToDouble(x)), c != F80Class.Infinity, ref exc);
+        return FromArithmetic(f(ToDouble(x)), c != F80Class.Infinity, ref exc);
     }
 
     /// <summary>FSQRT, correctly rounded: -0 stays -0, +inf stays, any other negative operand is invalid.</summary>
@@ -500,6 +500,23 @@ public static unsafe class X87Functions
         Signal(cpu, exc);
         SetCodes(cpu, codes);
         SetSt(cpu, 0, r);
+    }
+
+    /// <summary>The 80-bit form of a result computed in double: a NaN from non-NaN operands is an invalid operation.</summary>
+    private static Float80 FromArithmetic(double r, bool finiteOperands, ref uint exc)
+    {
+        if (double.IsNaN(r))
+        {
+            exc |= IE;
+            return Indefinite;
+        }
+
+        if (double.IsInfinity(r) && finiteOperands && (exc & ZE) == 0)
+        {
+            exc |= OE | PE;
+        }
+
+        return FromDouble(r);
     }
 
     /// <summary>ln(1 + x) accurate for small x (System.Math has no log1p).</summary>
