@@ -403,4 +403,53 @@ public class X87ArithTests
         Assert.Equal(0UL, m.ReadMem(Data + 0x118, 2));
         Assert.Equal(0UL, m.ReadMem(Data + 0x142, 2) & 0x7F);
     }
+
+    [Theory]
+    [InlineData(32, false)]
+    [InlineData(64, false)]
+    [InlineData(64, true)]
+    public void UnmaskedExceptionFaultsAtTheNextWaitingInstruction(int bits, bool fwait)
+    {
+        using var m = new TestMachine(bits);
+        m.Cpu.S.Cr0 |= 0x20; // CR0.NE: report x87 errors as #MF
+        m.WriteMem(Data, 0x037B, 2); // ZE unmasked
+        m.Load(a =>
+        {
+            a.mov(ebx, (uint)Data);
+            a.fninit();
+            a.fldcw(W(bits, 0));
+            a.fld1();
+            a.fldz();
+            a.fdivp(st1, st0);         // ZE pending: no result, no pop
+            a.fnstsw(W(bits, 0x10));   // a non-waiting instruction does not fault
+            if (fwait)
+            {
+                a.wait();
+            }
+            else
+            {
+                a.fld1();
+            }
+        });
+        Assert.Equal(16, m.RunToException());
+        Assert.Equal((ulong)(ZE | 0x8080 | (6 << 11)), m.ReadMem(Data + 0x10, 2));
+        Assert.Equal(0x1FFF, m.Cpu.S.Ftw);
+        Assert.Equal(6 << 11, Fsw(m) & 0x3800);
+    }
+
+    [Fact]
+    public void WithoutCr0NeAPendingExceptionDoesNotFault()
+    {
+        using var m = Run(32, a =>
+        {
+            a.fldcw(W(32, 0));
+            a.fld1();
+            a.fldz();
+            a.fdivp(st1, st0);
+            a.wait();
+            a.fld1();
+            a.fnclex();
+        }, m => m.WriteMem(Data, 0x037B, 2));
+        Assert.Equal(5 << 11, Fsw(m));
+    }
 }

@@ -15,10 +15,9 @@ namespace Emulator.X86.Frontend;
 /// time, so each instruction is one helper call on the state (Helpers/X87*.cs) with its
 /// operand indices as constants; memory sources are loaded by IR and passed in, memory
 /// destinations are written by the helper so a faulting store leaves the FPU unchanged.
-/// FIP and FDP record the last non-control instruction's offset and operand address; FOP
-/// and FCS/FDS are not tracked (0). Pending unmasked exceptions raise #MF only at FWAIT and
-/// the waiting control forms (FSTSW, FSTCW, FCLEX, FINIT, FSTENV, FSAVE); CR0.EM/TS (#NM)
-/// are not checked.
+/// FIP and FDP record the last non-control instruction's offset and operand linear address;
+/// FOP and FCS/FDS are not tracked (0). A pending unmasked exception raises #MF (CR0.NE set)
+/// at the next waiting instruction, in its helper. CR0.EM/TS (#NM) are not checked.
 /// </summary>
 public sealed partial class Translator
 {
@@ -33,13 +32,13 @@ public sealed partial class Translator
         t[(int)Mnemonic.Fld] = static (tr, in i) => tr.Fld(in i);
         t[(int)Mnemonic.Fild] = static (tr, in i) => tr.Fld(in i);
         t[(int)Mnemonic.Fbld] = static (tr, in i) => tr.Fld(in i);
-        t[(int)Mnemonic.Fld1] = static (tr, in i) => tr.FldConst(in i, Ls.One);
-        t[(int)Mnemonic.Fldl2t] = static (tr, in i) => tr.FldConst(in i, Ls.L2T);
-        t[(int)Mnemonic.Fldl2e] = static (tr, in i) => tr.FldConst(in i, Ls.L2E);
-        t[(int)Mnemonic.Fldpi] = static (tr, in i) => tr.FldConst(in i, Ls.Pi);
-        t[(int)Mnemonic.Fldlg2] = static (tr, in i) => tr.FldConst(in i, Ls.Lg2);
-        t[(int)Mnemonic.Fldln2] = static (tr, in i) => tr.FldConst(in i, Ls.Ln2);
-        t[(int)Mnemonic.Fldz] = static (tr, in i) => tr.FldConst(in i, Ls.ZeroConst);
+        t[(int)Mnemonic.Fld1] = static (tr, in i) => tr.FldConst(Ls.One);
+        t[(int)Mnemonic.Fldl2t] = static (tr, in i) => tr.FldConst(Ls.L2T);
+        t[(int)Mnemonic.Fldl2e] = static (tr, in i) => tr.FldConst(Ls.L2E);
+        t[(int)Mnemonic.Fldpi] = static (tr, in i) => tr.FldConst(Ls.Pi);
+        t[(int)Mnemonic.Fldlg2] = static (tr, in i) => tr.FldConst(Ls.Lg2);
+        t[(int)Mnemonic.Fldln2] = static (tr, in i) => tr.FldConst(Ls.Ln2);
+        t[(int)Mnemonic.Fldz] = static (tr, in i) => tr.FldConst(Ls.ZeroConst);
         t[(int)Mnemonic.Fst] = static (tr, in i) => tr.Fst(in i, pop: false);
         t[(int)Mnemonic.Fstp] = static (tr, in i) => tr.Fst(in i, pop: true);
         t[(int)Mnemonic.Fstpnce] = static (tr, in i) => tr.Fst(in i, pop: true);
@@ -64,22 +63,22 @@ public sealed partial class Translator
         _ => Ls.I64,
     };
 
+    /// <summary>The linear address of an x87 instruction's memory operand, or an invalid operand when it has none.</summary>
+    private Operand X87Address(in Instruction insn) => insn.Op0Kind == OpKind.Memory ? EffectiveAddress(in insn) : default;
+
     /// <summary>
-    /// Records FIP (and FDP for a memory operand) for a non-control instruction (SDM Vol. 1
-    /// 8.1.8) and returns the operand's linear address, or an invalid operand without one.
+    /// Records FIP (and FDP for a memory operand) after a non-control instruction (SDM Vol. 1
+    /// 8.1.8). It follows the helper call, so a #MF for an earlier instruction's pending
+    /// exception still reports that instruction's pointers.
     /// </summary>
-    private Operand X87Begin(in Instruction insn)
+    private void X87Retire(Operand addr)
     {
         b.StState(FipOffset, I64(Pc));
         b.StState(FopOffset, I16(0));
-        if (insn.Op0Kind != OpKind.Memory)
+        if (addr.IsValid)
         {
-            return default;
+            b.StState(FdpOffset, addr);
         }
-
-        var addr = EffectiveAddress(in insn);
-        b.StState(FdpOffset, addr);
-        return addr;
     }
 
     /// <summary>Loads a memory operand of kind as (value, high); high is the sign/exponent word of an m80.</summary>
@@ -105,36 +104,42 @@ public sealed partial class Translator
 
     private void Fld(in Instruction insn)
     {
-        var addr = X87Begin(in insn);
+        var addr = X87Address(in insn);
         if (!addr.IsValid)
         {
             b.Call(Ls.Load, I64(Ls.StReg), I64((ulong)StIndex(insn.Op0Register)), I64(0));
-            return;
+        }
+        else
+        {
+            int kind = X87Kind(in insn);
+            var (v, hi) = LoadX87Operand(addr, kind);
+            b.Call(Ls.Load, I64((ulong)kind), v, hi);
         }
 
-        int kind = X87Kind(in insn);
-        var (v, hi) = LoadX87Operand(addr, kind);
-        b.Call(Ls.Load, I64((ulong)kind), v, hi);
+        X87Retire(addr);
     }
 
-    private void FldConst(in Instruction insn, int index)
+    private void FldConst(int index)
     {
-        X87Begin(in insn);
         b.Call(Ls.Load, I64(Ls.Constant), I64((ulong)index), I64(0));
+        X87Retire(default);
     }
 
     private void Fst(in Instruction insn, bool pop, bool truncate = false)
     {
-        var addr = X87Begin(in insn);
+        var addr = X87Address(in insn);
         if (!addr.IsValid)
         {
             b.Call(Ls.StoreSt, I64((ulong)StIndex(insn.Op0Register)), I64(pop ? 1UL : 0));
-            return;
+        }
+        else
+        {
+            int kind = X87Kind(in insn) | (truncate ? Ls.Truncate : 0);
+            b.Call(Ls.Store, addr, I64((ulong)kind), I64(pop ? 1UL : 0));
+            stored = true;
         }
 
-        int kind = X87Kind(in insn) | (truncate ? Ls.Truncate : 0);
-        b.Call(Ls.Store, addr, I64((ulong)kind), I64(pop ? 1UL : 0));
-        stored = true;
+        X87Retire(addr);
     }
 
     private static void RegisterX87Arith(Emitter?[] t)
@@ -171,24 +176,24 @@ public sealed partial class Translator
         t[(int)Mnemonic.Fucomi] = static (tr, in i) => tr.Fcompare(in i, unordered: true, pops: 0, eflags: true);
         t[(int)Mnemonic.Fucomip] = static (tr, in i) => tr.Fcompare(in i, unordered: true, pops: 1, eflags: true);
 
-        t[(int)Mnemonic.Fchs] = static (tr, in i) => tr.Ffunc(in i, Fn.Chs);
-        t[(int)Mnemonic.Fabs] = static (tr, in i) => tr.Ffunc(in i, Fn.Abs);
-        t[(int)Mnemonic.Fsqrt] = static (tr, in i) => tr.Ffunc(in i, Fn.Sqrt);
-        t[(int)Mnemonic.Frndint] = static (tr, in i) => tr.Ffunc(in i, Fn.Rndint);
-        t[(int)Mnemonic.Fsin] = static (tr, in i) => tr.Ffunc(in i, Fn.Sin);
-        t[(int)Mnemonic.Fcos] = static (tr, in i) => tr.Ffunc(in i, Fn.Cos);
-        t[(int)Mnemonic.Fsincos] = static (tr, in i) => tr.Ffunc(in i, Fn.Sincos);
-        t[(int)Mnemonic.Fptan] = static (tr, in i) => tr.Ffunc(in i, Fn.Ptan);
-        t[(int)Mnemonic.Fpatan] = static (tr, in i) => tr.Ffunc(in i, Fn.Patan);
-        t[(int)Mnemonic.F2xm1] = static (tr, in i) => tr.Ffunc(in i, Fn.F2xm1);
-        t[(int)Mnemonic.Fyl2x] = static (tr, in i) => tr.Ffunc(in i, Fn.Yl2x);
-        t[(int)Mnemonic.Fyl2xp1] = static (tr, in i) => tr.Ffunc(in i, Fn.Yl2xp1);
-        t[(int)Mnemonic.Ftst] = static (tr, in i) => tr.Ffunc(in i, Fn.Tst);
-        t[(int)Mnemonic.Fxam] = static (tr, in i) => tr.Ffunc(in i, Fn.Xam);
-        t[(int)Mnemonic.Fxtract] = static (tr, in i) => tr.Ffunc(in i, Fn.Xtract);
-        t[(int)Mnemonic.Fscale] = static (tr, in i) => tr.Ffunc(in i, Fn.Scale);
-        t[(int)Mnemonic.Fprem] = static (tr, in i) => tr.Ffunc(in i, Fn.Prem);
-        t[(int)Mnemonic.Fprem1] = static (tr, in i) => tr.Ffunc(in i, Fn.Prem1);
+        t[(int)Mnemonic.Fchs] = static (tr, in i) => tr.Ffunc(Fn.Chs);
+        t[(int)Mnemonic.Fabs] = static (tr, in i) => tr.Ffunc(Fn.Abs);
+        t[(int)Mnemonic.Fsqrt] = static (tr, in i) => tr.Ffunc(Fn.Sqrt);
+        t[(int)Mnemonic.Frndint] = static (tr, in i) => tr.Ffunc(Fn.Rndint);
+        t[(int)Mnemonic.Fsin] = static (tr, in i) => tr.Ffunc(Fn.Sin);
+        t[(int)Mnemonic.Fcos] = static (tr, in i) => tr.Ffunc(Fn.Cos);
+        t[(int)Mnemonic.Fsincos] = static (tr, in i) => tr.Ffunc(Fn.Sincos);
+        t[(int)Mnemonic.Fptan] = static (tr, in i) => tr.Ffunc(Fn.Ptan);
+        t[(int)Mnemonic.Fpatan] = static (tr, in i) => tr.Ffunc(Fn.Patan);
+        t[(int)Mnemonic.F2xm1] = static (tr, in i) => tr.Ffunc(Fn.F2xm1);
+        t[(int)Mnemonic.Fyl2x] = static (tr, in i) => tr.Ffunc(Fn.Yl2x);
+        t[(int)Mnemonic.Fyl2xp1] = static (tr, in i) => tr.Ffunc(Fn.Yl2xp1);
+        t[(int)Mnemonic.Ftst] = static (tr, in i) => tr.Ffunc(Fn.Tst);
+        t[(int)Mnemonic.Fxam] = static (tr, in i) => tr.Ffunc(Fn.Xam);
+        t[(int)Mnemonic.Fxtract] = static (tr, in i) => tr.Ffunc(Fn.Xtract);
+        t[(int)Mnemonic.Fscale] = static (tr, in i) => tr.Ffunc(Fn.Scale);
+        t[(int)Mnemonic.Fprem] = static (tr, in i) => tr.Ffunc(Fn.Prem);
+        t[(int)Mnemonic.Fprem1] = static (tr, in i) => tr.Ffunc(Fn.Prem1);
     }
 
     /// <summary>
@@ -197,25 +202,28 @@ public sealed partial class Translator
     /// </summary>
     private void Farith(in Instruction insn, int op, bool pop)
     {
-        var addr = X87Begin(in insn);
+        var addr = X87Address(in insn);
         if (addr.IsValid)
         {
             int kind = X87Kind(in insn);
             var (v, hi) = LoadX87Operand(addr, kind);
             b.Call(Fa.Arith, I64((ulong)(op | Fa.CtlMemory)), v, hi, I64((ulong)kind));
-            return;
+        }
+        else
+        {
+            int dst = insn.OpCount >= 1 ? StIndex(insn.Op0Register) : 1;
+            int src = insn.OpCount >= 2 ? StIndex(insn.Op1Register) : 0;
+            ulong ctl = (ulong)(op | (dst << 4) | (src << 8) | (pop ? Fa.CtlPop : 0));
+            b.Call(Fa.Arith, I64(ctl), I64(0), I64(0), I64(0));
         }
 
-        int dst = insn.OpCount >= 1 ? StIndex(insn.Op0Register) : 1;
-        int src = insn.OpCount >= 2 ? StIndex(insn.Op1Register) : 0;
-        ulong ctl = (ulong)(op | (dst << 4) | (src << 8) | (pop ? Fa.CtlPop : 0));
-        b.Call(Fa.Arith, I64(ctl), I64(0), I64(0), I64(0));
+        X87Retire(addr);
     }
 
     /// <summary>FCOM FUCOM FICOM (condition codes) and FCOMI FUCOMI (ZF, PF, CF), popping 0-2 times.</summary>
     private void Fcompare(in Instruction insn, bool unordered, int pops, bool eflags = false)
     {
-        var addr = X87Begin(in insn);
+        var addr = X87Address(in insn);
         int ctl = (unordered ? Fa.CmpUnordered : 0) | (pops << 1) | (eflags ? Fa.CmpEflags : 0);
         Operand flags;
         if (addr.IsValid)
@@ -234,11 +242,13 @@ public sealed partial class Translator
         {
             SetFlagsMaterialized(flags);
         }
+
+        X87Retire(addr);
     }
 
-    private void Ffunc(in Instruction insn, int op)
+    private void Ffunc(int op)
     {
-        X87Begin(in insn);
         b.Call(Fn.Func, I64((ulong)op));
+        X87Retire(default);
     }
 }

@@ -25,19 +25,24 @@ public static unsafe class X87Arith
     /// x87_arith(ctl, value, high, kind): ctl = op | dst ST index &lt;&lt; 4 | src ST index &lt;&lt; 8 |
     /// (src is the memory operand value/high of kind) &lt;&lt; 12 | pop &lt;&lt; 13.
     /// </summary>
-    public static readonly HelperInfo Arith = HelperTable.Define("x87_arith", 4, OpFlags.ReadsState | OpFlags.WritesState, &ArithImpl);
+    public static readonly HelperInfo Arith = HelperTable.Define("x87_arith", 4, Waiting, &ArithImpl);
 
     /// <summary>
     /// x87_compare(ctl, value, high, kind): ctl = unordered | pops &lt;&lt; 1 | (source is memory) &lt;&lt; 3 |
     /// (sets EFLAGS, FCOMI) &lt;&lt; 4 | src ST index &lt;&lt; 8. Returns the EFLAGS bits ZF, PF, CF of FCOMI.
     /// </summary>
-    public static readonly HelperInfo Compare = HelperTable.Define("x87_compare", 4, OpFlags.ReadsState | OpFlags.WritesState, &CompareImpl);
+    public static readonly HelperInfo Compare = HelperTable.Define("x87_compare", 4, Waiting, &CompareImpl);
 
     public const int CtlMemory = 1 << 12, CtlPop = 1 << 13;
     public const int CmpUnordered = 1, CmpMemory = 1 << 3, CmpEflags = 1 << 4;
 
     private static ulong ArithImpl(Cpu cpu, ulong ctl, ulong value, ulong high, ulong kind)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         int op = (int)ctl & 15;
         int dst = (int)(ctl >> 4) & 7;
         int src = (int)(ctl >> 8) & 7;
@@ -287,6 +292,11 @@ public static unsafe class X87Arith
 
     private static ulong CompareImpl(Cpu cpu, ulong ctl, ulong value, ulong high, ulong kind)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         bool unordered = (ctl & CmpUnordered) != 0;
         int pops = (int)(ctl >> 1) & 3;
         bool memory = (ctl & CmpMemory) != 0;

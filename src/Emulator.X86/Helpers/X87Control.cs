@@ -18,13 +18,13 @@ public static unsafe class X87Control
     public const int Env16 = 1, EnvWithRegisters = 2, EnvRealMode = 4;
 
     /// <summary>x87_ldcw(value): loads FCW and recomputes the error summary for the new masks.</summary>
-    public static readonly HelperInfo LoadControlWord = HelperTable.Define("x87_ldcw", 1, OpFlags.ReadsState | OpFlags.WritesState, &LoadControlWordImpl);
+    public static readonly HelperInfo LoadControlWord = HelperTable.Define("x87_ldcw", 1, Waiting, &LoadControlWordImpl);
 
     /// <summary>x87_stack(op, i, cond): FXCH, FFREE, FFREEP, FINCSTP, FDECSTP, or FCMOV when cond != 0.</summary>
-    public static readonly HelperInfo Stack = HelperTable.Define("x87_stack", 3, OpFlags.ReadsState | OpFlags.WritesState, &StackImpl);
+    public static readonly HelperInfo Stack = HelperTable.Define("x87_stack", 3, Waiting, &StackImpl);
 
-    /// <summary>x87_wait(): #MF when an unmasked exception is pending and CR0.NE is set (SDM Vol. 1 8.7).</summary>
-    public static readonly HelperInfo Wait = HelperTable.Define("x87_wait", 0, OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault, &WaitImpl);
+    /// <summary>x87_wait(): FWAIT, and the wait of FSTSW FSTCW FCLEX FINIT FSTENV FSAVE: #MF when an unmasked exception is pending.</summary>
+    public static readonly HelperInfo Wait = HelperTable.Define("x87_wait", 0, Waiting, &WaitImpl);
 
     /// <summary>x87_stenv(addr, flags): FNSTENV, or FNSAVE with EnvWithRegisters. May fault.</summary>
     public static readonly HelperInfo StoreEnv = HelperTable.Define("x87_stenv", 2, HelperTable.Effects, &StoreEnvImpl);
@@ -72,6 +72,11 @@ public static unsafe class X87Control
 
     private static ulong LoadControlWordImpl(Cpu cpu, ulong value, ulong unused1, ulong unused2, ulong unused3)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         // Bits 6 and 13-15 are reserved; bit 6 reads as 1 on current processors.
         cpu.S.Fcw = (ushort)((value & 0x1F3F) | 0x0040);
         UpdateSummary(cpu);
@@ -80,6 +85,11 @@ public static unsafe class X87Control
 
     private static ulong StackImpl(Cpu cpu, ulong op, ulong iBits, ulong cond, ulong unused)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         int i = (int)iBits & 7;
         switch ((int)op)
         {
@@ -153,12 +163,7 @@ public static unsafe class X87Control
 
     private static ulong WaitImpl(Cpu cpu, ulong unused0, ulong unused1, ulong unused2, ulong unused3)
     {
-        // With CR0.NE clear the error would be reported through FERR# and IRQ 13, which this CPU does not model.
-        if ((cpu.S.Fsw & ErrorSummary) != 0 && (cpu.S.Cr0 & (1 << 5)) != 0)
-        {
-            cpu.RaiseException(Vector.MF);
-        }
-
+        PendingFault(cpu);
         return 0;
     }
 
@@ -218,6 +223,11 @@ public static unsafe class X87Control
 
     private static ulong LoadEnvImpl(Cpu cpu, ulong addr, ulong flags, ulong unused1, ulong unused2)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         bool small = (flags & Env16) != 0;
         bool real = (flags & EnvRealMode) != 0;
         int w = small ? 2 : 4;

@@ -18,10 +18,15 @@ public static unsafe class X87Functions
         Ptan = 9, Sincos = 10, Xtract = 11, Scale = 12, Prem = 13, Prem1 = 14, Patan = 15, Yl2x = 16, Yl2xp1 = 17;
 
     /// <summary>x87_func(op): one of the operations above on the stack top.</summary>
-    public static readonly HelperInfo Func = HelperTable.Define("x87_func", 1, OpFlags.ReadsState | OpFlags.WritesState, &FuncImpl);
+    public static readonly HelperInfo Func = HelperTable.Define("x87_func", 1, Waiting, &FuncImpl);
 
     private static ulong FuncImpl(Cpu cpu, ulong opBits, ulong unused1, ulong unused2, ulong unused3)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         int op = (int)opBits;
         if (op == Xam)
         {

@@ -23,13 +23,13 @@ public static unsafe class X87LoadStore
     public const int One = 0, L2T = 1, L2E = 2, Pi = 3, Lg2 = 4, Ln2 = 5, ZeroConst = 6;
 
     /// <summary>x87_load(kind, value, high): pushes a memory operand, a constant or a copy of ST(value).</summary>
-    public static readonly HelperInfo Load = HelperTable.Define("x87_load", 3, OpFlags.ReadsState | OpFlags.WritesState, &LoadImpl);
+    public static readonly HelperInfo Load = HelperTable.Define("x87_load", 3, Waiting, &LoadImpl);
 
     /// <summary>x87_store(addr, kind, pop): stores ST(0) to memory in format kind, then pops when pop != 0. May fault.</summary>
     public static readonly HelperInfo Store = HelperTable.Define("x87_store", 3, HelperTable.Effects, &StoreImpl);
 
     /// <summary>x87_store_st(i, pop): ST(i) = ST(0), then pops when pop != 0 (FST/FSTP ST(i)).</summary>
-    public static readonly HelperInfo StoreSt = HelperTable.Define("x87_store_st", 2, OpFlags.ReadsState | OpFlags.WritesState, &StoreStImpl);
+    public static readonly HelperInfo StoreSt = HelperTable.Define("x87_store_st", 2, Waiting, &StoreStImpl);
 
     /// <summary>
     /// The value of a memory operand of <paramref name="kind"/> as an 80-bit value (exact).
@@ -101,6 +101,11 @@ public static unsafe class X87LoadStore
 
     private static ulong LoadImpl(Cpu cpu, ulong kind, ulong value, ulong high, ulong unused)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         uint exc = 0;
         Float80 v;
         switch ((int)kind)
@@ -180,6 +185,11 @@ public static unsafe class X87LoadStore
 
     private static ulong StoreImpl(Cpu cpu, ulong addr, ulong kindBits, ulong pop, ulong unused)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         int kind = (int)kindBits & 15;
         bool truncate = (kindBits & Truncate) != 0;
         uint exc = 0;
@@ -301,6 +311,11 @@ public static unsafe class X87LoadStore
 
     private static ulong StoreStImpl(Cpu cpu, ulong i, ulong pop, ulong unused1, ulong unused2)
     {
+        if (PendingFault(cpu))
+        {
+            return 0;
+        }
+
         if (IsEmpty(cpu, 0))
         {
             if (!Underflow(cpu))

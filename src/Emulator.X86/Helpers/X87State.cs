@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Emulator.Ir;
 using Emulator.X86.State;
 using static Emulator.X86.Helpers.Float80Math;
 
@@ -17,6 +18,28 @@ internal static unsafe class X87State
     public const ushort ConditionBits = C0 | C1 | C2 | C3;
     public const ushort TopMask = 7 << 11;
     public const ushort ErrorSummary = 1 << 7, Busy = 1 << 15;
+
+    /// <summary>
+    /// The effects of a helper for a waiting x87 instruction: it first delivers a pending
+    /// unmasked exception as #MF (<see cref="PendingFault"/>).
+    /// </summary>
+    public const OpFlags Waiting = OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault;
+
+    /// <summary>
+    /// Raises #MF when an unmasked exception is pending (FSW.ES) and CR0.NE is set: every x87
+    /// instruction but the FN* control forms checks this before it executes (SDM Vol. 1 8.6,
+    /// 8.7). With CR0.NE clear the error would go out through FERR# and IRQ 13, not modelled.
+    /// </summary>
+    public static bool PendingFault(Cpu cpu)
+    {
+        if ((cpu.S.Fsw & ErrorSummary) != 0 && (cpu.S.Cr0 & (1 << 5)) != 0)
+        {
+            cpu.RaiseException(Vector.MF);
+            return true;
+        }
+
+        return false;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int Top(Cpu cpu) => (cpu.S.Fsw >> 11) & 7;
