@@ -288,4 +288,103 @@ public class X87FunctionTests
         Assert.Equal(0x4008UL, m.ReadMem(0x401A, 2));  // FDP: the FIST operand
         Assert.Equal(0x037F, m.Cpu.S.Fcw); // FNSTENV masks all exceptions
     }
+
+    [Theory]
+    [InlineData(1, 10, 0xD49A_784B_CD1B_8AFEUL, 0x4000)] // log2 10
+    [InlineData(1, 3, 0xCAE0_0D1C_FDEB_43D0UL, 0x3FFF)]  // log2 3
+    [InlineData(-2, 8, 0xC000_0000_0000_0000UL, 0xC001)] // -2 * 3, exact
+    public void Fyl2xIsAccurateTo64Bits(int y, int x, ulong mantissa, int signExp)
+    {
+        using var m = Run(64, a =>
+        {
+            a.fild(Dw(64, 0));
+            a.fild(Dw(64, 4));
+            a.fyl2x();
+            a.fstp(Tw(64, 0x100));
+        }, m =>
+        {
+            m.WriteMem(Data, (ulong)(uint)y, 4);
+            m.WriteMem(Data + 4, (ulong)(uint)x, 4);
+        });
+        Assert.Equal(mantissa, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal((ulong)signExp, m.ReadMem(Data + 0x108, 2));
+        Assert.Equal(0xFFFF, m.Cpu.S.Ftw);
+    }
+
+    [Fact]
+    public void Fyl2xOfALargeProductStaysWithinAnUlp()
+    {
+        // pow(10, 300) on i386 glibc starts from 300 * log2(10) = 996.578...: 0xF92504F8D45C46E2 * 2^(9-63) to nearest.
+        using var m = Run(32, a =>
+        {
+            a.fild(Dw(32, 0));
+            a.fild(Dw(32, 4));
+            a.fyl2x();
+            a.fstp(Tw(32, 0x100));
+        }, m =>
+        {
+            m.WriteMem(Data, 300, 4);
+            m.WriteMem(Data + 4, 10, 4);
+        });
+        long diff = (long)(m.ReadMem(Data + 0x100, 8) - 0xF925_04F8_D45C_46E2UL);
+        Assert.InRange(diff, -1, 1);
+        Assert.Equal(0x4008UL, m.ReadMem(Data + 0x108, 2));
+    }
+
+    [Theory]
+    [InlineData(0x3F50_0000_0000_0000UL, 0xB893_29BA_1FA2_A0FDUL, 0x3FF5)] // log2(1 + 2^-10)
+    [InlineData(0xBFD0_0000_0000_0000UL, 0xD47F_CB8C_0852_F0C1UL, 0xBFFD)] // log2(0.75)
+    public void Fyl2xp1IsAccurateTo64Bits(ulong xDouble, ulong mantissa, int signExp)
+    {
+        using var m = Run(64, a =>
+        {
+            a.fld1();                 // y = 1
+            a.fld(Qw(64, 0));
+            a.fyl2xp1();
+            a.fstp(Tw(64, 0x100));
+        }, m => m.WriteMem(Data, xDouble, 8));
+        Assert.Equal(mantissa, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal((ulong)signExp, m.ReadMem(Data + 0x108, 2));
+    }
+
+    [Theory]
+    [InlineData(0x3FE0_0000_0000_0000UL, 0xD413_CCCF_E779_9211UL, 0x3FFD)] // 2^0.5 - 1
+    [InlineData(0x3FE8_0000_0000_0000UL, 0xAE89_F995_AD3A_D5E8UL, 0x3FFE)] // 2^0.75 - 1
+    [InlineData(0xBEB0_0000_0000_0000UL, 0xB172_141F_DA1D_BED7UL, 0xBFEA)] // 2^(-2^-20) - 1
+    [InlineData(0xBFF0_0000_0000_0000UL, 0x8000_0000_0000_0000UL, 0xBFFE)] // 2^-1 - 1 = -0.5
+    public void F2xm1IsAccurateTo64Bits(ulong xDouble, ulong mantissa, int signExp)
+    {
+        using var m = Run(32, a =>
+        {
+            a.fld(Qw(32, 0));
+            a.f2xm1();
+            a.fstp(Tw(32, 0x100));
+        }, m => m.WriteMem(Data, xDouble, 8));
+        Assert.Equal(mantissa, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal((ulong)signExp, m.ReadMem(Data + 0x108, 2));
+    }
+
+    [Fact]
+    public void LogarithmSpecialOperands()
+    {
+        using var m = Run(64, a =>
+        {
+            a.fld1();
+            a.fldz();
+            a.fyl2x();               // 1 * log2(0): -inf, ZE
+            a.fstp(Qw(64, 0x100));
+            a.fnstsw(W(64, 0x140));
+            a.fnclex();
+            a.fld1();
+            a.fld1();
+            a.fchs();
+            a.fyl2x();               // log2(-1): invalid
+            a.fstp(Qw(64, 0x108));
+            a.fnstsw(W(64, 0x142));
+        });
+        Assert.Equal(0xFFF0_0000_0000_0000UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal((ulong)ZE, m.ReadMem(Data + 0x140, 2) & 0x7F);
+        Assert.Equal(0xFFF8_0000_0000_0000UL, m.ReadMem(Data + 0x108, 8));
+        Assert.Equal((ulong)IE, m.ReadMem(Data + 0x142, 2) & 0x7F);
+    }
 }

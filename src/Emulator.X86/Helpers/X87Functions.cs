@@ -7,10 +7,11 @@ namespace Emulator.X86.Helpers;
 
 /// <summary>
 /// x87 operations on ST(0) and ST(1) (SDM Vol. 2A): FCHS FABS FSQRT FRNDINT FTST FXAM FSCALE
-/// FXTRACT FPREM FPREM1 exactly; the transcendental functions FSIN FCOS FSINCOS FPTAN FPATAN
-/// F2XM1 FYL2X FYL2XP1 through System.Math in double precision, so their results are
-/// approximate (about 53 correct bits, not the 64 of a real x87) and their PE and UE flags are
-/// not raised; operands beyond the double range overflow to infinity.
+/// FXTRACT FPREM FPREM1 exactly; F2XM1 FYL2X FYL2XP1 (what glibc's i386 exp, log and pow are
+/// built from) to about 64 bits through double-double arithmetic (DoubleDouble.cs); FSIN FCOS
+/// FSINCOS FPTAN FPATAN through System.Math in double precision, so their results are
+/// approximate (about 53 correct bits, not the 64 of a real x87), they raise no PE or UE, and
+/// operands beyond the double range overflow to infinity.
 /// </summary>
 public static unsafe class X87Functions
 {
@@ -77,7 +78,7 @@ public static unsafe class X87Functions
                 Trig(cpu, op, x, exc);
                 return 0;
             case F2xm1:
-                Result(cpu, 0, Apply(x, ref exc, static v => Math.Pow(2, v) - 1), exc);
+                Result(cpu, 0, Exp2Minus1(x, Rc(cpu), ref exc), exc);
                 return 0;
             case Xtract:
                 Extract(cpu, x, exc);
@@ -102,26 +103,33 @@ public static unsafe class X87Functions
             default:
             {
                 // FPATAN, FYL2X, FYL2XP1: ST(1) = f(ST(1), ST(0)), then pop.
+                int p = X87Arith.Precision(cpu), rc = Rc(cpu);
                 Float80 r;
                 if (IsNaN(x) || IsNaN(y) || Classify(x) == F80Class.Unsupported || Classify(y) == F80Class.Unsupported)
                 {
                     r = X87Arith.NaNResult(y, x, ref exc);
                 }
-                else
+                else if (op == Patan)
                 {
                     double a = ToDouble(x), b = ToDouble(y);
-                    if (op == Yl2x && a == 0 && b != 0 && !double.IsInfinity(b))
+                    r = FromArithmetic(Math.Atan2(b, a), !double.IsInfinity(a) && !double.IsInfinity(b), ref exc);
+                }
+                else
+                {
+                    var l = op == Yl2x ? Log2Of(x, ref exc) : Log2OnePlus(x, ref exc);
+                    if (BiasedExponent(l) == 0x7FFF && Classify(l) != F80Class.Infinity)
                     {
-                        exc |= ZE;
+                        r = l; // the invalid-operand indefinite
                     }
-
-                    double v = op switch
+                    else
                     {
-                        Patan => Math.Atan2(b, a),
-                        Yl2x => a < 0 ? double.NaN : b * Math.Log2(a),
-                        _ => b * Log1p(a) / Math.Log(2),
-                    };
-                    r = FromArithmetic(v, !double.IsInfinity(a) && !double.IsInfinity(b), ref exc);
+                        if (Classify(l) == F80Class.Infinity && Sign(l) && Classify(y) is not (F80Class.Zero or F80Class.Infinity))
+                        {
+                            exc |= ZE; // log2(0) times a finite non-zero y
+                        }
+
+                        r = X87Arith.Binary(X87Arith.Mul, y, l, p, rc, ref exc);
+                    }
                 }
 
                 if (Unmasked(cpu, exc & (IE | DE | ZE)))
@@ -524,10 +532,103 @@ public static unsafe class X87Functions
         return FromDouble(r);
     }
 
-    /// <summary>ln(1 + x) accurate for small x (System.Math has no log1p).</summary>
-    private static double Log1p(double x)
+    /// <summary>F2XM1: 2^x - 1, to 64 bits for the architectural range |x| &lt;= 1 (double precision beyond it).</summary>
+    private static Float80 Exp2Minus1(in Float80 x, int rc, ref uint exc)
     {
-        double u = 1 + x;
-        return u == 1 ? x : Math.Log(u) * x / (u - 1);
+        var c = Classify(x);
+        if (c is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
+        {
+            return X87Arith.NaNResult(x, x, ref exc);
+        }
+
+        if (c == F80Class.Zero || (c == F80Class.Infinity && !Sign(x)))
+        {
+            return x;
+        }
+
+        if (c == F80Class.Infinity)
+        {
+            return Make(IntegerBit, 0xBFFF); // -1
+        }
+
+        Unpack(x, out int e, out _);
+        if (e > 0)
+        {
+            return Apply(x, ref exc, static v => Math.Pow(2, v) - 1);
+        }
+
+        exc |= PE;
+        if (e < -900)
+        {
+            return Float80Arith.Multiply(x, Ln2, 64, rc, ref exc); // 2^x - 1 = x ln 2 to far below an ulp
+        }
+
+        return DoubleDouble.Exp2M1(DoubleDouble.FromFloat80(x)).ToFloat80(rc, ref exc);
+    }
+
+    private static readonly Float80 Ln2 = Make(0xB172_17F7_D1CF_79AC, 0x3FFE);
+    private static readonly Float80 Log2E = Make(0xB8AA_3B29_5C17_F0BC, 0x3FFF);
+
+    /// <summary>log2(x) for FYL2X: the indefinite (IE) for x &lt; 0, -inf for a zero, to 64 bits otherwise.</summary>
+    private static Float80 Log2Of(in Float80 x, ref uint exc)
+    {
+        var c = Classify(x);
+        if (c == F80Class.Zero)
+        {
+            return Infinity(true);
+        }
+
+        if (Sign(x))
+        {
+            exc |= IE;
+            return Indefinite;
+        }
+
+        if (c == F80Class.Infinity)
+        {
+            return x;
+        }
+
+        if (x.Mantissa != IntegerBit)
+        {
+            exc |= PE; // only powers of two have exact logarithms
+        }
+
+        return DoubleDouble.Log2(x).ToFloat80(RoundNearest, ref exc);
+    }
+
+    /// <summary>log2(1 + x) for FYL2XP1 (architecturally |x| &lt; 1 - sqrt(2)/2; any x &gt; -1 is computed).</summary>
+    private static Float80 Log2OnePlus(in Float80 x, ref uint exc)
+    {
+        var c = Classify(x);
+        if (c == F80Class.Zero || (c == F80Class.Infinity && !Sign(x)))
+        {
+            return x;
+        }
+
+        Unpack(x, out int e, out ulong m);
+        if (Sign(x) && e >= 0)
+        {
+            if (e == 0 && m == IntegerBit)
+            {
+                return Infinity(true); // 1 + x = 0
+            }
+
+            exc |= IE;
+            return Indefinite;
+        }
+
+        exc |= PE;
+        if (e < -900)
+        {
+            return Float80Arith.Multiply(x, Log2E, 64, RoundNearest, ref exc);
+        }
+
+        if (e > 900)
+        {
+            return DoubleDouble.Log2(x).ToFloat80(RoundNearest, ref exc);
+        }
+
+        return DoubleDouble.Log2OnePlus(DoubleDouble.FromFloat80(x)).ToFloat80(RoundNearest, ref exc);
     }
 }
