@@ -452,4 +452,81 @@ public class X87ArithTests
         }, m => m.WriteMem(Data, 0x037B, 2));
         Assert.Equal(5 << 11, Fsw(m));
     }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void ControlWordAndStatusWordStores(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fldcw(W(bits, 0));      // 0x0000: bit 6 reads back as 1
+            a.fnstcw(W(bits, 0x100));
+            a.fstcw(W(bits, 0x102));
+            a.fld1();
+            a.fstsw(ax);
+            a.fstsw(W(bits, 0x104));
+            a.fldcw(W(bits, 2));      // 0x1F7F: reserved bits 13-15 stay clear
+            a.fnstcw(W(bits, 0x106));
+        }, m =>
+        {
+            m.WriteMem(Data, 0, 2);
+            m.WriteMem(Data + 2, 0xFF7F, 2);
+        });
+        Assert.Equal(0x0040UL, m.ReadMem(Data + 0x100, 2));
+        Assert.Equal(0x0040UL, m.ReadMem(Data + 0x102, 2));
+        Assert.Equal(7UL << 11, m[Gpr.Rax] & 0xFFFF);
+        Assert.Equal(7UL << 11, m.ReadMem(Data + 0x104, 2));
+        Assert.Equal(0x1F7FUL, m.ReadMem(Data + 0x106, 2));
+    }
+
+    [Theory]
+    [InlineData(32)]
+    [InlineData(64)]
+    public void ExchangeAndStoreToRegisters(int bits)
+    {
+        using var m = Run(bits, a =>
+        {
+            a.fld1();                 // 1
+            a.fldz();                 // 0 1
+            a.fldpi();                // pi 0 1
+            a.fst(st2);               // pi 0 pi
+            a.fxch(st0, st1);         // 0 pi pi
+            a.fstp(st1);              // 0 pi
+            a.fstp(Qw(bits, 0x100));  // 0
+            a.fstp(Qw(bits, 0x108));  // pi
+            a.fxch(st0, st1);         // both empty: IE, both become the indefinite
+            a.fnstsw(W(bits, 0x110));
+            a.ffreep(st0);
+            a.ffreep(st0);
+        });
+        Assert.Equal(0UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x4009_21FB_5444_2D18UL, m.ReadMem(Data + 0x108, 8));
+        Assert.Equal((ulong)(IE | SF | PE), m.ReadMem(Data + 0x110, 2) & 0x7F); // PE: pi stored as a double
+        Assert.Equal(0xFFFF, m.Cpu.S.Ftw);
+        Assert.Equal(2, (Fsw(m) >> 11) & 7);
+    }
+
+    [Fact]
+    public void FstenvFldenvRoundTripIn64BitCode()
+    {
+        using var m = Run(64, a =>
+        {
+            a.fld1();
+            a.fld(Qw(64, 0));         // FDP = Data
+            a.fnstenv(M(64, 0x100));
+            a.fninit();
+            a.fldenv(M(64, 0x100));
+            a.fnstenv(M(64, 0x140));
+        }, m => m.WriteMem(Data, OnePointFive, 8));
+        for (ulong k = 0; k < 28; k += 4)
+        {
+            Assert.Equal(m.ReadMem(Data + 0x100 + k, 4), m.ReadMem(Data + 0x140 + k, 4));
+        }
+
+        Assert.Equal(6UL << 11, m.ReadMem(Data + 0x104, 2));
+        Assert.Equal(0x0FFFUL, m.ReadMem(Data + 0x108, 2));
+        Assert.Equal(Data, m.ReadMem(Data + 0x114, 4));
+        Assert.Equal(0x0FFF, m.Cpu.S.Ftw);
+    }
 }
