@@ -387,4 +387,68 @@ public class X87FunctionTests
         Assert.Equal(0xFFF8_0000_0000_0000UL, m.ReadMem(Data + 0x108, 8));
         Assert.Equal((ulong)IE, m.ReadMem(Data + 0x142, 2) & 0x7F);
     }
+
+    [Theory]
+    [InlineData(1, 0xD76A_A478_4867_7021UL, 0x3FFE, 0x8A51_407D_A834_5C92UL, 0x3FFE)]   // sin 1, cos 1
+    [InlineData(100, 0x81A1_2DBC_626D_C038UL, 0xBFFE, 0UL, 0)]                         // sin 100
+    public void SinAndCosAreAccurateTo64Bits(int x, ulong sinMantissa, int sinExp, ulong cosMantissa, int cosExp)
+    {
+        using var m = Run(64, a =>
+        {
+            a.fild(Dw(64, 0));
+            a.fsincos();              // ST0 = cos, ST1 = sin
+            a.fstp(Tw(64, 0x110));
+            a.fstp(Tw(64, 0x100));
+            a.fild(Dw(64, 0));
+            a.fsin();
+            a.fstp(Tw(64, 0x120));
+        }, m => m.WriteMem(Data, (ulong)x, 4));
+        Assert.Equal(sinMantissa, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal((ulong)sinExp, m.ReadMem(Data + 0x108, 2));
+        Assert.Equal(sinMantissa, m.ReadMem(Data + 0x120, 8));
+        if (cosExp != 0)
+        {
+            Assert.Equal(cosMantissa, m.ReadMem(Data + 0x110, 8));
+            Assert.Equal((ulong)cosExp, m.ReadMem(Data + 0x118, 2));
+        }
+
+        Assert.Equal(0, Fsw(m) & C2);
+    }
+
+    [Fact]
+    public void TangentIsAccurateTo64Bits()
+    {
+        using var m = Run(32, a =>
+        {
+            a.fld1();
+            a.fptan();
+            a.fstp(st0);              // the 1.0 FPTAN pushes
+            a.fstp(Tw(32, 0x100));
+        });
+        Assert.Equal(0xC759_22E5_F71D_2DC5UL, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal(0x3FFFUL, m.ReadMem(Data + 0x108, 2));
+    }
+
+    [Theory]
+    [InlineData(1, 3, 0xA4BC_7D19_34F7_0924UL, 0x3FFD)]   // atan(1/3)
+    [InlineData(1, -2, 0xAB63_739C_BFAD_72CCUL, 0x4000)]  // pi - atan(1/2)
+    [InlineData(-3, 1, 0x9FE0_BB5B_D42A_FFECUL, 0xBFFF)]  // -atan 3
+    [InlineData(1, 0, 0xC90F_DAA2_2168_C235UL, 0x3FFF)]   // pi/2 from a zero operand
+    public void FpatanIsAccurateTo64Bits(int y, int x, ulong mantissa, int signExp)
+    {
+        using var m = Run(64, a =>
+        {
+            a.fild(Dw(64, 0));
+            a.fild(Dw(64, 4));
+            a.fpatan();
+            a.fstp(Tw(64, 0x100));
+        }, m =>
+        {
+            m.WriteMem(Data, (ulong)(uint)y, 4);
+            m.WriteMem(Data + 4, (ulong)(uint)x, 4);
+        });
+        Assert.Equal(mantissa, m.ReadMem(Data + 0x100, 8));
+        Assert.Equal((ulong)signExp, m.ReadMem(Data + 0x108, 2));
+        Assert.Equal(0xFFFF, m.Cpu.S.Ftw);
+    }
 }

@@ -171,4 +171,60 @@ public readonly record struct DoubleDouble(double Hi, double Lo)
 
         return sum;
     }
+
+    /// <summary>pi / 2 to 106 bits, and the next 53 bits of it for argument reduction.</summary>
+    public static readonly DoubleDouble PiOver2 = new(BitConverter.UInt64BitsToDouble(0x3FF921FB54442D18), BitConverter.UInt64BitsToDouble(0x3C91A62633145C07));
+
+    private static readonly double PiOver2Tail = BitConverter.UInt64BitsToDouble(0xB91F1976B7ED8FBC);
+
+    private static DoubleDouble TwoProd(double a, double b)
+    {
+        double p = a * b;
+        return new(p, Math.FusedMultiplyAdd(a, b, -p));
+    }
+
+    /// <summary>
+    /// sin x and cos x for |x| &lt; 2^40: x is reduced by the nearest multiple n of pi/2 (a
+    /// 159-bit pi/2, each product exact), then Taylor series on |r| &lt;= pi/4.
+    /// </summary>
+    public static void SinCos(DoubleDouble x, out DoubleDouble sin, out DoubleDouble cos)
+    {
+        double n = Math.Round(x.Hi / PiOver2.Hi);
+        var r = x - TwoProd(n, PiOver2.Hi) - TwoProd(n, PiOver2.Lo) - new DoubleDouble(n * PiOver2Tail, 0);
+        var r2 = r * r;
+        var s = r;
+        var c = One;
+        var ts = r;
+        var tc = One;
+        for (int k = 1; k < 40; k += 2)
+        {
+            ts = -(ts * r2) / new DoubleDouble((k + 1) * (k + 2), 0);
+            tc = -(tc * r2) / new DoubleDouble(k * (k + 1), 0);
+            s += ts;
+            c += tc;
+            if (Math.Abs(tc.Hi) <= 1e-34 && Math.Abs(ts.Hi) <= Math.Abs(s.Hi) * 1e-34)
+            {
+                break;
+            }
+        }
+
+        switch ((((long)n % 4) + 4) % 4)
+        {
+            case 0: sin = s; cos = c; break;
+            case 1: sin = c; cos = -s; break;
+            case 2: sin = -s; cos = -c; break;
+            default: sin = -c; cos = s; break;
+        }
+    }
+
+    /// <summary>
+    /// atan2(y, x) for finite non-zero y and x of moderate size: one Newton step on
+    /// y cos t - x sin t = 0 from the double-precision angle doubles its 53 correct bits.
+    /// </summary>
+    public static DoubleDouble Atan2(DoubleDouble y, DoubleDouble x)
+    {
+        var t = new DoubleDouble(Math.Atan2(y.Hi, x.Hi), 0);
+        SinCos(t, out var sin, out var cos);
+        return t + (((y * cos) - (x * sin)) / ((x * cos) + (y * sin)));
+    }
 }

@@ -7,11 +7,11 @@ namespace Emulator.X86.Helpers;
 
 /// <summary>
 /// x87 operations on ST(0) and ST(1) (SDM Vol. 2A): FCHS FABS FSQRT FRNDINT FTST FXAM FSCALE
-/// FXTRACT FPREM FPREM1 exactly; F2XM1 FYL2X FYL2XP1 (what glibc's i386 exp, log and pow are
-/// built from) to about 64 bits through double-double arithmetic (DoubleDouble.cs); FSIN FCOS
-/// FSINCOS FPTAN FPATAN through System.Math in double precision, so their results are
-/// approximate (about 53 correct bits, not the 64 of a real x87), they raise no PE or UE, and
-/// operands beyond the double range overflow to infinity.
+/// FXTRACT FPREM FPREM1 exactly; the transcendental functions F2XM1 FYL2X FYL2XP1 FSIN FCOS
+/// FSINCOS FPTAN FPATAN to about 64 bits through double-double arithmetic (DoubleDouble.cs),
+/// which makes them approximate in the last bit or so, as a real x87's are; they ignore the
+/// precision control, raise PE for any inexact result but not UE. FSIN and friends use double
+/// precision for 2^40 &lt;= |x| &lt; 2^63, and F2XM1 outside its architectural range |x| &lt;= 1.
 /// </summary>
 public static unsafe class X87Functions
 {
@@ -111,8 +111,7 @@ public static unsafe class X87Functions
                 }
                 else if (op == Patan)
                 {
-                    double a = ToDouble(x), b = ToDouble(y);
-                    r = FromArithmetic(Math.Atan2(b, a), !double.IsInfinity(a) && !double.IsInfinity(b), ref exc);
+                    r = ArcTangent(y, x, ref exc);
                 }
                 else
                 {
@@ -276,7 +275,7 @@ public static unsafe class X87Functions
 
         if (c is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
         {
-            return Apply(x, ref exc, static v => v);
+            return X87Arith.NaNResult(x, x, ref exc);
         }
 
         Unpack(x, out int e, out _);
@@ -317,19 +316,15 @@ public static unsafe class X87Functions
             exc |= IE;
             first = second = Indefinite;
         }
+        else if (c is F80Class.QNaN or F80Class.SNaN or F80Class.Unsupported)
+        {
+            first = second = X87Arith.NaNResult(x, x, ref exc);
+        }
         else
         {
-            first = Apply(x, ref exc, op switch
-            {
-                Sin or Sincos => Math.Sin,
-                Cos => Math.Cos,
-                _ => Math.Tan,
-            });
-            second = op == Ptan ? Make(IntegerBit, 0x3FFF) : op == Sincos ? Apply(x, ref exc, Math.Cos) : first;
-            if (IsNaN(first))
-            {
-                second = first;
-            }
+            SinCosTan(x, ref exc, out var sin, out var cos, out var tan);
+            first = op switch { Sin or Sincos => sin, Cos => cos, _ => tan };
+            second = op == Ptan ? One : cos;
         }
 
         if (Unmasked(cpu, exc & (IE | DE)))
@@ -345,6 +340,82 @@ public static unsafe class X87Functions
         {
             Push(cpu, second);
         }
+    }
+
+    private static readonly Float80 One = Make(IntegerBit, 0x3FFF);
+
+    /// <summary>
+    /// sin, cos and tan of a finite x with |x| &lt; 2^63: to 64 bits through double-double
+    /// arithmetic for |x| &lt; 2^40, in double precision beyond (where even a real x87's 66-bit
+    /// pi makes the reduced argument inexact).
+    /// </summary>
+    private static void SinCosTan(in Float80 x, ref uint exc, out Float80 sin, out Float80 cos, out Float80 tan)
+    {
+        if (Classify(x) == F80Class.Zero)
+        {
+            sin = tan = x;
+            cos = One;
+            return;
+        }
+
+        exc |= PE;
+        Unpack(x, out int e, out _);
+        if (e < -60)
+        {
+            // sin x = x - x^3/6 and cos x = 1 - x^2/2: the corrections are far below an ulp.
+            sin = tan = x;
+            cos = One;
+        }
+        else if (e < 40)
+        {
+            DoubleDouble.SinCos(DoubleDouble.FromFloat80(x), out var s, out var c);
+            sin = s.ToFloat80(RoundNearest, ref exc);
+            cos = c.ToFloat80(RoundNearest, ref exc);
+            tan = (s / c).ToFloat80(RoundNearest, ref exc);
+        }
+        else
+        {
+            double d = ToDouble(x);
+            sin = FromDouble(Math.Sin(d));
+            cos = FromDouble(Math.Cos(d));
+            tan = FromDouble(Math.Tan(d));
+        }
+    }
+
+    /// <summary>
+    /// FPATAN's atan2(y, x) for non-NaN operands: to 64 bits through double-double arithmetic;
+    /// the results for zero and infinite operands are exact multiples of pi/4 (SDM Vol. 2A
+    /// FPATAN); operands whose exponents differ by more than 900 use double precision.
+    /// </summary>
+    private static Float80 ArcTangent(in Float80 y, in Float80 x, ref uint exc)
+    {
+        var cx = Classify(x);
+        var cy = Classify(y);
+        double a0 = Math.Atan2(ToDouble(y), ToDouble(x));
+        if (cx is F80Class.Zero or F80Class.Infinity || cy is F80Class.Zero or F80Class.Infinity)
+        {
+            if (a0 == 0)
+            {
+                return Zero(double.IsNegative(a0));
+            }
+
+            exc |= PE;
+            double quarters = Math.Round(a0 / (Math.PI / 4));
+            return (DoubleDouble.PiOver2 * new DoubleDouble(quarters / 2, 0)).ToFloat80(RoundNearest, ref exc);
+        }
+
+        exc |= PE;
+        var ys = DoubleDouble.Significand(y, out int ey);
+        var xs = DoubleDouble.Significand(x, out int ex);
+        int top = Math.Max(ex, ey);
+        if (Math.Min(ex, ey) < top - 900)
+        {
+            return FromDouble(Math.Atan2(Math.ScaleB(ys.Hi, ey - top) * (Sign(y) ? -1 : 1), Math.ScaleB(xs.Hi, ex - top) * (Sign(x) ? -1 : 1)));
+        }
+
+        var yd = new DoubleDouble(Math.ScaleB(ys.Hi, ey - top), Math.ScaleB(ys.Lo, ey - top));
+        var xd = new DoubleDouble(Math.ScaleB(xs.Hi, ex - top), Math.ScaleB(xs.Lo, ex - top));
+        return DoubleDouble.Atan2(Sign(y) ? -yd : yd, Sign(x) ? -xd : xd).ToFloat80(RoundNearest, ref exc);
     }
 
     /// <summary>FXTRACT: ST(0) becomes the unbiased exponent, then the significand (exponent 0) is pushed.</summary>
@@ -368,7 +439,7 @@ public static unsafe class X87Functions
                 significand = Make(m, (x.SignExponent & 0x8000) | Bias);
                 break;
             default:
-                exponent = significand = Apply(x, ref exc, static v => v);
+                exponent = significand = X87Arith.NaNResult(x, x, ref exc);
                 break;
         }
 
