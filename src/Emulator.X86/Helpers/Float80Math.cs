@@ -34,6 +34,9 @@ public static class Float80Math
     // x87 exception flags, as in FSW and FCW (SDM Vol. 1 8.1.3).
     public const uint IE = 1, DE = 2, ZE = 4, OE = 8, UE = 16, PE = 32, SF = 64;
 
+    /// <summary>Not an exception: set with PE when rounding increased the magnitude; the position of C1 in FSW.</summary>
+    public const uint RoundedUp = 0x200;
+
     // Rounding control, FCW bits 10-11 (SDM Vol. 1 Table 4-8).
     public const int RoundNearest = 0, RoundDown = 1, RoundUp = 2, RoundChop = 3;
 
@@ -105,11 +108,12 @@ public static class Float80Math
     /// <paramref name="rc"/> says for a value of sign <paramref name="negative"/> (an integer
     /// conversion: FIST, FRNDINT, FBSTP).
     /// </summary>
-    public static ulong ShiftRound(ulong m, int shift, bool negative, int rc, out bool inexact)
+    public static ulong ShiftRound(ulong m, int shift, bool negative, int rc, out bool inexact, out bool up)
     {
         if (shift == 0)
         {
             inexact = false;
+            up = false;
             return m;
         }
 
@@ -128,7 +132,7 @@ public static class Float80Math
         }
 
         inexact = rem != 0;
-        bool up = rc switch
+        up = rc switch
         {
             RoundNearest => rem > h || (rem == h && (q & 1) != 0),
             RoundDown => negative && inexact,
@@ -190,6 +194,7 @@ public static class Float80Math
         if (up)
         {
             q++;
+            exc |= RoundedUp;
         }
 
         int lsbExp = (tiny ? eMin : e) - (p - 1);
@@ -365,11 +370,11 @@ public static class Float80Math
 
     /// <summary>
     /// The integer value of a finite value rounded by <paramref name="rc"/>, as a magnitude, or
-    /// false when it does not fit 64 bits. Sets <paramref name="inexact"/> when bits were lost.
+    /// false when it does not fit 64 bits. Adds PE to <paramref name="exc"/> when bits were
+    /// lost, and RoundedUp when the magnitude was rounded up.
     /// </summary>
-    public static bool RoundToInteger(in Float80 v, int rc, out ulong magnitude, out bool inexact)
+    public static bool RoundToInteger(in Float80 v, int rc, out ulong magnitude, ref uint exc)
     {
-        inexact = false;
         magnitude = 0;
         if (Classify(v) == F80Class.Zero)
         {
@@ -382,7 +387,8 @@ public static class Float80Math
             return false;
         }
 
-        magnitude = ShiftRound(m, 63 - e, Sign(v), rc, out inexact);
+        magnitude = ShiftRound(m, 63 - e, Sign(v), rc, out bool inexact, out bool up);
+        exc |= (inexact ? PE : 0) | (up ? RoundedUp : 0);
         return true;
     }
 }

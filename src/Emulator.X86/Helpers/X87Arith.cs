@@ -70,8 +70,7 @@ public static unsafe class X87Arith
                 return 0;
             }
 
-            cpu.S.Fsw &= unchecked((ushort)~C1);
-            Signal(cpu, exc);
+            Complete(cpu, exc);
         }
 
         SetSt(cpu, dst, r);

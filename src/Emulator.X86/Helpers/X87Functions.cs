@@ -138,8 +138,7 @@ public static unsafe partial class X87Functions
                     break;
                 }
 
-                Signal(cpu, exc);
-                cpu.S.Fsw &= unchecked((ushort)~C1);
+                Complete(cpu, exc);
                 SetSt(cpu, 1, r);
                 Pop(cpu);
                 break;
@@ -158,8 +157,7 @@ public static unsafe partial class X87Functions
             return;
         }
 
-        cpu.S.Fsw &= unchecked((ushort)~C1);
-        Signal(cpu, exc);
+        Complete(cpu, exc);
         SetSt(cpu, i, r);
     }
 
@@ -267,12 +265,7 @@ public static unsafe partial class X87Functions
             return x;
         }
 
-        RoundToInteger(x, rc, out ulong mag, out bool inexact);
-        if (inexact)
-        {
-            exc |= PE;
-        }
-
+        RoundToInteger(x, rc, out ulong mag, ref exc);
         return Pack80(Sign(x), 63, mag, false, RoundNearest, ref exc);
     }
 
@@ -343,7 +336,8 @@ public static unsafe partial class X87Functions
         if (cy != F80Class.Zero)
         {
             Unpack(y, out int ey, out _);
-            n = ey > 20 ? 1L << 21 : (long)(RoundToInteger(y, RoundChop, out ulong mag, out _) ? mag : 0);
+            uint ignored = 0; // truncating the scale is not an inexact result
+            n = ey > 20 ? 1L << 21 : (long)(RoundToInteger(y, RoundChop, out ulong mag, ref ignored) ? mag : 0);
             if (Sign(y))
             {
                 n = -n;

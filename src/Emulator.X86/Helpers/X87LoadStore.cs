@@ -70,17 +70,15 @@ public static unsafe class X87LoadStore
     private static (ulong Low, ulong High) ToBcd(in Float80 v, int rc, ref uint exc)
     {
         var cls = Classify(v);
+        uint rounding = 0;
         if (cls is F80Class.QNaN or F80Class.SNaN or F80Class.Infinity or F80Class.Unsupported
-            || !RoundToInteger(v, rc, out ulong mag, out bool inexact) || mag > 999_999_999_999_999_999UL)
+            || !RoundToInteger(v, rc, out ulong mag, ref rounding) || mag > 999_999_999_999_999_999UL)
         {
             exc |= IE;
             return (0xC000_0000_0000_0000UL, 0xFFFF);
         }
 
-        if (inexact)
-        {
-            exc |= PE;
-        }
+        exc |= rounding;
 
         ulong low = 0, high = 0;
         for (int i = 0; i < 18; i++, mag /= 10)
@@ -251,8 +249,7 @@ public static unsafe class X87LoadStore
             return 0;
         }
 
-        cpu.S.Fsw &= unchecked((ushort)~C1);
-        Signal(cpu, exc);
+        Complete(cpu, exc);
         if (pop != 0)
         {
             Pop(cpu);
@@ -294,16 +291,14 @@ public static unsafe class X87LoadStore
         }
 
         bool neg = Sign(v);
-        if (!RoundToInteger(v, rc, out ulong mag, out bool inexact) || mag > (neg ? indefinite : indefinite - 1))
+        uint rounding = 0;
+        if (!RoundToInteger(v, rc, out ulong mag, ref rounding) || mag > (neg ? indefinite : indefinite - 1))
         {
             exc |= IE;
             return indefinite;
         }
 
-        if (inexact)
-        {
-            exc |= PE;
-        }
+        exc |= rounding;
 
         ulong r = neg ? 0 - mag : mag;
         return bits == 64 ? r : r & ((1UL << bits) - 1);

@@ -100,6 +100,16 @@ internal static unsafe class X87State
         cpu.S.Fsw = (ushort)fsw;
     }
 
+    /// <summary>
+    /// Ends an operation that produced a result: C1 says whether rounding went up in magnitude
+    /// (SDM Vol. 1 8.1.3.2), then the exception flags are recorded.
+    /// </summary>
+    public static void Complete(Cpu cpu, uint exc)
+    {
+        cpu.S.Fsw = (ushort)((cpu.S.Fsw & ~(uint)C1) | (exc & RoundedUp));
+        Signal(cpu, exc);
+    }
+
     /// <summary>Sets C0-C3 (given as FSW bits), leaving the other FSW bits.</summary>
     public static void SetCodes(Cpu cpu, ushort codes) => cpu.S.Fsw = (ushort)((cpu.S.Fsw & ~ConditionBits) | codes);
 

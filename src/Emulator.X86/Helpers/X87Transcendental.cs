@@ -52,8 +52,7 @@ public static partial class X87Functions
             return;
         }
 
-        Signal(cpu, exc);
-        cpu.S.Fsw &= unchecked((ushort)~C1);
+        Complete(cpu, exc);
         SetSt(cpu, 0, first);
         if (op is Ptan or Sincos)
         {
