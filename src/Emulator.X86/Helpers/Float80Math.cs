@@ -230,8 +230,8 @@ public static class Float80Math
 
         if (lsbExp + top > eMax)
         {
-            exc |= OE | PE;
             bool toInfinity = rc == RoundNearest || (rc == RoundUp && !negative) || (rc == RoundDown && negative);
+            exc = (exc & ~RoundedUp) | OE | PE | (toInfinity ? RoundedUp : 0);
             biased = toInfinity ? 2 * bias + 1 : 2 * bias;
             ulong ones = p == 64 ? ulong.MaxValue : (1UL << p) - 1;
             return toInfinity ? (p == 64 ? IntegerBit : 0) : ones;
