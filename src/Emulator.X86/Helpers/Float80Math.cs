@@ -201,8 +201,10 @@ public static class Float80Math
         if (inexact)
         {
             exc |= PE;
-            if (tiny)
+            if (tiny && !(e == eMin - 1 && RoundsToPowerOfTwo(sig, p, negative, rc)))
             {
+                // Tininess is detected after rounding (as the hardware does): a value just
+                // below the smallest normal that rounds up to it does not underflow.
                 exc |= UE;
             }
         }
@@ -239,6 +241,23 @@ public static class Float80Math
 
         biased = lsbExp + top + bias;
         return r;
+    }
+
+    /// <summary>Whether normalised <paramref name="sig"/> rounded to <paramref name="p"/> bits with an unbounded exponent carries to the next power of two.</summary>
+    private static bool RoundsToPowerOfTwo(UInt128 sig, int p, bool negative, int rc)
+    {
+        int shift = 128 - p;
+        var q = sig >> shift;
+        var rem = sig & ((UInt128.One << shift) - 1);
+        var h = UInt128.One << (shift - 1);
+        bool up = rc switch
+        {
+            RoundNearest => rem > h || (rem == h && (q & 1) != 0),
+            RoundDown => negative && rem != 0,
+            RoundUp => !negative && rem != 0,
+            _ => false,
+        };
+        return up && (q + 1) >> p != 0;
     }
 
     /// <summary>
@@ -345,11 +364,10 @@ public static class Float80Math
                 return sign | expAll | ((v.Mantissa << 1) >> (64 - fracBits)) | (1UL << (fracBits - 1));
             case F80Class.Unsupported:
                 exc |= IE;
-                return (isDouble ? 0xFFF8_0000_0000_0000UL : 0xFFC0_0000UL);
-            case F80Class.Denormal:
-                exc |= DE;
-                break;
+                return isDouble ? 0xFFF8_0000_0000_0000UL : 0xFFC0_0000UL;
         }
+
+        // A denormal source raises no DE here: FST lists no #D (checked against hardware).
 
         Unpack(v, out int e, out ulong m);
         ulong q = Round(neg, e, m, false, fracBits + 1, bias, rc, ref exc, out int biased);

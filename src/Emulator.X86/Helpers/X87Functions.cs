@@ -45,7 +45,10 @@ public static unsafe partial class X87Functions
 
         uint exc = 0;
         var x = St(cpu, 0);
-        if (Classify(x) == F80Class.Denormal)
+        var y = twoOperands ? St(cpu, 1) : default;
+
+        // A QNaN operand outranks a denormal one (SDM Vol. 1 4.9.2): no DE then.
+        if (!IsNaN(x) && !IsNaN(y) && (Classify(x) == F80Class.Denormal || (twoOperands && Classify(y) == F80Class.Denormal)))
         {
             exc |= DE;
         }
@@ -86,12 +89,6 @@ public static unsafe partial class X87Functions
                 return 0;
         }
 
-        var y = St(cpu, 1);
-        if (Classify(y) == F80Class.Denormal)
-        {
-            exc |= DE;
-        }
-
         switch (op)
         {
             case Scale:
@@ -116,7 +113,8 @@ public static unsafe partial class X87Functions
                 }
                 else
                 {
-                    var l = op == Yl2x ? Log2Of(x, ref exc) : Log2OnePlus(x, ref exc);
+                    uint logExc = 0;
+                    var l = op == Yl2x ? Log2Of(x, ref logExc) : Log2OnePlus(x, ref logExc);
                     if (BiasedExponent(l) == 0x7FFF && Classify(l) != F80Class.Infinity)
                     {
                         r = l; // the invalid-operand indefinite
@@ -130,6 +128,9 @@ public static unsafe partial class X87Functions
 
                         r = X87Arith.Binary(X87Arith.Mul, y, l, p, rc, ref exc);
                     }
+
+                    // The logarithm's inexactness shows only in a finite non-zero product.
+                    exc |= Classify(r) is F80Class.Normal or F80Class.Denormal ? logExc & ~RoundedUp : logExc & ~(PE | RoundedUp);
                 }
 
                 if (Unmasked(cpu, exc & (IE | DE | ZE)))

@@ -285,12 +285,7 @@ public static unsafe class X87LoadStore
             return indefinite;
         }
 
-        if (cls == F80Class.Denormal)
-        {
-            exc |= DE;
-        }
-
-        bool neg = Sign(v);
+        bool neg = Sign(v); // no DE for a denormal source: FIST lists no #D
         uint rounding = 0;
         if (!RoundToInteger(v, rc, out ulong mag, ref rounding) || mag > (neg ? indefinite : indefinite - 1))
         {

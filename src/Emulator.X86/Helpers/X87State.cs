@@ -81,7 +81,10 @@ internal static unsafe class X87State
     public static int Rc(Cpu cpu) => (cpu.S.Fcw >> 10) & 3;
 
     /// <summary>True when any of <paramref name="exc"/> is unmasked in FCW (its exception would trap).</summary>
-    public static bool Unmasked(Cpu cpu, uint exc) => (exc & ~(uint)cpu.S.Fcw & 0x3F) != 0;
+    public static bool Unmasked(Cpu cpu, uint exc) => (Prioritize(exc) & ~(uint)cpu.S.Fcw & 0x3F) != 0;
+
+    /// <summary>An invalid operation outranks a denormal operand: with IE, DE is not raised (SDM Vol. 1 4.9.2).</summary>
+    public static uint Prioritize(uint exc) => (exc & IE) != 0 ? exc & ~DE : exc;
 
     /// <summary>Records exception flags in FSW; an unmasked one also sets ES and B (SDM Vol. 1 8.1.3.1).</summary>
     public static void Signal(Cpu cpu, uint exc)
@@ -91,6 +94,7 @@ internal static unsafe class X87State
             return;
         }
 
+        exc = Prioritize(exc);
         uint fsw = cpu.S.Fsw | (exc & 0x7F);
         if (Unmasked(cpu, exc))
         {
@@ -161,16 +165,23 @@ internal static unsafe class X87State
     }
 
     /// <summary>
-    /// The NaN result of an operation with a NaN operand (SDM Vol. 1 Table 4-7): the quieted NaN,
-    /// or of two NaNs the one with the larger significand. IE for any SNaN.
+    /// The NaN result of an operation with a NaN operand (SDM Vol. 1 Table 4-7): the quieted NaN;
+    /// of an SNaN and a QNaN the QNaN; of two SNaNs or two QNaNs the one with the larger
+    /// significand. IE for any SNaN.
     /// </summary>
     public static Float80 PropagateNaN(in Float80 a, in Float80 b, ref uint exc)
     {
         bool an = IsNaN(a), bn = IsNaN(b);
         if (an && bn)
         {
+            bool aq = (a.Mantissa & QuietBit) != 0, bq = (b.Mantissa & QuietBit) != 0;
             var qa = Quiet(a, ref exc);
             var qb = Quiet(b, ref exc);
+            if (aq != bq)
+            {
+                return aq ? qa : qb;
+            }
+
             if (qa.Mantissa != qb.Mantissa)
             {
                 return qa.Mantissa > qb.Mantissa ? qa : qb;

@@ -41,9 +41,10 @@ public static partial class X87Functions
         }
         else
         {
-            SinCosTan(x, ref exc, out var sin, out var cos, out var tan);
-            first = op switch { Sin or Sincos => sin, Cos => cos, _ => tan };
-            second = op == Ptan ? One : cos;
+            first = SinCosTan(x, op == Sincos ? Sin : op, ref exc);
+            uint cosExc = 0; // C1 follows the first result only
+            second = op == Ptan ? One : op == Sincos ? SinCosTan(x, Cos, ref cosExc) : default;
+            exc |= cosExc & ~RoundedUp;
         }
 
         if (Unmasked(cpu, exc & (IE | DE)))
@@ -63,77 +64,112 @@ public static partial class X87Functions
     private static readonly Float80 One = Make(IntegerBit, 0x3FFF);
 
     /// <summary>
-    /// sin, cos and tan of a finite x with |x| &lt; 2^63: to 64 bits through double-double
-    /// arithmetic for |x| &lt; 2^40, in double precision beyond (where even a real x87's 66-bit
-    /// pi makes the reduced argument inexact).
+    /// sin, cos (<paramref name="which"/> = Cos) or tan (Ptan) of a finite x with |x| &lt; 2^63:
+    /// to 64 bits through double-double arithmetic for |x| &lt; 2^40, in double precision beyond
+    /// (where even a real x87's 66-bit pi makes the reduced argument inexact).
     /// </summary>
-    private static void SinCosTan(in Float80 x, ref uint exc, out Float80 sin, out Float80 cos, out Float80 tan)
+    private static Float80 SinCosTan(in Float80 x, int which, ref uint exc)
     {
         if (Classify(x) == F80Class.Zero)
         {
-            sin = tan = x;
-            cos = One;
-            return;
+            return which == Cos ? One : x;
         }
 
         exc |= PE;
-        Unpack(x, out int e, out _);
+        Unpack(x, out int e, out ulong m);
         if (e < -60)
         {
-            // sin x = x - x^3/6 and cos x = 1 - x^2/2: the corrections are far below an ulp.
-            sin = tan = x;
-            cos = One;
+            // sin x = x - x^3/6, tan x = x + x^3/3, cos x = 1 - x^2/2: each just below or above
+            // a value the format holds, which a sticky bit below the significand expresses.
+            var sig = (UInt128)m << 64;
+            return which switch
+            {
+                Sin => PackWide(Sign(x), e, sig - 1, 64, RoundNearest, ref exc),
+                Ptan => PackWide(Sign(x), e, sig + 1, 64, RoundNearest, ref exc),
+                _ => PackWide(false, 0, (UInt128.One << 127) - 1, 64, RoundNearest, ref exc),
+            };
         }
-        else if (e < 40)
+
+        if (e < 40)
         {
             DoubleDouble.SinCos(DoubleDouble.FromFloat80(x), out var s, out var c);
-            sin = s.ToFloat80(RoundNearest, ref exc);
-            cos = c.ToFloat80(RoundNearest, ref exc);
-            tan = (s / c).ToFloat80(RoundNearest, ref exc);
+            var v = which switch { Sin => s, Ptan => s / c, _ => c };
+            return v.ToFloat80(RoundNearest, ref exc);
         }
-        else
-        {
-            double d = ToDouble(x);
-            sin = FromDouble(Math.Sin(d));
-            cos = FromDouble(Math.Cos(d));
-            tan = FromDouble(Math.Tan(d));
-        }
+
+        double d = ToDouble(x);
+        return FromDouble(which switch { Sin => Math.Sin(d), Ptan => Math.Tan(d), _ => Math.Cos(d) });
     }
 
     /// <summary>
-    /// FPATAN's atan2(y, x) for non-NaN operands: to 64 bits through double-double arithmetic;
-    /// the results for zero and infinite operands are exact multiples of pi/4 (SDM Vol. 2A
-    /// FPATAN); operands whose exponents differ by more than 900 use double precision.
+    /// FPATAN's atan2(y, x) for non-NaN operands, to 64 bits through double-double arithmetic.
+    /// Zero and infinite operands give 0, pi/4, pi/2, 3pi/4 or pi with the sign of y (SDM
+    /// Vol. 2A FPATAN); when the exponents differ by more than 900 the result is y/x, pi or
+    /// pi/2 to far below an ulp.
     /// </summary>
     private static Float80 ArcTangent(in Float80 y, in Float80 x, ref uint exc)
     {
         var cx = Classify(x);
         var cy = Classify(y);
-        double a0 = Math.Atan2(ToDouble(y), ToDouble(x));
-        if (cx is F80Class.Zero or F80Class.Infinity || cy is F80Class.Zero or F80Class.Infinity)
+        bool ny = Sign(y), nx = Sign(x);
+        int quarters = -1;
+        if (cy == F80Class.Zero)
         {
-            if (a0 == 0)
-            {
-                return Zero(double.IsNegative(a0));
-            }
+            quarters = nx ? 4 : 0;
+        }
+        else if (cy == F80Class.Infinity)
+        {
+            quarters = cx == F80Class.Infinity ? (nx ? 3 : 1) : 2;
+        }
+        else if (cx == F80Class.Zero)
+        {
+            quarters = 2;
+        }
+        else if (cx == F80Class.Infinity)
+        {
+            quarters = nx ? 4 : 0;
+        }
 
-            exc |= PE;
-            double quarters = Math.Round(a0 / (Math.PI / 4));
-            return (DoubleDouble.PiOver2 * new DoubleDouble(quarters / 2, 0)).ToFloat80(RoundNearest, ref exc);
+        if (quarters == 0)
+        {
+            return Zero(ny);
         }
 
         exc |= PE;
         var ys = DoubleDouble.Significand(y, out int ey);
         var xs = DoubleDouble.Significand(x, out int ex);
-        int top = Math.Max(ex, ey);
-        if (Math.Min(ex, ey) < top - 900)
+        if (quarters < 0 && ex - ey > 900)
         {
-            return FromDouble(Math.Atan2(Math.ScaleB(ys.Hi, ey - top) * (Sign(y) ? -1 : 1), Math.ScaleB(xs.Hi, ex - top) * (Sign(x) ? -1 : 1)));
+            if (!nx)
+            {
+                return Float80Arith.Divide(y, x, 64, RoundNearest, ref exc); // atan t = t - t^3/3
+            }
+
+            quarters = 4;
+        }
+        else if (quarters < 0 && ey - ex > 900)
+        {
+            quarters = 2;
         }
 
-        var yd = new DoubleDouble(Math.ScaleB(ys.Hi, ey - top), Math.ScaleB(ys.Lo, ey - top));
-        var xd = new DoubleDouble(Math.ScaleB(xs.Hi, ex - top), Math.ScaleB(xs.Lo, ex - top));
-        return DoubleDouble.Atan2(Sign(y) ? -yd : yd, Sign(x) ? -xd : xd).ToFloat80(RoundNearest, ref exc);
+        DoubleDouble angle;
+        if (quarters > 0)
+        {
+            angle = DoubleDouble.PiOver2 * new DoubleDouble(quarters / 2.0, 0);
+            if (ny)
+            {
+                angle = -angle;
+            }
+        }
+        else
+        {
+            int top = Math.Max(ex, ey);
+            var yd = new DoubleDouble(Math.ScaleB(ys.Hi, ey - top), Math.ScaleB(ys.Lo, ey - top));
+            var xd = new DoubleDouble(Math.ScaleB(xs.Hi, ex - top), Math.ScaleB(xs.Lo, ex - top));
+            angle = DoubleDouble.Atan2(ny ? -yd : yd, nx ? -xd : xd);
+        }
+
+        return angle.ToFloat80(RoundNearest, ref exc);
     }
 
     /// <summary>A NaN operand's result, or f applied in double precision.</summary>

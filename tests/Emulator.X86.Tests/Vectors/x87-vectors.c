@@ -72,6 +72,23 @@ static f80 value(int kind, int near) {
     return v;
 }
 
+static f80 special(void) {
+    f80 v;
+    uint16_t sign = (rnd() & 1) ? 0x8000 : 0;
+    switch (rnd() % 9) {
+    case 0: v.m = 0; v.se = sign; break;                                          // zero
+    case 1: v.m = 0x8000000000000000ull; v.se = sign | 0x7FFF; break;             // infinity
+    case 2: v.m = 0xC000000000000000ull | (rnd() >> 20); v.se = sign | 0x7FFF; break; // QNaN
+    case 3: v.m = 0x8000000000000000ull | ((rnd() >> 4) | 1); v.m &= ~0x4000000000000000ull; v.se = sign | 0x7FFF; break; // SNaN
+    case 4: v.m = rnd() >> (1 + rnd() % 40); v.se = sign; break;                  // denormal
+    case 5: v.m = rnd() | 0x8000000000000000ull; v.se = sign; break;              // pseudo-denormal
+    case 6: v.m = rnd() >> 1; v.se = sign | (uint16_t)(16383 + rnd() % 10); break; // unnormal
+    case 7: v.m = 0xC000000000000000ull; v.se = 0xFFFF; break;                     // indefinite
+    default: v.m = 0x8000000000000000ull; v.se = sign | 1; break;                  // smallest normal
+    }
+    return v;
+}
+
 int main(void) {
     static const uint16_t cws[] = { 0x037F, 0x077F, 0x0B7F, 0x0F7F, 0x027F, 0x007F };
     struct { const char *name; opfn fn; int count; } ops[] = {
@@ -103,6 +120,14 @@ int main(void) {
             if (!strcmp(n, "f2xm1")) { cw = 0x037F; a.se = (uint16_t)(16383 + (rnd() % 40) - 40) | (a.se & 0x8000); }
             f80 r; uint16_t sw;
             ops[k].fn(cw, &a, &b, &r, &sw);
+            if (rnd() % 4 == 0) {
+                // and once more with special operands
+                printf("%s %04x %016llx %04x %016llx %04x %016llx %04x %04x\n", ops[k].name, cw,
+                    (unsigned long long)a.m, a.se, (unsigned long long)b.m, b.se, (unsigned long long)r.m, r.se, sw);
+                if (rnd() & 1) a = special(); else b = special();
+                if (rnd() % 3 == 0) { a = special(); b = special(); }
+                ops[k].fn(cw, &a, &b, &r, &sw);
+            }
             printf("%s %04x %016llx %04x %016llx %04x %016llx %04x %04x\n", ops[k].name, cw,
                 (unsigned long long)a.m, a.se, (unsigned long long)b.m, b.se, (unsigned long long)r.m, r.se, sw);
         }
