@@ -50,6 +50,23 @@ OP(op_yl2x, "fyl2x")
 OP(op_yl2xp1, "fyl2xp1")
 OP(op_f2xm1, "f2xm1")
 
+OP(op_xtract, "fxtract")
+OP(op_xtractexp, "fxtract\n fstp %%st(0)")
+OP(op_xam, "fxam")
+OP(op_tst, "ftst")
+OPS(op_ld32, "fstp %%st(0)\n fstp %%st(0)\n flds %[a]\n fstpt %[r]")
+OPS(op_ld64, "fstp %%st(0)\n fstp %%st(0)\n fldl %[a]\n fstpt %[r]")
+
+#define OPF(name, insn) \
+static void name(uint16_t cw, f80 *a, f80 *b, f80 *r, uint16_t *sw) { \
+    uint64_t flags; \
+    asm volatile("fninit\n fldcw %[cw]\n fldt %[b]\n fldt %[a]\n fnclex\n" insn "\n pushfq\n popq %[f]\n fnstsw %[sw]\n fninit" \
+        : [f] "=r"(flags), [sw] "=m"(*sw) : [a] "m"(*a), [b] "m"(*b), [cw] "m"(cw) : "memory", "cc"); \
+    r->m = flags & 0x8D5; r->se = 0; }
+
+OPF(op_comi, "fcomi %%st(1), %%st")
+OPF(op_ucomi, "fucomi %%st(1), %%st")
+
 typedef void (*opfn)(uint16_t, f80 *, f80 *, f80 *, uint16_t *);
 
 static f80 value(int kind, int near) {
@@ -99,6 +116,8 @@ int main(void) {
         { "ist64", op_ist64, 60 }, { "istt64", op_istt64, 30 }, { "com", op_com, 60 }, { "ucom", op_ucom, 20 },
         { "sin", op_sin, 40 }, { "cos", op_cos, 40 }, { "tan", op_tan, 30 }, { "atan", op_atan, 40 },
         { "yl2x", op_yl2x, 40 }, { "yl2xp1", op_yl2xp1, 30 }, { "f2xm1", op_f2xm1, 40 },
+        { "xtract", op_xtract, 30 }, { "xtractexp", op_xtractexp, 30 }, { "xam", op_xam, 40 }, { "tst", op_tst, 30 },
+        { "ld32", op_ld32, 50 }, { "ld64", op_ld64, 50 }, { "comi", op_comi, 40 }, { "ucomi", op_ucomi, 40 },
     };
     for (unsigned k = 0; k < sizeof ops / sizeof ops[0]; k++) {
         for (int i = 0; i < ops[k].count; i++) {
@@ -117,10 +136,13 @@ int main(void) {
             if (!strcmp(n, "atan")) { cw = 0x037F; a.se = (uint16_t)(16383 + (rnd() % 20) - 10) | (a.se & 0x8000); b.se = (uint16_t)(16383 + (rnd() % 20) - 10) | (b.se & 0x8000); }
             if (!strcmp(n, "yl2x")) { cw = 0x037F; a.se = (uint16_t)(16383 + (rnd() % 200) - 100); b.se = (uint16_t)(16383 + (rnd() % 10)) | (b.se & 0x8000); }
             if (!strcmp(n, "yl2xp1")) { cw = 0x037F; a.se = (uint16_t)(16383 + (rnd() % 30) - 32) | (a.se & 0x8000); b.se = (uint16_t)(16383 + (rnd() % 10)) | (b.se & 0x8000); }
+            if (!strcmp(n, "ld32")) { uint32_t e8 = (uint32_t)(rnd() % 8); a.m = (rnd() & 0x807FFFFFull) | ((uint64_t)(e8 == 0 ? 0 : e8 == 1 ? 0xFF : rnd() & 0xFF) << 23); a.se = 0; }
+            if (!strcmp(n, "ld64")) { uint64_t e11 = rnd() % 8; a.m = (rnd() & 0x800FFFFFFFFFFFFFull) | ((e11 == 0 ? 0 : e11 == 1 ? 0x7FF : rnd() & 0x7FF) << 52); a.se = 0; }
+            if (!strcmp(n, "comi") || !strcmp(n, "ucomi")) { if (rnd() % 3 == 0) b = a; else if (rnd() % 2) b.se = a.se; }
             if (!strcmp(n, "f2xm1")) { cw = 0x037F; a.se = (uint16_t)(16383 + (rnd() % 40) - 40) | (a.se & 0x8000); }
             f80 r; uint16_t sw;
             ops[k].fn(cw, &a, &b, &r, &sw);
-            if (rnd() % 4 == 0) {
+            if (rnd() % 4 == 0 && strncmp(n, "ld", 2)) {
                 // and once more with special operands
                 printf("%s %04x %016llx %04x %016llx %04x %016llx %04x %04x\n", ops[k].name, cw,
                     (unsigned long long)a.m, a.se, (unsigned long long)b.m, b.se, (unsigned long long)r.m, r.se, sw);
