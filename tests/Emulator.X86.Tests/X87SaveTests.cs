@@ -73,7 +73,7 @@ public unsafe class X87SaveTests
         Assert.Equal(5UL << 11, m.ReadMem(img + 2, 2));      // FSW: TOP = 5
         Assert.Equal(0xE0UL, m.ReadMem(img + 4, 1));         // abridged FTW: R5-R7 in use
         Assert.Equal(0UL, m.ReadMem(img + 5, 1));            // reserved
-        Assert.Equal(0UL, m.ReadMem(img + 6, 2));            // FOP (not tracked)
+        Assert.Equal(0x032BUL, m.ReadMem(img + 6, 2));       // FOP of FLD m80 [rBX]: DB /5, ModR/M 2BH
         if (rexW)
         {
             Assert.Equal(fip, m.ReadMem(img + 8, 8));        // 64-bit FIP
@@ -229,10 +229,11 @@ public unsafe class X87SaveTests
             a.fstp(Tw(bits, 0x190));
         });
         ulong img = Data + 0x100;
-        Assert.Equal(0x037FUL, m.ReadMem(img + 0, 2));
-        Assert.Equal(6UL << 11, m.ReadMem(img + 4, 2));
-        Assert.Equal(0x0FFFUL, m.ReadMem(img + 8, 2));   // R6 and R7 valid
+        Assert.Equal(0xFFFF_037FUL, m.ReadMem(img + 0, 4));       // upper halves stored as 1s
+        Assert.Equal(0xFFFF_0000UL | (6 << 11), m.ReadMem(img + 4, 4));
+        Assert.Equal(0xFFFF_0FFFUL, m.ReadMem(img + 8, 4));       // R6 and R7 valid
         Assert.Equal(fip & 0xFFFF_FFFF, m.ReadMem(img + 12, 4));
+        Assert.Equal(0x01EB_0000UL, m.ReadMem(img + 16, 4));  // FOP of FLDPI (D9 EB), FCS 0
         Assert.Equal(0xC90F_DAA2_2168_C235UL, m.ReadMem(img + 28, 8)); // ST0 = pi
         Assert.Equal(0x4000UL, m.ReadMem(img + 36, 2));
         Assert.Equal(0x8000_0000_0000_0000UL, m.ReadMem(img + 38, 8)); // ST1 = 1.0

@@ -15,8 +15,8 @@ namespace Emulator.X86.Frontend;
 /// time, so each instruction is one helper call on the state (Helpers/X87*.cs) with its
 /// operand indices as constants; memory sources are loaded by IR and passed in, memory
 /// destinations are written by the helper so a faulting store leaves the FPU unchanged.
-/// FIP and FDP record the last non-control instruction's offset and operand linear address;
-/// FOP and FCS/FDS are not tracked (0). A pending unmasked exception raises #MF (CR0.NE set)
+/// FIP, FOP and FDP record the last non-control instruction's offset, opcode and operand
+/// linear address; FCS and FDS read as 0. A pending unmasked exception raises #MF (CR0.NE set)
 /// at the next waiting instruction, in its helper. CR0.EM/TS (#NM) are not checked.
 /// </summary>
 public sealed partial class Translator
@@ -32,13 +32,13 @@ public sealed partial class Translator
         t[(int)Mnemonic.Fld] = static (tr, in i) => tr.Fld(in i);
         t[(int)Mnemonic.Fild] = static (tr, in i) => tr.Fld(in i);
         t[(int)Mnemonic.Fbld] = static (tr, in i) => tr.Fld(in i);
-        t[(int)Mnemonic.Fld1] = static (tr, in i) => tr.FldConst(Ls.One);
-        t[(int)Mnemonic.Fldl2t] = static (tr, in i) => tr.FldConst(Ls.L2T);
-        t[(int)Mnemonic.Fldl2e] = static (tr, in i) => tr.FldConst(Ls.L2E);
-        t[(int)Mnemonic.Fldpi] = static (tr, in i) => tr.FldConst(Ls.Pi);
-        t[(int)Mnemonic.Fldlg2] = static (tr, in i) => tr.FldConst(Ls.Lg2);
-        t[(int)Mnemonic.Fldln2] = static (tr, in i) => tr.FldConst(Ls.Ln2);
-        t[(int)Mnemonic.Fldz] = static (tr, in i) => tr.FldConst(Ls.ZeroConst);
+        t[(int)Mnemonic.Fld1] = static (tr, in i) => tr.FldConst(in i, Ls.One);
+        t[(int)Mnemonic.Fldl2t] = static (tr, in i) => tr.FldConst(in i, Ls.L2T);
+        t[(int)Mnemonic.Fldl2e] = static (tr, in i) => tr.FldConst(in i, Ls.L2E);
+        t[(int)Mnemonic.Fldpi] = static (tr, in i) => tr.FldConst(in i, Ls.Pi);
+        t[(int)Mnemonic.Fldlg2] = static (tr, in i) => tr.FldConst(in i, Ls.Lg2);
+        t[(int)Mnemonic.Fldln2] = static (tr, in i) => tr.FldConst(in i, Ls.Ln2);
+        t[(int)Mnemonic.Fldz] = static (tr, in i) => tr.FldConst(in i, Ls.ZeroConst);
         t[(int)Mnemonic.Fst] = static (tr, in i) => tr.Fst(in i, pop: false);
         t[(int)Mnemonic.Fstp] = static (tr, in i) => tr.Fst(in i, pop: true);
         t[(int)Mnemonic.Fstpnce] = static (tr, in i) => tr.Fst(in i, pop: true);
@@ -67,18 +67,56 @@ public sealed partial class Translator
     private Operand X87Address(in Instruction insn) => insn.Op0Kind == OpKind.Memory ? EffectiveAddress(in insn) : default;
 
     /// <summary>
-    /// Records FIP (and FDP for a memory operand) after a non-control instruction (SDM Vol. 1
-    /// 8.1.8). It follows the helper call, so a #MF for an earlier instruction's pending
-    /// exception still reports that instruction's pointers.
+    /// Records FIP, FOP (and FDP for a memory operand) after a non-control instruction (SDM
+    /// Vol. 1 8.1.8, 8.1.9). It follows the helper call, so a #MF for an earlier instruction's
+    /// pending exception still reports that instruction's pointers.
     /// </summary>
-    private void X87Retire(Operand addr)
+    private void X87Retire(in Instruction insn, Operand addr)
     {
         b.StState(FipOffset, I64(Pc));
-        b.StState(FopOffset, I16(0));
+        b.StState(FopOffset, I16(X87Opcode(in insn)));
         if (addr.IsValid)
         {
             b.StState(FdpOffset, addr);
         }
+    }
+
+    /// <summary>
+    /// FOP: the low 3 bits of the D8-DF opcode byte and the ModR/M byte (SDM Vol. 1 Figure
+    /// 8-8), read back from the code bytes just decoded (prefixes and REX are never D8-DF).
+    /// </summary>
+    private ushort X87Opcode(in Instruction insn)
+    {
+        ulong csBase = Mode.Is64 ? 0 : cpu.S.Cs.Base;
+        ulong wrap = Mode.Is64 ? ulong.MaxValue : 0xffff_ffff;
+        for (int k = 0; k + 1 < insn.Length; k++)
+        {
+            int op = CodeByte((csBase + Pc + (ulong)k) & wrap);
+            if (op is >= 0xD8 and <= 0xDF)
+            {
+                int modrm = CodeByte((csBase + Pc + (ulong)k + 1) & wrap);
+                return modrm < 0 ? (ushort)0 : (ushort)(((op & 7) << 8) | modrm);
+            }
+
+            if (op < 0)
+            {
+                break;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>A byte of the code being translated (already fetched once, so its page translates), or -1.</summary>
+    private int CodeByte(ulong linear)
+    {
+        if (!cpu.TranslateFetch(linear, out ulong pa) || !cpu.Memory.Contains(pa, 1))
+        {
+            cpu.S.ExceptionVector = -1; // not a guest fault: the instruction was fetched already
+            return -1;
+        }
+
+        return cpu.Memory.Span(pa, 1)[0];
     }
 
     /// <summary>Loads a memory operand of kind as (value, high); high is the sign/exponent word of an m80.</summary>
@@ -116,13 +154,13 @@ public sealed partial class Translator
             b.Call(Ls.Load, I64((ulong)kind), v, hi);
         }
 
-        X87Retire(addr);
+        X87Retire(in insn, addr);
     }
 
-    private void FldConst(int index)
+    private void FldConst(in Instruction insn, int index)
     {
         b.Call(Ls.Load, I64(Ls.Constant), I64((ulong)index), I64(0));
-        X87Retire(default);
+        X87Retire(in insn, default);
     }
 
     private void Fst(in Instruction insn, bool pop, bool truncate = false)
@@ -139,7 +177,7 @@ public sealed partial class Translator
             stored = true;
         }
 
-        X87Retire(addr);
+        X87Retire(in insn, addr);
     }
 
     private static void RegisterX87Arith(Emitter?[] t)
@@ -176,24 +214,24 @@ public sealed partial class Translator
         t[(int)Mnemonic.Fucomi] = static (tr, in i) => tr.Fcompare(in i, unordered: true, pops: 0, eflags: true);
         t[(int)Mnemonic.Fucomip] = static (tr, in i) => tr.Fcompare(in i, unordered: true, pops: 1, eflags: true);
 
-        t[(int)Mnemonic.Fchs] = static (tr, in i) => tr.Ffunc(Fn.Chs);
-        t[(int)Mnemonic.Fabs] = static (tr, in i) => tr.Ffunc(Fn.Abs);
-        t[(int)Mnemonic.Fsqrt] = static (tr, in i) => tr.Ffunc(Fn.Sqrt);
-        t[(int)Mnemonic.Frndint] = static (tr, in i) => tr.Ffunc(Fn.Rndint);
-        t[(int)Mnemonic.Fsin] = static (tr, in i) => tr.Ffunc(Fn.Sin);
-        t[(int)Mnemonic.Fcos] = static (tr, in i) => tr.Ffunc(Fn.Cos);
-        t[(int)Mnemonic.Fsincos] = static (tr, in i) => tr.Ffunc(Fn.Sincos);
-        t[(int)Mnemonic.Fptan] = static (tr, in i) => tr.Ffunc(Fn.Ptan);
-        t[(int)Mnemonic.Fpatan] = static (tr, in i) => tr.Ffunc(Fn.Patan);
-        t[(int)Mnemonic.F2xm1] = static (tr, in i) => tr.Ffunc(Fn.F2xm1);
-        t[(int)Mnemonic.Fyl2x] = static (tr, in i) => tr.Ffunc(Fn.Yl2x);
-        t[(int)Mnemonic.Fyl2xp1] = static (tr, in i) => tr.Ffunc(Fn.Yl2xp1);
-        t[(int)Mnemonic.Ftst] = static (tr, in i) => tr.Ffunc(Fn.Tst);
-        t[(int)Mnemonic.Fxam] = static (tr, in i) => tr.Ffunc(Fn.Xam);
-        t[(int)Mnemonic.Fxtract] = static (tr, in i) => tr.Ffunc(Fn.Xtract);
-        t[(int)Mnemonic.Fscale] = static (tr, in i) => tr.Ffunc(Fn.Scale);
-        t[(int)Mnemonic.Fprem] = static (tr, in i) => tr.Ffunc(Fn.Prem);
-        t[(int)Mnemonic.Fprem1] = static (tr, in i) => tr.Ffunc(Fn.Prem1);
+        t[(int)Mnemonic.Fchs] = static (tr, in i) => tr.Ffunc(in i, Fn.Chs);
+        t[(int)Mnemonic.Fabs] = static (tr, in i) => tr.Ffunc(in i, Fn.Abs);
+        t[(int)Mnemonic.Fsqrt] = static (tr, in i) => tr.Ffunc(in i, Fn.Sqrt);
+        t[(int)Mnemonic.Frndint] = static (tr, in i) => tr.Ffunc(in i, Fn.Rndint);
+        t[(int)Mnemonic.Fsin] = static (tr, in i) => tr.Ffunc(in i, Fn.Sin);
+        t[(int)Mnemonic.Fcos] = static (tr, in i) => tr.Ffunc(in i, Fn.Cos);
+        t[(int)Mnemonic.Fsincos] = static (tr, in i) => tr.Ffunc(in i, Fn.Sincos);
+        t[(int)Mnemonic.Fptan] = static (tr, in i) => tr.Ffunc(in i, Fn.Ptan);
+        t[(int)Mnemonic.Fpatan] = static (tr, in i) => tr.Ffunc(in i, Fn.Patan);
+        t[(int)Mnemonic.F2xm1] = static (tr, in i) => tr.Ffunc(in i, Fn.F2xm1);
+        t[(int)Mnemonic.Fyl2x] = static (tr, in i) => tr.Ffunc(in i, Fn.Yl2x);
+        t[(int)Mnemonic.Fyl2xp1] = static (tr, in i) => tr.Ffunc(in i, Fn.Yl2xp1);
+        t[(int)Mnemonic.Ftst] = static (tr, in i) => tr.Ffunc(in i, Fn.Tst);
+        t[(int)Mnemonic.Fxam] = static (tr, in i) => tr.Ffunc(in i, Fn.Xam);
+        t[(int)Mnemonic.Fxtract] = static (tr, in i) => tr.Ffunc(in i, Fn.Xtract);
+        t[(int)Mnemonic.Fscale] = static (tr, in i) => tr.Ffunc(in i, Fn.Scale);
+        t[(int)Mnemonic.Fprem] = static (tr, in i) => tr.Ffunc(in i, Fn.Prem);
+        t[(int)Mnemonic.Fprem1] = static (tr, in i) => tr.Ffunc(in i, Fn.Prem1);
     }
 
     /// <summary>
@@ -217,7 +255,7 @@ public sealed partial class Translator
             b.Call(Fa.Arith, I64(ctl), I64(0), I64(0), I64(0));
         }
 
-        X87Retire(addr);
+        X87Retire(in insn, addr);
     }
 
     /// <summary>FCOM FUCOM FICOM (condition codes) and FCOMI FUCOMI (ZF, PF, CF), popping 0-2 times.</summary>
@@ -243,12 +281,12 @@ public sealed partial class Translator
             SetFlagsMaterialized(flags);
         }
 
-        X87Retire(addr);
+        X87Retire(in insn, addr);
     }
 
-    private void Ffunc(int op)
+    private void Ffunc(in Instruction insn, int op)
     {
         b.Call(Fn.Func, I64((ulong)op));
-        X87Retire(default);
+        X87Retire(in insn, default);
     }
 }

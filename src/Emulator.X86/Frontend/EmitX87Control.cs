@@ -28,7 +28,7 @@ public sealed partial class Translator
         t[(int)Mnemonic.Wait] = static (tr, in i) => tr.b.Call(Ctl.Wait);
 
         // 8087/287/387SL leftovers that later processors execute as FNOP.
-        t[(int)Mnemonic.Fnop] = static (tr, in i) => tr.Fnop();
+        t[(int)Mnemonic.Fnop] = static (tr, in i) => tr.Fnop(in i);
         t[(int)Mnemonic.Fneni] = static (tr, in i) => { };
         t[(int)Mnemonic.Fndisi] = static (tr, in i) => { };
         t[(int)Mnemonic.Fnsetpm] = static (tr, in i) => { };
@@ -36,11 +36,11 @@ public sealed partial class Translator
         t[(int)Mnemonic.Fdisi] = static (tr, in i) => tr.b.Call(Ctl.Wait);
         t[(int)Mnemonic.Fsetpm] = static (tr, in i) => tr.b.Call(Ctl.Wait);
 
-        t[(int)Mnemonic.Fxch] = static (tr, in i) => tr.FstackOp(Ctl.Fxch, i.OpCount >= 2 ? i.Op1Register : Register.ST1);
-        t[(int)Mnemonic.Ffree] = static (tr, in i) => tr.FstackOp(Ctl.Ffree, i.Op0Register);
-        t[(int)Mnemonic.Ffreep] = static (tr, in i) => tr.FstackOp(Ctl.Ffreep, i.Op0Register);
-        t[(int)Mnemonic.Fincstp] = static (tr, in i) => tr.FstackOp(Ctl.Fincstp, Register.ST0);
-        t[(int)Mnemonic.Fdecstp] = static (tr, in i) => tr.FstackOp(Ctl.Fdecstp, Register.ST0);
+        t[(int)Mnemonic.Fxch] = static (tr, in i) => tr.FstackOp(in i, Ctl.Fxch, i.OpCount >= 2 ? i.Op1Register : Register.ST1);
+        t[(int)Mnemonic.Ffree] = static (tr, in i) => tr.FstackOp(in i, Ctl.Ffree, i.Op0Register);
+        t[(int)Mnemonic.Ffreep] = static (tr, in i) => tr.FstackOp(in i, Ctl.Ffreep, i.Op0Register);
+        t[(int)Mnemonic.Fincstp] = static (tr, in i) => tr.FstackOp(in i, Ctl.Fincstp, Register.ST0);
+        t[(int)Mnemonic.Fdecstp] = static (tr, in i) => tr.FstackOp(in i, Ctl.Fdecstp, Register.ST0);
         t[(int)Mnemonic.Fcmovb] = static (tr, in i) => tr.Fcmov(in i, ConditionCode.b);
         t[(int)Mnemonic.Fcmove] = static (tr, in i) => tr.Fcmov(in i, ConditionCode.e);
         t[(int)Mnemonic.Fcmovbe] = static (tr, in i) => tr.Fcmov(in i, ConditionCode.be);
@@ -118,16 +118,16 @@ public sealed partial class Translator
         b.StState(FdpOffset, I64(0));
     }
 
-    private void Fnop()
+    private void Fnop(in Instruction insn)
     {
         b.Call(Ctl.Wait);
-        X87Retire(default);
+        X87Retire(in insn, default);
     }
 
-    private void FstackOp(int op, Register st)
+    private void FstackOp(in Instruction insn, int op, Register st)
     {
         b.Call(Ctl.Stack, I64((ulong)op), I64((ulong)StIndex(st)), I64(0));
-        X87Retire(default);
+        X87Retire(in insn, default);
     }
 
     /// <summary>FCMOVcc ST(0), ST(i): the EFLAGS condition is computed in IR and passed to the helper.</summary>
@@ -135,7 +135,7 @@ public sealed partial class Translator
     {
         var cond = Condition(cc);
         b.Call(Ctl.Stack, I64(Ctl.Fcmov), I64((ulong)StIndex(insn.Op1Register)), cond);
-        X87Retire(default);
+        X87Retire(in insn, default);
     }
 
     /// <summary>FSTENV FLDENV FSAVE FRSTOR: the 14/94-byte (16-bit) or 28/108-byte (32-bit) images, real or protected layout.</summary>

@@ -173,9 +173,12 @@ public static unsafe class X87Control
         bool real = (flags & EnvRealMode) != 0;
         ref var s = ref cpu.S;
         int w = small ? 2 : 4;
-        bool ok = cpu.Write(addr, w, s.Fcw)
-            && cpu.Write(addr + (ulong)w, w, s.Fsw)
-            && cpu.Write(addr + (ulong)(2 * w), w, s.Ftw);
+
+        // In the 32-bit layouts the unused upper halves of the FCW, FSW, FTW (and FDS) dwords read as 1s, as hardware stores them.
+        ulong upper = small ? 0 : 0xFFFF_0000UL;
+        bool ok = cpu.Write(addr, w, s.Fcw | upper)
+            && cpu.Write(addr + (ulong)w, w, s.Fsw | upper)
+            && cpu.Write(addr + (ulong)(2 * w), w, s.Ftw | upper);
         if (ok && real)
         {
             // Real-mode layout: 20-bit (or 32-bit) linear pointers split across two fields, FOP in the second.
@@ -190,7 +193,7 @@ public static unsafe class X87Control
             ok = cpu.Write(addr + (ulong)(3 * w), w, s.Fip)
                 && cpu.Write(addr + (ulong)(4 * w), w, small ? 0 : (ulong)(s.Fop & 0x7FF) << 16)
                 && cpu.Write(addr + (ulong)(5 * w), w, s.Fdp)
-                && cpu.Write(addr + (ulong)(6 * w), w, 0);
+                && cpu.Write(addr + (ulong)(6 * w), w, upper);
         }
 
         if (ok && (flags & EnvWithRegisters) != 0)
