@@ -529,4 +529,39 @@ public class X87ArithTests
         Assert.Equal(Data, m.ReadMem(Data + 0x114, 4));
         Assert.Equal(0x0FFF, m.Cpu.S.Ftw);
     }
+
+    [Theory]
+    [InlineData(0x8, "fld1")]     // CR0.TS
+    [InlineData(0x4, "fld1")]     // CR0.EM
+    [InlineData(0x8, "fnstsw")]
+    [InlineData(0x8, "fninit")]
+    [InlineData(0x4, "fxsave")]
+    [InlineData(0xA, "wait")]     // CR0.MP and CR0.TS
+    public void FpuUnavailableRaisesNm(int cr0Bits, string insn)
+    {
+        using var m = new TestMachine(64);
+        m.Cpu.S.Cr0 |= (uint)cr0Bits;
+        m.Load(a =>
+        {
+            a.mov(ebx, (uint)Data);
+            switch (insn)
+            {
+                case "fld1": a.fld1(); break;
+                case "fnstsw": a.fnstsw(ax); break;
+                case "fninit": a.fninit(); break;
+                case "fxsave": a.fxsave(M(64, 0)); break;
+                default: a.wait(); break;
+            }
+        });
+        Assert.Equal(7, m.RunToException());
+    }
+
+    [Fact]
+    public void WaitIgnoresTsWithoutMp()
+    {
+        using var m = new TestMachine(32);
+        m.Cpu.S.Cr0 |= 0x8;
+        m.Load(a => a.wait()).Run();
+        Assert.Equal(0, Fsw(m));
+    }
 }

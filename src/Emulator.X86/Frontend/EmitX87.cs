@@ -16,8 +16,8 @@ namespace Emulator.X86.Frontend;
 /// operand indices as constants; memory sources are loaded by IR and passed in, memory
 /// destinations are written by the helper so a faulting store leaves the FPU unchanged.
 /// FIP, FOP and FDP record the last non-control instruction's offset, opcode and operand
-/// linear address; FCS and FDS read as 0. A pending unmasked exception raises #MF (CR0.NE set)
-/// at the next waiting instruction, in its helper. CR0.EM/TS (#NM) are not checked.
+/// linear address; FCS and FDS read as 0. CR0.EM or CR0.TS raise #NM, and a pending unmasked
+/// exception raises #MF (CR0.NE set) at the next waiting instruction, both in the helpers.
 /// </summary>
 public sealed partial class Translator
 {

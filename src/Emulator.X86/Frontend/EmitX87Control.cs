@@ -29,12 +29,12 @@ public sealed partial class Translator
 
         // 8087/287/387SL leftovers that later processors execute as FNOP.
         t[(int)Mnemonic.Fnop] = static (tr, in i) => tr.Fnop(in i);
-        t[(int)Mnemonic.Fneni] = static (tr, in i) => { };
-        t[(int)Mnemonic.Fndisi] = static (tr, in i) => { };
-        t[(int)Mnemonic.Fnsetpm] = static (tr, in i) => { };
-        t[(int)Mnemonic.Feni] = static (tr, in i) => tr.b.Call(Ctl.Wait);
-        t[(int)Mnemonic.Fdisi] = static (tr, in i) => tr.b.Call(Ctl.Wait);
-        t[(int)Mnemonic.Fsetpm] = static (tr, in i) => tr.b.Call(Ctl.Wait);
+        t[(int)Mnemonic.Fneni] = static (tr, in i) => tr.X87ControlChecks(wait: false);
+        t[(int)Mnemonic.Fndisi] = static (tr, in i) => tr.X87ControlChecks(wait: false);
+        t[(int)Mnemonic.Fnsetpm] = static (tr, in i) => tr.X87ControlChecks(wait: false);
+        t[(int)Mnemonic.Feni] = static (tr, in i) => tr.X87ControlChecks(wait: true);
+        t[(int)Mnemonic.Fdisi] = static (tr, in i) => tr.X87ControlChecks(wait: true);
+        t[(int)Mnemonic.Fsetpm] = static (tr, in i) => tr.X87ControlChecks(wait: true);
 
         t[(int)Mnemonic.Fxch] = static (tr, in i) => tr.FstackOp(in i, Ctl.Fxch, i.OpCount >= 2 ? i.Op1Register : Register.ST1);
         t[(int)Mnemonic.Ffree] = static (tr, in i) => tr.FstackOp(in i, Ctl.Ffree, i.Op0Register);
@@ -62,13 +62,24 @@ public sealed partial class Translator
         t[(int)Mnemonic.Fxrstor64] = static (tr, in i) => tr.Fxsave(in i, save: false, rexW: true);
     }
 
-    /// <summary>FSTSW/FNSTSW to AX or m16.</summary>
-    private void Fstsw(in Instruction insn, bool wait)
+    /// <summary>
+    /// The checks of a control instruction lowered to IR: the WAIT of its waiting form, then #NM
+    /// when CR0.EM or CR0.TS is set (the FN* forms do not check for pending exceptions).
+    /// </summary>
+    private void X87ControlChecks(bool wait)
     {
         if (wait)
         {
             b.Call(Ctl.Wait);
         }
+
+        b.Call(Ctl.Available);
+    }
+
+    /// <summary>FSTSW/FNSTSW to AX or m16.</summary>
+    private void Fstsw(in Instruction insn, bool wait)
+    {
+        X87ControlChecks(wait);
 
         var fsw = b.LdState(CpuStateOffsets.Fsw, IrType.I16);
         if (insn.Op0Kind == OpKind.Register)
@@ -83,10 +94,7 @@ public sealed partial class Translator
 
     private void Fstcw(in Instruction insn, bool wait)
     {
-        if (wait)
-        {
-            b.Call(Ctl.Wait);
-        }
+        X87ControlChecks(wait);
 
         StoreMem(EffectiveAddress(in insn), b.LdState(CpuStateOffsets.Fcw, IrType.I16));
     }
@@ -94,10 +102,7 @@ public sealed partial class Translator
     /// <summary>FCLEX: clears the exception flags, ES, SF and B; C0-C3 and TOP stay.</summary>
     private void Fclex(bool wait)
     {
-        if (wait)
-        {
-            b.Call(Ctl.Wait);
-        }
+        X87ControlChecks(wait);
 
         b.StState(CpuStateOffsets.Fsw, b.And(b.LdState(CpuStateOffsets.Fsw, IrType.I16), I16(0x7F00)));
     }
@@ -105,10 +110,7 @@ public sealed partial class Translator
     /// <summary>FINIT: FCW 037FH, FSW 0, all tags empty, FIP FDP FOP 0 (SDM Vol. 2A FINIT/FNINIT).</summary>
     private void Finit(bool wait)
     {
-        if (wait)
-        {
-            b.Call(Ctl.Wait);
-        }
+        X87ControlChecks(wait);
 
         b.StState(CpuStateOffsets.Fcw, I16(0x037F));
         b.StState(CpuStateOffsets.Fsw, I16(0));
@@ -118,8 +120,10 @@ public sealed partial class Translator
         b.StState(FdpOffset, I64(0));
     }
 
+    /// <summary>FNOP is a waiting instruction: #NM, then a pending #MF, then nothing.</summary>
     private void Fnop(in Instruction insn)
     {
+        b.Call(Ctl.Available);
         b.Call(Ctl.Wait);
         X87Retire(in insn, default);
     }

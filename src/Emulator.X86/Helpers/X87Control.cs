@@ -26,6 +26,9 @@ public static unsafe class X87Control
     /// <summary>x87_wait(): FWAIT, and the wait of FSTSW FSTCW FCLEX FINIT FSTENV FSAVE: #MF when an unmasked exception is pending.</summary>
     public static readonly HelperInfo Wait = HelperTable.Define("x87_wait", 0, Waiting, &WaitImpl);
 
+    /// <summary>x87_available(): #NM when CR0.EM or CR0.TS is set, for the non-waiting instructions lowered to IR (FNSTSW FNSTCW FNCLEX FNINIT).</summary>
+    public static readonly HelperInfo Available = HelperTable.Define("x87_available", 0, OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault, &AvailableImpl);
+
     /// <summary>x87_stenv(addr, flags): FNSTENV, or FNSAVE with EnvWithRegisters. May fault.</summary>
     public static readonly HelperInfo StoreEnv = HelperTable.Define("x87_stenv", 2, HelperTable.Effects, &StoreEnvImpl);
 
@@ -163,12 +166,23 @@ public static unsafe class X87Control
 
     private static ulong WaitImpl(Cpu cpu, ulong unused0, ulong unused1, ulong unused2, ulong unused3)
     {
-        PendingFault(cpu);
+        WaitFault(cpu);
+        return 0;
+    }
+
+    private static ulong AvailableImpl(Cpu cpu, ulong unused0, ulong unused1, ulong unused2, ulong unused3)
+    {
+        Unavailable(cpu);
         return 0;
     }
 
     private static ulong StoreEnvImpl(Cpu cpu, ulong addr, ulong flags, ulong unused1, ulong unused2)
     {
+        if (Unavailable(cpu))
+        {
+            return 0;
+        }
+
         bool small = (flags & Env16) != 0;
         bool real = (flags & EnvRealMode) != 0;
         ref var s = ref cpu.S;

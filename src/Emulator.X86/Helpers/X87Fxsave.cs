@@ -17,7 +17,7 @@ public static unsafe class X87Fxsave
     /// <summary>Flags: 64-bit FIP/FDP (REX.W), and 64-bit mode (XMM8-15 are part of the image).</summary>
     public const int RexW = 1, Mode64 = 2;
 
-    /// <summary>x87_fxsave(addr, flags): #GP(0) unless addr is 16-byte aligned. May fault.</summary>
+    /// <summary>x87_fxsave(addr, flags): #NM when CR0.EM or CR0.TS is set, #GP(0) unless addr is 16-byte aligned. May fault.</summary>
     public static readonly HelperInfo Save = HelperTable.Define("x87_fxsave", 2, HelperTable.Effects, &SaveImpl);
 
     /// <summary>x87_fxrstor(addr, flags): #GP(0) unless 16-byte aligned, or when MXCSR has bits outside MXCSR_MASK.</summary>
@@ -29,6 +29,11 @@ public static unsafe class X87Fxsave
 
     private static ulong SaveImpl(Cpu cpu, ulong addr, ulong flags, ulong unused1, ulong unused2)
     {
+        if (Unavailable(cpu))
+        {
+            return 0;
+        }
+
         if ((addr & 15) != 0)
         {
             cpu.RaiseException(Vector.GP, 0);
@@ -87,6 +92,11 @@ public static unsafe class X87Fxsave
 
     private static ulong RestoreImpl(Cpu cpu, ulong addr, ulong flags, ulong unused1, ulong unused2)
     {
+        if (Unavailable(cpu))
+        {
+            return 0;
+        }
+
         if ((addr & 15) != 0)
         {
             cpu.RaiseException(Vector.GP, 0);

@@ -20,19 +20,50 @@ internal static unsafe class X87State
     public const ushort ErrorSummary = 1 << 7, Busy = 1 << 15;
 
     /// <summary>
-    /// The effects of a helper for a waiting x87 instruction: it first delivers a pending
-    /// unmasked exception as #MF (<see cref="PendingFault"/>).
+    /// The effects of a helper for a waiting x87 instruction: it first raises #NM or delivers a
+    /// pending unmasked exception as #MF (<see cref="PendingFault"/>).
     /// </summary>
     public const OpFlags Waiting = OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault;
 
+    private const ulong Cr0Mp = 1 << 1, Cr0Em = 1 << 2, Cr0Ts = 1 << 3, Cr0Ne = 1 << 5;
+
     /// <summary>
-    /// Raises #MF when an unmasked exception is pending (FSW.ES) and CR0.NE is set: every x87
-    /// instruction but the FN* control forms checks this before it executes (SDM Vol. 1 8.6,
-    /// 8.7). With CR0.NE clear the error would go out through FERR# and IRQ 13, not modelled.
+    /// Raises #NM when CR0.EM or CR0.TS is set (SDM Vol. 3A 2.5, Table 2-2): the FPU is being
+    /// emulated, or its state belongs to another task. Every x87 instruction but WAIT checks it.
     /// </summary>
-    public static bool PendingFault(Cpu cpu)
+    public static bool Unavailable(Cpu cpu)
     {
-        if ((cpu.S.Fsw & ErrorSummary) != 0 && (cpu.S.Cr0 & (1 << 5)) != 0)
+        if ((cpu.S.Cr0 & (Cr0Em | Cr0Ts)) != 0)
+        {
+            cpu.RaiseException(Vector.NM);
+            return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>WAIT/FWAIT: #NM only when CR0.MP and CR0.TS are both set, then the pending-exception check.</summary>
+    public static bool WaitFault(Cpu cpu)
+    {
+        if ((cpu.S.Cr0 & (Cr0Mp | Cr0Ts)) == (Cr0Mp | Cr0Ts))
+        {
+            cpu.RaiseException(Vector.NM);
+            return true;
+        }
+
+        return PendingError(cpu);
+    }
+
+    /// <summary>
+    /// The checks before a waiting x87 instruction: #NM (<see cref="Unavailable"/>), then #MF
+    /// when an unmasked exception is pending (FSW.ES) and CR0.NE is set (SDM Vol. 1 8.6, 8.7).
+    /// With CR0.NE clear the error would go out through FERR# and IRQ 13, not modelled.
+    /// </summary>
+    public static bool PendingFault(Cpu cpu) => Unavailable(cpu) || PendingError(cpu);
+
+    private static bool PendingError(Cpu cpu)
+    {
+        if ((cpu.S.Fsw & ErrorSummary) != 0 && (cpu.S.Cr0 & Cr0Ne) != 0)
         {
             cpu.RaiseException(Vector.MF);
             return true;
