@@ -371,7 +371,7 @@ public static unsafe partial class X87Functions
         }
         else if (cx == F80Class.Zero || cy == F80Class.Infinity)
         {
-            r = x;
+            r = cx == F80Class.Zero ? x : X87Arith.RoundTo(x, 64, RoundNearest, ref exc); // a pseudo-denormal comes out normalised
         }
         else
         {

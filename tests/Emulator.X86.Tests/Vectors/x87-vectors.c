@@ -118,15 +118,24 @@ int main(void) {
         { "yl2x", op_yl2x, 40 }, { "yl2xp1", op_yl2xp1, 30 }, { "f2xm1", op_f2xm1, 40 },
         { "xtract", op_xtract, 30 }, { "xtractexp", op_xtractexp, 30 }, { "xam", op_xam, 40 }, { "tst", op_tst, 30 },
         { "ld32", op_ld32, 50 }, { "ld64", op_ld64, 50 }, { "comi", op_comi, 40 }, { "ucomi", op_ucomi, 40 },
+        { "scale", op_scale, 60 }, { "prem", op_prem, 40 }, { "div", op_div, 40 }, { "mul", op_mul, 40 },
     };
-    for (unsigned k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+    unsigned nops = sizeof ops / sizeof ops[0];
+    for (unsigned k = 0; k < nops; k++) {
+        int extreme = k >= nops - 4;
         for (int i = 0; i < ops[k].count; i++) {
             uint16_t cw = cws[rnd() % 6];
             if (!strcmp(ops[k].name, "prem") || !strcmp(ops[k].name, "prem1")) cw = 0x037F;
             f80 a = value((int)(rnd() % 8), 16383);
             f80 b = value((int)(rnd() % 8), a.se & 0x7FFF);
             if (!strcmp(ops[k].name, "sqrt")) a.se &= 0x7FFF;
-            if (!strcmp(ops[k].name, "scale")) { b.m = 0x8000000000000000ull | (rnd() << 50 >> 1); b.se = (uint16_t)(16383 + rnd() % 8) | ((rnd() & 1) ? 0x8000 : 0); }
+            if (extreme) {
+                // results near the ends of the exponent range: overflow, underflow, denormals
+                a.se = (uint16_t)((rnd() & 1) ? 1 + rnd() % 80 : 32766 - rnd() % 80) | (a.se & 0x8000);
+                b.se = (uint16_t)(16383 + (int)(rnd() % 160) - 80) | (b.se & 0x8000);
+            }
+            if (!strcmp(ops[k].name, "scale") && extreme) { b.m = 0x8000000000000000ull | (rnd() >> 1); b.se = (uint16_t)(16383 + 6 + rnd() % 9) | ((rnd() & 1) ? 0x8000 : 0); cw = cws[rnd() % 6]; }
+            else if (!strcmp(ops[k].name, "scale")) { b.m = 0x8000000000000000ull | (rnd() << 50 >> 1); b.se = (uint16_t)(16383 + rnd() % 8) | ((rnd() & 1) ? 0x8000 : 0); }
             const char *n = ops[k].name;
             if (!strcmp(n, "rndint") || !strncmp(n, "ist", 3)) a.se = (uint16_t)(16383 + (rnd() % 70) - 3) | (a.se & 0x8000);
             if (!strcmp(n, "st32")) a.se = (uint16_t)(16383 + (rnd() % 300) - 150) | (a.se & 0x8000);
