@@ -37,6 +37,14 @@ public static class Float80Math
     /// <summary>Not an exception: set with PE when rounding increased the magnitude; the position of C1 in FSW.</summary>
     public const uint RoundedUp = 0x200;
 
+    /// <summary>
+    /// Requests passed in the flags to the arithmetic: deliver the unmasked overflow or
+    /// underflow response (the result's exponent adjusted by <see cref="WrapBias"/>).
+    /// </summary>
+    public const uint WrapOverflow = 1u << 16, WrapUnderflow = 1u << 17;
+
+    public const int WrapBias = 24576;
+
     // Rounding control, FCW bits 10-11 (SDM Vol. 1 Table 4-8).
     public const int RoundNearest = 0, RoundDown = 1, RoundUp = 2, RoundChop = 3;
 
@@ -273,6 +281,11 @@ public static class Float80Math
         }
 
         int lz = (int)UInt128.LeadingZeroCount(sig);
+        if ((exc & (WrapOverflow | WrapUnderflow)) != 0 && Wrapped(negative, e, sig, lz, p, rc, ref exc) is { } wrapped)
+        {
+            return wrapped;
+        }
+
         ulong q = RoundWide(negative, e - lz, sig << lz, p, Bias, rc, ref exc, out int biased);
         int sign = negative ? 0x8000 : 0;
         if (biased == 0x7FFF)
@@ -281,6 +294,31 @@ public static class Float80Math
         }
 
         return Make(q << (64 - p), sign | biased);
+    }
+
+    /// <summary>
+    /// The unmasked overflow and underflow responses of arithmetic into a register (SDM Vol. 1
+    /// 4.9.1.4, 4.9.1.5): the correctly rounded result with its exponent brought back into
+    /// range by 2^24576, with OE, or with UE whenever the result is tiny (exact or not). Null
+    /// when the result neither overflows nor is tiny, or that exception is masked.
+    /// </summary>
+    private static Float80? Wrapped(bool negative, int e, UInt128 sig, int lz, int p, int rc, ref uint exc)
+    {
+        int en = e - lz;
+        var s = sig << lz;
+        uint probe = 0;
+        RoundWide(negative, en, s, p, Bias, rc, ref probe, out _);
+        bool overflow = (probe & OE) != 0 && (exc & WrapOverflow) != 0;
+        bool tiny = en < 1 - Bias && !(en == -Bias && RoundsToPowerOfTwo(s, p, negative, rc)) && (exc & WrapUnderflow) != 0;
+        if (!overflow && !tiny)
+        {
+            return null;
+        }
+
+        uint adjusted = 0;
+        var r = PackWide(negative, overflow ? e - WrapBias : e + WrapBias, sig, p, rc, ref adjusted);
+        exc |= (adjusted & (PE | RoundedUp)) | (overflow ? OE : UE);
+        return r;
     }
 
     /// <summary>Packs a finite value m * 2^(e - 63) (any m) as an 80-bit one, rounding to 64 bits.</summary>

@@ -12,8 +12,9 @@ namespace Emulator.X86.Helpers;
 /// <para>
 /// Add, subtract, multiply and divide are exact: correctly rounded to the precision control
 /// (24, 53 or 64 bits) by the rounding control, with PE, UE and OE as the masked responses
-/// give them (Float80Arith). Unmasked overflow and underflow deliver the masked result, not
-/// the exponent-biased one of SDM Vol. 1 4.9.2.
+/// give them (Float80Arith). With overflow or underflow unmasked the result's exponent is
+/// adjusted by 2^24576 (SDM Vol. 1 4.9.1.4-5); an unmasked invalid, denormal or zero-divide
+/// exception leaves the destination and the stack unchanged.
 /// </para>
 /// </summary>
 public static unsafe class X87Arith
@@ -63,10 +64,12 @@ public static unsafe class X87Arith
         {
             var a = St(cpu, dst);
             var b = memory ? X87LoadStore.FromMemory((int)kind, value, high, ref exc) : St(cpu, src);
+            exc |= (Unmasked(cpu, OE) ? WrapOverflow : 0) | (Unmasked(cpu, UE) ? WrapUnderflow : 0);
             r = Binary(op, a, b, Precision(cpu), Rc(cpu), ref exc);
             if (Unmasked(cpu, exc & (IE | DE | ZE)))
             {
-                Signal(cpu, exc);
+                // Detected before the operation: nothing is computed, so no precision or range flags.
+                Signal(cpu, exc & (IE | DE | ZE));
                 return 0;
             }
 

@@ -135,7 +135,7 @@ public static unsafe partial class X87Functions
 
                 if (Unmasked(cpu, exc & (IE | DE | ZE)))
                 {
-                    Signal(cpu, exc);
+                    Signal(cpu, exc & (IE | DE | ZE)); // nothing was computed
                     break;
                 }
 
@@ -154,7 +154,7 @@ public static unsafe partial class X87Functions
     {
         if (Unmasked(cpu, exc & (IE | DE | ZE)))
         {
-            Signal(cpu, exc);
+            Signal(cpu, exc & (IE | DE | ZE)); // nothing was computed
             return;
         }
 
@@ -297,7 +297,7 @@ public static unsafe partial class X87Functions
 
         if (Unmasked(cpu, exc & (IE | DE | ZE)))
         {
-            Signal(cpu, exc);
+            Signal(cpu, exc & (IE | DE | ZE)); // nothing was computed
             return;
         }
 
@@ -430,7 +430,7 @@ public static unsafe partial class X87Functions
 
         if (Unmasked(cpu, exc & (IE | DE)))
         {
-            Signal(cpu, exc);
+            Signal(cpu, exc & (IE | DE)); // nothing was computed
             return;
         }
 

@@ -114,8 +114,8 @@ internal static unsafe class X87State
     /// <summary>True when any of <paramref name="exc"/> is unmasked in FCW (its exception would trap).</summary>
     public static bool Unmasked(Cpu cpu, uint exc) => (Prioritize(exc) & ~(uint)cpu.S.Fcw & 0x3F) != 0;
 
-    /// <summary>An invalid operation outranks a denormal operand: with IE, DE is not raised (SDM Vol. 1 4.9.2).</summary>
-    public static uint Prioritize(uint exc) => (exc & IE) != 0 ? exc & ~DE : exc;
+    /// <summary>An invalid operation or a zero divide outranks a denormal operand: with IE or ZE, DE is not raised (SDM Vol. 1 4.9.2).</summary>
+    public static uint Prioritize(uint exc) => (exc & (IE | ZE)) != 0 ? exc & ~DE : exc;
 
     /// <summary>Records exception flags in FSW; an unmasked one also sets ES and B (SDM Vol. 1 8.1.3.1).</summary>
     public static void Signal(Cpu cpu, uint exc)

@@ -49,7 +49,7 @@ public static partial class X87Functions
 
         if (Unmasked(cpu, exc & (IE | DE)))
         {
-            Signal(cpu, exc);
+            Signal(cpu, exc & (IE | DE)); // nothing was computed
             return;
         }
 

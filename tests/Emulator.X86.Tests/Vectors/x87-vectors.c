@@ -67,6 +67,19 @@ static void name(uint16_t cw, f80 *a, f80 *b, f80 *r, uint16_t *sw) { \
 OPF(op_comi, "fcomi %%st(1), %%st")
 OPF(op_ucomi, "fucomi %%st(1), %%st")
 
+// Unmasked exceptions: FNSAVE (which does not wait) reads the state back without a fault.
+#define OPU(name, body) \
+static void name(uint16_t cw, f80 *a, f80 *b, f80 *r, uint16_t *sw) { \
+    unsigned char img[108]; \
+    asm volatile("fninit\n fldcw %[cw]\n fldt %[b]\n fldt %[a]\n fnclex\n" body "\n fnstsw %[sw]\n fnsave %[img]\n fninit" \
+        : [img] "=m"(img), [sw] "=m"(*sw) : [a] "m"(*a), [b] "m"(*b), [cw] "m"(cw) : "memory"); \
+    memcpy(r, img + 28, 10); }
+
+OPU(op_uadd, "fadd %%st(1), %%st")
+OPU(op_umul, "fmul %%st(1), %%st")
+OPU(op_udiv, "fdivp %%st, %%st(1)")
+OPU(op_usqrt, "fsqrt")
+
 typedef void (*opfn)(uint16_t, f80 *, f80 *, f80 *, uint16_t *);
 
 static f80 value(int kind, int near) {
@@ -119,10 +132,12 @@ int main(void) {
         { "xtract", op_xtract, 30 }, { "xtractexp", op_xtractexp, 30 }, { "xam", op_xam, 40 }, { "tst", op_tst, 30 },
         { "ld32", op_ld32, 50 }, { "ld64", op_ld64, 50 }, { "comi", op_comi, 40 }, { "ucomi", op_ucomi, 40 },
         { "scale", op_scale, 60 }, { "prem", op_prem, 40 }, { "div", op_div, 40 }, { "mul", op_mul, 40 },
+        { "uadd", op_uadd, 60 }, { "umul", op_umul, 60 }, { "udiv", op_udiv, 60 }, { "usqrt", op_usqrt, 30 },
     };
     unsigned nops = sizeof ops / sizeof ops[0];
     for (unsigned k = 0; k < nops; k++) {
-        int extreme = k >= nops - 4;
+        int extreme = k >= nops - 8;
+        int unmasked = k >= nops - 4;
         for (int i = 0; i < ops[k].count; i++) {
             uint16_t cw = cws[rnd() % 6];
             if (!strcmp(ops[k].name, "prem") || !strcmp(ops[k].name, "prem1")) cw = 0x037F;
@@ -133,6 +148,10 @@ int main(void) {
                 // results near the ends of the exponent range: overflow, underflow, denormals
                 a.se = (uint16_t)((rnd() & 1) ? 1 + rnd() % 80 : 32766 - rnd() % 80) | (a.se & 0x8000);
                 b.se = (uint16_t)(16383 + (int)(rnd() % 160) - 80) | (b.se & 0x8000);
+            }
+            if (unmasked) {
+                static const uint16_t ucws[] = { 0x037E, 0x037D, 0x037B, 0x0377, 0x036F, 0x035F, 0x0340 };
+                cw = ucws[rnd() % 7];
             }
             if (!strcmp(ops[k].name, "scale") && extreme) { b.m = 0x8000000000000000ull | (rnd() >> 1); b.se = (uint16_t)(16383 + 6 + rnd() % 9) | ((rnd() & 1) ? 0x8000 : 0); cw = cws[rnd() % 6]; }
             else if (!strcmp(ops[k].name, "scale")) { b.m = 0x8000000000000000ull | (rnd() << 50 >> 1); b.se = (uint16_t)(16383 + rnd() % 8) | ((rnd() & 1) ? 0x8000 : 0); }
