@@ -1,27 +1,86 @@
+using System.CommandLine;
 using Emulator.Cli;
 using Emulator.Cli.Bench;
 
-// A hand-rolled dispatcher for now; the QEMU-style command line arrives with the PC machine.
-switch (args)
+// `emu`: QEMU's flags where QEMU users look for them. Without -kernel it boots the default guest.
+if (Environment.GetEnvironmentVariable("EMU_TRACE") == "events")
 {
-    case []:
-        return CpuDemo.Run();
-    case ["--version"]:
-        Console.WriteLine($"emu {typeof(CpuDemo).Assembly.GetName().Version}");
-        return 0;
-    case ["--help"] or ["-h"]:
-        Console.WriteLine("usage: emu                    run the CPU demo (CRC-32 of 1 MiB in guest code)");
-        Console.WriteLine("       emu bench cpu [RUNS]   guest MIPS of the CPU core on compute kernels, beside QEMU");
-        Console.WriteLine("       emu bench io           round trip of a port/MMIO access to a device actor");
-        Console.WriteLine("       emu --version          print the version");
-        return 0;
-    case ["bench", "io"]:
-        return IoBenchmark.Run();
-    case ["bench", "cpu"]:
-        return CpuBenchmark.Run(5);
-    case ["bench", "cpu", var n] when int.TryParse(n, out int runs) && runs > 0:
-        return CpuBenchmark.Run(runs);
-    default:
-        Console.Error.WriteLine($"emu: unknown arguments '{string.Join(' ', args)}' (try --help)");
-        return 2;
+    Emulator.X86.Cpu.EventTrace = line => Console.Error.WriteLine($"[trace] {line}");
 }
+
+var kernel = new Option<string?>("-kernel") { Description = "Linux kernel to boot (bzImage or uncompressed ELF vmlinux)" };
+var initrd = new Option<string?>("-initrd") { Description = "initial RAM disk" };
+var append = new Option<string?>("-append") { Description = "kernel command line" };
+var memory = new Option<string>("-m") { Description = "RAM size (512, 512M, 2G)", DefaultValueFactory = _ => "512M" };
+var smp = new Option<string>("-smp") { Description = "number of vCPUs (N or cpus=N)", DefaultValueFactory = _ => "1" };
+var nographic = new Option<bool>("-nographic") { Description = "serial port on the terminal (the only display emu has); Ctrl-A x quits, Ctrl-A h lists keys" };
+var serial = new Option<string>("-serial") { Description = "serial port backend: stdio or none", DefaultValueFactory = _ => "stdio" };
+var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) when the guest reboots" };
+var accel = new Option<string>("-accel") { Description = "accelerator: tcg (options accepted and ignored)", DefaultValueFactory = _ => "tcg" };
+
+var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
+{
+    kernel, initrd, append, memory, smp, nographic, serial, noReboot, accel,
+};
+
+root.SetAction(parse =>
+{
+    var notes = new List<string>();
+    string? error = MachineOptions.ParseMemory(parse.GetValue(memory)!, out ulong bytes);
+    int cpus = 1;
+    bool onStdio = true;
+    error ??= MachineOptions.ParseSmp(parse.GetValue(smp)!, out cpus);
+    error ??= MachineOptions.ParseAccel(parse.GetValue(accel)!, notes);
+    error ??= MachineOptions.ParseSerial(parse.GetValue(serial)!, out onStdio);
+    if (error is not null)
+    {
+        Console.Error.WriteLine($"emu: {error}");
+        return 2;
+    }
+
+    string? kernelPath = parse.GetValue(kernel);
+    string? initrdPath = parse.GetValue(initrd);
+    string? commandLine = parse.GetValue(append);
+    if (kernelPath is null)
+    {
+        string? image = GuestImage.Ensure(Console.Error);
+        if (image is null)
+        {
+            return 1;
+        }
+
+        kernelPath = Path.Combine(image, "vmlinuz");
+        initrdPath ??= Path.Combine(image, "initramfs.cpio.gz");
+        commandLine ??= GuestImage.DefaultAppend;
+    }
+
+    var options = new MachineOptions
+    {
+        Kernel = kernelPath,
+        Initrd = initrdPath,
+        CommandLine = commandLine ?? "console=ttyS0",
+        MemoryBytes = bytes,
+        Cpus = cpus,
+        SerialOnStdio = onStdio || parse.GetValue(nographic),
+        NoReboot = parse.GetValue(noReboot),
+    };
+    options.Notes.AddRange(notes);
+    return RunMachine.Run(options);
+});
+
+var bench = new Command("bench", "benchmarks (figures, not tests)");
+var benchCpu = new Command("cpu", "guest MIPS of the CPU core on compute kernels, beside QEMU");
+var runs = new Argument<int>("runs") { DefaultValueFactory = _ => 5, Description = "timed runs per kernel" };
+benchCpu.Add(runs);
+benchCpu.SetAction(parse => CpuBenchmark.Run(Math.Max(1, parse.GetValue(runs))));
+var benchIo = new Command("io", "round trip of a port/MMIO access to a device actor");
+benchIo.SetAction(_ => IoBenchmark.Run());
+bench.Add(benchCpu);
+bench.Add(benchIo);
+root.Add(bench);
+
+var demo = new Command("demo", "CPU demo: a CRC-32 of 1 MiB in guest machine code on the CPU core alone");
+demo.SetAction(_ => CpuDemo.Run());
+root.Add(demo);
+
+return root.Parse(args).Invoke();

@@ -116,7 +116,9 @@ public sealed class ExecutionEngine
             var tb = Lookup(cpu);
             if (tb is null)
             {
-                return StopReason.Exception;
+                // The instruction fetch faulted (recorded in the state): deliver it, or report it, at the top.
+                chainFrom = null;
+                continue;
             }
 
             if (chainFrom is { Invalid: false } && chainFrom.Mode == tb.Mode && StopAt == ulong.MaxValue && SamePage(chainFrom, tb))

@@ -85,9 +85,13 @@ public sealed unsafe partial class Cpu
     /// <summary>Whether an external interrupt may be taken now (RFLAGS.IF and no interrupt shadow).</summary>
     public bool InterruptsEnabled => (S.Rflags & (ulong)RFlags.IF) != 0 && S.InterruptShadow == 0;
 
+    /// <summary>When set, every event delivery, IRET and SWAPGS is described to it (EMU_TRACE=events); for debugging guests.</summary>
+    public static Action<string>? EventTrace { get; set; }
+
     /// <summary>One delivery attempt. False: a new exception is recorded in the state.</summary>
     private bool Deliver(int vector, uint errorCode, bool software, bool external, ulong returnRip)
     {
+        EventTrace?.Invoke($"cpu{Index} deliver vector={vector} err=0x{errorCode:x} sw={software} ext={external} rip=0x{returnRip:x} cs=0x{S.Cs.Selector:x} rsp=0x{S.Gpr[(int)Gpr.Rsp]:x} cr2=0x{S.Cr2:x} gs.base=0x{S.Gs.Base:x} kgs=0x{S.KernelGsBase:x}");
         S.Halted = 0;
         bool pushCode = !software && !external && HasErrorCode(vector);
         if ((S.Cr0 & 1) == 0)

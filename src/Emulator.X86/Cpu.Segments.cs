@@ -200,3 +200,40 @@ public sealed unsafe partial class Cpu
     /// <summary>Set during implicit supervisor accesses: the page walk uses CPL 0.</summary>
     private bool forceSupervisor;
 }
+
+/// <summary>VERR, VERW, LAR and LSL: segment checks a program may make without loading (SDM Vol. 2A/2B).</summary>
+public sealed unsafe partial class Cpu
+{
+    /// <summary>
+    /// The descriptor of <paramref name="selector"/> if the current privilege may see it: not null,
+    /// inside the table, and (unless a conforming code segment) DPL >= max(CPL, RPL). Reading
+    /// the table may fault (#PF), which is recorded; an invisible segment just returns false.
+    /// </summary>
+    public bool TryVisibleDescriptor(ushort selector, out Descriptor d, out bool faulted)
+    {
+        d = default;
+        faulted = false;
+        if ((selector & ~3) == 0)
+        {
+            return false;
+        }
+
+        bool ldt = (selector & 4) != 0;
+        uint limit = ldt ? S.Ldtr.Limit : S.Gdtr.Limit;
+        if ((ulong)(selector & ~7) + 7 > limit || (ldt && S.Ldtr.Selector == 0))
+        {
+            return false;
+        }
+
+        ulong tableBase = ldt ? S.Ldtr.Base : S.Gdtr.Base;
+        if (!ReadSupervisor(tableBase + (ulong)(selector & ~7), 8, out ulong lo))
+        {
+            faulted = true;
+            return false;
+        }
+
+        d = new Descriptor(lo, 0);
+        int cpl = Cpl, rpl = selector & 3;
+        return d.IsConforming || (d.Dpl >= cpl && d.Dpl >= rpl);
+    }
+}

@@ -151,6 +151,7 @@ public sealed unsafe partial class Cpu
     /// <summary>IRET/IRETD/IRETQ (SDM Vol. 2A IRET): real mode, same privilege, outer privilege, and long mode's 64-bit frame.</summary>
     public bool InterruptReturn(int size)
     {
+        EventTrace?.Invoke($"cpu{Index} iret size={size} rip=0x{S.Rip:x} rsp=0x{S.Gpr[(int)Gpr.Rsp]:x} gs.base=0x{S.Gs.Base:x} kgs=0x{S.KernelGsBase:x}");
         ulong sp = S.Gpr[(int)Gpr.Rsp];
         if (!ProtectedMode)
         {
@@ -381,6 +382,7 @@ public sealed unsafe partial class Cpu
         }
 
         (S.Gs.Base, S.KernelGsBase) = (S.KernelGsBase, S.Gs.Base);
+        EventTrace?.Invoke($"cpu{Index} swapgs rip=0x{S.Rip:x} gs.base=0x{S.Gs.Base:x} kgs=0x{S.KernelGsBase:x}");
         return true;
     }
 

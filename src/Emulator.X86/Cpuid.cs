@@ -49,7 +49,9 @@ public sealed partial class Cpu
                 if (f.HasFlag(CpuFeatures.Bmi1)) ebx |= 1 << 3;
                 if (f.HasFlag(CpuFeatures.Bmi2)) ebx |= 1 << 8;
                 if (f.HasFlag(CpuFeatures.Adx)) ebx |= 1 << 19;
-                return (0, ebx, 0, 0);
+
+                // EDX bit 29: IA32_ARCH_CAPABILITIES exists (it says which speculation flaws are absent).
+                return (0, ebx, 0, 1u << 29);
             }
 
             case 0xb:

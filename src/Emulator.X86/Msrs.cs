@@ -8,7 +8,18 @@ namespace Emulator.X86;
 /// </summary>
 public sealed unsafe partial class Cpu
 {
-    public const uint MsrTsc = 0x10, MsrApicBase = 0x1b, MsrMtrrCap = 0xfe, MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175,
+    public const uint MsrArchCapabilities = 0x10a;
+
+    /// <summary>
+    /// IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2): an emulator does not speculate, so it is not
+    /// affected by Meltdown (RDCL_NO), L1TF, SSB, MDS, TAA, the MMIO stale-data flaws, GDS, RFDS
+    /// or BHI, and Linux need not apply those mitigations (page-table isolation, VERW buffer clearing).
+    /// </summary>
+    public const ulong ArchCapabilities =
+        (1UL << 0) | (1UL << 3) | (1UL << 4) | (1UL << 5) | (1UL << 6) | (1UL << 8) | (1UL << 13) | (1UL << 14) | (1UL << 15)
+        | (1UL << 20) | (1UL << 26) | (1UL << 27);
+
+    public const uint MsrTsc = 0x10, MsrBiosSignId = 0x8b, MsrApicBase = 0x1b, MsrMtrrCap = 0xfe, MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175,
         MsrSysenterEip = 0x176, MsrMiscEnable = 0x1a0, MsrPat = 0x277, MsrMtrrDefType = 0x2ff, MsrEfer = 0xc0000080,
         MsrStar = 0xc0000081, MsrLstar = 0xc0000082, MsrCstar = 0xc0000083, MsrSfmask = 0xc0000084, MsrFsBase = 0xc0000100,
         MsrGsBase = 0xc0000101, MsrKernelGsBase = 0xc0000102, MsrTscAux = 0xc0000103;
@@ -39,6 +50,8 @@ public sealed unsafe partial class Cpu
         value = index switch
         {
             MsrTsc => Tsc,
+            MsrBiosSignId => 0, // no microcode update loaded
+            MsrArchCapabilities => ArchCapabilities,
             MsrApicBase => s.ApicBase,
             MsrMtrrCap => 0x508, // 8 variable ranges, fixed ranges, write-combining (SDM Vol. 3A 12.11.1)
             MsrSysenterCs => s.SysenterCs,
@@ -81,6 +94,8 @@ public sealed unsafe partial class Cpu
             case MsrTsc:
                 tscOffset = (long)value - (long)Clock.Tsc;
                 return true;
+            case MsrBiosSignId:
+                return true; // writing 0 asks the CPU to report the microcode revision; there is none
             case MsrApicBase:
                 s.ApicBase = value;
                 ApicBaseChanged?.Invoke(value);
@@ -160,7 +175,7 @@ public sealed unsafe partial class Cpu
     private static bool IsMtrr(uint index) =>
         index is MsrMtrrDefType or 0x250 or 0x258 or 0x259 or (>= 0x268 and <= 0x26f) or (>= 0x200 and <= 0x20f);
 
-    private static bool IsKnownMsr(uint index) => index is MsrTsc or MsrApicBase or MsrMtrrCap or MsrSysenterCs or MsrSysenterEsp
+    private static bool IsKnownMsr(uint index) => index is MsrTsc or MsrBiosSignId or MsrArchCapabilities or MsrApicBase or MsrMtrrCap or MsrSysenterCs or MsrSysenterEsp
         or MsrSysenterEip or MsrMiscEnable or MsrPat or MsrEfer or MsrStar or MsrLstar or MsrCstar or MsrSfmask or MsrFsBase
         or MsrGsBase or MsrKernelGsBase or MsrTscAux || IsMtrr(index);
 }

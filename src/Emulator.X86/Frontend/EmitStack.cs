@@ -5,7 +5,7 @@ using static Emulator.Ir.IrBuilder;
 
 namespace Emulator.X86.Frontend;
 
-/// <summary>Stack: PUSH POP LEAVE, PUSHF/POPF (arithmetic flags, DF and AC; system flags come with the system-level CPU).</summary>
+/// <summary>Stack: PUSH POP LEAVE, PUSHF/POPF.</summary>
 public sealed partial class Translator
 {
     static partial void RegisterStack(Emitter?[] t)
@@ -77,19 +77,32 @@ public sealed partial class Translator
 
     private void Popf(in Instruction insn)
     {
-        // At CPL 3 (the user-level core) POPF may change the arithmetic flags, TF, DF, NT, AC and ID;
-        // IF and IOPL changes need privilege and come with the system-level CPU.
+        // SDM Vol. 2B POPF: TF, DF, NT, AC, ID and the arithmetic flags always; IF only when
+        // CPL <= IOPL; IOPL only at CPL 0. VM, VIF, VIP and RF are never loaded (no virtual-8086).
         var t = StackOpType(in insn);
         var v = b.ZExt(Pop(t), IrType.I64);
-        ulong writable = (ulong)(RFlags.TF | RFlags.DF | RFlags.NT | RFlags.AC | RFlags.ID);
-        if (t == IrType.I16)
+        var old = b.LdState(CpuStateOffsets.Rflags, IrType.I64);
+        ulong always = (ulong)(RFlags.TF | RFlags.DF | RFlags.NT | RFlags.AC | RFlags.ID);
+        Operand writable;
+        if (Mode.Cpl == 0)
         {
-            writable &= 0xffff;
+            writable = I64(always | (ulong)(RFlags.IF | RFlags.IOPL));
+        }
+        else
+        {
+            var iopl = b.And(b.Shr(old, I64(12)), I64(3));
+            var ifAllowed = b.SetCond(IrCond.GeU, iopl, I64((ulong)Mode.Cpl));
+            writable = b.Select(ifAllowed, I64(always | (ulong)RFlags.IF), I64(always));
         }
 
-        var keep = b.And(b.LdState(CpuStateOffsets.Rflags, IrType.I64), I64(~writable));
-        b.StState(CpuStateOffsets.Rflags, b.Or(keep, b.And(v, I64(writable))));
+        if (t == IrType.I16)
+        {
+            writable = b.And(writable, I64(0xffff));
+        }
+
+        var keep = b.And(old, b.Not(writable));
+        b.StState(CpuStateOffsets.Rflags, b.Or(keep, b.And(v, writable)));
         SetFlagsMaterialized(v);
-        EndWithExit(); // TF and AC change how following code runs
+        EndWithExit(); // TF, AC and IF change how and when following code runs
     }
 }

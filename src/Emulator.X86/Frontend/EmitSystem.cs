@@ -98,6 +98,10 @@ public sealed partial class Translator
         t[(int)Mnemonic.Sysexit] = static (tr, in i) => { if (tr.RequireCpl0()) tr.Transfer(TransferHelpers.Sysexit, I64(0)); };
         t[(int)Mnemonic.Sysexitq] = static (tr, in i) => { if (tr.RequireCpl0()) tr.Transfer(TransferHelpers.Sysexit, I64(1)); };
         t[(int)Mnemonic.Swapgs] = static (tr, in i) => { if (tr.RequireCpl0()) tr.CallHelper(TransferHelpers.Swapgs); };
+        t[(int)Mnemonic.Verr] = static (tr, in i) => tr.SegmentCheck(in i, SegmentCheckHelpers.Verify, I64(0), writes: false);
+        t[(int)Mnemonic.Verw] = static (tr, in i) => tr.SegmentCheck(in i, SegmentCheckHelpers.Verify, I64(1), writes: false);
+        t[(int)Mnemonic.Lar] = static (tr, in i) => tr.SegmentCheck(in i, SegmentCheckHelpers.Lar, I64(0), writes: true);
+        t[(int)Mnemonic.Lsl] = static (tr, in i) => tr.SegmentCheck(in i, SegmentCheckHelpers.Lsl, I64(0), writes: true);
         t[(int)Mnemonic.Lds] = static (tr, in i) => tr.LoadFarPointer(in i, Seg.Ds);
         t[(int)Mnemonic.Les] = static (tr, in i) => tr.LoadFarPointer(in i, Seg.Es);
         t[(int)Mnemonic.Lfs] = static (tr, in i) => tr.LoadFarPointer(in i, Seg.Fs);
@@ -228,6 +232,27 @@ public sealed partial class Translator
     {
         CallHelper(SystemHelpers.SoftwareInterrupt, I64((ulong)vector), I64(NextPc));
         EndWithGoto(NextPc); // not reached: the helper always raises
+    }
+
+    /// <summary>
+    /// VERR/VERW/LAR/LSL: only ZF changes (set when the check passes); LAR and LSL write their
+    /// destination only then. The helper answers ZF in bit 63 and the value below it.
+    /// </summary>
+    private void SegmentCheck(in Instruction insn, HelperInfo helper, Operand extra, bool writes)
+    {
+        var selector = b.ZExt(ReadOp(in insn, writes ? 1 : 0, IrType.I16), IrType.I64);
+        var r = helper.Args == 2 ? CallHelper(helper, selector, extra) : CallHelper(helper, selector);
+        var zf = b.Shr(r, I64(63));
+        var flags = b.And(ArithFlags(), I64(~(ulong)RFlags.ZF));
+        if (writes)
+        {
+            var t = TypeOf(in insn, 0);
+            var old = ReadReg(insn.Op0Register);
+            var value = b.Trunc(b.And(r, I64(0xffff_ffff)), t.Bits() > 32 ? IrType.I32 : t);
+            WriteReg(insn.Op0Register, b.Select(b.Trunc(zf, IrType.I8), b.ZExt(value, t), old));
+        }
+
+        SetFlagsMaterialized(b.Or(flags, b.Shl(zf, I64(6))));
     }
 
     /// <summary>MOV Sreg, r/m16 (routed from MOV).</summary>

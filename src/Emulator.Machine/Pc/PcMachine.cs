@@ -1,0 +1,155 @@
+using Emulator.Devices.AcpiPm;
+using Emulator.Devices.Apic;
+using Emulator.Devices.Bus;
+using Emulator.Devices.DebugPort;
+using Emulator.Devices.Keyboard;
+using Emulator.Devices.Pic;
+using Emulator.Devices.Pit;
+using Emulator.Devices.Rtc;
+using Emulator.Devices.Serial;
+using Emulator.Machine.Acpi;
+using Emulator.Machine.Boot;
+using Emulator.Machine.Runtime;
+
+namespace Emulator.Machine.Pc;
+
+/// <summary>What a PC machine is made from.</summary>
+public sealed record PcConfig
+{
+    public required byte[] Kernel { get; init; }
+
+    public string KernelName { get; init; } = "kernel";
+
+    public byte[]? Initrd { get; init; }
+
+    public string InitrdName { get; init; } = "initrd";
+
+    public string CommandLine { get; init; } = "console=ttyS0";
+
+    public ulong MemoryBytes { get; init; } = 512UL << 20;
+
+    public int Cpus { get; init; } = 1;
+
+    /// <summary>Where COM1's output goes.</summary>
+    public Action<ReadOnlySpan<byte>> SerialOutput { get; init; } = _ => { };
+
+    /// <summary>A guest reboot ends the machine (as QEMU's -no-reboot); otherwise it is reported as not supported yet.</summary>
+    public bool NoReboot { get; init; }
+}
+
+/// <summary>
+/// The microVM-style PC (see ARCHITECTURE.md, Machine): 16550 UART on COM1, 8259 PICs, 8254 PIT
+/// with port 0x61, CMOS RTC, a local APIC per vCPU, IOAPIC, i8042 (reset), port 0x80, the ACPI
+/// PM block and the 0xCF9 reset register, ACPI tables, and Linux booted directly. Every device
+/// is an actor; interrupt lines are messages into the PIC and IOAPIC actors.
+/// </summary>
+public static class PcMachine
+{
+    public const ushort Com1 = 0x3f8;
+
+    /// <summary>The most RAM this machine maps: below the 3 GiB MMIO hole (the loader places nothing above it).</summary>
+    public const ulong MaxMemory = 3UL << 30;
+
+    public static VirtualMachine Build(PcConfig config)
+    {
+        if (config.MemoryBytes > MaxMemory)
+        {
+            throw new ArgumentOutOfRangeException(nameof(config), $"at most {MaxMemory >> 20} MiB of RAM is supported for now");
+        }
+
+        var wiring = new ApicWiring();
+        VirtualMachine? vm = null;
+        VirtualMachine Vm() => vm ?? throw new InvalidOperationException("the machine is not built yet");
+        Pic8259Pair? pic = null;
+        IoApic? ioapic = null;
+
+        // An ISA interrupt line goes to the PIC input and to the IOAPIC pin (IRQ 0 is on pin 2, as the MADT says).
+        IInterruptLine Isa(int irq) => new IsaLine(irq, level =>
+        {
+            Vm().Post("pic", () => pic!.SetIrq(irq, level));
+            Vm().Post("ioapic", () => ioapic!.SetIrq(irq == 0 ? 2 : irq, level));
+        });
+
+        var specs = new List<DeviceSpec>
+        {
+            new("pic", _ => pic = new Pic8259Pair(),
+                IoRange.Port(0x20, 2, d => ((Pic8259Pair)d).MasterPorts),
+                IoRange.Port(0xa0, 2, d => ((Pic8259Pair)d).SlavePorts),
+                IoRange.Port(0x4d0, 2, d => ((Pic8259Pair)d).ElcrPorts)),
+            new("ioapic", _ => ioapic = new IoApic(wiring), IoRange.Memory(ApicWiring.IoApicBase, 0x1000)),
+            new("pit", s => new Pit8254(Isa(0), s.Timers, () => s.Clock.NowNanoseconds),
+                IoRange.Port(0x40, 4),
+                IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)),
+            new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)),
+            new("uart0", _ => new Serial16550(Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)),
+            new("i8042", _ => new I8042(Isa(1), Isa(12)),
+                IoRange.Port(0x60, 1, d => ((I8042)d).DataPort),
+                IoRange.Port(0x64, 1, d => ((I8042)d).CommandPort)),
+            new("port80", _ => new DebugPort0x80(), IoRange.Port(0x80, 1)),
+            new("acpi-pm", s => new AcpiPmDevice(() => s.Clock.NowNanoseconds, Isa(9)), IoRange.Port(AcpiPmRegisters.DefaultBase, 12)),
+            new("reset", _ => new ResetControlDevice(), IoRange.Port(ResetControlRegisters.Port, 1)),
+        };
+
+        var apics = new LocalApic[config.Cpus];
+        for (int i = 0; i < config.Cpus; i++)
+        {
+            int index = i;
+            specs.Add(new DeviceSpec($"lapic{i}", s => apics[index] = new LocalApic(index, index == 0, wiring, s.Timers, () => s.Clock.NowNanoseconds)
+            {
+                TscHz = s.Clock.TscHz,
+                ReadTsc = () => Vm().Cpus[index].Tsc,
+            }));
+        }
+
+        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs);
+
+        for (int i = 0; i < config.Cpus; i++)
+        {
+            int index = i;
+            var apic = apics[i];
+            apic.EoiBroadcast = vector => vm.Post("ioapic", () => ioapic!.EndOfInterrupt(vector));
+            wiring.Add(apic, vm.DeviceActor($"lapic{i}"), () => vm.Kick(index));
+            var cpu = vm.Cpus[i];
+            cpu.Mmio = wiring.MmioFor(i, vm.Bus);
+            cpu.MsrExtension = wiring.MsrsFor(i);
+            vm.Engines[i].Interrupts = wiring.InterruptSourceFor(i);
+        }
+
+        // The 8259 reaches the BSP through its local APIC's LINT0 (virtual wire mode, SDM Vol. 3A 11.5.1).
+        var bsp = apics[0];
+        var picActor = vm.DeviceActor("pic");
+        pic!.OutputChanged = level => vm.Post("lapic0", () => bsp.SetLint(0, level));
+        bsp.PicHasInterrupt = () => picActor.Call<bool>(r => new DeviceMessage.Event(() => r.Reply(pic.HasInterrupt)), TimeSpan.FromSeconds(5));
+        bsp.PicAcknowledge = () => picActor.Call<int>(r => new DeviceMessage.Event(() => r.Reply(pic.Acknowledge())), TimeSpan.FromSeconds(5));
+
+        var pm = vm.Device<AcpiPmDevice>("acpi-pm");
+        pm.PowerOff += () => vm.Stop(new MachineExit(MachineExitReason.PowerOff, "the guest powered off (ACPI S5)"));
+        void Reboot() => vm.Stop(config.NoReboot
+            ? new MachineExit(MachineExitReason.Reboot, "the guest rebooted (-no-reboot)")
+            : new MachineExit(MachineExitReason.Failed, "the guest rebooted; resetting a machine is not implemented yet (use -no-reboot)"));
+        vm.Device<ResetControlDevice>("reset").ResetRequested += _ => Reboot();
+        vm.Device<I8042>("i8042").ResetRequested += Reboot;
+
+        // Firmware's work: ACPI tables, then the kernel, initrd, command line and boot_params.
+        var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, DsdtBuilder.ForMicrovm());
+        tables.WriteTo(vm.Memory);
+        var boot = LinuxBoot.Load(vm.Memory, new LinuxBootOptions
+        {
+            Kernel = config.Kernel,
+            KernelName = config.KernelName,
+            Initrd = config.Initrd,
+            InitrdName = config.InitrdName,
+            CommandLine = config.CommandLine,
+            AcpiRsdpAddress = tables.RsdpAddress,
+        });
+        boot.Cpu.Apply(vm.Cpus[0]);
+        return vm;
+    }
+
+    private sealed class IsaLine(int irq, Action<bool> set) : IInterruptLine
+    {
+        public int Irq => irq;
+
+        public void Set(bool level) => set(level);
+    }
+}
