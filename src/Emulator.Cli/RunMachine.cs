@@ -82,6 +82,21 @@ internal static class RunMachine
             console.Open();
             vm.Start();
             using var cancel = new CancellationTokenSource();
+
+            // Input waits in the queue while the guest's receive FIFO is full (or its driver has
+            // not started reading yet); retry regularly rather than rely on one callback.
+            var feeder = Task.Run(async () =>
+            {
+                while (!cancel.IsCancellationRequested)
+                {
+                    if (!pending.IsEmpty)
+                    {
+                        vm.Post("uart0", Feed);
+                    }
+
+                    await Task.Delay(20).ConfigureAwait(false);
+                }
+            });
             var pump = Task.Run(() =>
             {
                 if (!options.SerialOnStdio)
