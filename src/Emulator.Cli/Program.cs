@@ -49,7 +49,7 @@ root.SetAction(parse =>
             return 1;
         }
 
-        kernelPath = Path.Combine(image, "vmlinuz");
+        kernelPath = GuestImage.Kernel(image);
         initrdPath ??= Path.Combine(image, "initramfs.cpio.gz");
         commandLine ??= GuestImage.DefaultAppend;
     }
@@ -75,8 +75,11 @@ benchCpu.Add(runs);
 benchCpu.SetAction(parse => CpuBenchmark.Run(Math.Max(1, parse.GetValue(runs))));
 var benchIo = new Command("io", "round trip of a port/MMIO access to a device actor");
 benchIo.SetAction(_ => IoBenchmark.Run());
+var benchBoot = new Command("boot", "boot time of the default guest to its shell prompt, beside QEMU");
+benchBoot.SetAction(_ => BootBenchmark.Run());
 bench.Add(benchCpu);
 bench.Add(benchIo);
+bench.Add(benchBoot);
 root.Add(bench);
 
 var demo = new Command("demo", "CPU demo: a CRC-32 of 1 MiB in guest machine code on the CPU core alone");

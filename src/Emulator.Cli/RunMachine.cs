@@ -124,6 +124,18 @@ internal static class RunMachine
             var exit = vm.Exited.GetAwaiter().GetResult();
             cancel.Cancel();
             console.Dispose();
+            if (Environment.GetEnvironmentVariable("EMU_STATS") == "1")
+            {
+                // One line for benchmarks: guest instructions retired and the guest time they took.
+                ulong retired = 0;
+                foreach (var cpu in vm.Cpus)
+                {
+                    retired += cpu.S.InstructionCount;
+                }
+
+                Console.Error.WriteLine($"emu-stats: instructions={retired} guest_seconds={vm.Clock.NowNanoseconds / 1e9:F3} translations={vm.Cache.Translations}");
+            }
+
             if (exit.Reason is not (MachineExitReason.PowerOff or MachineExitReason.Reboot))
             {
                 Console.Error.WriteLine($"\nemu: {exit.Detail}");

@@ -1,3 +1,4 @@
+using Emulator.Cli.Terminal;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -26,15 +27,15 @@ public sealed class BootTests(ITestOutputHelper log)
     [Fact]
     public void DefaultGuestBootsRunsCommandsLikeTheHostAndPowersOff()
     {
-        using var guest = GuestSession.Start("-m", "512", "-no-reboot");
+        using var guest = ConsoleSession.StartEmu(null, "-m", "512", "-no-reboot");
         var started = DateTime.UtcNow;
-        guest.WaitFor(GuestSession.Prompt, Boot);
+        guest.WaitFor(ConsoleSession.Prompt, Boot);
         log.WriteLine($"shell prompt after {(DateTime.UtcNow - started).TotalSeconds:F1} s");
 
         // busybox's line editor queries the cursor position (ESC[6n) before its first read; with no
         // terminal to answer it, give it one empty line to settle before typing commands.
         guest.Type("\n");
-        guest.WaitFor(GuestSession.Prompt, Command);
+        guest.WaitFor(ConsoleSession.Prompt, Command);
 
         // A serial line reports no width, so the line editor assumes 80 columns and wraps long
         // commands; make it wide enough for the longest one.

@@ -2,21 +2,23 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Emulator.System.Tests;
+namespace Emulator.Cli.Terminal;
 
 /// <summary>
-/// Drives `emu` as a user would: a real process whose standard input and output are the guest's
-/// serial console. Waits for the shell prompt, types commands, and collects what each printed.
+/// Drives a machine process as a user would (emu, or QEMU for comparison): its standard input and
+/// output are the guest's serial console. Waits for text such as the shell prompt, types
+/// commands, and collects what each printed. Used by the full-system tests and `emu bench boot`.
 /// </summary>
-public sealed partial class GuestSession : IDisposable
+public sealed partial class ConsoleSession : IDisposable
 {
+    /// <summary>The default guest's shell prompt (images/build-guest.sh).</summary>
     public const string Prompt = "emu-guest:~# ";
     private readonly Process process;
     private readonly StringBuilder output = new();
     private readonly object gate = new();
     private int consumed;
 
-    private GuestSession(Process process)
+    private ConsoleSession(Process process)
     {
         this.process = process;
         var reader = new Thread(ReadLoop) { IsBackground = true, Name = "guest serial" };
@@ -35,24 +37,35 @@ public sealed partial class GuestSession : IDisposable
         }
     }
 
-    public static GuestSession Start(params string[] args)
+    /// <summary>Standard error of the process, once it has exited.</summary>
+    public string Errors => process.HasExited ? process.StandardError.ReadToEnd() : "";
+
+    /// <summary>Starts this build's emu (the emu.dll beside the running assembly) with <paramref name="args"/>.</summary>
+    public static ConsoleSession StartEmu(IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        Start("dotnet", environment, [Path.Combine(AppContext.BaseDirectory, "emu.dll"), .. args]);
+
+    /// <summary>Starts any program with its console on pipes.</summary>
+    public static ConsoleSession Start(string program, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        string emu = Path.Combine(AppContext.BaseDirectory, "emu.dll");
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(program)
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = RepositoryRoot(),
+            WorkingDirectory = RepositoryRoot() ?? Environment.CurrentDirectory,
         };
-        psi.ArgumentList.Add(emu);
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
         }
 
-        return new GuestSession(Process.Start(psi)!);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        {
+            psi.Environment[k] = v;
+        }
+
+        return new ConsoleSession(Process.Start(psi)!);
     }
 
     /// <summary>Waits until the guest has printed <paramref name="text"/> after what was consumed; returns what came before it.</summary>
@@ -74,7 +87,7 @@ public sealed partial class GuestSession : IDisposable
 
                 if (process.HasExited)
                 {
-                    throw new InvalidOperationException($"emu exited with {process.ExitCode} while waiting for '{text}'. stderr: {process.StandardError.ReadToEnd()}\n{Tail(all)}");
+                    throw new InvalidOperationException($"the machine exited with {process.ExitCode} while waiting for '{text}'. stderr: {process.StandardError.ReadToEnd()}\n{Tail(all)}");
                 }
 
                 Monitor.Wait(gate, 200);
@@ -102,7 +115,7 @@ public sealed partial class GuestSession : IDisposable
     {
         if (!process.WaitForExit(timeout))
         {
-            throw new TimeoutException($"emu did not exit within {timeout.TotalSeconds:F0} s");
+            throw new TimeoutException($"the machine did not exit within {timeout.TotalSeconds:F0} s");
         }
 
         return process.ExitCode;
@@ -139,7 +152,8 @@ public sealed partial class GuestSession : IDisposable
     [GeneratedRegex(@"\x1b\[[0-9;?]*[A-Za-z]")]
     private static partial Regex AnsiEscape();
 
-    public static string RepositoryRoot()
+    /// <summary>The checkout this build came from, if it runs from one.</summary>
+    public static string? RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -149,6 +163,6 @@ public sealed partial class GuestSession : IDisposable
             }
         }
 
-        throw new InvalidOperationException("repository root not found");
+        return null;
     }
 }

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Globalization;
+using Emulator.Cli.Terminal;
+
+namespace Emulator.Cli.Bench;
+
+/// <summary>
+/// `emu bench boot`: boot time of the default guest from process start to the shell prompt, the
+/// guest instructions executed and guest MIPS, beside qemu-system-x86_64 -accel tcg booting the
+/// same kernel and initramfs in the same run. A figure, not a test.
+/// </summary>
+internal static class BootBenchmark
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(5);
+
+    public static int Run()
+    {
+        string? image = GuestImage.Ensure(Console.Error);
+        if (image is null)
+        {
+            return 1;
+        }
+
+        string initrd = Path.Combine(image, "initramfs.cpio.gz");
+        foreach (string kernel in new[] { Path.Combine(image, "vmlinuz"), Path.Combine(image, "vmlinux") }.Where(File.Exists))
+        {
+            Measure(kernel, initrd);
+        }
+
+        return 0;
+    }
+
+    private static void Measure(string kernel, string initrd)
+    {
+        const string append = GuestImage.DefaultAppend;
+        Console.WriteLine($"{Path.GetFileName(kernel)} + {Path.GetFileName(initrd)}, -m 512, 1 vCPU, append \"{append}\": time from process start to the shell prompt");
+        var sw = Stopwatch.StartNew();
+        using var emu = ConsoleSession.StartEmu(new Dictionary<string, string> { ["EMU_STATS"] = "1" }, "-kernel", kernel, "-initrd", initrd, "-append", append, "-m", "512", "-no-reboot");
+        emu.WaitFor(ConsoleSession.Prompt, Timeout);
+        var toPrompt = sw.Elapsed;
+        emu.Type("poweroff -f\n");
+        emu.WaitForExit(Timeout);
+        var stats = ParseStats(emu.Errors);
+        double mips = stats.Instructions / stats.GuestSeconds / 1e6;
+        Console.WriteLine($"  emu:  {toPrompt.TotalSeconds,6:F1} s; {stats.Instructions:N0} guest instructions to power-off in {stats.GuestSeconds:F1} s of guest time: {mips:F1} MIPS (tier 0)");
+
+        string? qemu = QemuReference.FindQemu();
+        if (qemu is null)
+        {
+            Console.WriteLine("  QEMU: qemu-system-x86_64 not found (apt-get install qemu-system-x86): no comparison");
+            return;
+        }
+
+        sw.Restart();
+        using var q = ConsoleSession.Start(qemu, null, "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", append);
+        q.WaitFor(ConsoleSession.Prompt, Timeout);
+        var qemuToPrompt = sw.Elapsed;
+        q.Type("poweroff -f\n");
+        q.WaitForExit(Timeout);
+        Console.WriteLine($"  QEMU: {qemuToPrompt.TotalSeconds,6:F1} s (qemu-system-x86_64 -accel tcg); emu/QEMU: {toPrompt / qemuToPrompt:F2}");
+    }
+
+    private static (ulong Instructions, double GuestSeconds) ParseStats(string stderr)
+    {
+        foreach (var line in stderr.Split('\n'))
+        {
+            if (!line.StartsWith("emu-stats:", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var fields = line[10..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => f.Split('=')).ToDictionary(f => f[0], f => f[1]);
+            return (ulong.Parse(fields["instructions"], CultureInfo.InvariantCulture), double.Parse(fields["guest_seconds"], CultureInfo.InvariantCulture));
+        }
+
+        throw new InvalidOperationException($"emu printed no statistics line: {stderr}");
+    }
+}
