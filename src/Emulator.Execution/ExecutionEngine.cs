@@ -133,9 +133,13 @@ public sealed class ExecutionEngine
         }
     }
 
-    /// <summary>Chains stay within one physical page, so a block reached by a chain always has the current mapping.</summary>
+    /// <summary>
+    /// Chains stay within one physical page and one virtual page, so a block reached by a chain
+    /// is always the one a lookup through the current mapping would find.
+    /// </summary>
     private static bool SamePage(CompiledBlock from, CompiledBlock to) =>
-        (from.PhysStart & ~GuestMemory.PageMask) == (to.PhysStart & ~GuestMemory.PageMask);
+        (from.PhysStart & ~GuestMemory.PageMask) == (to.PhysStart & ~GuestMemory.PageMask)
+        && (from.Pc & ~GuestMemory.PageMask) == (to.Pc & ~GuestMemory.PageMask);
 
     private CompiledBlock? Lookup(Cpu cpu)
     {
@@ -146,6 +150,6 @@ public sealed class ExecutionEngine
         }
 
         var mode = cpu.Mode;
-        return Cache.Find(phys, mode) ?? Cache.Translate(cpu, cpu.S.Rip);
+        return Cache.Find(phys, cpu.S.Rip, mode) ?? Cache.Translate(cpu, cpu.S.Rip);
     }
 }

@@ -7,13 +7,16 @@ using Emulator.X86.Memory;
 namespace Emulator.Execution;
 
 /// <summary>
-/// Translated blocks, keyed by guest physical pc and CPU mode, with an index by physical page
-/// so a write to guest code invalidates exactly the blocks it overlaps (self-modifying code).
+/// Translated blocks, keyed by guest physical pc, virtual pc and CPU mode, with an index by
+/// physical page so a write to guest code invalidates exactly the blocks it overlaps
+/// (self-modifying code). The virtual pc is part of the key because a block embeds virtual
+/// addresses (its fall-through and branch targets): the same physical code reached through two
+/// mappings (a kernel's identity map and its high mapping) needs two blocks, as in QEMU.
 /// </summary>
 public sealed class TranslationCache : ICodeWriteObserver
 {
     private readonly object gate = new();
-    private readonly Dictionary<(ulong Phys, uint Mode), CompiledBlock> blocks = [];
+    private readonly Dictionary<(ulong Phys, ulong Pc, uint Mode), CompiledBlock> blocks = [];
     private readonly Dictionary<ulong, List<CompiledBlock>> byPage = [];
     private readonly List<Cpu> cpus = [];
     private readonly Translator translator = new();
@@ -46,11 +49,11 @@ public sealed class TranslationCache : ICodeWriteObserver
         cpu.CodeObserver = this;
     }
 
-    public CompiledBlock? Find(ulong phys, CpuMode mode)
+    public CompiledBlock? Find(ulong phys, ulong pc, CpuMode mode)
     {
         lock (gate)
         {
-            return blocks.GetValueOrDefault((phys, mode.Bits));
+            return blocks.GetValueOrDefault((phys, pc, mode.Bits));
         }
     }
 
@@ -72,7 +75,7 @@ public sealed class TranslationCache : ICodeWriteObserver
                 return tb; // the fetch faulted: the block only raises that fault; not cached
             }
 
-            blocks[(info.PhysStart, mode.Bits)] = tb;
+            blocks[(info.PhysStart, pc, mode.Bits)] = tb;
             AddToPage(info.PhysStart & ~GuestMemory.PageMask, tb);
             if (info.PhysPage2 != ulong.MaxValue)
             {
@@ -132,7 +135,7 @@ public sealed class TranslationCache : ICodeWriteObserver
                 tb.Invalid = true;
                 Invalidations++;
                 list.RemoveAt(i);
-                blocks.Remove((tb.PhysStart, tb.Mode.Bits));
+                blocks.Remove((tb.PhysStart, tb.Pc, tb.Mode.Bits));
                 foreach (var c in cpus)
                 {
                     if (c.RunningBlock == tb)

@@ -22,14 +22,19 @@ public sealed class ApicWiring : IApicBus
     /// <summary>Set by an APIC when it may have an interrupt for its vCPU; cleared (inside the APIC's actor) when it has none.</summary>
     private volatile bool[] hints = [];
 
+    /// <summary>The same for INIT, SIPI and NMI, which the vCPU polls separately (an interrupt query must not swallow them).</summary>
+    private volatile bool[] signalHints = [];
+
     public void Add(LocalApic apic, ActorRef<DeviceMessage> actor, Action kickVcpu)
     {
         int index = apics.Count;
         apics.Add((apic, actor));
         hints = new bool[apics.Count];
+        signalHints = new bool[apics.Count];
         apic.InterruptRequested = () =>
         {
             hints[index] = true;
+            signalHints[index] = true;
             kickVcpu();
         };
     }
@@ -63,6 +68,9 @@ public sealed class ApicWiring : IApicBus
             }));
         }
     }
+
+    /// <summary>The INIT/SIPI/NMI signals of vCPU <paramref name="index"/>.</summary>
+    public IVcpuSignalSource SignalsFor(int index) => new Signals(this, index);
 
     /// <summary>The vCPU-side view of APIC <paramref name="index"/>.</summary>
     public IInterruptSource InterruptSourceFor(int index) => new VcpuInterrupts(this, index);
@@ -119,6 +127,24 @@ public sealed class ApicWiring : IApicBus
         {
             var (apic, actor) = wiring.apics[index];
             return Query(actor, () => apic.Acknowledge());
+        }
+    }
+
+    private sealed class Signals(ApicWiring wiring, int index) : IVcpuSignalSource
+    {
+        public VcpuSignals Poll()
+        {
+            if (!wiring.signalHints[index])
+            {
+                return VcpuSignals.None;
+            }
+
+            var (apic, actor) = wiring.apics[index];
+            return Query(actor, () =>
+            {
+                wiring.signalHints[index] = false; // inside the actor: a later signal sets it again
+                return new VcpuSignals(apic.TakeInit(), apic.TakeStartupVector(), apic.TakeNmi());
+            });
         }
     }
 

@@ -101,7 +101,7 @@ public static class PcMachine
             }));
         }
 
-        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs);
+        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor);
 
         for (int i = 0; i < config.Cpus; i++)
         {

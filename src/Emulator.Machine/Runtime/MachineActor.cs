@@ -45,9 +45,13 @@ public sealed class MachineActor(MachineClock clock, MachineTimerService timers,
                 clock.Resume();
                 timers.Kick();
                 state = MachineState.Running;
-                // The bootstrap processor runs; application processors wait for INIT/SIPI.
-                started.Add(vcpus[0]);
-                vcpus[0].Tell(new VcpuMessage.Run());
+                // Every vCPU runs; application processors wait inside for INIT/SIPI from the BSP.
+                foreach (var v in vcpus)
+                {
+                    started.Add(v);
+                    v.Tell(new VcpuMessage.Run());
+                }
+
 
                 s.Reply.Reply(state);
                 break;

@@ -24,6 +24,19 @@ public abstract record VcpuMessage
     public sealed record OnThread(Action<Cpu> Action, ReplyTo<bool> Reply) : VcpuMessage;
 }
 
+/// <summary>Processor-level signals from the vCPU's local APIC (SDM Vol. 3A 9.4, 11.6.1).</summary>
+public readonly record struct VcpuSignals(bool Init, int StartupVector, bool Nmi)
+{
+    public static readonly VcpuSignals None = new(false, -1, false);
+}
+
+/// <summary>Where a vCPU learns about INIT, SIPI and NMI (its local APIC); polled between slices.</summary>
+public interface IVcpuSignalSource
+{
+    /// <summary>Takes what arrived since the last poll; cheap when nothing did.</summary>
+    VcpuSignals Poll();
+}
+
 /// <summary>Why a vCPU stopped running guest code for good.</summary>
 public sealed record VcpuStopped(int Index, StopReason Reason, string Detail);
 
@@ -33,12 +46,16 @@ public sealed record VcpuStopped(int Index, StopReason Reason, string Detail);
 /// (no spinning). A triple fault or an internal error ends it and is reported through
 /// <see cref="Stopped"/>, so the machine stops with a clear error and the process lives on.
 /// </summary>
-public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stopped) : Actor<VcpuMessage>
+public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stopped, IVcpuSignalSource? signals = null, bool waitForStartup = false)
+    : Actor<VcpuMessage>
 {
     public const long SliceInstructions = 200_000;
 
     private bool running;
     private bool ended;
+
+    /// <summary>An application processor before its start-up IPI (and after INIT) runs nothing.</summary>
+    private bool waitingForSipi = waitForStartup;
 
     public Cpu Cpu => engine.Cpu;
 
@@ -55,6 +72,17 @@ public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stoppe
             if (!running || ended)
             {
                 WaitForMessage(TimeSpan.FromSeconds(1));
+                continue;
+            }
+
+            if (signals is not null)
+            {
+                HandleSignals(signals.Poll());
+            }
+
+            if (waitingForSipi)
+            {
+                WaitForMessage(TimeSpan.FromMilliseconds(100));
                 continue;
             }
 
@@ -108,6 +136,38 @@ public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stoppe
                 break;
         }
     }
+
+    /// <summary>
+    /// INIT: back to the power-on state and wait for a SIPI. SIPI with vector V (while waiting):
+    /// start in real mode at CS = V * 256, IP = 0, that is physical V * 4096 (SDM Vol. 3A 9.4.4).
+    /// An NMI is not delivered yet (no vector 2 path); it is counted.
+    /// </summary>
+    private void HandleSignals(VcpuSignals s)
+    {
+        var cpu = engine.Cpu;
+        if (s.Init)
+        {
+            cpu.Reset();
+            waitingForSipi = true;
+        }
+
+        if (s.StartupVector >= 0 && waitingForSipi)
+        {
+            cpu.Reset();
+            cpu.S.Cs.Selector = (ushort)(s.StartupVector << 8);
+            cpu.S.Cs.Base = (ulong)s.StartupVector << 12;
+            cpu.S.Rip = 0;
+            waitingForSipi = false;
+        }
+
+        if (s.Nmi)
+        {
+            IgnoredNmis++;
+        }
+    }
+
+    /// <summary>NMIs that arrived; delivering them through vector 2 is not implemented yet.</summary>
+    public long IgnoredNmis { get; private set; }
 
     private void End(StopReason reason, string detail)
     {

@@ -46,7 +46,7 @@ public sealed class VirtualMachine : IAsyncDisposable
     private readonly List<ActorRef<VcpuMessage>> vcpus = [];
     private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor)> devices = [];
 
-    public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs)
+    public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs, Func<int, IVcpuSignalSource?>? signals = null)
     {
         if (cpuCount < 1)
         {
@@ -75,8 +75,10 @@ public sealed class VirtualMachine : IAsyncDisposable
             var engine = new ExecutionEngine(cpu, Cache) { DeliverEvents = true };
             Cpus.Add(cpu);
             Engines.Add(engine);
+            var source = signals?.Invoke(i);
+            bool ap = i > 0 && source is not null;
             var vcpu = system.Spawn(
-                Props.Create<VcpuMessage>(() => new VcpuActor(engine, OnVcpuStopped)).WithDedicatedThread(),
+                Props.Create<VcpuMessage>(() => new VcpuActor(engine, OnVcpuStopped, source, waitForStartup: ap)).WithDedicatedThread(),
                 $"vcpu{i}");
             vcpus.Add(vcpu);
         }
