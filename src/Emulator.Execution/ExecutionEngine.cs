@@ -33,6 +33,13 @@ public sealed class ExecutionEngine
 {
     private readonly Interpreter interpreter = new();
 
+    /// <summary>
+    /// This vCPU's direct-mapped cache of recently run blocks by virtual pc (QEMU's tb_jmp_cache):
+    /// most dispatches find their block here without taking the shared cache's lock. An entry is
+    /// used only if it is still valid and matches the physical pc and mode found now.
+    /// </summary>
+    private readonly CompiledBlock?[] jumpCache = new CompiledBlock?[4096];
+
     public ExecutionEngine(Cpu cpu, TranslationCache? cache = null)
     {
         Cpu = cpu;
@@ -150,6 +157,15 @@ public sealed class ExecutionEngine
         }
 
         var mode = cpu.Mode;
-        return Cache.Find(phys, cpu.S.Rip, mode) ?? Cache.Translate(cpu, cpu.S.Rip);
+        ulong pc = cpu.S.Rip;
+        ref var slot = ref jumpCache[(int)((pc ^ (pc >> 12)) & (ulong)(jumpCache.Length - 1))];
+        if (slot is { Invalid: false } hit && hit.Pc == pc && hit.PhysStart == phys && hit.Mode == mode)
+        {
+            return hit;
+        }
+
+        var tb = Cache.Find(phys, pc, mode) ?? Cache.Translate(cpu, pc);
+        slot = tb;
+        return tb;
     }
 }
