@@ -23,7 +23,7 @@ public sealed class GrpcClientOptions
 
 /// <summary>
 /// A small gRPC client over cleartext HTTP/2 ("prior knowledge": the first bytes are the
-/// HTTP/2 preface). Unary and server-streaming calls; a status other than OK is thrown as
+/// HTTP/2 preface). Unary, server-streaming, client-streaming and bidirectional calls; a status other than OK is thrown as
 /// <see cref="RpcException"/>.
 /// </summary>
 public sealed class GrpcClient : IDisposable
@@ -66,21 +66,43 @@ public sealed class GrpcClient : IDisposable
         where TResponse : class, IMessage<TResponse>, new() =>
         CallAsync<TResponse>(method, request, callOptions);
 
+    /// <summary>
+    /// Starts a bidirectional call: write requests and read responses at the same time;
+    /// <see cref="StreamingCall{TRequest, TResponse}.CompleteAsync"/> half-closes.
+    /// </summary>
+    public StreamingCall<TRequest, TResponse> DuplexStreaming<TRequest, TResponse>(string method, CallOptions callOptions = default)
+        where TRequest : IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>, new() =>
+        new(this, method, callOptions);
+
+    /// <summary>Starts a client-streaming call: write requests, complete, then await <see cref="StreamingCall{TRequest, TResponse}.ResponseAsync"/>.</summary>
+    public StreamingCall<TRequest, TResponse> ClientStreaming<TRequest, TResponse>(string method, CallOptions callOptions = default)
+        where TRequest : IMessage<TRequest>
+        where TResponse : class, IMessage<TResponse>, new() =>
+        new(this, method, callOptions);
+
     private async IAsyncEnumerable<TResponse> CallAsync<TResponse>(string method, IMessage request, CallOptions callOptions)
         where TResponse : class, IMessage<TResponse>, new()
     {
         using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(callOptions.CancellationToken);
         if (callOptions.Timeout is { } timeout)
             cancellation.CancelAfter(timeout);
-        CancellationToken token = cancellation.Token;
+        var content = new ByteArrayContent(GrpcProtocol.Frame(request));
+        using HttpRequestMessage message = CreateRequest(method, content, callOptions);
+        Task<HttpResponseMessage> sending = Send(message, cancellation.Token);
+        await foreach (TResponse response in ReadResponsesAsync<TResponse>(sending, callOptions, cancellation.Token))
+            yield return response;
+    }
 
-        using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(address, "/" + method))
+    internal HttpRequestMessage CreateRequest(string method, HttpContent content, CallOptions callOptions)
+    {
+        var message = new HttpRequestMessage(HttpMethod.Post, new Uri(address, "/" + method))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ByteArrayContent(GrpcProtocol.Frame(request)),
+            Content = content,
         };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue(GrpcProtocol.ContentType);
+        content.Headers.ContentType = new MediaTypeHeaderValue(GrpcProtocol.ContentType);
         message.Headers.TE.Add(new TransferCodingWithQualityHeaderValue("trailers"));
         if (callOptions.Timeout is { } sent)
             message.Headers.Add(GrpcProtocol.TimeoutHeader, GrpcProtocol.FormatTimeout(sent));
@@ -88,12 +110,23 @@ public sealed class GrpcClient : IDisposable
             message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", options.BearerToken);
         foreach ((string name, string value) in callOptions.Headers ?? new Dictionary<string, string>())
             message.Headers.TryAddWithoutValidation(name, value);
+        return message;
+    }
 
+    internal Task<HttpResponseMessage> Send(HttpRequestMessage message, CancellationToken token) =>
+        http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, token);
+
+    /// <summary>Reads the framed responses, then the status (Trailers-Only headers or trailers).</summary>
+    internal async IAsyncEnumerable<TResponse> ReadResponsesAsync<TResponse>(
+        Task<HttpResponseMessage> sending, CallOptions callOptions, [EnumeratorCancellation] CancellationToken token)
+        where TResponse : class, IMessage<TResponse>, new()
+    {
+        var parser = new MessageParser<TResponse>(() => new TResponse());
         HttpResponseMessage? response = null;
         Stream? body = null;
         try
         {
-            response = await Guard(() => http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, token), callOptions);
+            response = await Guard(() => sending, callOptions);
             if (response.StatusCode != HttpStatusCode.OK)
                 throw new RpcException(FromHttpStatus(response.StatusCode), $"HTTP status {(int)response.StatusCode}");
             if (ReadStatus(response.Headers) is { } trailersOnly)
@@ -120,7 +153,7 @@ public sealed class GrpcClient : IDisposable
                 TResponse parsed;
                 try
                 {
-                    parsed = new MessageParser<TResponse>(() => new TResponse()).ParseFrom(payload);
+                    parsed = parser.ParseFrom(payload);
                 }
                 catch (InvalidProtocolBufferException e)
                 {
@@ -141,7 +174,7 @@ public sealed class GrpcClient : IDisposable
     }
 
     /// <summary>Maps transport failures and cancellation to the status a gRPC client reports.</summary>
-    private static async Task<T> Guard<T>(Func<Task<T>> operation, CallOptions callOptions)
+    internal static async Task<T> Guard<T>(Func<Task<T>> operation, CallOptions callOptions)
     {
         try
         {

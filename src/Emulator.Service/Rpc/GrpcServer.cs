@@ -27,7 +27,9 @@ public sealed class GrpcServer : IAsyncDisposable
     private readonly Dictionary<string, MethodDescriptor> declared = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ServerMethod> registered = new(StringComparer.Ordinal);
     private FrozenDictionary<string, ServerMethod> methods = FrozenDictionary<string, ServerMethod>.Empty;
+    private readonly CancellationTokenSource stopping = new();
     private WebApplication? app;
+    private bool disposed;
 
     public GrpcServer(GrpcServerOptions? options = null)
     {
@@ -135,20 +137,31 @@ public sealed class GrpcServer : IAsyncDisposable
         Port = Address.Port;
     }
 
+    /// <summary>
+    /// Stops accepting calls and cancels the running ones, which end with UNAVAILABLE
+    /// ("server shutting down", grpc/doc/statuscodes.md): long streams such as Watch
+    /// would otherwise hold the shutdown until Kestrel's timeout.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        await stopping.CancelAsync();
         if (app is { } web)
             await web.StopAsync(cancellationToken);
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (disposed)
+            return;
         if (app is { } web)
         {
-            await web.StopAsync();
+            await StopAsync();
             await web.DisposeAsync();
             app = null;
         }
+        stopping.Dispose();
+        disposed = true;
     }
 
     private async Task DispatchAsync(HttpContext http)
@@ -204,14 +217,14 @@ public sealed class GrpcServer : IAsyncDisposable
         await RunCallAsync(http, call, method, name, timeout);
     }
 
-    private static async Task RunCallAsync(HttpContext http, ServerCall call, ServerMethod method, string name, TimeSpan? timeout)
+    private async Task RunCallAsync(HttpContext http, ServerCall call, ServerMethod method, string name, TimeSpan? timeout)
     {
-        using var callCancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted);
+        using var callCancellation = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping.Token);
         call.CallCancelled = callCancellation.Token;
         DateTime? deadline = timeout is { } t ? DateTime.UtcNow + t : null;
         var context = new ServerCallContext(http, name, deadline, callCancellation.Token);
 
-        Task<(StatusCode, string?)> handler = RunHandlerAsync(call, method, context, http.RequestAborted);
+        Task<(StatusCode, string?)> handler = RunHandlerAsync(call, method, context, http.RequestAborted, stopping.Token);
         if (timeout is { } limit)
         {
             using var timerCancellation = new CancellationTokenSource();
@@ -232,7 +245,7 @@ public sealed class GrpcServer : IAsyncDisposable
     }
 
     private static async Task<(StatusCode, string?)> RunHandlerAsync(
-        ServerCall call, ServerMethod method, ServerCallContext context, CancellationToken aborted)
+        ServerCall call, ServerMethod method, ServerCallContext context, CancellationToken aborted, CancellationToken stopping)
     {
         try
         {
@@ -246,6 +259,10 @@ public sealed class GrpcServer : IAsyncDisposable
         catch (Exception) when (aborted.IsCancellationRequested)
         {
             return (StatusCode.Cancelled, "The client cancelled the call");
+        }
+        catch (Exception) when (stopping.IsCancellationRequested)
+        {
+            return (StatusCode.Unavailable, "The server is shutting down");
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
