@@ -254,7 +254,8 @@ public sealed class GrpcServer : IAsyncDisposable
         }
         catch (RpcException e)
         {
-            return (e.Status, e.Detail);
+            // OK would end a unary call without its response; only returning means success.
+            return e.Status == StatusCode.OK ? (StatusCode.Unknown, "The handler threw an RpcException with status OK") : (e.Status, e.Detail);
         }
         catch (Exception) when (aborted.IsCancellationRequested)
         {
