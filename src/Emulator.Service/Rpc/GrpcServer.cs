@@ -47,6 +47,8 @@ public sealed class GrpcServer : IAsyncDisposable
     /// <summary>Declares a service's methods (from a generated file's <c>Descriptor.Services</c>).</summary>
     public GrpcServer AddService(ServiceDescriptor service)
     {
+        if (app is not null)
+            throw new InvalidOperationException("Services must be declared before the server starts.");
         foreach (MethodDescriptor method in service.Methods)
             declared[$"{service.FullName}/{method.Name}"] = method;
         return this;
