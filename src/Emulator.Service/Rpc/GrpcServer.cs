@@ -36,13 +36,14 @@ public sealed class GrpcServer : IAsyncDisposable
         this.options = options ?? new GrpcServerOptions();
         if (!string.IsNullOrEmpty(this.options.BearerToken))
             tokenCheck = new BearerTokenCheck(this.options.BearerToken);
+        Address = new UriBuilder(Uri.UriSchemeHttp, this.options.Address.ToString(), this.options.Port).Uri;
     }
 
     /// <summary>The bound port, once started.</summary>
     public int Port { get; private set; }
 
-    /// <summary>"http://address:port/", once started.</summary>
-    public Uri Address { get; private set; } = new("http://127.0.0.1/");
+    /// <summary>The base address (cleartext scheme, bound address and port), once started.</summary>
+    public Uri Address { get; private set; }
 
     /// <summary>Declares a service's methods (from a generated file's <c>Descriptor.Services</c>).</summary>
     public GrpcServer AddService(ServiceDescriptor service)
