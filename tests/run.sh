@@ -5,7 +5,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v wast2json >/dev/null 2>&1 || need+=(wabt)
+command -v wast2json >/dev/null 2>&1 || need+=(wabt)                       # the Wasm spec suite's converter
+/usr/bin/python3 -c 'import grpc, grpc_tools' >/dev/null 2>&1 \
+  || need+=(python3-grpcio python3-grpc-tools)                              # the real gRPC client in the service tests
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)                      # static test programs for the guest
+command -v cpio >/dev/null 2>&1 || need+=(cpio)                              # the default guest image build
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing test dependencies: ${need[*]}"
