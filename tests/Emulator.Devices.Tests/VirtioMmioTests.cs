@@ -127,6 +127,22 @@ public sealed class VirtioMmioTests : IDisposable
     }
 
     [Fact]
+    public void DriverOkWithoutAcceptedFeaturesOkDoesNothing()
+    {
+        // The driver ignores the refusal of FEATURES_OK and sets DRIVER_OK anyway (3.1.1 says it MUST NOT).
+        Assert.False(driver.Negotiate(0));
+        driver.SetReg(QueueNum, 16);
+        driver.SetReg(QueueDescLow, (uint)driver.DescTable);
+        driver.SetReg(QueueDriverLow, (uint)driver.AvailRing);
+        driver.SetReg(QueueDeviceLow, (uint)driver.UsedRing);
+        driver.SetReg(QueueReady, 1);
+        driver.SetReg(Status, StatusAcknowledge | StatusDriver | StatusDriverOk);
+        driver.Submit(VirtioBlkRegisters.TypeFlush, 0);
+        Assert.Empty(backend.Requests);
+        Assert.False(transport.DriverOk);
+    }
+
+    [Fact]
     public void InterruptStatusIsLevelAndClearedByAck()
     {
         driver.Initialize(Version1);

@@ -51,7 +51,8 @@ public sealed class VirtioMmioTransport : IIoDevice, IVirtioTransport
 
     public uint InterruptStatusValue => interruptStatus;
 
-    public bool DriverOk => (status & StatusDriverOk) != 0 && (status & StatusDeviceNeedsReset) == 0;
+    /// <summary>DRIVER_OK after an accepted FEATURES_OK, and no DEVICE_NEEDS_RESET: the device may use its queues (3.1.1).</summary>
+    public bool DriverOk => (status & (StatusDriverOk | StatusFeaturesOk | StatusDeviceNeedsReset)) == (StatusDriverOk | StatusFeaturesOk);
 
     public IReadOnlyList<VirtQueue> Queues => queues;
 
