@@ -272,6 +272,24 @@ public sealed class VirtioMmioTests : IDisposable
     }
 
     [Fact]
+    public void GuestRamAccessIsBoundsCheckedAndReportsWritesToCodePages()
+    {
+        var written = new List<(ulong, int)>();
+        var access = new GuestRamAccess(ram, (a, n) => written.Add((a, n)));
+        Span<byte> b = stackalloc byte[16];
+        Assert.False(access.TryRead(ram.Size - 8, b));
+        Assert.False(access.TryWrite(ulong.MaxValue - 4, b));
+        Assert.False(access.Contains(ram.Size, 1));
+        Assert.True(access.TryWrite(0x3000, b));
+        Assert.Empty(written);
+
+        // A DMA write into a page that holds translated code must reach the code cache, as a store would.
+        ram.MarkCodePage(0x5000);
+        Assert.True(access.TryWrite(0x4ff8, b));
+        Assert.Equal([(0x4ff8UL, 16)], written);
+    }
+
+    [Fact]
     public void NeedEventFollowsVringNeedEvent()
     {
         // 2.6.10: notify when new_idx - event_idx - 1 < new_idx - old_idx (mod 2^16).
