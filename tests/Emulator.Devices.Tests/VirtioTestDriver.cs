@@ -54,6 +54,7 @@ public sealed class VirtioTestDriver
         return low | (ulong)Reg(DeviceFeaturesReg) << 32;
     }
 
+    // The DeviceFeatures register (4.2.2); the method above has the constant's name.
     private const ulong DeviceFeaturesReg = 0x010;
 
     /// <summary>The initialization sequence of 3.1.1; returns false if the device refused FEATURES_OK.</summary>
