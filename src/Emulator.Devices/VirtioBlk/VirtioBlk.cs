@@ -1,0 +1,327 @@
+using System.Buffers.Binary;
+using System.Text;
+using Emulator.Devices.Bus;
+using Emulator.Devices.Virtio;
+using static Emulator.Devices.VirtioBlk.VirtioBlkRegisters;
+
+namespace Emulator.Devices.VirtioBlk;
+
+/// <summary>
+/// A virtio block device (virtio 1.1 section 5.2) with one request queue. It parses each request
+/// chain, hands the I/O to an <see cref="IBlockBackend"/> and completes the chain (data, status
+/// byte, used element, interrupt) when the backend's completion arrives, so the vCPU that
+/// notified never waits for the disk. Request layout is not assumed (2.6.4.3): the header is the
+/// first 16 device-readable bytes, the status the last device-writable byte.
+///
+/// A request the device cannot serve (beyond the disk's end, buffers outside RAM, too large,
+/// write to a read-only image) gets VIRTIO_BLK_S_IOERR; an unknown type UNSUPP. A chain that
+/// cannot be walked (loop, bad index, descriptor table outside RAM) or has no status byte in RAM
+/// is returned in the used ring with length 0 and no status written ("dropped"), so the driver
+/// can reclaim its descriptors; <see cref="MalformedChains"/> counts both kinds.
+/// Not thread-safe: calls and backend completions come one at a time from the device's actor.
+/// </summary>
+public sealed class VirtioBlk : IVirtioDevice
+{
+    private readonly IBlockBackend backend;
+    private readonly VirtioBlkOptions options;
+    private readonly byte[] id = new byte[IdBytes];
+    private IVirtioTransport? transport;
+
+    // Bumped by a reset: completions of requests submitted before it are ignored, because the
+    // driver may already have reused their buffers and rings.
+    private long generation;
+
+    public VirtioBlk(IBlockBackend backend, VirtioBlkOptions? options = null)
+    {
+        this.backend = backend;
+        this.options = options ?? new VirtioBlkOptions();
+        Encoding.ASCII.GetBytes(this.options.Serial.AsSpan(0, Math.Min(this.options.Serial.Length, IdBytes)), id);
+    }
+
+    public uint DeviceType => VirtioBlkRegisters.DeviceType;
+
+    public ulong DeviceFeatures =>
+        (1UL << FeatureSizeMax) | (1UL << FeatureSegMax) | (1UL << FeatureBlkSize) | (1UL << FeatureFlush)
+        | (1UL << FeatureDiscard) | (1UL << FeatureWriteZeroes) | (backend.IsReadOnly ? 1UL << FeatureRo : 0);
+
+    public IReadOnlyList<ushort> QueueMaxSizes => [options.QueueSize];
+
+    public ulong CapacitySectors => backend.SizeBytes / SectorSize;
+
+    /// <summary>Requests submitted to the backend and not yet completed.</summary>
+    public int InFlight { get; private set; }
+
+    public long MalformedChains { get; private set; }
+
+    private IVirtioTransport Transport => transport ?? throw new InvalidOperationException("virtio-blk is not attached to a transport");
+
+    public void Attach(IVirtioTransport t) => transport = t;
+
+    public void Reset()
+    {
+        generation++;
+        InFlight = 0;
+    }
+
+    public bool ReadConfig(int offset, int size, out ulong value)
+    {
+        value = 0;
+        if (size is not (1 or 2 or 4 or 8) || offset < 0 || offset + size > ConfigSize)
+        {
+            return false;
+        }
+
+        Span<byte> config = stackalloc byte[ConfigSize];
+        config.Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(config[ConfigCapacity..], CapacitySectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigSizeMax..], options.SizeMax);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigSegMax..], options.SegMax);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigBlkSize..], SectorSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigMaxDiscardSectors..], options.MaxDiscardSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigMaxDiscardSeg..], options.MaxDiscardSegments);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigDiscardSectorAlignment..], 1);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigMaxWriteZeroesSectors..], options.MaxDiscardSectors);
+        BinaryPrimitives.WriteUInt32LittleEndian(config[ConfigMaxWriteZeroesSeg..], options.MaxDiscardSegments);
+        Span<byte> v = stackalloc byte[8];
+        v.Clear();
+        config.Slice(offset, size).CopyTo(v);
+        value = BinaryPrimitives.ReadUInt64LittleEndian(v);
+        return true;
+    }
+
+    /// <summary>No field is writable: the writeback field needs VIRTIO_BLK_F_CONFIG_WCE, which is not offered.</summary>
+    public bool WriteConfig(int offset, int size, ulong value) => false;
+
+    public void QueueNotify(VirtQueue queue)
+    {
+        var t = Transport;
+        bool eventIdx = t.HasFeature(VirtioMmioRegisters.FeatureRingEventIdx);
+        bool indirect = t.HasFeature(VirtioMmioRegisters.FeatureRingIndirectDesc);
+        while (true)
+        {
+            while (queue.TryPop(t.Memory, indirect, out var chain))
+            {
+                Handle(queue, chain!);
+            }
+
+            if (queue.Broken)
+            {
+                // The available ring itself is corrupt: nothing can be answered (2.1.2).
+                MalformedChains++;
+                t.NeedsReset();
+                return;
+            }
+
+            if (!eventIdx)
+            {
+                return;
+            }
+
+            // 2.6.10: ask for a notification at the next entry, then look again in case the
+            // driver added one before it could see avail_event.
+            queue.SetAvailEvent(t.Memory);
+            if (!queue.HasAvailable(t.Memory))
+            {
+                return;
+            }
+        }
+    }
+
+    public VirtioBlkState SaveState() => new() { CapacitySectors = CapacitySectors, MalformedChains = MalformedChains };
+
+    public void RestoreState(VirtioBlkState s)
+    {
+        if (s.Version > VirtioBlkState.CurrentVersion)
+        {
+            throw new ArgumentException($"virtio-blk state version {s.Version} is newer than {VirtioBlkState.CurrentVersion}", nameof(s));
+        }
+
+        MalformedChains = s.MalformedChains;
+        if (s.CapacitySectors != CapacitySectors && transport is not null)
+        {
+            // The image changed size while saved: tell the driver to re-read capacity (5.2.6).
+            transport.ConfigChanged();
+        }
+    }
+
+    private void Handle(VirtQueue queue, DescriptorChain chain)
+    {
+        var request = BlkRequest.Parse(chain, Transport.Memory);
+        if (request is null)
+        {
+            MalformedChains++;
+            Complete(queue, chain.Head, 0);
+            return;
+        }
+
+        if (request.Malformed)
+        {
+            MalformedChains++;
+            Finish(queue, request, StatusIoErr);
+            return;
+        }
+
+        switch (request.Type)
+        {
+            case TypeIn:
+                SubmitRead(queue, request);
+                break;
+            case TypeOut:
+                SubmitWrite(queue, request);
+                break;
+            case TypeFlush:
+                Submit(queue, request, new BlockRequest(BlockOperation.Flush));
+                break;
+            case TypeGetId:
+                int n = (int)Math.Min((ulong)IdBytes, request.DataInLength);
+                Finish(queue, request, request.WriteDataIn(Transport.Memory, id.AsSpan(0, n)) ? StatusOk : StatusIoErr, (uint)n);
+                break;
+            case TypeDiscard:
+            case TypeWriteZeroes:
+                SubmitDiscard(queue, request);
+                break;
+            default:
+                Finish(queue, request, StatusUnsupp);
+                break;
+        }
+    }
+
+    private bool InRange(ulong sector, ulong bytes) =>
+        sector <= CapacitySectors && bytes / SectorSize <= CapacitySectors - sector;
+
+    private void SubmitRead(VirtQueue queue, BlkRequest request)
+    {
+        ulong length = request.DataInLength;
+        if (length % SectorSize != 0 || length > options.MaxTransferBytes || !InRange(request.Sector, length))
+        {
+            Finish(queue, request, StatusIoErr);
+            return;
+        }
+
+        Submit(queue, request, new BlockRequest(BlockOperation.Read, request.Sector * SectorSize, (int)length));
+    }
+
+    private void SubmitWrite(VirtQueue queue, BlkRequest request)
+    {
+        ulong length = request.DataOutLength;
+        if (backend.IsReadOnly || length % SectorSize != 0 || length > options.MaxTransferBytes || !InRange(request.Sector, length))
+        {
+            Finish(queue, request, StatusIoErr);
+            return;
+        }
+
+        var data = new byte[length];
+        if (!request.ReadDataOut(Transport.Memory, data))
+        {
+            Finish(queue, request, StatusIoErr);
+            return;
+        }
+
+        Submit(queue, request, new BlockRequest(BlockOperation.Write, request.Sector * SectorSize, data.Length, data));
+    }
+
+    private void SubmitDiscard(VirtQueue queue, BlkRequest request)
+    {
+        bool zeroes = request.Type == TypeWriteZeroes;
+        if (!Transport.HasFeature(zeroes ? FeatureWriteZeroes : FeatureDiscard))
+        {
+            Finish(queue, request, StatusUnsupp);
+            return;
+        }
+
+        ulong length = request.DataOutLength;
+        if (backend.IsReadOnly || length == 0 || length % DiscardSegmentSize != 0 || length / DiscardSegmentSize > options.MaxDiscardSegments)
+        {
+            Finish(queue, request, StatusIoErr);
+            return;
+        }
+
+        var data = new byte[length];
+        if (!request.ReadDataOut(Transport.Memory, data))
+        {
+            Finish(queue, request, StatusIoErr);
+            return;
+        }
+
+        var ranges = new List<BlockRange>();
+        for (int i = 0; i < data.Length; i += DiscardSegmentSize)
+        {
+            ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(data.AsSpan(i));
+            uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(i + 8));
+            uint flags = BinaryPrimitives.ReadUInt32LittleEndian(data.AsSpan(i + 12));
+
+            // 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP; the unmap hint of
+            // write-zeroes may be ignored (write_zeroes_may_unmap is 0).
+            if ((flags & ~DiscardFlagUnmap) != 0 || (!zeroes && flags != 0))
+            {
+                Finish(queue, request, StatusUnsupp);
+                return;
+            }
+
+            if (sectors > options.MaxDiscardSectors || !InRange(sector, (ulong)sectors * SectorSize))
+            {
+                Finish(queue, request, StatusIoErr);
+                return;
+            }
+
+            ranges.Add(new BlockRange(sector * SectorSize, (ulong)sectors * SectorSize));
+        }
+
+        Submit(queue, request, new BlockRequest(zeroes ? BlockOperation.WriteZeroes : BlockOperation.Discard, Ranges: ranges));
+    }
+
+    private void Submit(VirtQueue queue, BlkRequest request, BlockRequest io)
+    {
+        long submittedIn = generation;
+        InFlight++;
+        backend.Submit(io, completion =>
+        {
+            if (submittedIn != generation)
+            {
+                return;
+            }
+
+            InFlight--;
+            if (completion.Status != BlockStatus.Ok)
+            {
+                Finish(queue, request, StatusIoErr);
+                return;
+            }
+
+            if (io.Operation == BlockOperation.Read)
+            {
+                var data = completion.Data;
+                bool ok = data is not null && data.Length == io.Length && request.WriteDataIn(Transport.Memory, data);
+                Finish(queue, request, ok ? StatusOk : StatusIoErr, ok ? (uint)io.Length : 0);
+                return;
+            }
+
+            Finish(queue, request, StatusOk);
+        });
+    }
+
+    /// <summary>Writes the status byte and returns the chain; <paramref name="dataWritten"/> bytes of data-in precede it.</summary>
+    private void Finish(VirtQueue queue, BlkRequest request, byte status, uint dataWritten = 0)
+    {
+        if (!Transport.Memory.TryWrite(request.StatusAddress, [status]))
+        {
+            MalformedChains++;
+            Complete(queue, request.Head, 0);
+            return;
+        }
+
+        Complete(queue, request.Head, dataWritten + 1);
+    }
+
+    private void Complete(VirtQueue queue, ushort head, uint length)
+    {
+        if (queue.PushUsed(Transport.Memory, head, length))
+        {
+            Transport.SignalUsed(queue);
+        }
+        else
+        {
+            Transport.NeedsReset();
+        }
+    }
+}

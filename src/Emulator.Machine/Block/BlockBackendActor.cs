@@ -1,0 +1,185 @@
+using Emulator.Actors;
+using Emulator.Devices.Bus;
+
+namespace Emulator.Machine.Block;
+
+/// <summary>The messages of a <see cref="BlockBackendActor"/>.</summary>
+public abstract record BlockBackendMessage
+{
+    private BlockBackendMessage()
+    {
+    }
+
+    /// <summary>A device's request; the completion goes to <see cref="Reply"/> (usually an adapter that posts it into the device's actor).</summary>
+    public sealed record Submit(BlockRequest Request, ReplyTo<BlockCompletion> Reply) : BlockBackendMessage;
+
+    /// <summary>Asks how many requests are in flight (for snapshots: save only at 0).</summary>
+    public sealed record GetInFlight(ReplyTo<int> Reply) : BlockBackendMessage;
+
+    /// <summary>An I/O finished on the thread pool; handled inside the actor, which then replies.</summary>
+    internal sealed record Finished(BlockCompletion Completion, ReplyTo<BlockCompletion> Reply) : BlockBackendMessage;
+}
+
+/// <summary>
+/// Owns one disk image and performs block requests on it, off the vCPU threads and off the
+/// thread pool: each request is queued to the backend's I/O threads (<see cref="BlockIoThreads"/>,
+/// positional <see cref="RandomAccess"/> reads and writes) and the actor goes on with the next
+/// message; when the I/O ends, a <see cref="BlockBackendMessage.Finished"/> comes back into the
+/// actor, which replies to the device. Requests may complete out of order, as on a real disk;
+/// virtio-blk orders nothing but FLUSH, which covers writes already completed.
+/// Discard and write-zeroes write zeroes (no hole punching), so discarded sectors read back as zeroes.
+/// </summary>
+public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Actor<BlockBackendMessage>
+{
+    private const int ZeroChunk = 1 << 20;
+    private static readonly byte[] Zeroes = new byte[ZeroChunk];
+
+    private BlockIoThreads? io;
+    private int inFlight;
+
+    public static Props<BlockBackendMessage> Props(BlockImage image, int ioThreads = 4) =>
+        Actors.Props.Create(() => new BlockBackendActor(image, ioThreads));
+
+    protected override void PreStart() => io = new BlockIoThreads(Path.GetFileName(image.Path), ioThreads);
+
+    protected override void Receive(BlockBackendMessage message)
+    {
+        switch (message)
+        {
+            case BlockBackendMessage.Submit s:
+                Start(s.Request, s.Reply);
+                break;
+            case BlockBackendMessage.Finished f:
+                inFlight--;
+                f.Reply.Reply(f.Completion);
+                break;
+            case BlockBackendMessage.GetInFlight g:
+                g.Reply.Reply(inFlight);
+                break;
+        }
+    }
+
+    /// <summary>A restart keeps the image open (it belongs to the actor's life, not to one instance) but ends this instance's I/O threads.</summary>
+    protected override void PreRestart(Exception reason) => io?.Shutdown(TimeSpan.FromSeconds(5));
+
+    /// <summary>Lets the I/O under way finish, then closes the image.</summary>
+    protected override void PostStop()
+    {
+        io?.Shutdown(TimeSpan.FromSeconds(5));
+        image.Dispose();
+    }
+
+    private void Start(BlockRequest request, ReplyTo<BlockCompletion> reply)
+    {
+        if (Refuse(request) is { } refusal)
+        {
+            reply.Reply(refusal);
+            return;
+        }
+
+        var self = Self;
+        void Job()
+        {
+            BlockCompletion completion;
+            try
+            {
+                completion = Execute(request);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+            {
+                completion = new BlockCompletion(BlockStatus.IoError, Message: $"{image.Path}: {e.Message}");
+            }
+
+            self.Tell(new BlockBackendMessage.Finished(completion, reply));
+        }
+
+        if (io is not null && io.TryPost(Job))
+        {
+            inFlight++;
+        }
+        else
+        {
+            reply.Reply(new BlockCompletion(BlockStatus.IoError, Message: $"{image.Path}: the backend is stopping"));
+        }
+    }
+    private BlockCompletion? Refuse(BlockRequest r)
+    {
+        bool writes = r.Operation is BlockOperation.Write or BlockOperation.Discard or BlockOperation.WriteZeroes;
+        if (writes && image.IsReadOnly)
+        {
+            return new BlockCompletion(BlockStatus.ReadOnly, Message: $"{image.Path} is read-only");
+        }
+
+        bool inRange = r.Operation switch
+        {
+            BlockOperation.Read => r.Length >= 0 && Fits(r.Offset, (ulong)r.Length),
+            BlockOperation.Write => r.Data is not null && Fits(r.Offset, (ulong)r.Data.Length),
+            BlockOperation.Discard or BlockOperation.WriteZeroes => r.Ranges is not null && r.Ranges.All(x => Fits(x.Offset, x.Length)),
+            _ => true,
+        };
+        return inRange ? null : new BlockCompletion(BlockStatus.OutOfRange, Message: $"request beyond the end of {image.Path}");
+    }
+
+    private bool Fits(ulong offset, ulong length) => offset <= image.SizeBytes && length <= image.SizeBytes - offset;
+
+    private BlockCompletion Execute(BlockRequest r)
+    {
+        switch (r.Operation)
+        {
+            case BlockOperation.Read:
+                var buffer = new byte[r.Length];
+                int done = 0;
+                while (done < buffer.Length)
+                {
+                    int n = RandomAccess.Read(image.Handle, buffer.AsSpan(done), (long)r.Offset + done);
+                    if (n == 0)
+                    {
+                        // The file shrank under us: the rest reads as zeroes, as past a sparse end.
+                        break;
+                    }
+
+                    done += n;
+                }
+
+                return new BlockCompletion(BlockStatus.Ok, buffer);
+
+            case BlockOperation.Write:
+                RandomAccess.Write(image.Handle, r.Data, (long)r.Offset);
+                WriteThroughIfAsked();
+                return new BlockCompletion(BlockStatus.Ok);
+
+            case BlockOperation.Discard:
+            case BlockOperation.WriteZeroes:
+                foreach (var range in r.Ranges!)
+                {
+                    for (ulong at = 0; at < range.Length; at += ZeroChunk)
+                    {
+                        int n = (int)Math.Min(ZeroChunk, range.Length - at);
+                        RandomAccess.Write(image.Handle, Zeroes.AsSpan(0, n), (long)(range.Offset + at));
+                    }
+                }
+
+                WriteThroughIfAsked();
+                return new BlockCompletion(BlockStatus.Ok);
+
+            case BlockOperation.Flush:
+                if (!image.IsReadOnly)
+                {
+                    image.FlushToDisk();
+                }
+
+                return new BlockCompletion(BlockStatus.Ok);
+
+            default:
+                return new BlockCompletion(BlockStatus.IoError, Message: $"unknown operation {r.Operation}");
+        }
+    }
+
+    private void WriteThroughIfAsked()
+    {
+        if (image.CacheMode != BlockCacheMode.Writeback)
+        {
+            image.FlushToDisk();
+        }
+    }
+}
