@@ -1,4 +1,6 @@
 using System.Globalization;
+using Emulator.Machine.Block;
+using Emulator.Machine.Pc;
 
 namespace Emulator.Cli;
 
@@ -22,6 +24,9 @@ public sealed record MachineOptions
 
     /// <summary>-no-reboot: a guest reboot ends the process (exit code 0) instead of resetting.</summary>
     public bool NoReboot { get; init; }
+
+    /// <summary>virtio-blk disks from -drive, in order (/dev/vda first).</summary>
+    public List<DiskConfig> Disks { get; } = [];
 
     /// <summary>Notes for the user about accepted-but-ignored options.</summary>
     public List<string> Notes { get; } = [];
@@ -106,6 +111,73 @@ public sealed record MachineOptions
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Parses QEMU's -drive file=PATH[,format=raw][,if=virtio][,readonly=on|off][,cache=writeback|writethrough|none].
+    /// A comma inside the path is written twice, as in QEMU.
+    /// </summary>
+    public static string? ParseDrive(string text, out DiskConfig disk)
+    {
+        disk = null!;
+        string? file = null;
+        bool readOnly = false;
+        var cache = BlockCacheMode.Writeback;
+        foreach (string part in SplitOptions(text))
+        {
+            int eq = part.IndexOf('=');
+            string key = eq < 0 ? part : part[..eq], value = eq < 0 ? "" : part[(eq + 1)..];
+            switch (key)
+            {
+                case "file": file = value; break;
+                case "format" when value == "raw": break;
+                case "format": return $"-drive format={value} is not supported: only raw images";
+                case "if" when value == "virtio": break;
+                case "if": return $"-drive if={value} is not supported: disks are virtio-blk (if=virtio)";
+                case "media" when value == "disk": break;
+                case "readonly" when value is "on" or "true" or "yes" or "": readOnly = true; break;
+                case "readonly" when value is "off" or "false" or "no": readOnly = false; break;
+                case "cache" when value is "writeback" or "unsafe": cache = BlockCacheMode.Writeback; break;
+                case "cache" when value is "writethrough" or "directsync": cache = BlockCacheMode.Writethrough; break;
+                case "cache" when value == "none": cache = BlockCacheMode.None; break;
+                default: return $"-drive: unsupported option '{part}'";
+            }
+        }
+
+        if (string.IsNullOrEmpty(file))
+        {
+            return $"-drive '{text}' names no file= (example: -drive file=disk.img,format=raw,if=virtio)";
+        }
+
+        disk = new DiskConfig(file, readOnly, cache);
+        return null;
+    }
+
+    private static IEnumerable<string> SplitOptions(string text)
+    {
+        var current = new System.Text.StringBuilder();
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (text[i] == ',' && i + 1 < text.Length && text[i + 1] == ',')
+            {
+                current.Append(',');
+                i++;
+            }
+            else if (text[i] == ',')
+            {
+                yield return current.ToString();
+                current.Clear();
+            }
+            else
+            {
+                current.Append(text[i]);
+            }
+        }
+
+        if (current.Length > 0)
+        {
+            yield return current.ToString();
+        }
     }
 
     /// <summary>Checks -serial: stdio, mon:stdio or none.</summary>

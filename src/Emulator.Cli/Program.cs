@@ -16,11 +16,12 @@ var smp = new Option<string>("-smp") { Description = "number of vCPUs (N or cpus
 var nographic = new Option<bool>("-nographic") { Description = "serial port on the terminal (the only display emu has); Ctrl-A x quits, Ctrl-A h lists keys" };
 var serial = new Option<string>("-serial") { Description = "serial port backend: stdio or none", DefaultValueFactory = _ => "stdio" };
 var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) when the guest reboots" };
+var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH,format=raw,if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable)" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg (options accepted and ignored)", DefaultValueFactory = _ => "tcg" };
 
 var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
 {
-    kernel, initrd, append, memory, smp, nographic, serial, noReboot, accel,
+    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, accel,
 };
 
 root.SetAction(parse =>
@@ -32,6 +33,19 @@ root.SetAction(parse =>
     error ??= MachineOptions.ParseSmp(parse.GetValue(smp)!, out cpus);
     error ??= MachineOptions.ParseAccel(parse.GetValue(accel)!, notes);
     error ??= MachineOptions.ParseSerial(parse.GetValue(serial)!, out onStdio);
+    var disks = new List<Emulator.Machine.Pc.DiskConfig>();
+    foreach (string spec in parse.GetValue(drive) ?? [])
+    {
+        if (error is null)
+        {
+            error = MachineOptions.ParseDrive(spec, out var disk);
+            if (error is null)
+            {
+                disks.Add(disk);
+            }
+        }
+    }
+
     if (error is not null)
     {
         Console.Error.WriteLine($"emu: {error}");
@@ -65,6 +79,7 @@ root.SetAction(parse =>
         NoReboot = parse.GetValue(noReboot),
     };
     options.Notes.AddRange(notes);
+    options.Disks.AddRange(disks);
     return RunMachine.Run(options);
 });
 

@@ -44,9 +44,10 @@ internal static class RunMachine
                 Cpus = options.Cpus,
                 SerialOutput = options.SerialOnStdio ? console.Write : _ => { },
                 NoReboot = options.NoReboot,
+                Disks = options.Disks,
             });
         }
-        catch (Exception e) when (e is BootImageException or ArgumentException)
+        catch (Exception e) when (e is BootImageException or ArgumentException or Emulator.Machine.Block.BlockImageException)
         {
             Console.Error.WriteLine($"emu: {e.Message}");
             return 1;

@@ -114,7 +114,27 @@ public sealed class TranslationCache : ICodeWriteObserver
         }
     }
 
-    public bool OnCodeWrite(Cpu cpu, ulong physAddr, int size)
+    public bool OnCodeWrite(Cpu cpu, ulong physAddr, int size) => InvalidateRange(physAddr, size);
+
+    /// <summary>
+    /// A device wrote guest RAM directly (DMA, a disk read): drops the blocks the range overlaps,
+    /// page by page, and unmarks pages left without code.
+    /// </summary>
+    public void OnDeviceWrite(GuestMemory memory, ulong physAddr, int size)
+    {
+        for (ulong page = physAddr & ~GuestMemory.PageMask; page < physAddr + (ulong)size; page += GuestMemory.PageSize)
+        {
+            ulong start = Math.Max(page, physAddr);
+            ulong end = Math.Min(page + GuestMemory.PageSize, physAddr + (ulong)size);
+            if (memory.IsCodePage(page) && !InvalidateRange(start, (int)(end - start)))
+            {
+                memory.ClearCodePage(page);
+            }
+        }
+    }
+
+    /// <summary>Invalidates the blocks overlapping [physAddr, physAddr + size) within one page; true if the page still holds code.</summary>
+    private bool InvalidateRange(ulong physAddr, int size)
     {
         lock (gate)
         {

@@ -7,11 +7,17 @@ using Emulator.Devices.Pic;
 using Emulator.Devices.Pit;
 using Emulator.Devices.Rtc;
 using Emulator.Devices.Serial;
+using Emulator.Devices.Virtio;
+using Emulator.Devices.VirtioBlk;
 using Emulator.Machine.Acpi;
+using Emulator.Machine.Block;
 using Emulator.Machine.Boot;
 using Emulator.Machine.Runtime;
 
 namespace Emulator.Machine.Pc;
+
+/// <summary>A disk: a raw image file on a virtio-blk device.</summary>
+public sealed record DiskConfig(string Path, bool ReadOnly = false, BlockCacheMode Cache = BlockCacheMode.Writeback);
 
 /// <summary>What a PC machine is made from.</summary>
 public sealed record PcConfig
@@ -35,12 +41,16 @@ public sealed record PcConfig
 
     /// <summary>A guest reboot ends the machine (as QEMU's -no-reboot); otherwise it is reported as not supported yet.</summary>
     public bool NoReboot { get; init; }
+
+    /// <summary>virtio-blk disks, /dev/vda first.</summary>
+    public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
 }
 
 /// <summary>
 /// The microVM-style PC (see ARCHITECTURE.md, Machine): 16550 UART on COM1, 8259 PICs, 8254 PIT
 /// with port 0x61, CMOS RTC, a local APIC per vCPU, IOAPIC, i8042 (reset), port 0x80, the ACPI
-/// PM block and the 0xCF9 reset register, ACPI tables, and Linux booted directly. Every device
+/// PM block and the 0xCF9 reset register, virtio-blk disks on virtio-mmio (described in the DSDT,
+/// the only way Debian's kernel finds them), ACPI tables, and Linux booted directly. Every device
 /// is an actor; interrupt lines are messages into the PIC and IOAPIC actors.
 /// </summary>
 public static class PcMachine
@@ -49,6 +59,11 @@ public static class PcMachine
 
     /// <summary>The most RAM this machine maps: below the 3 GiB MMIO hole (the loader places nothing above it).</summary>
     public const ulong MaxMemory = 3UL << 30;
+
+    /// <summary>virtio-mmio windows as QEMU's microvm places them; device n interrupts on IOAPIC pin 16 + n.</summary>
+    public const ulong VirtioBase = 0xfeb0_0000;
+    public const int VirtioFirstGsi = 16;
+    public const int MaxDisks = 8;
 
     public static VirtualMachine Build(PcConfig config)
     {
@@ -90,6 +105,43 @@ public static class PcMachine
             new("reset", _ => new ResetControlDevice(), IoRange.Port(ResetControlRegisters.Port, 1)),
         };
 
+        if (config.Disks.Count > MaxDisks)
+        {
+            throw new ArgumentOutOfRangeException(nameof(config), $"at most {MaxDisks} disks (IOAPIC pins 16-23)");
+        }
+
+        // Open every image first, so a bad path is a clear error before anything runs.
+        var images = new List<BlockImage>();
+        var dsdt = DsdtBuilder.ForMicrovm();
+        try
+        {
+            foreach (var disk in config.Disks)
+            {
+                images.Add(BlockImage.Open(disk.Path, disk.ReadOnly, disk.Cache));
+            }
+        }
+        catch
+        {
+            images.ForEach(i => i.Dispose());
+            throw;
+        }
+
+        for (int n = 0; n < images.Count; n++)
+        {
+            int gsi = VirtioFirstGsi + n;
+            ulong window = VirtioBase + (ulong)n * VirtioMmioRegisters.WindowSize;
+            var image = images[n];
+            string name = $"virtio-blk{n}";
+            var line = new IsaLine(gsi, level => Vm().Post("ioapic", () => ioapic!.SetIrq(gsi, level)));
+            specs.Add(new DeviceSpec(name, s =>
+            {
+                var backend = s.Spawn(BlockBackendActor.Props(image), $"disk{n}");
+                var blk = new VirtioBlk(new BlockBackendClient(backend, image, () => s.Self), new VirtioBlkOptions { Serial = $"emu-disk{n}" });
+                return new VirtioMmioTransport(blk, new GuestRamAccess(s.Memory, s.DeviceWroteRam), line, name);
+            }, IoRange.Memory(window, VirtioMmioRegisters.WindowSize)));
+            dsdt.AddVirtioMmio(window, VirtioMmioRegisters.WindowSize, (uint)gsi);
+        }
+
         var apics = new LocalApic[config.Cpus];
         for (int i = 0; i < config.Cpus; i++)
         {
@@ -102,6 +154,7 @@ public static class PcMachine
         }
 
         vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor);
+        vm.Owned.AddRange(images);
 
         for (int i = 0; i < config.Cpus; i++)
         {
@@ -131,7 +184,7 @@ public static class PcMachine
         vm.Device<I8042>("i8042").ResetRequested += Reboot;
 
         // Firmware's work: ACPI tables, then the kernel, initrd, command line and boot_params.
-        var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, DsdtBuilder.ForMicrovm());
+        var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, dsdt);
         tables.WriteTo(vm.Memory);
         var boot = LinuxBoot.Load(vm.Memory, new LinuxBootOptions
         {

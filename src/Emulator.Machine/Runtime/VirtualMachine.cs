@@ -20,10 +20,32 @@ public sealed record IoRange(bool IsPort, ulong Base, ulong Length, Func<object,
 /// </summary>
 public sealed record DeviceSpec(string Name, Func<MachineServices, object> Create, params IoRange[] Ranges);
 
-/// <summary>What a device gets from the machine: the clock, timers that post into its actor, and a way to run code inside its actor.</summary>
-public sealed class MachineServices(MachineClock clock, ITimerService timers, Func<Action, bool> post)
+/// <summary>
+/// What a device gets from the machine: the clock, timers that post into its actor, a way to run
+/// code inside its actor, guest RAM for devices that do DMA, and actors of its own (a block backend).
+/// </summary>
+public sealed class MachineServices(
+    MachineClock clock,
+    ITimerService timers,
+    Func<Action, bool> post,
+    GuestMemory memory,
+    Action<ulong, int> deviceWroteRam,
+    ActorSystem system,
+    Func<ActorRef<DeviceMessage>> self)
 {
     public MachineClock Clock => clock;
+
+    /// <summary>Guest RAM, for DMA.</summary>
+    public GuestMemory Memory => memory;
+
+    /// <summary>Call after writing guest RAM directly, so translated code there is dropped.</summary>
+    public Action<ulong, int> DeviceWroteRam => deviceWroteRam;
+
+    /// <summary>The device's own actor (valid once the device is created).</summary>
+    public ActorRef<DeviceMessage> Self => self();
+
+    /// <summary>Starts an actor the device needs (a block backend), supervised by the machine's actor system.</summary>
+    public ActorRef<T> Spawn<T>(Props<T> props, string name) => system.Spawn(props, name);
 
     /// <summary>Timers whose expiries run inside the device's actor.</summary>
     public ITimerService Timers => timers;
@@ -163,7 +185,14 @@ public sealed class VirtualMachine : IAsyncDisposable
             return true;
         }
 
-        var services = new MachineServices(Clock, new ActorTimers(Timers, Post), Post);
+        var services = new MachineServices(
+            Clock,
+            new ActorTimers(Timers, Post),
+            Post,
+            Memory,
+            (pa, size) => Cache.OnDeviceWrite(Memory, pa, size),
+            system,
+            () => self ?? throw new InvalidOperationException($"{spec.Name}: its actor does not exist yet"));
         var device = spec.Create(services);
         self = system.Spawn(Props.Create<DeviceMessage>(() => new DeviceActor()), spec.Name);
         devices[spec.Name] = (device, self);
@@ -185,10 +214,18 @@ public sealed class VirtualMachine : IAsyncDisposable
     private void OnVcpuStopped(VcpuStopped s) =>
         Stop(new MachineExit(MachineExitReason.Failed, $"vcpu{s.Index}: {s.Detail}"));
 
+    /// <summary>Things the machine disposes of when it is disposed (disk images).</summary>
+    public List<IDisposable> Owned { get; } = [];
+
     public async ValueTask DisposeAsync()
     {
         await system.TerminateAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         Timers.Dispose();
+        foreach (var d in Owned)
+        {
+            d.Dispose();
+        }
+
         foreach (var cpu in Cpus)
         {
             cpu.Dispose();
