@@ -52,6 +52,12 @@ internal static class RunMachine
             Console.Error.WriteLine($"emu: {e.Message}");
             return 1;
         }
+        catch (Exception e)
+        {
+            // A bug in emu, not bad input: say so plainly, with the detail needed to report it.
+            Console.Error.WriteLine($"emu: internal error while building the machine: {e}");
+            return 70;
+        }
 
         try
         {

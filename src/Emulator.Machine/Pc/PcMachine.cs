@@ -126,8 +126,9 @@ public static class PcMachine
             throw;
         }
 
-        for (int n = 0; n < images.Count; n++)
+        for (int i = 0; i < images.Count; i++)
         {
+            int n = i; // captured by the device factory, which runs later
             int gsi = VirtioFirstGsi + n;
             ulong window = VirtioBase + (ulong)n * VirtioMmioRegisters.WindowSize;
             var image = images[n];
