@@ -71,6 +71,47 @@ public sealed class DiskTests(ITestOutputHelper log)
         }
     }
 
+    [Fact]
+    public void KillingEmuDuringGuestWritesLeavesAFilesystemJournalReplayMakesConsistent()
+    {
+        string image = HostBusybox.ImageDirectory;
+        Assert.True(File.Exists(Path.Combine(image, "rootfs.ext4")), $"no rootfs.ext4 in {image}: run images/build-guest.sh");
+        string dir = Path.Combine(Path.GetTempPath(), $"emu-crash-test-{Environment.ProcessId}");
+        Directory.CreateDirectory(dir);
+        string root = Path.Combine(dir, "root.ext4");
+        try
+        {
+            File.Copy(Path.Combine(image, "rootfs.ext4"), root);
+            using (var guest = ConsoleSession.StartEmu(
+                null,
+                "-kernel", Path.Combine(image, "vmlinux"), "-initrd", Path.Combine(image, "initramfs.cpio.gz"),
+                "-append", "console=ttyS0 panic=-1 root=/dev/vda rw", "-m", "512", "-no-reboot",
+                "-drive", $"file={root},format=raw,if=virtio"))
+            {
+                guest.WaitFor(ConsoleSession.Prompt, Boot);
+                guest.Type("\n");
+                guest.WaitFor(ConsoleSession.Prompt, Command);
+
+                // Keep writing and syncing files, then pull the plug in the middle of it.
+                guest.Type("i=0; while true; do seq 1 20000 > /root/f$i; sync; i=$((i+1)); done\n");
+                Thread.Sleep(TimeSpan.FromSeconds(6));
+            }
+
+            // The process was killed (Dispose kills it). Replaying the journal must leave a consistent filesystem.
+            var (replayCode, replay) = Host("e2fsck", "-fy", root);
+            log.WriteLine(replay);
+            Assert.True(replayCode is 0 or 1, $"e2fsck -fy exit code {replayCode}: {replay}");
+            var (checkCode, check) = Host("e2fsck", "-fn", root);
+            log.WriteLine(check);
+            Assert.Equal(0, checkCode);
+            Assert.DoesNotContain("Fix?", check);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static (int Code, string Output) Host(string tool, params string[] args)
     {
         string path = new[] { "/usr/sbin", "/sbin", "/usr/bin" }.Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists)
