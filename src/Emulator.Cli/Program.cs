@@ -94,7 +94,10 @@ var benchBoot = new Command("boot", "boot time of the default guest to its shell
 benchBoot.SetAction(_ => BootBenchmark.Run());
 bench.Add(benchCpu);
 bench.Add(benchIo);
+var benchGuest = new Command("guest", "parallel workload on 1/2/4 vCPUs and virtio-blk throughput, beside QEMU");
+benchGuest.SetAction(_ => GuestBenchmark.Run());
 bench.Add(benchBoot);
+bench.Add(benchGuest);
 root.Add(bench);
 
 var demo = new Command("demo", "CPU demo: a CRC-32 of 1 MiB in guest machine code on the CPU core alone");

@@ -82,6 +82,31 @@ public sealed unsafe partial class Cpu
         return DeliverPendingException();
     }
 
+    /// <summary>An NMI was delivered and no IRET has run since: further NMIs wait (SDM Vol. 3A 6.7.1).</summary>
+    public bool NmiBlocked { get; set; }
+
+    /// <summary>An NMI arrived while blocked; it is delivered after the next IRET.</summary>
+    public bool NmiPending { get; set; }
+
+    /// <summary>Delivers a non-maskable interrupt through vector 2, or holds it while NMIs are blocked.</summary>
+    public DeliveryResult DeliverNmi()
+    {
+        if (NmiBlocked)
+        {
+            NmiPending = true;
+            return DeliveryResult.Delivered;
+        }
+
+        NmiBlocked = true;
+        NmiPending = false;
+        if (Deliver(Vector.NMI, 0, software: false, external: true, S.Rip))
+        {
+            return DeliveryResult.Delivered;
+        }
+
+        return DeliverPendingException();
+    }
+
     /// <summary>Whether an external interrupt may be taken now (RFLAGS.IF and no interrupt shadow).</summary>
     public bool InterruptsEnabled => (S.Rflags & (ulong)RFlags.IF) != 0 && S.InterruptShadow == 0;
 

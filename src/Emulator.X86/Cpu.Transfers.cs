@@ -151,6 +151,7 @@ public sealed unsafe partial class Cpu
     /// <summary>IRET/IRETD/IRETQ (SDM Vol. 2A IRET): real mode, same privilege, outer privilege, and long mode's 64-bit frame.</summary>
     public bool InterruptReturn(int size)
     {
+        NmiBlocked = false; // IRET ends NMI blocking (even a faulting IRET on real CPUs is not modelled)
         EventTrace?.Invoke($"cpu{Index} iret size={size} rip=0x{S.Rip:x} rsp=0x{S.Gpr[(int)Gpr.Rsp]:x} gs.base=0x{S.Gs.Base:x} kgs=0x{S.KernelGsBase:x}");
         ulong sp = S.Gpr[(int)Gpr.Rsp];
         if (!ProtectedMode)

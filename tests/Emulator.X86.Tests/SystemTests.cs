@@ -248,6 +248,38 @@ public sealed class SystemTests : IDisposable
         Assert.Equal(Code64Sel, cpu.S.Cs.Selector);
     }
 
+    [Fact]
+    public void NmiIsDeliveredThroughVector2AndBlockedUntilIret()
+    {
+        SetGate(2, Handlers);
+        Place(64, Handlers, a =>
+        {
+            a.inc(r15);
+            a.iretq();
+        });
+        Place(64, Lm64, a =>
+        {
+            var spin = a.CreateLabel();
+            LoadIdt(a);
+            a.xor(r15d, r15d);
+            a.Label(ref spin);
+            a.cmp(r15, 2);
+            a.jb(spin);
+            a.hlt();
+        });
+
+        // Run into the spin loop, then raise two NMIs back to back: the second waits for the first's IRET.
+        engine.Run(2_000);
+        Assert.Equal(DeliveryResult.Delivered, cpu.DeliverNmi());
+        Assert.Equal(DeliveryResult.Delivered, cpu.DeliverNmi());
+        Assert.True(cpu.NmiPending, "the second NMI is held while the first handler runs");
+        engine.Run(100);
+        Assert.False(cpu.NmiBlocked, "IRET unblocked NMIs");
+        Assert.Equal(DeliveryResult.Delivered, cpu.DeliverNmi());
+        Assert.Equal(StopReason.Halted, engine.Run(10_000));
+        Assert.Equal(2UL, cpu.Reg(Gpr.R15));
+    }
+
     private void LoadIdt(Assembler a)
     {
         // IDTR image at 0x7010: limit for 256 16-byte gates, base Idt.

@@ -140,7 +140,7 @@ public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stoppe
     /// <summary>
     /// INIT: back to the power-on state and wait for a SIPI. SIPI with vector V (while waiting):
     /// start in real mode at CS = V * 256, IP = 0, that is physical V * 4096 (SDM Vol. 3A 9.4.4).
-    /// An NMI is not delivered yet (no vector 2 path); it is counted.
+    /// NMI: delivered through vector 2 (held while a previous NMI's handler has not IRETed).
     /// </summary>
     private void HandleSignals(VcpuSignals s)
     {
@@ -160,14 +160,15 @@ public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stoppe
             waitingForSipi = false;
         }
 
-        if (s.Nmi)
+        if ((s.Nmi || cpu.NmiPending && !cpu.NmiBlocked) && !waitingForSipi)
         {
-            IgnoredNmis++;
+            cpu.S.Halted = 0;
+            if (cpu.DeliverNmi() == DeliveryResult.TripleFault)
+            {
+                End(StopReason.TripleFault, $"triple fault delivering an NMI at rip=0x{cpu.S.Rip:x}");
+            }
         }
     }
-
-    /// <summary>NMIs that arrived; delivering them through vector 2 is not implemented yet.</summary>
-    public long IgnoredNmis { get; private set; }
 
     private void End(StopReason reason, string detail)
     {

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Emulator.Cli.Terminal;
+
+namespace Emulator.Cli.Bench;
+
+/// <summary>
+/// `emu bench guest`: workloads inside the default guest, timed from the serial console, each
+/// beside qemu-system-x86_64 -accel tcg running the same kernel, initramfs and commands:
+/// a parallel workload (two sha256sum jobs) on 1, 2 and 4 vCPUs, and sequential write and read
+/// throughput of virtio-blk with dd. Figures, not tests.
+/// </summary>
+internal static class GuestBenchmark
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(10);
+    private const string Parallel = "(head -c 16777216 /dev/zero | sha256sum > /tmp/a &); head -c 16777216 /dev/zero | sha256sum > /tmp/b; wait; sleep 0";
+    private const int DiskMiB = 32;
+
+    public static int Run()
+    {
+        string? image = GuestImage.Ensure(Console.Error);
+        if (image is null)
+        {
+            return 1;
+        }
+
+        string? qemu = QemuReference.FindQemu();
+        string kernel = Path.Combine(image, "vmlinux"), initrd = Path.Combine(image, "initramfs.cpio.gz");
+        Console.WriteLine("parallel workload: two sha256sum jobs over 16 MiB each, wall time in the guest");
+        Console.WriteLine($"{"vCPUs",6} {"emu (s)",9} {"speed-up",9} {"QEMU (s)",9} {"emu/QEMU",9}");
+        double? emuOne = null;
+        foreach (int cpus in new[] { 1, 2, 4 })
+        {
+            double emu = Time("dotnet", [Path.Combine(AppContext.BaseDirectory, "emu.dll")], kernel, initrd, cpus, null, Parallel);
+            emuOne ??= emu;
+            double? q = qemu is null ? null : Time(qemu, ["-accel", "tcg", "-nographic"], kernel, initrd, cpus, null, Parallel);
+            Console.WriteLine($"{cpus,6} {emu,9:F2} {emuOne / emu,9:F2} {q,9:F2} {(q is { } qq ? emu / qq : double.NaN),9:F2}");
+        }
+
+        string disk = Path.Combine(Path.GetTempPath(), $"emu-bench-disk-{Environment.ProcessId}.img");
+        try
+        {
+            Console.WriteLine($"virtio-blk sequential throughput, dd of {DiskMiB} MiB with 1 MiB blocks (write: conv=fsync; read: after dropping caches)");
+            foreach (var (name, program, prefix) in new[] { ("emu", "dotnet", new[] { Path.Combine(AppContext.BaseDirectory, "emu.dll") }), ("QEMU", qemu, new[] { "-accel", "tcg", "-nographic" }) })
+            {
+                if (program is null)
+                {
+                    Console.WriteLine("  QEMU: not installed");
+                    continue;
+                }
+
+                File.WriteAllBytes(disk, new byte[DiskMiB << 20]);
+                double write = Time(program, prefix, kernel, initrd, 1, disk, $"dd if=/dev/zero of=/dev/vda bs=1M count={DiskMiB} conv=fsync 2>/dev/null");
+                double read = Time(program, prefix, kernel, initrd, 1, disk, $"echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vda of=/dev/null bs=1M count={DiskMiB} 2>/dev/null");
+                Console.WriteLine($"  {name,-5} write {DiskMiB / write,7:F1} MiB/s   read {DiskMiB / read,7:F1} MiB/s");
+            }
+        }
+        finally
+        {
+            File.Delete(disk);
+        }
+
+        return 0;
+    }
+
+    /// <summary>Boots a machine, runs <paramref name="command"/> once at the prompt, and returns its wall time in seconds.</summary>
+    private static double Time(string program, string[] prefix, string kernel, string initrd, int cpus, string? disk, string command)
+    {
+        var args = new List<string>(prefix)
+        {
+            "-kernel", kernel, "-initrd", initrd, "-append", GuestImage.DefaultAppend, "-m", "512", "-smp", cpus.ToString(), "-no-reboot",
+        };
+        if (disk is not null)
+        {
+            args.AddRange(["-drive", $"file={disk},format=raw,if=virtio"]);
+        }
+
+        using var session = ConsoleSession.Start(program, null, [.. args]);
+        session.WaitFor(ConsoleSession.Prompt, Timeout);
+        session.Type("\n");
+        session.WaitFor(ConsoleSession.Prompt, Timeout);
+        session.Run("stty cols 250", Timeout);
+        if (disk is not null)
+        {
+            // The image has the virtio modules (mmio for emu, pci for QEMU's default PC); load them so /dev/vda appears.
+            session.Run("modprobe virtio_mmio 2>/dev/null; modprobe virtio_pci 2>/dev/null; modprobe virtio_blk 2>/dev/null; sleep 1; ls /dev/vda", Timeout);
+        }
+
+        var sw = Stopwatch.StartNew();
+        session.Run(command, Timeout);
+        double seconds = sw.Elapsed.TotalSeconds;
+        session.Type("poweroff -f\n");
+        session.WaitForExit(Timeout);
+        return seconds;
+    }
+}
