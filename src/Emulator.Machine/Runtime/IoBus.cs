@@ -23,9 +23,6 @@ public sealed class IoBus : IPortBus, IMmioBus
     /// <summary>Accesses to a device that did not answer in time (a stuck or stopped device).</summary>
     public long TimedOut;
 
-    /// <summary>Observes every access after it completes (tracing): mapping, port?, offset, size, value, isWrite.</summary>
-    public Action<IoMapping, bool, ulong, int, ulong, bool>? Observer { get; set; }
-
     public void MapPorts(IoMapping m)
     {
         for (ulong p = m.Base; p < m.Base + m.Length; p++)
@@ -61,9 +58,7 @@ public sealed class IoBus : IPortBus, IMmioBus
             return size == 4 ? uint.MaxValue : (1u << (8 * size)) - 1;
         }
 
-        ulong v = Access(m, false, port - m.Base, size, 0);
-        Observer?.Invoke(m, true, port - m.Base, size, v, false);
-        return (uint)v;
+        return (uint)Access(m, false, port - m.Base, size, 0);
     }
 
     public void Out(ushort port, int size, uint value)
@@ -76,7 +71,6 @@ public sealed class IoBus : IPortBus, IMmioBus
         }
 
         Access(m, true, port - m.Base, size, value);
-        Observer?.Invoke(m, true, port - m.Base, size, value, true);
     }
 
     public bool TryRead(ulong physical, int size, out ulong value)
@@ -89,7 +83,6 @@ public sealed class IoBus : IPortBus, IMmioBus
         }
 
         value = Access(m, false, physical - m.Base, size, 0);
-        Observer?.Invoke(m, false, physical - m.Base, size, value, false);
         return true;
     }
 
@@ -102,7 +95,6 @@ public sealed class IoBus : IPortBus, IMmioBus
         }
 
         Access(m, true, physical - m.Base, size, value);
-        Observer?.Invoke(m, false, physical - m.Base, size, value, true);
         return true;
     }
 
