@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using Emulator.Cli.Terminal;
-using Emulator.Devices.Serial;
 using Emulator.Machine.Boot;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
@@ -30,6 +28,7 @@ internal static class RunMachine
         }
 
         using var console = new SerialConsole();
+        using var line = new SerialLine();
         VirtualMachine vm;
         try
         {
@@ -42,7 +41,7 @@ internal static class RunMachine
                 CommandLine = options.CommandLine,
                 MemoryBytes = options.MemoryBytes,
                 Cpus = options.Cpus,
-                SerialOutput = options.SerialOnStdio ? console.Write : _ => { },
+                SerialOutput = line.Output,
                 NoReboot = options.NoReboot,
                 Disks = options.Disks,
             });
@@ -61,49 +60,15 @@ internal static class RunMachine
 
         try
         {
-            var uart = vm.Device<Serial16550>("uart0");
-            var pending = new ConcurrentQueue<byte>();
-            void Feed()
+            if (options.SerialOnStdio)
             {
-                // Runs inside the UART's actor: move as much queued input as the receive FIFO takes.
-                Span<byte> chunk = stackalloc byte[16];
-                while (true)
-                {
-                    int n = 0;
-                    while (n < chunk.Length && n < uart.ReceiveSpace && pending.TryPeek(out byte b))
-                    {
-                        pending.TryDequeue(out _);
-                        chunk[n++] = b;
-                    }
-
-                    if (n == 0)
-                    {
-                        return;
-                    }
-
-                    uart.Receive(chunk[..n]);
-                }
+                line.Listen(bytes => console.Write(bytes.Span));
             }
 
-            uart.ReceiveSpaceAvailable = Feed;
+            line.Connect(vm);
             console.Open();
             vm.Start();
             using var cancel = new CancellationTokenSource();
-
-            // Input waits in the queue while the guest's receive FIFO is full (or its driver has
-            // not started reading yet); retry regularly rather than rely on one callback.
-            var feeder = Task.Run(async () =>
-            {
-                while (!cancel.IsCancellationRequested)
-                {
-                    if (!pending.IsEmpty)
-                    {
-                        vm.Post("uart0", Feed);
-                    }
-
-                    await Task.Delay(20).ConfigureAwait(false);
-                }
-            });
             var pump = Task.Run(() =>
             {
                 if (!options.SerialOnStdio)
@@ -111,17 +76,7 @@ internal static class RunMachine
                     return;
                 }
 
-                var command = console.Pump(
-                    bytes =>
-                    {
-                        foreach (byte b in bytes)
-                        {
-                            pending.Enqueue(b);
-                        }
-
-                        vm.Post("uart0", Feed);
-                    },
-                    cancel.Token);
+                var command = console.Pump(bytes => line.Send(bytes), cancel.Token);
                 if (command == ConsoleCommand.Quit)
                 {
                     vm.Stop(new MachineExit(MachineExitReason.Stopped, "quit from the console (Ctrl-A x)"));
