@@ -103,6 +103,16 @@ bench.Add(benchBoot);
 bench.Add(benchGuest);
 root.Add(bench);
 
+var serve = new Command("serve", "the gRPC control plane for this node (MachineService, grpc.health.v1); token from EMU_TOKEN");
+var listen = new Option<string>("--listen") { Description = "address:port to listen on", DefaultValueFactory = _ => "127.0.0.1:50051" };
+var allow = new Option<string[]>("--allow") { Description = "a directory whose kernels, initrds and disks machines may use (repeatable; default ~/.cache/emu)" };
+var maxMachines = new Option<int>("--max-machines") { Description = "machines this node runs at most", DefaultValueFactory = _ => 16 };
+serve.Add(listen);
+serve.Add(allow);
+serve.Add(maxMachines);
+serve.SetAction(parse => Serve.Run(parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines)));
+root.Add(serve);
+
 var demo = new Command("demo", "CPU demo: a CRC-32 of 1 MiB in guest machine code on the CPU core alone");
 demo.SetAction(_ => CpuDemo.Run());
 root.Add(demo);

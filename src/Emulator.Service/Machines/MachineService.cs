@@ -1,0 +1,270 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Emulator.Machine.Block;
+using Emulator.Machine.Boot;
+using Emulator.Machine.Pc;
+using Emulator.Machine.Runtime;
+using Emulator.Service.Rpc;
+using Emulator.Service.V1;
+using Google.Protobuf;
+
+namespace Emulator.Service.Machines;
+
+/// <summary>
+/// emulator.v1.MachineService on one node: machines are PC machines of actors run in this
+/// process. Each call's preconditions and error codes are those documented in machine.proto.
+/// Snapshots are not implemented yet: those calls answer UNIMPLEMENTED.
+/// </summary>
+public sealed class MachineService(MachineServiceOptions options) : IAsyncDisposable
+{
+    private const string Prefix = "emulator.v1.MachineService/";
+    private readonly ConcurrentDictionary<string, HostedMachine> machines = new();
+    private readonly SemaphoreSlim createGate = new(1, 1);
+
+    public void MapTo(GrpcServer server)
+    {
+        server.AddServices(MachineReflection.Descriptor);
+        server.MapUnary<CreateMachineRequest, Service.V1.Machine>(Prefix + "CreateMachine", (r, c) => Create(r));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StartMachine", (r, c) => Transition(r, m => m.Vm.Start(), Service.V1.MachineState.Running));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "PauseMachine", (r, c) => Transition(r, m => m.Vm.Pause(), Service.V1.MachineState.Paused));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "ResumeMachine", (r, c) => Transition(r, m => m.Vm.Resume(), Service.V1.MachineState.Running));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StopMachine", (r, c) => Stop(r));
+        server.MapUnary<MachineRef, DeleteMachineResponse>(Prefix + "DeleteMachine", (r, c) => Delete(r));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "GetMachine", (r, c) => Task.FromResult(Find(r.Id).Describe(options.NodeName)));
+        server.MapUnary<ListMachinesRequest, ListMachinesResponse>(Prefix + "ListMachines", (r, c) =>
+            Task.FromResult(new ListMachinesResponse { Machines = { machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Describe(options.NodeName)) } }));
+        server.MapServerStreaming<MachineRef, MachineEvent>(Prefix + "WatchMachine", Watch);
+        server.MapDuplexStreaming<ConsoleInput, ConsoleOutput>(Prefix + "AttachConsole", AttachConsole);
+    }
+
+    private async Task<Service.V1.Machine> Create(CreateMachineRequest r)
+    {
+        if (string.IsNullOrWhiteSpace(r.Id) || r.Id.Length > 64 || r.Id.Any(ch => !(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "id must be 1-64 characters of letters, digits, '-', '_' or '.'");
+        }
+
+        if (r.Vcpus < 1 || r.Vcpus > options.MaxVcpusPerMachine)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"vcpus must be 1 to {options.MaxVcpusPerMachine}");
+        }
+
+        if (r.MemoryMib < 32 || r.MemoryMib > options.MaxMemoryMibPerMachine)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"memory_mib must be 32 to {options.MaxMemoryMibPerMachine}");
+        }
+
+        string kernel = AllowedFile(r.Kernel, "kernel") ?? throw new RpcException(StatusCode.InvalidArgument, "kernel is required");
+        string? initrd = AllowedFile(r.Initrd, "initrd");
+        var disks = r.Disks.Select(d => new DiskConfig(AllowedFile(d.Path, "disk")!, d.ReadOnly)).ToList();
+
+        await createGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (machines.ContainsKey(r.Id))
+            {
+                throw new RpcException(StatusCode.AlreadyExists, $"machine '{r.Id}' exists");
+            }
+
+            if (machines.Count >= options.MaxMachines)
+            {
+                throw new RpcException(StatusCode.ResourceExhausted, $"this node runs at most {options.MaxMachines} machines");
+            }
+
+            ulong used = (ulong)machines.Values.Sum(m => (long)m.Spec.MemoryMib);
+            if (used + r.MemoryMib > options.MaxMemoryMibPerNode)
+            {
+                throw new RpcException(StatusCode.ResourceExhausted, $"this node has {options.MaxMemoryMibPerNode - used} MiB of guest memory left");
+            }
+
+            var line = new SerialLine();
+            VirtualMachine vm;
+            try
+            {
+                vm = PcMachine.Build(new PcConfig
+                {
+                    Kernel = await File.ReadAllBytesAsync(kernel).ConfigureAwait(false),
+                    KernelName = kernel,
+                    Initrd = initrd is null ? null : await File.ReadAllBytesAsync(initrd).ConfigureAwait(false),
+                    InitrdName = initrd ?? "initrd",
+                    CommandLine = string.IsNullOrEmpty(r.CommandLine) ? "console=ttyS0" : r.CommandLine,
+                    MemoryBytes = r.MemoryMib << 20,
+                    Cpus = (int)r.Vcpus,
+                    SerialOutput = line.Output,
+                    NoReboot = true,
+                    Disks = disks,
+                });
+            }
+            catch (Exception e) when (e is BootImageException or BlockImageException or ArgumentException or IOException)
+            {
+                line.Dispose();
+                throw new RpcException(StatusCode.InvalidArgument, e.Message);
+            }
+
+            line.Connect(vm);
+            var hosted = new HostedMachine(r.Id, r, vm, line);
+            machines[r.Id] = hosted;
+            return hosted.Describe(options.NodeName);
+        }
+        finally
+        {
+            createGate.Release();
+        }
+    }
+
+    /// <summary>Resolves a path confined to the allowed directories; null for an empty optional path.</summary>
+    private string? AllowedFile(string path, string what)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            return null;
+        }
+
+        string full = Path.GetFullPath(path);
+        bool inside = options.AllowedDirectories.Any(d =>
+        {
+            string root = Path.GetFullPath(d).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+            return full.StartsWith(root, StringComparison.Ordinal);
+        });
+        if (!inside)
+        {
+            throw new RpcException(StatusCode.PermissionDenied, $"{what} '{path}' is outside the directories this node allows");
+        }
+
+        if (!File.Exists(full))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' does not exist");
+        }
+
+        return full;
+    }
+
+    private HostedMachine Find(string id) =>
+        machines.TryGetValue(id, out var m) ? m : throw new RpcException(StatusCode.NotFound, $"no machine '{id}'");
+
+    private Task<Service.V1.Machine> Transition(MachineRef r, Func<HostedMachine, Emulator.Machine.Runtime.MachineState> action, Service.V1.MachineState after)
+    {
+        var m = Find(r.Id);
+        try
+        {
+            action(m);
+        }
+        catch (MachineStateException e)
+        {
+            throw new RpcException(StatusCode.FailedPrecondition, e.Message);
+        }
+
+        m.Publish(after);
+        return Task.FromResult(m.Describe(options.NodeName));
+    }
+
+    private async Task<Service.V1.Machine> Stop(MachineRef r)
+    {
+        var m = Find(r.Id);
+        if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
+        {
+            throw new RpcException(StatusCode.FailedPrecondition, $"machine '{r.Id}' is {m.State}, not running or paused");
+        }
+
+        m.Vm.Stop(new MachineExit(MachineExitReason.Stopped, "stopped through the control plane"));
+        await m.Vm.Exited.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        m.Publish(Service.V1.MachineState.Stopped, "stopped through the control plane");
+        return m.Describe(options.NodeName);
+    }
+
+    private async Task<DeleteMachineResponse> Delete(MachineRef r)
+    {
+        var m = Find(r.Id);
+        if (m.State is Service.V1.MachineState.Running or Service.V1.MachineState.Paused)
+        {
+            throw new RpcException(StatusCode.FailedPrecondition, $"machine '{r.Id}' is {m.State}: stop it first");
+        }
+
+        if (machines.TryRemove(r.Id, out _))
+        {
+            m.Publish(m.State, "deleted");
+            await m.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return new DeleteMachineResponse();
+    }
+
+    private async Task Watch(MachineRef r, IServerStreamWriter<MachineEvent> responses, ServerCallContext context)
+    {
+        var m = Find(r.Id);
+        var events = Channel.CreateUnbounded<MachineEvent>();
+        using var subscription = m.Watch(e => events.Writer.TryWrite(e));
+        await responses.WriteAsync(m.Event()).ConfigureAwait(false);
+        await foreach (var e in events.Reader.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        {
+            await responses.WriteAsync(e).ConfigureAwait(false);
+            if (e.Detail == "deleted")
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task AttachConsole(IAsyncEnumerable<ConsoleInput> requests, IServerStreamWriter<ConsoleOutput> responses, ServerCallContext context)
+    {
+        await using var input = requests.GetAsyncEnumerator(context.CancellationToken);
+        if (!await input.MoveNextAsync().ConfigureAwait(false) || string.IsNullOrEmpty(input.Current.MachineId))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "the first console message must name the machine");
+        }
+
+        var m = Find(input.Current.MachineId);
+        if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
+        {
+            throw new RpcException(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}");
+        }
+
+        if (Interlocked.CompareExchange(ref m.ConsoleWriters, 1, 0) != 0)
+        {
+            throw new RpcException(StatusCode.ResourceExhausted, $"another console is attached to '{m.Id}'");
+        }
+
+        try
+        {
+            var output = Channel.CreateUnbounded<ByteString>();
+            using var listening = m.Console.Listen(bytes => output.Writer.TryWrite(ByteString.CopyFrom(bytes.Span)));
+            m.Console.Send(input.Current.Data.Span);
+            using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            var reader = Task.Run(async () =>
+            {
+                while (await input.MoveNextAsync().ConfigureAwait(false))
+                {
+                    m.Console.Send(input.Current.Data.Span);
+                }
+
+                ended.Cancel(); // the client half-closed
+            });
+            _ = m.Vm.Exited.ContinueWith(_ => ended.Cancel(), TaskScheduler.Default);
+            try
+            {
+                await foreach (var chunk in output.Reader.ReadAllAsync(ended.Token).ConfigureAwait(false))
+                {
+                    await responses.WriteAsync(new ConsoleOutput { Data = chunk }).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+            {
+                // The machine stopped or the client half-closed: end the stream with OK.
+            }
+        }
+        finally
+        {
+            Interlocked.Exchange(ref m.ConsoleWriters, 0);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var m in machines.Values)
+        {
+            await m.DisposeAsync().ConfigureAwait(false);
+        }
+
+        machines.Clear();
+    }
+}

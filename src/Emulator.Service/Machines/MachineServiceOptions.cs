@@ -1,0 +1,19 @@
+namespace Emulator.Service.Machines;
+
+/// <summary>Limits and confinement of the machine service on one node.</summary>
+public sealed record MachineServiceOptions
+{
+    /// <summary>Kernel, initrd and disk paths must lie under one of these directories.</summary>
+    public IReadOnlyList<string> AllowedDirectories { get; init; } = [];
+
+    public int MaxVcpusPerMachine { get; init; } = 8;
+
+    public ulong MaxMemoryMibPerMachine { get; init; } = 3072;
+
+    /// <summary>Quota over all machines of the node.</summary>
+    public ulong MaxMemoryMibPerNode { get; init; } = 8192;
+
+    public int MaxMachines { get; init; } = 16;
+
+    public string NodeName { get; init; } = Environment.MachineName;
+}
