@@ -19,6 +19,8 @@ var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) whe
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH,format=raw,if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable)" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg (options accepted and ignored)", DefaultValueFactory = _ => "tcg" };
 
+using var telemetry = Telemetry.StartFromEnvironment();
+
 var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
 {
     kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, accel,

@@ -1,10 +1,15 @@
+using System.Diagnostics;
 using System.Text;
 using Emulator.Cli.Terminal;
+using Emulator.Machine.Telemetry;
 using Emulator.Service.Machines;
 using Emulator.Service.Rpc;
 using Emulator.Service.V1;
 using MachineInfo = Emulator.Service.V1.Machine;
 using Google.Protobuf;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
+using StatusCode = Emulator.Service.Rpc.StatusCode;
 using Xunit;
 
 namespace Emulator.System.Tests;
@@ -78,6 +83,48 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(StatusCode.ResourceExhausted, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("too-much")) { MemoryMib = 2048 })));
         await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "created" });
         Assert.Equal(StatusCode.NotFound, await Status(() => Call("GetMachine", new MachineRef { Id = "created" })));
+    }
+
+    [Fact]
+    public async Task ControlCallsAreSpansWithTheMachineIdAndStatus()
+    {
+        var spans = new List<Activity>();
+        using var tracing = Sdk.CreateTracerProviderBuilder()
+            .AddSource(EmulatorTelemetry.ControlSourceName)
+            .AddProcessor(new SimpleActivityExportProcessor(new Collecting(spans)))
+            .Build();
+
+        await Call("CreateMachine", Guest("traced"));
+        await Assert.ThrowsAsync<RpcException>(() => Call("PauseMachine", new MachineRef { Id = "traced" }));
+        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "traced" });
+
+        List<Activity> mine;
+        lock (spans)
+        {
+            mine = spans.Where(a => (string?)a.GetTagItem("machine.id") == "traced").ToList();
+        }
+
+        Assert.Equal(["MachineService/CreateMachine", "MachineService/PauseMachine", "MachineService/DeleteMachine"], mine.Select(a => a.DisplayName));
+        Assert.Equal(ActivityStatusCode.Unset, mine[0].Status);
+        Assert.Equal(ActivityStatusCode.Error, mine[1].Status);
+        Assert.Equal((int)StatusCode.FailedPrecondition, mine[1].GetTagItem("rpc.grpc.status_code"));
+    }
+
+    /// <summary>The end of the OpenTelemetry pipeline in these tests: keeps what it is given.</summary>
+    private sealed class Collecting(List<Activity> into) : BaseExporter<Activity>
+    {
+        public override ExportResult Export(in Batch<Activity> batch)
+        {
+            lock (into)
+            {
+                foreach (var a in batch)
+                {
+                    into.Add(a);
+                }
+            }
+
+            return ExportResult.Success;
+        }
     }
 
     [Fact]

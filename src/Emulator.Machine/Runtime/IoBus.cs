@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Emulator.Actors;
+using Emulator.Machine.Telemetry;
 using Emulator.X86;
 
 namespace Emulator.Machine.Runtime;
@@ -111,7 +113,33 @@ public sealed class IoBus : IPortBus, IMmioBus
         return null;
     }
 
+    /// <summary>The machine these accesses belong to, for trace attributes.</summary>
+    public string MachineId { get; set; } = "";
+
     private ulong Access(IoMapping m, bool write, ulong offset, int size, ulong value)
+    {
+        EmulatorTelemetry.DeviceRequests.Add(1, new KeyValuePair<string, object?>("device", m.Name));
+        if (!EmulatorTelemetry.Devices.HasListeners())
+        {
+            return Call(m, write, offset, size, value);
+        }
+
+        using var span = EmulatorTelemetry.Devices.StartActivity(write ? "device write" : "device read", ActivityKind.Internal);
+        ulong result = Call(m, write, offset, size, value);
+        if (span is not null)
+        {
+            span.SetTag("machine.id", MachineId);
+            span.SetTag("device", m.Name);
+            span.SetTag("device.register", $"0x{m.Base + offset:x}");
+            span.SetTag("device.offset", (long)offset);
+            span.SetTag("device.size", size);
+            span.SetTag("device.value", $"0x{(write ? value : result):x}");
+        }
+
+        return result;
+    }
+
+    private ulong Call(IoMapping m, bool write, ulong offset, int size, ulong value)
     {
         try
         {

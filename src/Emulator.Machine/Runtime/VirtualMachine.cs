@@ -106,6 +106,8 @@ public sealed class VirtualMachine : IAsyncDisposable
         }
 
         actor = system.Spawn(Props.Create<MachineMessage>(() => new MachineActor(Clock, Timers, vcpus, e => exit.TrySetResult(e))), "machine");
+        Bus.MachineId = name;
+        Telemetry.EmulatorTelemetry.Track(this);
     }
 
     public string Name { get; }
@@ -217,8 +219,12 @@ public sealed class VirtualMachine : IAsyncDisposable
     /// <summary>Things the machine disposes of when it is disposed (disk images).</summary>
     public List<IDisposable> Owned { get; } = [];
 
+    /// <summary>Mailbox metrics of every actor of this machine.</summary>
+    public IReadOnlyList<ActorMetrics> ActorMetrics() => system.GetMetrics();
+
     public async ValueTask DisposeAsync()
     {
+        Telemetry.EmulatorTelemetry.Untrack(this);
         await system.TerminateAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         Timers.Dispose();
         foreach (var d in Owned)

@@ -4,6 +4,7 @@ using Emulator.Machine.Block;
 using Emulator.Machine.Boot;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
+using Emulator.Machine.Telemetry;
 using Emulator.Service.Rpc;
 using Emulator.Service.V1;
 using Google.Protobuf;
@@ -24,17 +25,35 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
     public void MapTo(GrpcServer server)
     {
         server.AddServices(MachineReflection.Descriptor);
-        server.MapUnary<CreateMachineRequest, Service.V1.Machine>(Prefix + "CreateMachine", (r, c) => Create(r));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StartMachine", (r, c) => Transition(r, m => m.Vm.Start(), Service.V1.MachineState.Running));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "PauseMachine", (r, c) => Transition(r, m => m.Vm.Pause(), Service.V1.MachineState.Paused));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "ResumeMachine", (r, c) => Transition(r, m => m.Vm.Resume(), Service.V1.MachineState.Running));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StopMachine", (r, c) => Stop(r));
-        server.MapUnary<MachineRef, DeleteMachineResponse>(Prefix + "DeleteMachine", (r, c) => Delete(r));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "GetMachine", (r, c) => Task.FromResult(Find(r.Id).Describe(options.NodeName)));
+        server.MapUnary<CreateMachineRequest, Service.V1.Machine>(Prefix + "CreateMachine", (r, c) => Traced("CreateMachine", r.Id, () => Create(r)));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StartMachine", (r, c) => Traced("StartMachine", r.Id, () => Transition(r, m => m.Vm.Start(), Service.V1.MachineState.Running)));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "PauseMachine", (r, c) => Traced("PauseMachine", r.Id, () => Transition(r, m => m.Vm.Pause(), Service.V1.MachineState.Paused)));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "ResumeMachine", (r, c) => Traced("ResumeMachine", r.Id, () => Transition(r, m => m.Vm.Resume(), Service.V1.MachineState.Running)));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StopMachine", (r, c) => Traced("StopMachine", r.Id, () => Stop(r)));
+        server.MapUnary<MachineRef, DeleteMachineResponse>(Prefix + "DeleteMachine", (r, c) => Traced("DeleteMachine", r.Id, () => Delete(r)));
+        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "GetMachine", (r, c) => Traced("GetMachine", r.Id, () => Task.FromResult(Find(r.Id).Describe(options.NodeName))));
         server.MapUnary<ListMachinesRequest, ListMachinesResponse>(Prefix + "ListMachines", (r, c) =>
             Task.FromResult(new ListMachinesResponse { Machines = { machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Describe(options.NodeName)) } }));
         server.MapServerStreaming<MachineRef, MachineEvent>(Prefix + "WatchMachine", Watch);
         server.MapDuplexStreaming<ConsoleInput, ConsoleOutput>(Prefix + "AttachConsole", AttachConsole);
+    }
+
+    /// <summary>Runs a control call inside a span named after it, tagged with the machine id and the outcome.</summary>
+    private static async Task<T> Traced<T>(string call, string machineId, Func<Task<T>> body)
+    {
+        using var span = EmulatorTelemetry.ControlPlane.StartActivity("MachineService/" + call, System.Diagnostics.ActivityKind.Server);
+        span?.SetTag("rpc.method", call);
+        span?.SetTag("machine.id", machineId);
+        try
+        {
+            return await body().ConfigureAwait(false);
+        }
+        catch (RpcException e)
+        {
+            span?.SetTag("rpc.grpc.status_code", (int)e.Status);
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Detail);
+            throw;
+        }
     }
 
     private async Task<Service.V1.Machine> Create(CreateMachineRequest r)
@@ -101,6 +120,7 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
                 throw new RpcException(StatusCode.InvalidArgument, e.Message);
             }
 
+            vm.Bus.MachineId = r.Id;
             line.Connect(vm);
             var hosted = new HostedMachine(r.Id, r, vm, line);
             machines[r.Id] = hosted;
