@@ -26,11 +26,11 @@ public sealed class ClientTests(ServerFixture fixture) : IClassFixture<ServerFix
     public async Task Machine_fake_answers_GetMachine_and_NotFound()
     {
         using GrpcClient client = Server.Client();
-        Machine machine = await client.UnaryAsync<MachineRef, Machine>("emulator.v1.MachineService/GetMachine", new MachineRef { Id = "m1" });
+        global::Emulator.Service.V1.Machine machine = await client.UnaryAsync<MachineRef, global::Emulator.Service.V1.Machine>("emulator.v1.MachineService/GetMachine", new MachineRef { Id = "m1" });
         Assert.Equal(MachineState.Running, machine.State);
         Assert.Equal(256UL, machine.Spec.MemoryMib);
         var e = await Assert.ThrowsAsync<RpcException>(() =>
-            client.UnaryAsync<MachineRef, Machine>("emulator.v1.MachineService/GetMachine", new MachineRef { Id = "m9" }));
+            client.UnaryAsync<MachineRef, global::Emulator.Service.V1.Machine>("emulator.v1.MachineService/GetMachine", new MachineRef { Id = "m9" }));
         Assert.Equal(StatusCode.NotFound, e.Status);
         Assert.Equal("no machine \"m9\"", e.Detail);
     }

@@ -36,8 +36,8 @@ public sealed class RegistrationTests
     {
         Assert.Throws<ArgumentException>(() => NewServer().MapUnary<MachineRef, EchoReply>("emulator.test.v1.Echo/Unary",
             (request, context) => Task.FromResult(new EchoReply())));
-        Assert.Throws<ArgumentException>(() => NewServer().MapUnary<EchoRequest, Machine>("emulator.test.v1.Echo/Unary",
-            (request, context) => Task.FromResult(new Machine())));
+        Assert.Throws<ArgumentException>(() => NewServer().MapUnary<EchoRequest, global::Emulator.Service.V1.Machine>("emulator.test.v1.Echo/Unary",
+            (request, context) => Task.FromResult(new global::Emulator.Service.V1.Machine())));
     }
 
     [Fact]

@@ -100,19 +100,19 @@ public sealed class TestServer : IAsyncDisposable
 
     private void MapMachineFake()
     {
-        var machine = new Machine
+        var machine = new global::Emulator.Service.V1.Machine
         {
             Id = "m1",
             State = MachineState.Running,
             Node = "node-a",
             Spec = new MachineSpec { Vcpus = 2, MemoryMib = 256, Kernel = "/boot/vmlinux", CommandLine = "console=ttyS0" },
         };
-        Server.MapUnary<MachineRef, Machine>("emulator.v1.MachineService/GetMachine", (request, context) =>
+        Server.MapUnary<MachineRef, global::Emulator.Service.V1.Machine>("emulator.v1.MachineService/GetMachine", (request, context) =>
             request.Id == machine.Id
                 ? Task.FromResult(machine)
                 : throw new RpcException(StatusCode.NotFound, $"no machine \"{request.Id}\""));
-        Server.MapUnary<CreateMachineRequest, Machine>("emulator.v1.MachineService/CreateMachine", (request, context) =>
-            Task.FromResult(new Machine { Id = request.Id, State = MachineState.Created }));
+        Server.MapUnary<CreateMachineRequest, global::Emulator.Service.V1.Machine>("emulator.v1.MachineService/CreateMachine", (request, context) =>
+            Task.FromResult(new global::Emulator.Service.V1.Machine { Id = request.Id, State = MachineState.Created }));
         Server.MapServerStreaming<MachineRef, MachineEvent>("emulator.v1.MachineService/WatchMachine", async (request, events, context) =>
         {
             foreach (MachineState state in new[] { MachineState.Running, MachineState.Paused, MachineState.Stopped })
