@@ -107,7 +107,7 @@ root.Add(bench);
 
 var serve = new Command("serve", "the gRPC control plane for this node (MachineService, grpc.health.v1); token from EMU_TOKEN");
 var listen = new Option<string>("--listen") { Description = "address:port to listen on", DefaultValueFactory = _ => "127.0.0.1:50051" };
-var allow = new Option<string[]>("--allow") { Description = "a directory whose kernels, initrds and disks machines may use (repeatable; default ~/.cache/emu)" };
+var allow = new Option<string[]>("--allow") { Description = "a directory whose kernels, initrds and disks machines may use (repeatable; default: emu's image cache)" };
 var maxMachines = new Option<int>("--max-machines") { Description = "machines this node runs at most", DefaultValueFactory = _ => 16 };
 serve.Add(listen);
 serve.Add(allow);

@@ -71,7 +71,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("zero-cpus")) { Vcpus = 0 })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("huge")) { MemoryMib = 1UL << 40 })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("no-kernel")) { Kernel = "" })));
-        Assert.Equal(StatusCode.PermissionDenied, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("outside")) { Kernel = "/etc/passwd" })));
+        Assert.Equal(StatusCode.PermissionDenied, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("outside")) { Kernel = Path.Combine(Path.GetTempPath(), "outside-the-allowed-directory") })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("missing")) { Kernel = Path.Combine(HostBusybox.ImageDirectory, "no-such-kernel") })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("not-a-kernel")) { Kernel = Path.Combine(HostBusybox.ImageDirectory, "manifest.txt") })));
         Assert.Equal(StatusCode.NotFound, await Status(() => Call("GetMachine", new MachineRef { Id = "nobody" })));
