@@ -115,6 +115,8 @@ serve.Add(maxMachines);
 serve.SetAction(parse => Serve.Run(parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines)));
 root.Add(serve);
 
+ClientCommands.AddTo(root);
+
 var demo = new Command("demo", "CPU demo: a CRC-32 of 1 MiB in guest machine code on the CPU core alone");
 demo.SetAction(_ => CpuDemo.Run());
 root.Add(demo);

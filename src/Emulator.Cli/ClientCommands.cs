@@ -1,0 +1,144 @@
+using System.CommandLine;
+using Emulator.Cli.Terminal;
+using Emulator.Service.Rpc;
+using Emulator.Service.V1;
+using Google.Protobuf;
+using Spectre.Console;
+using MachineInfo = Emulator.Service.V1.Machine;
+
+namespace Emulator.Cli;
+
+/// <summary>
+/// `emu machine ...` and `emu console ID`: the control plane's client. The server address comes
+/// from --server (default 127.0.0.1:50051), the bearer token from EMU_TOKEN. Errors print the
+/// gRPC status and message and exit non-zero.
+/// </summary>
+internal static class ClientCommands
+{
+    private const string Service = "emulator.v1.MachineService/";
+
+    public static void AddTo(RootCommand root)
+    {
+        var server = new Option<string>("--server") { Description = "control plane address", DefaultValueFactory = _ => "127.0.0.1:50051", Recursive = true };
+        var machine = new Command("machine", "manage machines on an emu serve node");
+        machine.Add(server);
+
+        var create = new Command("create", "create a machine (it starts in CREATED)");
+        var id = new Argument<string>("id");
+        var kernel = new Option<string>("--kernel") { Required = true, Description = "kernel path on the server" };
+        var initrd = new Option<string?>("--initrd");
+        var append = new Option<string>("--append") { DefaultValueFactory = _ => "console=ttyS0" };
+        var memory = new Option<ulong>("--memory-mib") { DefaultValueFactory = _ => 512 };
+        var vcpus = new Option<uint>("--vcpus") { DefaultValueFactory = _ => 1 };
+        create.Add(id);
+        create.Add(kernel);
+        create.Add(initrd);
+        create.Add(append);
+        create.Add(memory);
+        create.Add(vcpus);
+        create.SetAction(p => Run(p.GetValue(server)!, async c => Show(await c.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", new CreateMachineRequest
+        {
+            Id = p.GetValue(id)!,
+            Kernel = Path.GetFullPath(p.GetValue(kernel)!),
+            Initrd = p.GetValue(initrd) is { } i ? Path.GetFullPath(i) : "",
+            CommandLine = p.GetValue(append)!,
+            MemoryMib = p.GetValue(memory),
+            Vcpus = p.GetValue(vcpus),
+        }))));
+        machine.Add(create);
+
+        foreach (var (name, method, help) in new[]
+                 {
+                     ("start", "StartMachine", "boot a CREATED machine"),
+                     ("pause", "PauseMachine", "pause a RUNNING machine (guest time stops)"),
+                     ("resume", "ResumeMachine", "resume a PAUSED machine"),
+                     ("stop", "StopMachine", "stop a machine for good"),
+                     ("show", "GetMachine", "show one machine"),
+                 })
+        {
+            var cmd = new Command(name, help);
+            var target = new Argument<string>("id");
+            cmd.Add(target);
+            cmd.SetAction(p => Run(p.GetValue(server)!, async c => Show(await c.UnaryAsync<MachineRef, MachineInfo>(Service + method, new MachineRef { Id = p.GetValue(target)! }))));
+            machine.Add(cmd);
+        }
+
+        var rm = new Command("rm", "delete a CREATED, STOPPED or FAILED machine");
+        var rmId = new Argument<string>("id");
+        rm.Add(rmId);
+        rm.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            await c.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = p.GetValue(rmId)! });
+            Console.WriteLine($"deleted {p.GetValue(rmId)}");
+        }));
+        machine.Add(rm);
+
+        var ls = new Command("ls", "list machines");
+        ls.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            var list = await c.UnaryAsync<ListMachinesRequest, ListMachinesResponse>(Service + "ListMachines", new ListMachinesRequest());
+            var table = new Table().AddColumns("ID", "STATE", "VCPUS", "MEMORY", "NODE", "DETAIL");
+            foreach (var m in list.Machines)
+            {
+                table.AddRow(Markup.Escape(m.Id), m.State.ToString(), m.Spec?.Vcpus.ToString() ?? "", $"{m.Spec?.MemoryMib} MiB", Markup.Escape(m.Node), Markup.Escape(m.Detail));
+            }
+
+            AnsiConsole.Write(table);
+        }));
+        machine.Add(ls);
+        root.Add(machine);
+
+        var console = new Command("console", "attach to a machine's serial console (Ctrl-A x detaches)");
+        var consoleId = new Argument<string>("id");
+        console.Add(consoleId);
+        console.Add(server);
+        console.SetAction(p => Run(p.GetValue(server)!, c => Attach(c, p.GetValue(consoleId)!)));
+        root.Add(console);
+    }
+
+    private static void Show(MachineInfo m) =>
+        Console.WriteLine($"{m.Id}: {m.State} ({m.Spec?.Vcpus} vCPU, {m.Spec?.MemoryMib} MiB){(m.Detail.Length > 0 ? " " + m.Detail : "")}");
+
+    private static async Task Attach(GrpcClient client, string machineId)
+    {
+        await using var call = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole");
+        await call.WriteAsync(new ConsoleInput { MachineId = machineId });
+        using var terminal = new SerialConsole();
+        terminal.Open();
+        using var cancel = new CancellationTokenSource();
+        var input = Task.Run(() =>
+        {
+            terminal.Pump(bytes => call.WriteAsync(new ConsoleInput { Data = ByteString.CopyFrom(bytes) }).GetAwaiter().GetResult(), cancel.Token);
+            call.CompleteAsync().GetAwaiter().GetResult();
+        });
+        await foreach (var chunk in call.ResponseStream)
+        {
+            terminal.Write(chunk.Data.Span);
+        }
+
+        cancel.Cancel();
+    }
+
+    /// <summary>Connects, runs one client action, and maps gRPC errors to a message and exit code 1.</summary>
+    private static int Run(string address, Func<GrpcClient, Task> action)
+    {
+        var uri = new Uri(address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address);
+        string? token = Environment.GetEnvironmentVariable("EMU_TOKEN");
+        using var client = new GrpcClient(uri, new GrpcClientOptions { BearerToken = string.IsNullOrEmpty(token) ? null : token });
+        try
+        {
+            action(client).GetAwaiter().GetResult();
+            return 0;
+        }
+        catch (RpcException e)
+        {
+            Console.Error.WriteLine($"emu: {e.Status}: {e.Detail}");
+            return 1;
+        }
+        catch (HttpRequestException e)
+        {
+            Console.Error.WriteLine($"emu: cannot reach the control plane at {address}: {e.Message}");
+            return 1;
+        }
+    }
+}

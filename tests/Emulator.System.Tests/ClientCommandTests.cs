@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Emulator.Cli.Terminal;
+using Xunit;
+
+namespace Emulator.System.Tests;
+
+/// <summary>`emu serve` and the `emu machine ...` client commands, as separate processes, as a user runs them.</summary>
+public sealed partial class ClientCommandTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public void MachineCommandsDriveAServer()
+    {
+        string image = HostBusybox.ImageDirectory;
+        using var server = ConsoleSession.StartEmu(null, "serve", "--listen", "127.0.0.1:0", "--allow", Path.GetFullPath(image));
+        server.WaitFor("serving on ", Timeout);
+        string address = Address().Match(server.WaitFor(" (machines", Timeout)).Value;
+        Assert.False(string.IsNullOrEmpty(address), "emu serve printed no address");
+
+        string[] at = ["--server", address];
+        Assert.Contains("vm-cli: Created", Emu(0, ["machine", "create", "vm-cli", "--kernel", Path.Combine(image, "vmlinux"), "--initrd", Path.Combine(image, "initramfs.cpio.gz"), .. at]));
+        Assert.Contains("vm-cli: Running", Emu(0, ["machine", "start", "vm-cli", .. at]));
+        Assert.Contains("vm-cli", Emu(0, ["machine", "ls", .. at]));
+        Assert.Contains("FailedPrecondition", Emu(1, ["machine", "rm", "vm-cli", .. at]));
+        Assert.Contains("vm-cli: Paused", Emu(0, ["machine", "pause", "vm-cli", .. at]));
+        Assert.Contains("vm-cli: Running", Emu(0, ["machine", "resume", "vm-cli", .. at]));
+        Assert.Contains("vm-cli: Stopped", Emu(0, ["machine", "stop", "vm-cli", .. at]));
+        Assert.Contains("deleted vm-cli", Emu(0, ["machine", "rm", "vm-cli", .. at]));
+        Assert.Contains("NotFound", Emu(1, ["machine", "show", "vm-cli", .. at]));
+    }
+
+    /// <summary>Runs emu to completion; checks its exit code and returns stdout and stderr together.</summary>
+    private static string Emu(int expectedExit, string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "emu.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(Timeout), $"emu {string.Join(' ', args)} did not finish");
+        string all = stdout + stderr.Result;
+        Assert.True(p.ExitCode == expectedExit, $"emu {string.Join(' ', args)} exited {p.ExitCode}: {all}");
+        return all;
+    }
+
+    [GeneratedRegex(@"http://[0-9.]+:[0-9]+/?")]
+    private static partial Regex Address();
+}
