@@ -63,13 +63,7 @@ public sealed partial class Translator
     /// <summary>XLAT: AL = byte at seg:[rBX + zero-extended AL], wrapped to the address size.</summary>
     private void Xlat(in Instruction insn)
     {
-        int asize = AddressSize(in insn);
-        var offset = b.Add(Gpr64((int)Gpr.Rbx), b.ZExt(ReadReg(Register.AL), IrType.I64));
-        if (asize < 8)
-        {
-            offset = b.And(offset, I64(asize == 2 ? 0xffffUL : 0xffff_ffffUL));
-        }
-
+        var offset = WrapTo(b.Add(Gpr64((int)Gpr.Rbx), b.ZExt(ReadReg(Register.AL), IrType.I64)), AddressSize(in insn));
         WriteReg(Register.AL, LoadMem(Linear(insn.MemorySegment, offset), IrType.I8));
     }
 

@@ -109,7 +109,7 @@ public sealed partial class Translator
             // RET imm16 releases imm16 more bytes of stack.
             int asz = StackAddressSize;
             var sp = b.Add(Gpr64((int)Gpr.Rsp), I64(insn.Immediate16));
-            SetStackPointer(asz < 8 ? b.And(sp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL)) : sp, asz);
+            SetStackPointer(WrapTo(sp, asz), asz);
         }
 
         EndWithGotoIndirect(b.ZExt(target, IrType.I64));

@@ -71,38 +71,8 @@ public sealed partial class Translator
         Write(dst, ReadOp(in insn, 1, dst.Type));
     }
 
-    private void Lea(in Instruction insn)
-    {
-        // LEA computes the offset only: no segment base, wrapped to the address size, then to the operand size.
-        int asize = AddressSize(in insn);
-        Operand ea;
-        if (insn.IsIPRelativeMemoryOperand)
-        {
-            ea = I64(insn.IPRelativeMemoryAddress);
-        }
-        else
-        {
-            ea = I64(insn.MemoryDisplacement64);
-            if (insn.MemoryBase != Register.None)
-            {
-                ea = b.Add(Gpr64(GprNumber(insn.MemoryBase)), ea);
-            }
-
-            if (insn.MemoryIndex != Register.None)
-            {
-                var index = Gpr64(GprNumber(insn.MemoryIndex));
-                int scale = insn.MemoryIndexScale;
-                ea = b.Add(ea, scale == 1 ? index : b.Shl(index, I64((ulong)System.Numerics.BitOperations.Log2((uint)scale))));
-            }
-        }
-
-        if (asize < 8)
-        {
-            ea = b.And(ea, I64(asize == 2 ? 0xffffUL : 0xffff_ffffUL));
-        }
-
-        WriteReg(insn.Op0Register, b.Resize(ea, TypeOf(in insn, 0)));
-    }
+    /// <summary>LEA: the offset only (no segment base), then truncated to the operand size.</summary>
+    private void Lea(in Instruction insn) => WriteReg(insn.Op0Register, b.Resize(Offset(in insn), TypeOf(in insn, 0)));
 
     private void Cmov(in Instruction insn)
     {

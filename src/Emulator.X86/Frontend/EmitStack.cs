@@ -60,7 +60,7 @@ public sealed partial class Translator
         // LEAVE: RSP = RBP (by the stack address size), then pop RBP (by the operand size).
         int asz = StackAddressSize;
         var rbp = Gpr64((int)Gpr.Rbp);
-        SetStackPointer(asz < 8 ? b.And(rbp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL)) : rbp, asz);
+        SetStackPointer(WrapTo(rbp, asz), asz);
         // Iced reports no stack increment for LEAVE; its operand size is in the code.
         var t = insn.Code switch { Code.Leavew => IrType.I16, Code.Leaved => IrType.I32, _ => IrType.I64 };
         WriteReg(t switch { IrType.I16 => Register.BP, IrType.I32 => Register.EBP, _ => Register.RBP }, Pop(t));

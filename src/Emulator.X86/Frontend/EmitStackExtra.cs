@@ -26,11 +26,7 @@ public sealed partial class Translator
     private Operand StackPointer() => WrapStack(Gpr64((int)Gpr.Rsp));
 
     /// <summary>Wraps a stack offset to the stack address size.</summary>
-    private Operand WrapStack(Operand offset)
-    {
-        int asz = StackAddressSize;
-        return asz < 8 ? b.And(offset, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL)) : offset;
-    }
+    private Operand WrapStack(Operand offset) => WrapTo(offset, StackAddressSize);
 
     /// <summary>Stack-segment linear address of sp - <paramref name="down"/>, wrapped to the stack address size.</summary>
     private Operand StackSlot(Operand sp, ulong down) => Linear(Register.SS, WrapStack(b.Sub(sp, I64(down))));

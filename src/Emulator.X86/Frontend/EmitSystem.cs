@@ -281,11 +281,11 @@ public sealed partial class Translator
         var t = StackOpType(in insn);
         int asz = StackAddressSize;
         var rsp = Gpr64((int)Gpr.Rsp);
-        var sp = asz < 8 ? b.And(rsp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL)) : rsp;
+        var sp = WrapTo(rsp, asz);
         var v = LoadMem(Linear(Register.SS, sp), t);
         CallHelper(SystemHelpers.LoadSegment, I64((ulong)seg), b.Trunc(v, IrType.I16));
         var newSp = b.Add(sp, I64((ulong)t.Bytes()));
-        SetStackPointer(asz < 8 ? b.And(newSp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL)) : newSp, asz);
+        SetStackPointer(WrapTo(newSp, asz), asz);
         if (seg == Seg.Ss)
         {
             endAfterNext = true;

@@ -178,41 +178,41 @@ public sealed partial class Translator
     }
 
     /// <summary>
-    /// The linear address of the memory operand: segment base + (base + index * scale + disp)
-    /// wrapped to the address size (SDM Vol. 1 3.7.5, Vol. 3A 3.4.4). In 64-bit mode only FS
-    /// and GS have bases; outside it the linear address wraps at 4 GiB.
+    /// The memory operand's offset: base + index * scale + disp (or the RIP-relative target),
+    /// wrapped to the address size (SDM Vol. 1 3.7.5). LEA stores it; memory accesses add the segment.
     /// </summary>
-    private Operand EffectiveAddress(in Instruction insn)
+    private Operand Offset(in Instruction insn)
     {
-        Operand ea;
         if (insn.IsIPRelativeMemoryOperand)
         {
-            ea = I64(insn.IPRelativeMemoryAddress);
+            return I64(insn.IPRelativeMemoryAddress);
         }
-        else
+
+        var ea = I64(insn.MemoryDisplacement64);
+        if (insn.MemoryBase != IcedRegister.None)
         {
-            int asize = AddressSize(in insn);
-            ea = I64(insn.MemoryDisplacement64);
-            if (insn.MemoryBase != IcedRegister.None)
-            {
-                ea = b.Add(Gpr64(GprNumber(insn.MemoryBase)), ea);
-            }
-
-            if (insn.MemoryIndex != IcedRegister.None)
-            {
-                var index = Gpr64(GprNumber(insn.MemoryIndex));
-                int scale = insn.MemoryIndexScale;
-                ea = b.Add(ea, scale == 1 ? index : b.Shl(index, I64((ulong)System.Numerics.BitOperations.Log2((uint)scale))));
-            }
-
-            if (asize < 8)
-            {
-                ea = b.And(ea, I64(asize == 2 ? 0xffffUL : 0xffff_ffffUL));
-            }
+            ea = b.Add(Gpr64(GprNumber(insn.MemoryBase)), ea);
         }
 
-        return Linear(insn.MemorySegment, ea);
+        if (insn.MemoryIndex != IcedRegister.None)
+        {
+            var index = Gpr64(GprNumber(insn.MemoryIndex));
+            int scale = insn.MemoryIndexScale;
+            ea = b.Add(ea, scale == 1 ? index : b.Shl(index, I64((ulong)System.Numerics.BitOperations.Log2((uint)scale))));
+        }
+
+        return WrapTo(ea, AddressSize(in insn));
     }
+
+    /// <summary>
+    /// The linear address of the memory operand: segment base + offset (SDM Vol. 3A 3.4.4). In
+    /// 64-bit mode only FS and GS have bases; outside it the linear address wraps at 4 GiB.
+    /// </summary>
+    private Operand EffectiveAddress(in Instruction insn) => Linear(insn.MemorySegment, Offset(in insn));
+
+    /// <summary>Truncates an I64 address to 2, 4 or 8 bytes (16-, 32- or 64-bit addressing).</summary>
+    private Operand WrapTo(Operand address, int bytes) =>
+        bytes >= 8 ? address : b.And(address, I64(bytes == 2 ? 0xffffUL : 0xffff_ffffUL));
 
     /// <summary>Adds the segment base to an offset (an I64) and wraps it as the mode requires.</summary>
     private Operand Linear(IcedRegister segment, Operand offset)
@@ -248,11 +248,7 @@ public sealed partial class Translator
     {
         int asz = StackAddressSize;
         var rsp = Gpr64((int)Gpr.Rsp);
-        var newSp = b.Sub(rsp, I64((ulong)v.Type.Bytes()));
-        if (asz < 8)
-        {
-            newSp = b.And(newSp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL));
-        }
+        var newSp = WrapTo(b.Sub(rsp, I64((ulong)v.Type.Bytes())), asz);
 
         StoreMem(Linear(IcedRegister.SS, newSp), v);
         SetStackPointer(newSp, asz);
@@ -263,13 +259,9 @@ public sealed partial class Translator
     {
         int asz = StackAddressSize;
         var rsp = Gpr64((int)Gpr.Rsp);
-        var sp = asz < 8 ? b.And(rsp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL)) : rsp;
+        var sp = WrapTo(rsp, asz);
         var v = LoadMem(Linear(IcedRegister.SS, sp), t);
-        var newSp = b.Add(sp, I64((ulong)t.Bytes()));
-        if (asz < 8)
-        {
-            newSp = b.And(newSp, I64(asz == 2 ? 0xffffUL : 0xffff_ffffUL));
-        }
+        var newSp = WrapTo(b.Add(sp, I64((ulong)t.Bytes())), asz);
 
         SetStackPointer(newSp, asz);
         return v;
