@@ -9,7 +9,7 @@ using MachineInfo = Emulator.Service.V1.Machine;
 namespace Emulator.Cli;
 
 /// <summary>
-/// `emu machine ...` and `emu console ID`: the control plane's client. The server address comes
+/// `emu machine ...`, `emu snapshot ...` and `emu console ID`: the control plane's client. The server address comes
 /// from --server (default 127.0.0.1:50051), the bearer token from EMU_TOKEN. Errors print the
 /// gRPC status and message and exit non-zero.
 /// </summary>
@@ -30,21 +30,38 @@ internal static class ClientCommands
         var append = new Option<string>("--append") { DefaultValueFactory = _ => "console=ttyS0" };
         var memory = new Option<ulong>("--memory-mib") { DefaultValueFactory = _ => 512 };
         var vcpus = new Option<uint>("--vcpus") { DefaultValueFactory = _ => 1 };
+        var drives = new Option<string[]>("--drive") { Description = "a disk on the server, as QEMU's: file=PATH[,readonly=on] (repeatable)", AllowMultipleArgumentsPerToken = false };
         create.Add(id);
+        create.Add(drives);
         create.Add(kernel);
         create.Add(initrd);
         create.Add(append);
         create.Add(memory);
         create.Add(vcpus);
-        create.SetAction(p => Run(p.GetValue(server)!, async c => Show(await c.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", new CreateMachineRequest
+        create.SetAction(p =>
         {
-            Id = p.GetValue(id)!,
-            Kernel = Path.GetFullPath(p.GetValue(kernel)!),
-            Initrd = p.GetValue(initrd) is { } i ? Path.GetFullPath(i) : "",
-            CommandLine = p.GetValue(append)!,
-            MemoryMib = p.GetValue(memory),
-            Vcpus = p.GetValue(vcpus),
-        }))));
+            var request = new CreateMachineRequest
+            {
+                Id = p.GetValue(id)!,
+                Kernel = Path.GetFullPath(p.GetValue(kernel)!),
+                Initrd = p.GetValue(initrd) is { } i ? Path.GetFullPath(i) : "",
+                CommandLine = p.GetValue(append)!,
+                MemoryMib = p.GetValue(memory),
+                Vcpus = p.GetValue(vcpus),
+            };
+            foreach (string drive in p.GetValue(drives) ?? [])
+            {
+                if (MachineOptions.ParseDrive(drive, out var disk) is { } error)
+                {
+                    Console.Error.WriteLine($"emu: --drive {drive}: {error}");
+                    return 2;
+                }
+
+                request.Disks.Add(new Disk { Path = Path.GetFullPath(disk.Path), ReadOnly = disk.ReadOnly });
+            }
+
+            return Run(p.GetValue(server)!, async c => Show(await c.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", request)));
+        });
         machine.Add(create);
 
         foreach (var (name, method, help) in new[]
@@ -88,6 +105,8 @@ internal static class ClientCommands
         machine.Add(ls);
         root.Add(machine);
 
+        root.Add(SnapshotCommands(server));
+
         var console = new Command("console", "attach to a machine's serial console (Ctrl-A x detaches)");
         var consoleId = new Argument<string>("id");
         console.Add(consoleId);
@@ -95,6 +114,90 @@ internal static class ClientCommands
         console.SetAction(p => Run(p.GetValue(server)!, c => Attach(c, p.GetValue(consoleId)!)));
         root.Add(console);
     }
+
+    /// <summary>`emu snapshot create|restore|ls|rm`.</summary>
+    private static Command SnapshotCommands(Option<string> server)
+    {
+        var snapshot = new Command("snapshot", "save machines to snapshot files on the server and restore them");
+        snapshot.Add(server);
+
+        var create = new Command("create", "snapshot a RUNNING or PAUSED machine (a running one runs on)");
+        var machineId = new Argument<string>("machine");
+        var snapshotId = new Option<string>("--id") { Description = "snapshot id (default: chosen by the server)", DefaultValueFactory = _ => "" };
+        create.Add(machineId);
+        create.Add(snapshotId);
+        create.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            var request = new CreateSnapshotRequest { MachineId = p.GetValue(machineId)!, SnapshotId = p.GetValue(snapshotId)! };
+            var s = await WithProgress($"snapshotting {request.MachineId}", () => c.UnaryAsync<CreateSnapshotRequest, Snapshot>(Service + "CreateSnapshot", request));
+            Console.WriteLine($"{s.Id}: {Size(s.SizeBytes)} in {s.DurationNanos / 1e9:F2} s (guest stopped {s.DowntimeNanos / 1e6:F0} ms; " +
+                $"{s.MemoryPagesSaved} of {s.MemoryPages} RAM pages saved, the rest zero)");
+        }));
+        snapshot.Add(create);
+
+        var restore = new Command("restore", "make a new PAUSED machine from a snapshot (emu machine resume runs it)");
+        var fromId = new Argument<string>("snapshot");
+        var newId = new Option<string>("--id") { Description = "id of the new machine (default: chosen by the server)", DefaultValueFactory = _ => "" };
+        restore.Add(fromId);
+        restore.Add(newId);
+        restore.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            var request = new RestoreSnapshotRequest { SnapshotId = p.GetValue(fromId)!, MachineId = p.GetValue(newId)! };
+            Show(await WithProgress($"restoring {request.SnapshotId}", () => c.UnaryAsync<RestoreSnapshotRequest, MachineInfo>(Service + "RestoreSnapshot", request)));
+        }));
+        snapshot.Add(restore);
+
+        var ls = new Command("ls", "list snapshots, newest first");
+        var of = new Option<string>("--machine") { Description = "only snapshots of this machine", DefaultValueFactory = _ => "" };
+        ls.Add(of);
+        ls.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            var list = await c.UnaryAsync<ListSnapshotsRequest, ListSnapshotsResponse>(Service + "ListSnapshots", new ListSnapshotsRequest { MachineId = p.GetValue(of)! });
+            var table = new Table().AddColumns("ID", "MACHINE", "CREATED (UTC)", "SIZE", "VCPUS", "MEMORY", "NODE");
+            foreach (var s in list.Snapshots)
+            {
+                var created = DateTimeOffset.UnixEpoch.AddTicks(s.CreatedUnixNanos / 100);
+                table.AddRow(Markup.Escape(s.Id), Markup.Escape(s.MachineId), created.ToString("yyyy-MM-dd HH:mm:ss"), Size(s.SizeBytes), s.Vcpus.ToString(), $"{s.MemoryMib} MiB", Markup.Escape(s.Node));
+            }
+
+            AnsiConsole.Write(table);
+        }));
+        snapshot.Add(ls);
+
+        var rm = new Command("rm", "delete a snapshot file");
+        var rmId = new Argument<string>("snapshot");
+        rm.Add(rmId);
+        rm.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            await c.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = p.GetValue(rmId)! });
+            Console.WriteLine($"deleted {p.GetValue(rmId)}");
+        }));
+        snapshot.Add(rm);
+        return snapshot;
+    }
+
+    /// <summary>Shows a spinner with the elapsed time while a long call runs (on a terminal; plain otherwise).</summary>
+    private static async Task<T> WithProgress<T>(string what, Func<Task<T>> call)
+    {
+        if (Console.IsErrorRedirected || Console.IsOutputRedirected)
+        {
+            return await call();
+        }
+
+        return await AnsiConsole.Status().Spinner(Spinner.Known.Dots).StartAsync($"{Markup.Escape(what)}...", async ctx =>
+        {
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var task = call();
+            while (await Task.WhenAny(task, Task.Delay(100)) != task)
+            {
+                ctx.Status($"{Markup.Escape(what)}... {started.Elapsed.TotalSeconds:F1} s");
+            }
+
+            return await task;
+        });
+    }
+
+    private static string Size(ulong bytes) => bytes >= 1 << 20 ? $"{bytes / (double)(1 << 20):F1} MiB" : $"{bytes / 1024.0:F1} KiB";
 
     private static void Show(MachineInfo m) =>
         Console.WriteLine($"{m.Id}: {m.State} ({m.Spec?.Vcpus} vCPU, {m.Spec?.MemoryMib} MiB){(m.Detail.Length > 0 ? " " + m.Detail : "")}");

@@ -112,7 +112,9 @@ var maxMachines = new Option<int>("--max-machines") { Description = "machines th
 serve.Add(listen);
 serve.Add(allow);
 serve.Add(maxMachines);
-serve.SetAction(parse => Serve.Run(parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines)));
+var snapshotDir = new Option<string?>("--snapshot-dir") { Description = "where snapshots and disk overlays are kept (default: the user's local data directory, emu/snapshots)" };
+serve.Add(snapshotDir);
+serve.SetAction(parse => Serve.Run(parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir)));
 root.Add(serve);
 
 ClientCommands.AddTo(root);

@@ -8,7 +8,7 @@ namespace Emulator.Cli;
 /// <summary>`emu serve`: the gRPC control plane (MachineService and grpc.health.v1) on this node.</summary>
 internal static class Serve
 {
-    public static int Run(string listen, string[] allow, int maxMachines)
+    public static int Run(string listen, string[] allow, int maxMachines, string? snapshotDir)
     {
         if (!IPEndPoint.TryParse(listen, out var endpoint))
         {
@@ -21,10 +21,15 @@ internal static class Serve
         var server = new GrpcServer(new GrpcServerOptions { Address = endpoint.Address, Port = endpoint.Port, BearerToken = string.IsNullOrEmpty(token) ? null : token });
         var health = new HealthService();
         health.MapTo(server);
-        var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = allowed, MaxMachines = maxMachines });
+        var machines = new MachineService(new MachineServiceOptions
+        {
+            AllowedDirectories = allowed,
+            MaxMachines = maxMachines,
+            SnapshotDirectory = Path.GetFullPath(snapshotDir ?? MachineServiceOptions.DefaultSnapshotDirectory),
+        });
         machines.MapTo(server);
         server.StartAsync().GetAwaiter().GetResult();
-        Console.WriteLine($"emu: serving on {server.Address} (machines may use files under: {string.Join(", ", allowed)}){(token is null ? "" : "; a bearer token is required")}");
+        Console.WriteLine($"emu: serving on {server.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {Path.GetFullPath(snapshotDir ?? MachineServiceOptions.DefaultSnapshotDirectory)}){(token is null ? "" : "; a bearer token is required")}");
         Console.Out.Flush();
 
         var done = new TaskCompletionSource();

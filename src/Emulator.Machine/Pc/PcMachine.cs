@@ -65,7 +65,13 @@ public static class PcMachine
     public const int VirtioFirstGsi = 16;
     public const int MaxDisks = 8;
 
-    public static VirtualMachine Build(PcConfig config)
+    public static VirtualMachine Build(PcConfig config) => Build(config, loadGuest: true);
+
+    /// <summary>
+    /// Builds the machine; with <paramref name="loadGuest"/> false the firmware's work (ACPI tables,
+    /// kernel, boot_params) is skipped: a snapshot's RAM and CPU state will replace it.
+    /// </summary>
+    internal static VirtualMachine Build(PcConfig config, bool loadGuest)
     {
         if (config.MemoryBytes > MaxMemory)
         {
@@ -90,19 +96,19 @@ public static class PcMachine
             new("pic", _ => pic = new Pic8259Pair(),
                 IoRange.Port(0x20, 2, d => ((Pic8259Pair)d).MasterPorts),
                 IoRange.Port(0xa0, 2, d => ((Pic8259Pair)d).SlavePorts),
-                IoRange.Port(0x4d0, 2, d => ((Pic8259Pair)d).ElcrPorts)),
-            new("ioapic", _ => ioapic = new IoApic(wiring), IoRange.Memory(ApicWiring.IoApicBase, 0x1000)),
+                IoRange.Port(0x4d0, 2, d => ((Pic8259Pair)d).ElcrPorts)) { Persistence = DevicePersistence.Of<Pic8259Pair, Pic8259PairState>(Pic8259PairState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+            new("ioapic", _ => ioapic = new IoApic(wiring), IoRange.Memory(ApicWiring.IoApicBase, 0x1000)) { Persistence = DevicePersistence.Of<IoApic, IoApicState>(IoApicState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
             new("pit", s => new Pit8254(Isa(0), s.Timers, () => s.Clock.NowNanoseconds),
                 IoRange.Port(0x40, 4),
-                IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)),
-            new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)),
-            new("uart0", _ => new Serial16550(Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)),
+                IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)) { Persistence = DevicePersistence.Of<Pit8254, Pit8254State>(Pit8254State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+            new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)) { Persistence = DevicePersistence.Of<CmosRtc, CmosRtcState>(CmosRtcState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+            new("uart0", _ => new Serial16550(Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)) { Persistence = DevicePersistence.Of<Serial16550, Serial16550State>(Serial16550State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
             new("i8042", _ => new I8042(Isa(1), Isa(12)),
                 IoRange.Port(0x60, 1, d => ((I8042)d).DataPort),
-                IoRange.Port(0x64, 1, d => ((I8042)d).CommandPort)),
-            new("port80", _ => new DebugPort0x80(), IoRange.Port(0x80, 1)),
-            new("acpi-pm", s => new AcpiPmDevice(() => s.Clock.NowNanoseconds, Isa(9)), IoRange.Port(AcpiPmRegisters.DefaultBase, 12)),
-            new("reset", _ => new ResetControlDevice(), IoRange.Port(ResetControlRegisters.Port, 1)),
+                IoRange.Port(0x64, 1, d => ((I8042)d).CommandPort)) { Persistence = DevicePersistence.Of<I8042, I8042State>(I8042State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+            new("port80", _ => new DebugPort0x80(), IoRange.Port(0x80, 1)) { Persistence = DevicePersistence.Of<DebugPort0x80, DebugPort0x80State>(DebugPort0x80State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+            new("acpi-pm", s => new AcpiPmDevice(() => s.Clock.NowNanoseconds, Isa(9)), IoRange.Port(AcpiPmRegisters.DefaultBase, 12)) { Persistence = DevicePersistence.Of<AcpiPmDevice, AcpiPmState>(AcpiPmState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+            new("reset", _ => new ResetControlDevice(), IoRange.Port(ResetControlRegisters.Port, 1)) { Persistence = DevicePersistence.Of<ResetControlDevice, ResetControlState>(ResetControlState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
         };
 
         if (config.Disks.Count > MaxDisks)
@@ -112,6 +118,7 @@ public static class PcMachine
 
         // Open every image first, so a bad path is a clear error before anything runs.
         var images = new List<BlockImage>();
+        var disks = new BlockBackendClient[config.Disks.Count];
         var dsdt = DsdtBuilder.ForMicrovm();
         try
         {
@@ -134,12 +141,20 @@ public static class PcMachine
             var image = images[n];
             string name = $"virtio-blk{n}";
             var line = new IsaLine(gsi, level => Vm().Post("ioapic", () => ioapic!.SetIrq(gsi, level)));
+            VirtioBlk? blk = null;
             specs.Add(new DeviceSpec(name, s =>
             {
                 var backend = s.Spawn(BlockBackendActor.Props(image), $"disk{n}");
-                var blk = new VirtioBlk(new BlockBackendClient(backend, image, () => s.Self), new VirtioBlkOptions { Serial = $"emu-disk{n}" });
+                var client = new BlockBackendClient(backend, image, () => s.Self);
+                disks[n] = client;
+                blk = new VirtioBlk(client, new VirtioBlkOptions { Serial = $"emu-disk{n}" });
                 return new VirtioMmioTransport(blk, new GuestRamAccess(s.Memory, s.DeviceWroteRam), line, name);
-            }, IoRange.Memory(window, VirtioMmioRegisters.WindowSize)));
+            }, IoRange.Memory(window, VirtioMmioRegisters.WindowSize))
+            {
+                // A request handed to the backend must complete before the queue state is saved.
+                Persistence = DevicePersistence.Of<VirtioMmioTransport, VirtioMmioState>(
+                    VirtioMmioState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x), _ => blk!.InFlight > 0),
+            });
             dsdt.AddVirtioMmio(window, VirtioMmioRegisters.WindowSize, (uint)gsi);
         }
 
@@ -151,11 +166,15 @@ public static class PcMachine
             {
                 TscHz = s.Clock.TscHz,
                 ReadTsc = () => Vm().Cpus[index].Tsc,
-            }));
+            })
+            {
+                Persistence = DevicePersistence.Of<LocalApic, LocalApicState>(LocalApicState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)),
+            });
         }
 
-        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor);
+        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor) { Config = config };
         vm.Owned.AddRange(images);
+        vm.Disks.AddRange(disks);
 
         for (int i = 0; i < config.Cpus; i++)
         {
@@ -183,6 +202,11 @@ public static class PcMachine
             : new MachineExit(MachineExitReason.Failed, "the guest rebooted; resetting a machine is not implemented yet (use -no-reboot)"));
         vm.Device<ResetControlDevice>("reset").ResetRequested += _ => Reboot();
         vm.Device<I8042>("i8042").ResetRequested += Reboot;
+
+        if (!loadGuest)
+        {
+            return vm;
+        }
 
         // Firmware's work: ACPI tables, then the kernel, initrd, command line and boot_params.
         var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, dsdt);

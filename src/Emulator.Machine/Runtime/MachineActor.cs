@@ -14,6 +14,9 @@ public abstract record MachineMessage
 
     public sealed record Pause(ReplyTo<MachineState> Reply) : MachineMessage;
 
+    /// <summary>Created to Paused without running anything (a machine restored from a snapshot waits for Resume).</summary>
+    public sealed record StartPaused(ReplyTo<MachineState> Reply) : MachineMessage;
+
     public sealed record Resume(ReplyTo<MachineState> Reply) : MachineMessage;
 
     public sealed record Stop(MachineExit Exit) : MachineMessage;
@@ -55,6 +58,11 @@ public sealed class MachineActor(MachineClock clock, MachineTimerService timers,
 
                 s.Reply.Reply(state);
                 break;
+            case MachineMessage.StartPaused s when state == MachineState.Created:
+                started.AddRange(vcpus);
+                state = MachineState.Paused;
+                s.Reply.Reply(state);
+                break;
             case MachineMessage.Pause p when state == MachineState.Running:
                 foreach (var v in vcpus)
                 {
@@ -90,6 +98,9 @@ public sealed class MachineActor(MachineClock clock, MachineTimerService timers,
                 break;
             case MachineMessage.Start s:
                 s.Reply.Fail(new MachineStateException("start", state));
+                break;
+            case MachineMessage.StartPaused s:
+                s.Reply.Fail(new MachineStateException("start paused", state));
                 break;
             case MachineMessage.Pause p:
                 p.Reply.Fail(new MachineStateException("pause", state));

@@ -46,16 +46,13 @@ public sealed record VcpuStopped(int Index, StopReason Reason, string Detail);
 /// (no spinning). A triple fault or an internal error ends it and is reported through
 /// <see cref="Stopped"/>, so the machine stops with a clear error and the process lives on.
 /// </summary>
-public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stopped, IVcpuSignalSource? signals = null, bool waitForStartup = false)
+public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stopped, IVcpuSignalSource? signals = null)
     : Actor<VcpuMessage>
 {
     public const long SliceInstructions = 200_000;
 
     private bool running;
     private bool ended;
-
-    /// <summary>An application processor before its start-up IPI (and after INIT) runs nothing.</summary>
-    private bool waitingForSipi = waitForStartup;
 
     public Cpu Cpu => engine.Cpu;
 
@@ -80,7 +77,7 @@ public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stoppe
                 HandleSignals(signals.Poll());
             }
 
-            if (waitingForSipi)
+            if (cpu.WaitingForSipi)
             {
                 WaitForMessage(TimeSpan.FromMilliseconds(100));
                 continue;
@@ -148,19 +145,19 @@ public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stoppe
         if (s.Init)
         {
             cpu.Reset();
-            waitingForSipi = true;
+            cpu.WaitingForSipi = true;
         }
 
-        if (s.StartupVector >= 0 && waitingForSipi)
+        if (s.StartupVector >= 0 && cpu.WaitingForSipi)
         {
             cpu.Reset();
             cpu.S.Cs.Selector = (ushort)(s.StartupVector << 8);
             cpu.S.Cs.Base = (ulong)s.StartupVector << 12;
             cpu.S.Rip = 0;
-            waitingForSipi = false;
+            cpu.WaitingForSipi = false;
         }
 
-        if ((s.Nmi || cpu.NmiPending && !cpu.NmiBlocked) && !waitingForSipi)
+        if ((s.Nmi || cpu.NmiPending && !cpu.NmiBlocked) && !cpu.WaitingForSipi)
         {
             cpu.S.Halted = 0;
             if (cpu.DeliverNmi() == DeliveryResult.TripleFault)

@@ -18,7 +18,11 @@ public sealed record IoRange(bool IsPort, ulong Base, ulong Length, Func<object,
 /// A device to put in a machine: how to make it (given the machine's services) and its register
 /// windows. One actor serves all of a device's windows (the PIC's master, slave and ELCR ports).
 /// </summary>
-public sealed record DeviceSpec(string Name, Func<MachineServices, object> Create, params IoRange[] Ranges);
+public sealed record DeviceSpec(string Name, Func<MachineServices, object> Create, params IoRange[] Ranges)
+{
+    /// <summary>How the device is saved in snapshots; null: it has no state worth saving.</summary>
+    public DevicePersistence? Persistence { get; init; }
+}
 
 /// <summary>
 /// What a device gets from the machine: the clock, timers that post into its actor, a way to run
@@ -59,14 +63,14 @@ public sealed class MachineServices(
 /// device, one vCPU actor per vCPU, and the machine actor over them that owns the lifecycle.
 /// The PC wiring (which devices, where, which kernel) is done by its builder.
 /// </summary>
-public sealed class VirtualMachine : IAsyncDisposable
+public sealed partial class VirtualMachine : IAsyncDisposable
 {
     private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(15);
     private readonly ActorSystem system;
     private readonly ActorRef<MachineMessage> actor;
     private readonly TaskCompletionSource<MachineExit> exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ActorRef<VcpuMessage>> vcpus = [];
-    private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor)> devices = [];
+    private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor, DevicePersistence? Persistence)> devices = [];
 
     public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs, Func<int, IVcpuSignalSource?>? signals = null)
     {
@@ -98,9 +102,10 @@ public sealed class VirtualMachine : IAsyncDisposable
             Cpus.Add(cpu);
             Engines.Add(engine);
             var source = signals?.Invoke(i);
-            bool ap = i > 0 && source is not null;
+            // Application processors wait for INIT/SIPI from the BSP (when something can send them).
+            cpu.WaitingForSipi = i > 0 && source is not null;
             var vcpu = system.Spawn(
-                Props.Create<VcpuMessage>(() => new VcpuActor(engine, OnVcpuStopped, source, waitForStartup: ap)).WithDedicatedThread(),
+                Props.Create<VcpuMessage>(() => new VcpuActor(engine, OnVcpuStopped, source)).WithDedicatedThread(),
                 $"vcpu{i}");
             vcpus.Add(vcpu);
         }
@@ -141,6 +146,9 @@ public sealed class VirtualMachine : IAsyncDisposable
     public MachineState Start() => Control(r => new MachineMessage.Start(r));
 
     public MachineState Pause() => Control(r => new MachineMessage.Pause(r));
+
+    /// <summary>Created to Paused with nothing run: Resume starts it (restored machines).</summary>
+    public MachineState StartPaused() => Control(r => new MachineMessage.StartPaused(r));
 
     public MachineState Resume() => Control(r => new MachineMessage.Resume(r));
 
@@ -197,7 +205,7 @@ public sealed class VirtualMachine : IAsyncDisposable
             () => self ?? throw new InvalidOperationException($"{spec.Name}: its actor does not exist yet"));
         var device = spec.Create(services);
         self = system.Spawn(Props.Create<DeviceMessage>(() => new DeviceActor()), spec.Name);
-        devices[spec.Name] = (device, self);
+        devices[spec.Name] = (device, self, spec.Persistence);
         foreach (var range in spec.Ranges)
         {
             var target = range.View?.Invoke(device) ?? (IIoDevice)device;
@@ -215,6 +223,12 @@ public sealed class VirtualMachine : IAsyncDisposable
 
     private void OnVcpuStopped(VcpuStopped s) =>
         Stop(new MachineExit(MachineExitReason.Failed, $"vcpu{s.Index}: {s.Detail}"));
+
+    /// <summary>The configuration a PC machine was built from (snapshots record it); null for bare machines.</summary>
+    public Pc.PcConfig? Config { get; init; }
+
+    /// <summary>The disks' backends, /dev/vda first (the devices create them when the machine is built).</summary>
+    public List<Block.BlockBackendClient> Disks { get; } = [];
 
     /// <summary>Things the machine disposes of when it is disposed (disk images).</summary>
     public List<IDisposable> Owned { get; } = [];

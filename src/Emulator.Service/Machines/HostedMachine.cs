@@ -26,10 +26,16 @@ internal sealed class HostedMachine : IAsyncDisposable
 
     public SerialLine Console { get; }
 
+    /// <summary>Held by calls that change the machine's state (start, pause, resume, stop, snapshot), one at a time.</summary>
+    public SemaphoreSlim Gate { get; } = new(1, 1);
+
     /// <summary>Only one AttachConsole may write at a time.</summary>
     public int ConsoleWriters;
 
     public Service.V1.MachineState State { get; private set; } = Service.V1.MachineState.Created;
+
+    /// <summary>Overlay files this machine's disks write to (made by snapshots); deleted with the machine unless a snapshot needs them.</summary>
+    public List<string> Overlays { get; } = [];
 
     public string Detail { get; private set; } = "";
 

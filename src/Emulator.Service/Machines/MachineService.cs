@@ -14,9 +14,8 @@ namespace Emulator.Service.Machines;
 /// <summary>
 /// emulator.v1.MachineService on one node: machines are PC machines of actors run in this
 /// process. Each call's preconditions and error codes are those documented in machine.proto.
-/// Snapshots are not implemented yet: those calls answer UNIMPLEMENTED.
 /// </summary>
-public sealed class MachineService(MachineServiceOptions options) : IAsyncDisposable
+public sealed partial class MachineService(MachineServiceOptions options) : IAsyncDisposable
 {
     private const string Prefix = "emulator.v1.MachineService/";
     private readonly ConcurrentDictionary<string, HostedMachine> machines = new();
@@ -36,6 +35,7 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
             Task.FromResult(new ListMachinesResponse { Machines = { machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Describe(options.NodeName)) } }));
         server.MapServerStreaming<MachineRef, MachineEvent>(Prefix + "WatchMachine", Watch);
         server.MapDuplexStreaming<ConsoleInput, ConsoleOutput>(Prefix + "AttachConsole", AttachConsole);
+        MapSnapshots(server);
     }
 
     /// <summary>Runs a control call inside a span named after it, tagged with the machine id and the outcome.</summary>
@@ -58,10 +58,7 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
 
     private async Task<Service.V1.Machine> Create(CreateMachineRequest r)
     {
-        if (string.IsNullOrWhiteSpace(r.Id) || r.Id.Length > 64 || r.Id.Any(ch => !(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')))
-        {
-            throw new RpcException(StatusCode.InvalidArgument, "id must be 1-64 characters of letters, digits, '-', '_' or '.'");
-        }
+        string id = ChooseId(r.Id, "vm", "id", machines.ContainsKey);
 
         if (r.Vcpus < 1 || r.Vcpus > options.MaxVcpusPerMachine)
         {
@@ -80,21 +77,7 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
         await createGate.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (machines.ContainsKey(r.Id))
-            {
-                throw new RpcException(StatusCode.AlreadyExists, $"machine '{r.Id}' exists");
-            }
-
-            if (machines.Count >= options.MaxMachines)
-            {
-                throw new RpcException(StatusCode.ResourceExhausted, $"this node runs at most {options.MaxMachines} machines");
-            }
-
-            ulong used = (ulong)machines.Values.Sum(m => (long)m.Spec.MemoryMib);
-            if (used + r.MemoryMib > options.MaxMemoryMibPerNode)
-            {
-                throw new RpcException(StatusCode.ResourceExhausted, $"this node has {options.MaxMemoryMibPerNode - used} MiB of guest memory left");
-            }
+            Admit(id, r.MemoryMib);
 
             var line = new SerialLine();
             VirtualMachine vm;
@@ -120,16 +103,64 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
                 throw new RpcException(StatusCode.InvalidArgument, e.Message);
             }
 
-            vm.Bus.MachineId = r.Id;
-            line.Connect(vm);
-            var hosted = new HostedMachine(r.Id, r, vm, line);
-            machines[r.Id] = hosted;
-            return hosted.Describe(options.NodeName);
+            return Register(id, r, vm, line).Describe(options.NodeName);
         }
         finally
         {
             createGate.Release();
         }
+    }
+
+    /// <summary>A requested id, checked; or, when empty, a new one ("vm-1a2b3c") that <paramref name="taken"/> does not know.</summary>
+    private static string ChooseId(string requested, string prefix, string field, Func<string, bool> taken)
+    {
+        if (string.IsNullOrEmpty(requested))
+        {
+            string id;
+            do
+            {
+                id = $"{prefix}-{Guid.NewGuid().ToString("N")[..6]}";
+            }
+            while (taken(id));
+            return id;
+        }
+
+        if (requested.Length > 64 || requested.Any(ch => !(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')) || requested[0] == '.')
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"{field} must be 1-64 characters of letters, digits, '-', '_' or '.' (not starting with '.')");
+        }
+
+        return requested;
+    }
+
+    /// <summary>Checks that a new machine fits: id free, machine count and memory quotas. Call holding createGate.</summary>
+    private void Admit(string id, ulong memoryMib)
+    {
+        if (machines.ContainsKey(id))
+        {
+            throw new RpcException(StatusCode.AlreadyExists, $"machine '{id}' exists");
+        }
+
+        if (machines.Count >= options.MaxMachines)
+        {
+            throw new RpcException(StatusCode.ResourceExhausted, $"this node runs at most {options.MaxMachines} machines");
+        }
+
+        ulong used = (ulong)machines.Values.Sum(m => (long)m.Spec.MemoryMib);
+        if (used + memoryMib > options.MaxMemoryMibPerNode)
+        {
+            throw new RpcException(StatusCode.ResourceExhausted, $"this node has {options.MaxMemoryMibPerNode - used} MiB of guest memory left");
+        }
+    }
+
+    /// <summary>Makes a built machine one of the node's (its console connected, its spans tagged with its id).</summary>
+    private HostedMachine Register(string id, CreateMachineRequest spec, VirtualMachine vm, SerialLine line)
+    {
+        vm.Bus.MachineId = id;
+        line.Connect(vm);
+        var hosted = new HostedMachine(id, spec, vm, line);
+        machines[id] = hosted;
+        return hosted;
     }
 
     /// <summary>Resolves a path confined to the allowed directories; null for an empty optional path.</summary>
@@ -162,9 +193,10 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
     private HostedMachine Find(string id) =>
         machines.TryGetValue(id, out var m) ? m : throw new RpcException(StatusCode.NotFound, $"no machine '{id}'");
 
-    private Task<Service.V1.Machine> Transition(MachineRef r, Func<HostedMachine, Emulator.Machine.Runtime.MachineState> action, Service.V1.MachineState after)
+    private async Task<Service.V1.Machine> Transition(MachineRef r, Func<HostedMachine, Emulator.Machine.Runtime.MachineState> action, Service.V1.MachineState after)
     {
         var m = Find(r.Id);
+        await m.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
             action(m);
@@ -173,9 +205,13 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
         {
             throw new RpcException(StatusCode.FailedPrecondition, e.Message);
         }
+        finally
+        {
+            m.Gate.Release();
+        }
 
         m.Publish(after);
-        return Task.FromResult(m.Describe(options.NodeName));
+        return m.Describe(options.NodeName);
     }
 
     private async Task<Service.V1.Machine> Stop(MachineRef r)
@@ -186,8 +222,17 @@ public sealed class MachineService(MachineServiceOptions options) : IAsyncDispos
             throw new RpcException(StatusCode.FailedPrecondition, $"machine '{r.Id}' is {m.State}, not running or paused");
         }
 
-        m.Vm.Stop(new MachineExit(MachineExitReason.Stopped, "stopped through the control plane"));
-        await m.Vm.Exited.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        await m.Gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            m.Vm.Stop(new MachineExit(MachineExitReason.Stopped, "stopped through the control plane"));
+            await m.Vm.Exited.WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+        finally
+        {
+            m.Gate.Release();
+        }
+
         m.Publish(Service.V1.MachineState.Stopped, "stopped through the control plane");
         return m.Describe(options.NodeName);
     }

@@ -16,4 +16,11 @@ public sealed record MachineServiceOptions
     public int MaxMachines { get; init; } = 16;
 
     public string NodeName { get; init; } = Environment.MachineName;
+
+    /// <summary>Where snapshot files (id.emusnap) and disk overlays (layers/) live; created when needed.</summary>
+    public string SnapshotDirectory { get; init; } = DefaultSnapshotDirectory;
+
+    /// <summary>The user's local data directory, emu/snapshots.</summary>
+    public static string DefaultSnapshotDirectory =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "emu", "snapshots");
 }

@@ -1,0 +1,284 @@
+using System.Diagnostics;
+using Emulator.Machine.Block;
+using Emulator.Machine.Pc;
+using Emulator.Machine.Runtime;
+using Emulator.X86.State;
+
+namespace Emulator.Machine.Snapshots;
+
+/// <summary>Where a snapshot's disk layers go, and what the machine is called.</summary>
+public sealed record SnapshotOptions
+{
+    /// <summary>The directory for copy-on-write overlays (the live machine's after a snapshot, a restored machine's).</summary>
+    public required string LayerDirectory { get; init; }
+
+    /// <summary>The machine's id, recorded in the snapshot and used in overlay file names.</summary>
+    public string MachineId { get; init; } = "machine";
+}
+
+/// <summary>What taking a snapshot did and cost.</summary>
+public sealed record SnapshotReport(
+    string Path,
+    long FileBytes,
+    TimeSpan Downtime,
+    TimeSpan Total,
+    long RamPages,
+    long NonZeroPages,
+    long RamEncodedBytes,
+    IReadOnlyList<string> FrozenDisks);
+
+/// <summary>A snapshot file as listings show it (read without verifying the whole file).</summary>
+public sealed record SnapshotSummary(string Path, DateTimeOffset Created, long FileBytes, SnapshotMachineSection Machine);
+
+/// <summary>
+/// Snapshots of PC machines (see RATIONALE.md). Taking one: pause every vCPU at an instruction
+/// boundary and stop the clock, let the devices finish what is under way, capture CPU, device and
+/// clock state, compress RAM, freeze each writable disk under a new copy-on-write overlay, resume
+/// (if it was running), then write the file beside its final name and rename it into place.
+/// Restoring: verify the whole file, build the same machine without loading a guest, put RAM and
+/// state in; the new machine is paused-before-start (Created) and continues exactly where the
+/// original was when started.
+/// </summary>
+public static class MachineSnapshot
+{
+    public static async Task<SnapshotReport> SaveAsync(VirtualMachine vm, string path, SnapshotOptions options, CancellationToken cancel = default)
+    {
+        var config = vm.Config ?? throw new InvalidOperationException("only PC machines can be snapshotted");
+        var total = Stopwatch.StartNew();
+        var state = vm.State;
+        if (state is not (MachineState.Running or MachineState.Paused))
+        {
+            throw new MachineStateException("snapshot", state);
+        }
+
+        bool resume = state == MachineState.Running;
+        if (resume)
+        {
+            vm.Pause();
+        }
+
+        var downtime = Stopwatch.StartNew();
+        MachineSavedState saved;
+        List<byte[]> ram;
+        RamImage.Figures figures;
+        var disks = new List<SnapshotDisk>();
+        try
+        {
+            await vm.QuiesceAsync(cancel).ConfigureAwait(false);
+            saved = await vm.CaptureAsync(cancel).ConfigureAwait(false);
+            (ram, figures) = RamImage.Encode(vm.Memory);
+            for (int i = 0; i < vm.Disks.Count; i++)
+            {
+                var disk = config.Disks[i];
+                string frozen = disk.ReadOnly
+                    ? disk.Path
+                    : await DiskLayers.FreezeAsync(vm.Disks[i], OverlayPath(options, i)).ConfigureAwait(false);
+                var info = new FileInfo(frozen);
+                disks.Add(new SnapshotDisk
+                {
+                    Path = frozen,
+                    ReadOnly = disk.ReadOnly,
+                    Cache = disk.Cache,
+                    FileSize = info.Length,
+                    LastWriteUtcTicks = info.LastWriteTimeUtc.Ticks,
+                });
+            }
+        }
+        finally
+        {
+            downtime.Stop();
+            if (resume && vm.State == MachineState.Paused)
+            {
+                vm.Resume();
+            }
+        }
+
+        var machine = new SnapshotMachineSection
+        {
+            SourceMachine = options.MachineId,
+            MemoryBytes = config.MemoryBytes,
+            Cpus = config.Cpus,
+            CommandLine = config.CommandLine,
+            KernelName = config.KernelName,
+            InitrdName = config.InitrdName,
+            NoReboot = config.NoReboot,
+            Disks = disks,
+        };
+        long length = Write(path, machine, new SnapshotClockSection { NowNanoseconds = saved.ClockNanoseconds, TscHz = vm.Clock.TscHz }, saved, ram);
+        return new SnapshotReport(path, length, downtime.Elapsed, total.Elapsed, figures.TotalPages, figures.NonZeroPages, figures.EncodedBytes, disks.Select(d => d.Path).ToList());
+    }
+
+    /// <summary>
+    /// Builds a new machine from a snapshot, not started. Its serial output goes to
+    /// <paramref name="serialOutput"/>; its writable disks get new overlays in the layer directory.
+    /// Throws <see cref="SnapshotFormatException"/> for a file that is damaged, foreign or refers to
+    /// disks that changed since.
+    /// </summary>
+    public static async Task<VirtualMachine> RestoreAsync(string path, SnapshotOptions options, Action<ReadOnlySpan<byte>> serialOutput, CancellationToken cancel = default)
+    {
+        using var reader = SnapshotReader.Open(path);
+        var machine = (SnapshotMachineSection)Sections.Decode(reader, reader.Get(Sections.Machine), typeof(SnapshotMachineSection), SnapshotMachineSection.CurrentVersion);
+        var clock = (SnapshotClockSection)Sections.Decode(reader, reader.Get(Sections.Clock), typeof(SnapshotClockSection), SnapshotClockSection.CurrentVersion);
+        if (machine.Cpus < 1 || machine.MemoryBytes == 0 || machine.MemoryBytes > PcMachine.MaxMemory || machine.Disks.Count > PcMachine.MaxDisks)
+        {
+            throw reader.Fail($"the machine section describes a machine this build cannot make ({machine.Cpus} vCPUs, {machine.MemoryBytes >> 20} MiB, {machine.Disks.Count} disks)");
+        }
+
+        var overlays = new List<string>();
+        VirtualMachine? vm = null;
+        try
+        {
+            var disks = new List<DiskConfig>();
+            for (int i = 0; i < machine.Disks.Count; i++)
+            {
+                var disk = machine.Disks[i];
+                var info = new FileInfo(disk.Path);
+                if (!info.Exists)
+                {
+                    throw reader.Fail($"disk {i}: {disk.Path} is missing");
+                }
+
+                if (info.Length != disk.FileSize || info.LastWriteTimeUtc.Ticks != disk.LastWriteUtcTicks)
+                {
+                    throw reader.Fail($"disk {i}: {disk.Path} changed since the snapshot was taken");
+                }
+
+                string top = disk.Path;
+                if (!disk.ReadOnly)
+                {
+                    top = OverlayPath(options, i);
+                    DiskLayers.CreateOverlay(top, disk.Path);
+                    overlays.Add(top);
+                }
+
+                disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache));
+            }
+
+            vm = PcMachine.Build(new PcConfig
+            {
+                Kernel = [],
+                KernelName = machine.KernelName,
+                InitrdName = machine.InitrdName,
+                CommandLine = machine.CommandLine,
+                MemoryBytes = machine.MemoryBytes,
+                Cpus = machine.Cpus,
+                SerialOutput = serialOutput,
+                NoReboot = machine.NoReboot,
+                Disks = disks,
+            }, loadGuest: false);
+            if (clock.TscHz != vm.Clock.TscHz)
+            {
+                throw reader.Fail($"the guest was told a {clock.TscHz} Hz TSC; this build gives {vm.Clock.TscHz} Hz");
+            }
+
+            var cpus = new List<CpuSavedState>();
+            for (int i = 0; i < machine.Cpus; i++)
+            {
+                cpus.Add((CpuSavedState)Sections.Decode(reader, reader.Get(Sections.CpuPrefix + i), typeof(CpuSavedState), CpuSavedState.CurrentVersion));
+            }
+
+            var devices = new List<DeviceSavedState>();
+            foreach (var section in reader.Sections.Where(s => s.Name.StartsWith(Sections.DevicePrefix, StringComparison.Ordinal)))
+            {
+                string name = section.Name[Sections.DevicePrefix.Length..];
+                if (!vm.Persistence.TryGetValue(name, out var persistence))
+                {
+                    throw reader.Fail($"the snapshot has a device '{name}' this machine does not have");
+                }
+
+                devices.Add(new DeviceSavedState(name, section.Version, Sections.Decode(reader, section, persistence.StateType, persistence.Version)));
+            }
+
+            using (var ram = reader.OpenSection(reader.Get(Sections.Ram)))
+            {
+                RamImage.Decode(ram, vm.Memory, reason => reader.Fail(reason));
+            }
+
+            try
+            {
+                await vm.RestoreAsync(new MachineSavedState(clock.NowNanoseconds, cpus, devices), cancel).ConfigureAwait(false);
+            }
+            catch (ArgumentException e)
+            {
+                throw reader.Fail($"the saved state does not fit: {e.Message}", e);
+            }
+
+            return vm;
+        }
+        catch
+        {
+            if (vm is not null)
+            {
+                await vm.DisposeAsync().ConfigureAwait(false);
+            }
+
+            overlays.ForEach(File.Delete);
+            throw;
+        }
+    }
+
+    /// <summary>Reads a snapshot's header and machine section (cheap; the checksum is verified on restore).</summary>
+    public static SnapshotSummary Describe(string path)
+    {
+        var (created, first, payload) = SnapshotReader.ReadFirstSection(path);
+        if (first.Name != Sections.Machine || first.Version is < 1 or > SnapshotMachineSection.CurrentVersion)
+        {
+            throw new SnapshotFormatException(path, $"the first section is '{first.Name}' version {first.Version}, not a machine section this build reads");
+        }
+
+        try
+        {
+            var machine = System.Text.Json.JsonSerializer.Deserialize<SnapshotMachineSection>(payload, Sections.Json)
+                ?? throw new SnapshotFormatException(path, "the machine section is empty");
+            return new SnapshotSummary(path, created, new FileInfo(path).Length, machine);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new SnapshotFormatException(path, $"the machine section cannot be read: {e.Message}", e);
+        }
+    }
+
+    private static string OverlayPath(SnapshotOptions options, int disk) =>
+        System.IO.Path.Combine(options.LayerDirectory, $"{options.MachineId}-disk{disk}-{DateTime.UtcNow:yyyyMMddTHHmmssfff}-{Guid.NewGuid().ToString("N")[..6]}.cow");
+
+    private static long Write(string path, SnapshotMachineSection machine, SnapshotClockSection clock, MachineSavedState saved, List<byte[]> ram)
+    {
+        string partial = path + ".partial";
+        try
+        {
+            long length;
+            using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            using (var writer = new SnapshotWriter(file, DateTimeOffset.UtcNow))
+            {
+                writer.Section(Sections.Machine, SnapshotMachineSection.CurrentVersion, Sections.Encode(machine, typeof(SnapshotMachineSection)));
+                writer.Section(Sections.Clock, SnapshotClockSection.CurrentVersion, Sections.Encode(clock, typeof(SnapshotClockSection)));
+                for (int i = 0; i < saved.Cpus.Count; i++)
+                {
+                    writer.Section(Sections.CpuPrefix + i, CpuSavedState.CurrentVersion, Sections.Encode(saved.Cpus[i], typeof(CpuSavedState)));
+                }
+
+                foreach (var device in saved.Devices)
+                {
+                    writer.Section(Sections.DevicePrefix + device.Name, device.Version, Sections.Encode(device.State, device.State.GetType()));
+                }
+
+                writer.SectionHeader(Sections.Ram, RamImage.Version, (ulong)ram.Sum(c => (long)c.Length));
+                foreach (var chunk in ram)
+                {
+                    writer.Payload(chunk);
+                }
+
+                writer.Finish();
+                length = writer.Length;
+            }
+
+            File.Move(partial, path, overwrite: false);
+            return length;
+        }
+        catch
+        {
+            File.Delete(partial);
+            throw;
+        }
+    }
+}

@@ -1,0 +1,192 @@
+using System.Collections.Concurrent;
+using Emulator.Machine.Pc;
+using Emulator.Machine.Runtime;
+using Emulator.Machine.Snapshots;
+using Emulator.Machine.Telemetry;
+using Emulator.Service.Rpc;
+using Emulator.Service.V1;
+
+namespace Emulator.Service.Machines;
+
+/// <summary>
+/// The snapshot calls. Snapshot files live in the node's snapshot directory as ID.emusnap (ids are
+/// checked, so no request names a path), disk overlays in its layers/ subdirectory. The catalogue
+/// is the directory itself: listing reads each file's header and machine section.
+/// </summary>
+public sealed partial class MachineService
+{
+    private const string SnapshotExtension = ".emusnap";
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> snapshotLocks = new();
+
+    private string SnapshotDirectory => Directory.CreateDirectory(options.SnapshotDirectory).FullName;
+
+    private string LayerDirectory => Directory.CreateDirectory(Path.Combine(options.SnapshotDirectory, "layers")).FullName;
+
+    private void MapSnapshots(GrpcServer server)
+    {
+        server.MapUnary<CreateSnapshotRequest, Snapshot>(Prefix + "CreateSnapshot", (r, c) => Traced("CreateSnapshot", r.MachineId, () => CreateSnapshot(r, c.CancellationToken)));
+        server.MapUnary<RestoreSnapshotRequest, Service.V1.Machine>(Prefix + "RestoreSnapshot", (r, c) => Traced("RestoreSnapshot", r.MachineId, () => RestoreSnapshot(r, c.CancellationToken)));
+        server.MapUnary<ListSnapshotsRequest, ListSnapshotsResponse>(Prefix + "ListSnapshots", (r, c) => Task.FromResult(ListSnapshots(r)));
+        server.MapUnary<SnapshotRef, DeleteSnapshotResponse>(Prefix + "DeleteSnapshot", (r, c) => Traced("DeleteSnapshot", "", () => DeleteSnapshot(r)));
+    }
+
+    private string SnapshotPath(string id) => Path.Combine(SnapshotDirectory, id + SnapshotExtension);
+
+    private async Task<Snapshot> CreateSnapshot(CreateSnapshotRequest r, CancellationToken cancel)
+    {
+        var m = Find(r.MachineId);
+        string id = ChooseId(r.SnapshotId, m.Id, "snapshot_id", s => File.Exists(SnapshotPath(s)));
+        var gate = snapshotLocks.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancel).ConfigureAwait(false);
+        await m.Gate.WaitAsync(cancel).ConfigureAwait(false);
+        try
+        {
+            string path = SnapshotPath(id);
+            if (File.Exists(path))
+            {
+                throw new RpcException(StatusCode.AlreadyExists, $"snapshot '{id}' exists");
+            }
+
+            SnapshotReport report;
+            try
+            {
+                report = await MachineSnapshot.SaveAsync(m.Vm, path, new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = m.Id }, cancel).ConfigureAwait(false);
+            }
+            catch (MachineStateException e)
+            {
+                throw new RpcException(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}: {e.Message}");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException or NotSupportedException)
+            {
+                throw new RpcException(StatusCode.Internal, $"snapshot of '{m.Id}' failed: {e.Message}");
+            }
+
+            m.Overlays.AddRange(LayersOf(m.Vm).Where(l => l.StartsWith(LayerDirectory, StringComparison.Ordinal)));
+            m.Publish(m.State, $"snapshot {id} taken");
+            var summary = MachineSnapshot.Describe(path);
+            var snapshot = Describe(id, summary);
+            snapshot.DurationNanos = report.Total.Ticks * 100;
+            snapshot.DowntimeNanos = report.Downtime.Ticks * 100;
+            snapshot.MemoryPages = (ulong)report.RamPages;
+            snapshot.MemoryPagesSaved = (ulong)report.NonZeroPages;
+            return snapshot;
+        }
+        finally
+        {
+            m.Gate.Release();
+            gate.Release();
+        }
+    }
+
+    private async Task<Service.V1.Machine> RestoreSnapshot(RestoreSnapshotRequest r, CancellationToken cancel)
+    {
+        string path = ExistingSnapshot(r.SnapshotId);
+        SnapshotSummary summary;
+        try
+        {
+            summary = MachineSnapshot.Describe(path);
+        }
+        catch (SnapshotFormatException e)
+        {
+            throw new RpcException(StatusCode.DataLoss, e.Message);
+        }
+
+        string id = ChooseId(r.MachineId, "vm", "machine_id", machines.ContainsKey);
+        await createGate.WaitAsync(cancel).ConfigureAwait(false);
+        try
+        {
+            ulong memoryMib = summary.Machine.MemoryBytes >> 20;
+            Admit(id, memoryMib);
+            var line = new SerialLine();
+            VirtualMachine vm;
+            try
+            {
+                vm = await MachineSnapshot.RestoreAsync(path, new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = id }, line.Output, cancel).ConfigureAwait(false);
+                vm.StartPaused();
+            }
+            catch (Exception e)
+            {
+                line.Dispose();
+                throw e switch
+                {
+                    SnapshotFormatException => new RpcException(StatusCode.DataLoss, e.Message),
+                    IOException or UnauthorizedAccessException => new RpcException(StatusCode.Internal, $"restoring '{r.SnapshotId}' failed: {e.Message}"),
+                    _ => e,
+                };
+            }
+
+            var spec = new CreateMachineRequest
+            {
+                Id = id,
+                Vcpus = (uint)summary.Machine.Cpus,
+                MemoryMib = memoryMib,
+                Kernel = summary.Machine.KernelName,
+                Initrd = summary.Machine.InitrdName,
+                CommandLine = summary.Machine.CommandLine,
+                Disks = { vm.Config!.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly }) },
+            };
+            var hosted = Register(id, spec, vm, line);
+            hosted.Overlays.AddRange(vm.Config.Disks.Where(d => !d.ReadOnly).Select(d => d.Path));
+            hosted.Publish(Service.V1.MachineState.Paused, $"restored from snapshot {r.SnapshotId}");
+            return hosted.Describe(options.NodeName);
+        }
+        finally
+        {
+            createGate.Release();
+        }
+    }
+
+    private ListSnapshotsResponse ListSnapshots(ListSnapshotsRequest r)
+    {
+        var list = new List<(DateTimeOffset Created, Snapshot Snapshot)>();
+        foreach (string path in Directory.EnumerateFiles(SnapshotDirectory, "*" + SnapshotExtension))
+        {
+            try
+            {
+                var summary = MachineSnapshot.Describe(path);
+                if (string.IsNullOrEmpty(r.MachineId) || summary.Machine.SourceMachine == r.MachineId)
+                {
+                    list.Add((summary.Created, Describe(Path.GetFileNameWithoutExtension(path), summary)));
+                }
+            }
+            catch (Exception e) when (e is SnapshotFormatException or IOException)
+            {
+                // Not a snapshot we can describe (a foreign or damaged file): not listed. Restore says why.
+            }
+        }
+
+        return new ListSnapshotsResponse { Snapshots = { list.OrderByDescending(s => s.Created).Select(s => s.Snapshot) } };
+    }
+
+    private Task<DeleteSnapshotResponse> DeleteSnapshot(SnapshotRef r)
+    {
+        File.Delete(ExistingSnapshot(r.Id));
+        return Task.FromResult(new DeleteSnapshotResponse());
+    }
+
+    private string ExistingSnapshot(string id)
+    {
+        if (string.IsNullOrEmpty(id))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "a snapshot id is required");
+        }
+
+        ChooseId(id, "", "snapshot id", _ => false);
+        string path = SnapshotPath(id);
+        return File.Exists(path) ? path : throw new RpcException(StatusCode.NotFound, $"no snapshot '{id}'");
+    }
+
+    private Snapshot Describe(string id, SnapshotSummary s) => new()
+    {
+        Id = id,
+        MachineId = s.Machine.SourceMachine,
+        CreatedUnixNanos = (s.Created - DateTimeOffset.UnixEpoch).Ticks * 100,
+        SizeBytes = (ulong)s.FileBytes,
+        Node = options.NodeName,
+        Vcpus = (uint)s.Machine.Cpus,
+        MemoryMib = s.Machine.MemoryBytes >> 20,
+    };
+
+    /// <summary>The files a machine's disks write to now (after snapshots: overlays).</summary>
+    private static IEnumerable<string> LayersOf(VirtualMachine vm) => vm.Config?.Disks.Select(d => d.Path) ?? [];
+}
