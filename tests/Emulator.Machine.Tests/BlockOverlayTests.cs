@@ -74,7 +74,7 @@ public sealed class BlockOverlayTests : IDisposable
         var model = File.ReadAllBytes(basePath);
         using var image = BlockImage.Open(basePath);
         const int Writers = 4;
-        for (int round = 0; round < 6; round++)
+        for (int round = 0; round < 16; round++)
         {
             // Each round writes into a fresh top, so the shared clusters are copied up under contention.
             image.Freeze(File_($"round{round}.cow"));
