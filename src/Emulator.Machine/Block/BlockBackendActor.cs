@@ -16,6 +16,15 @@ public abstract record BlockBackendMessage
     /// <summary>Asks how many requests are in flight (for snapshots: save only at 0).</summary>
     public sealed record GetInFlight(ReplyTo<int> Reply) : BlockBackendMessage;
 
+    /// <summary>
+    /// Freezes the image's top layer for a snapshot and moves further writes to a new overlay at
+    /// <see cref="NewOverlayPath"/> (<see cref="BlockImage.Freeze"/>); the reply is the frozen
+    /// layer's path. Refused (the reply fails with <see cref="InvalidOperationException"/>) while
+    /// requests are in flight; a failure to freeze fails the reply with the
+    /// <see cref="BlockImageException"/> and leaves the image as it was.
+    /// </summary>
+    public sealed record Freeze(string NewOverlayPath, ReplyTo<string> Reply) : BlockBackendMessage;
+
     /// <summary>An I/O finished on the thread pool; handled inside the actor, which then replies.</summary>
     internal sealed record Finished(BlockCompletion Completion, ReplyTo<BlockCompletion> Reply) : BlockBackendMessage;
 }
@@ -23,7 +32,7 @@ public abstract record BlockBackendMessage
 /// <summary>
 /// Owns one disk image and performs block requests on it, off the vCPU threads and off the
 /// thread pool: each request is queued to the backend's I/O threads (<see cref="BlockIoThreads"/>,
-/// positional <see cref="RandomAccess"/> reads and writes) and the actor goes on with the next
+/// positional reads and writes through the image's layers) and the actor goes on with the next
 /// message; when the I/O ends, a <see cref="BlockBackendMessage.Finished"/> comes back into the
 /// actor, which replies to the device. Requests may complete out of order, as on a real disk;
 /// virtio-blk orders nothing but FLUSH, which covers writes already completed.
@@ -31,9 +40,6 @@ public abstract record BlockBackendMessage
 /// </summary>
 public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Actor<BlockBackendMessage>
 {
-    private const int ZeroChunk = 1 << 20;
-    private static readonly byte[] Zeroes = new byte[ZeroChunk];
-
     private BlockIoThreads? io;
     private int inFlight;
 
@@ -56,6 +62,9 @@ public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Act
             case BlockBackendMessage.GetInFlight g:
                 g.Reply.Reply(inFlight);
                 break;
+            case BlockBackendMessage.Freeze f:
+                FreezeImage(f);
+                break;
         }
     }
 
@@ -67,6 +76,25 @@ public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Act
     {
         io?.Shutdown(TimeSpan.FromSeconds(5));
         image.Dispose();
+    }
+
+    /// <summary>Runs on the actor's thread: with nothing in flight no I/O thread touches the image, and new requests wait in the mailbox until the freeze is done.</summary>
+    private void FreezeImage(BlockBackendMessage.Freeze f)
+    {
+        if (inFlight != 0)
+        {
+            f.Reply.Fail(new InvalidOperationException($"{image.Path}: cannot freeze the disk with {inFlight} requests in flight"));
+            return;
+        }
+
+        try
+        {
+            f.Reply.Reply(image.Freeze(f.NewOverlayPath));
+        }
+        catch (Exception e) when (e is BlockImageException or IOException or UnauthorizedAccessException)
+        {
+            f.Reply.Fail(e);
+        }
     }
 
     private void Start(BlockRequest request, ReplyTo<BlockCompletion> reply)
@@ -128,23 +156,11 @@ public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Act
         {
             case BlockOperation.Read:
                 var buffer = new byte[r.Length];
-                int done = 0;
-                while (done < buffer.Length)
-                {
-                    int n = RandomAccess.Read(image.Handle, buffer.AsSpan(done), (long)r.Offset + done);
-                    if (n == 0)
-                    {
-                        // The file shrank under us: the rest reads as zeroes, as past a sparse end.
-                        break;
-                    }
-
-                    done += n;
-                }
-
+                image.Read(buffer, (long)r.Offset);
                 return new BlockCompletion(BlockStatus.Ok, buffer);
 
             case BlockOperation.Write:
-                RandomAccess.Write(image.Handle, r.Data, (long)r.Offset);
+                image.Write(r.Data!, (long)r.Offset);
                 WriteThroughIfAsked();
                 return new BlockCompletion(BlockStatus.Ok);
 
@@ -152,22 +168,14 @@ public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Act
             case BlockOperation.WriteZeroes:
                 foreach (var range in r.Ranges!)
                 {
-                    for (ulong at = 0; at < range.Length; at += ZeroChunk)
-                    {
-                        int n = (int)Math.Min(ZeroChunk, range.Length - at);
-                        RandomAccess.Write(image.Handle, Zeroes.AsSpan(0, n), (long)(range.Offset + at));
-                    }
+                    image.WriteZeroes((long)range.Offset, (long)range.Length);
                 }
 
                 WriteThroughIfAsked();
                 return new BlockCompletion(BlockStatus.Ok);
 
             case BlockOperation.Flush:
-                if (!image.IsReadOnly)
-                {
-                    image.FlushToDisk();
-                }
-
+                image.FlushToDisk();
                 return new BlockCompletion(BlockStatus.Ok);
 
             default:

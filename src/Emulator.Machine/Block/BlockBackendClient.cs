@@ -38,4 +38,14 @@ public sealed class BlockBackendClient : IBlockBackend
             e => new DeviceMessage.Event(() => completed(new BlockCompletion(BlockStatus.IoError, Message: e.Message))));
         backend.Tell(new BlockBackendMessage.Submit(request, reply));
     }
+
+    /// <summary>
+    /// For a snapshot, with the machine paused and no request in flight: freezes the disk's top
+    /// layer and moves further writes to a new overlay at <paramref name="newOverlayPath"/>; the
+    /// result is the frozen layer's path, which the snapshot references. Fails with
+    /// <see cref="InvalidOperationException"/> while requests are in flight and with
+    /// <see cref="BlockImageException"/> when the overlay cannot be made.
+    /// </summary>
+    public Task<string> FreezeAsync(string newOverlayPath, TimeSpan timeout) =>
+        backend.Ask<string>(r => new BlockBackendMessage.Freeze(newOverlayPath, r), timeout);
 }

@@ -1,5 +1,3 @@
-using Microsoft.Win32.SafeHandles;
-
 namespace Emulator.Machine.Block;
 
 /// <summary>
@@ -22,37 +20,251 @@ public enum BlockCacheMode
 }
 
 /// <summary>
-/// A raw disk image file, opened for asynchronous positional I/O (FileOptions.Asynchronous,
-/// <see cref="RandomAccess"/>), read-only when asked. Owned by one <see cref="BlockBackendActor"/>.
+/// A disk image: a raw base file and zero or more copy-on-write overlays over it (<c>.cow</c>,
+/// <see cref="CowHeader"/>), the top one writable unless the image is read-only; lower layers are
+/// frozen and only read. Positional I/O (<see cref="Read"/>, <see cref="Write"/>,
+/// <see cref="WriteZeroes"/>, <see cref="FlushToDisk"/>) may be called from several threads at once.
+/// <see cref="Freeze"/> freezes the top layer for a snapshot. Owned by one <see cref="BlockBackendActor"/>.
 /// </summary>
-public sealed class BlockImage : IDisposable
+public sealed partial class BlockImage : IDisposable
 {
-    private readonly FileStream stream;
+    /// <summary>Longer chains are refused: a backing path that loops back would otherwise never end.</summary>
+    public const int MaxLayers = 256;
 
-    private BlockImage(string path, FileStream stream, bool readOnly, BlockCacheMode cache)
+    private readonly string basePath;
+    private FileStream baseFile;
+    private CowOverlay[] overlays;
+
+    private BlockImage(string basePath, FileStream baseFile, CowOverlay[] overlays, bool readOnly, BlockCacheMode cache)
     {
-        Path = path;
-        this.stream = stream;
+        this.basePath = basePath;
+        this.baseFile = baseFile;
+        this.overlays = overlays;
         IsReadOnly = readOnly;
         CacheMode = cache;
-        SizeBytes = (ulong)stream.Length;
+        SizeBytes = overlays.Length > 0 ? overlays[^1].Header.VirtualSize : (ulong)baseFile.Length;
     }
 
-    public string Path { get; }
+    /// <summary>The top layer: the file the guest's writes go to.</summary>
+    public string Path => overlays.Length > 0 ? overlays[^1].Path : basePath;
+
+    /// <summary>The layers' paths, the raw base first, the top last.</summary>
+    public IReadOnlyList<string> Layers => [basePath, .. overlays.Select(o => o.Path)];
 
     public bool IsReadOnly { get; }
 
     public BlockCacheMode CacheMode { get; }
 
-    /// <summary>Size when opened; the guest sees whole 512-byte sectors of it.</summary>
+    /// <summary>The virtual disk size (the raw base's size when opened); the guest sees whole 512-byte sectors of it.</summary>
     public ulong SizeBytes { get; }
 
-    internal SafeFileHandle Handle => stream.SafeFileHandle;
-
-    /// <summary>Opens <paramref name="path"/>; throws <see cref="BlockImageException"/> naming the file when it is missing, a directory, or not accessible.</summary>
+    /// <summary>
+    /// Opens <paramref name="path"/>: a raw file, or an overlay (the magic says which; a <c>.cow</c>
+    /// file must be an overlay) with its backing chain down to the raw base, the lower layers
+    /// read-only. Throws <see cref="BlockImageException"/> naming the file when it is missing, a
+    /// directory, not accessible, a damaged overlay, or an overlay whose backing file changed.
+    /// </summary>
     public static BlockImage Open(string path, bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        var stack = new List<CowOverlay>();
+        try
+        {
+            string current = path;
+            bool top = true;
+            while (true)
+            {
+                var file = OpenFile(current, readOnly || !top);
+                bool overlay;
+                try
+                {
+                    overlay = CowOverlay.Probe(file);
+                }
+                catch
+                {
+                    file.Dispose();
+                    throw;
+                }
+
+                if (!overlay && !current.EndsWith(CowHeader.Extension, StringComparison.OrdinalIgnoreCase))
+                {
+                    var image = new BlockImage(current, file, [.. Enumerable.Reverse(stack)], readOnly, cache);
+                    image.CheckSizes();
+                    return image;
+                }
+
+                // A .cow file without the magic is a damaged overlay, not a raw disk: Load says so.
+                var layer = CowOverlay.Load(current, file, readOnly || !top);
+                stack.Add(layer);
+                if (stack.Count >= MaxLayers)
+                {
+                    throw new BlockImageException(path, $"backing chain longer than {MaxLayers} layers (does a backing path loop?)");
+                }
+
+                current = layer.Header.BackingPath;
+                top = false;
+            }
+        }
+        catch
+        {
+            foreach (var o in stack)
+            {
+                o.Dispose();
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>Makes an empty overlay at <paramref name="overlayPath"/> (which must not exist) over <paramref name="backingPath"/>, a raw file or an overlay; e.g. to restore a snapshot into a new machine.</summary>
+    public static void CreateOverlay(string overlayPath, string backingPath)
+    {
+        ulong size;
+        using (var backing = Open(backingPath, readOnly: true))
+        {
+            size = backing.SizeBytes;
+        }
+
+        CowOverlay.Create(overlayPath, backingPath, size);
+    }
+
+    /// <summary>Writes the merged view of the chain at <paramref name="path"/> to a new raw file <paramref name="rawOutput"/> (sparse where the disk reads zeroes).</summary>
+    public static void Flatten(string path, string rawOutput)
+    {
+        using var image = Open(path, readOnly: true);
+        string output = System.IO.Path.GetFullPath(rawOutput);
+        if (image.Layers.Any(l => System.IO.Path.GetFullPath(l) == output))
+        {
+            throw new BlockImageException(rawOutput, "is a layer of the chain being flattened");
+        }
+
+        using var raw = new FileStream(rawOutput, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0);
+        raw.SetLength((long)image.SizeBytes);
+        var buffer = new byte[1 << 20];
+        for (long at = 0; at < (long)image.SizeBytes;)
+        {
+            int n = image.Read(buffer, at);
+            var chunk = buffer.AsSpan(0, n);
+            if (chunk.ContainsAnyExcept((byte)0))
+            {
+                RandomAccess.Write(raw.SafeFileHandle, chunk, at);
+            }
+
+            at += n;
+        }
+
+        raw.Flush(flushToDisk: true);
+    }
+
+    /// <summary>
+    /// Freezes the top layer for a snapshot: flushes it to disk, reopens it read-only (it is never
+    /// written again), makes a new empty overlay at <paramref name="newOverlayPath"/> over it and
+    /// makes that the writable top. Returns the frozen layer's path. Call it only when no request
+    /// is in flight. A read-only image is already frozen: nothing changes and the top's path is returned.
+    /// </summary>
+    public string Freeze(string newOverlayPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(newOverlayPath);
+        if (IsReadOnly)
+        {
+            return Path;
+        }
+
+        if (File.Exists(newOverlayPath) || Directory.Exists(newOverlayPath))
+        {
+            throw new BlockImageException(newOverlayPath, "cannot create the overlay: the file already exists");
+        }
+
+        FlushToDisk();
+        string frozen = Path;
+        ReopenTop(readOnly: true);
+        try
+        {
+            // The identity recorded in the new overlay is taken now, after the last write to the frozen layer.
+            CowOverlay.Create(newOverlayPath, frozen, SizeBytes);
+            var top = CowOverlay.Load(newOverlayPath, OpenFile(newOverlayPath, readOnly: false), readOnly: false);
+            overlays = [.. overlays, top];
+        }
+        catch
+        {
+            ReopenTop(readOnly: false);
+            throw;
+        }
+
+        return frozen;
+    }
+
+    /// <summary>Makes every completed write durable (fsync; for an overlay, its bitmap after its data).</summary>
+    public void FlushToDisk()
+    {
+        if (IsReadOnly)
+        {
+            return;
+        }
+
+        var chain = overlays;
+        if (chain.Length == 0)
+        {
+            baseFile.Flush(flushToDisk: true);
+        }
+        else
+        {
+            chain[^1].Flush();
+        }
+    }
+
+    /// <summary>Closes every layer; a writable overlay persists its bitmap first.</summary>
+    public void Dispose()
+    {
+        try
+        {
+            foreach (var o in overlays)
+            {
+                o.Dispose();
+            }
+        }
+        finally
+        {
+            baseFile.Dispose();
+        }
+    }
+
+    private void ReopenTop(bool readOnly)
+    {
+        string top = Path;
+        if (overlays.Length == 0)
+        {
+            baseFile.Dispose();
+            baseFile = OpenFile(top, readOnly);
+        }
+        else
+        {
+            overlays[^1].Dispose();
+            overlays[^1] = CowOverlay.Load(top, OpenFile(top, readOnly), readOnly);
+        }
+    }
+
+    /// <summary>Every overlay must have the size of what it covers: the identity check catches a changed file, this catches a forged header.</summary>
+    private void CheckSizes()
+    {
+        ulong below = (ulong)baseFile.Length;
+        foreach (var o in overlays)
+        {
+            if (o.Header.VirtualSize != below)
+            {
+                Dispose();
+                throw new BlockImageException(o.Path, $"overlay size {o.Header.VirtualSize} differs from its backing file's {below}");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A read-write file is opened FileShare.None, which on Linux takes an exclusive advisory lock
+    /// (a second writer is refused); a read-only one FileShare.Read, a shared lock, so two machines
+    /// can share a frozen layer but nobody can open it for writing meanwhile.
+    /// </summary>
+    private static FileStream OpenFile(string path, bool readOnly)
+    {
         if (Directory.Exists(path))
         {
             throw new BlockImageException(path, "is a directory, not a disk image");
@@ -66,9 +278,8 @@ public sealed class BlockImage : IDisposable
         try
         {
             // bufferSize 0: no FileStream buffer, every access goes through RandomAccess on the handle.
-            var stream = new FileStream(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
-                readOnly ? FileShare.Read : FileShare.None, bufferSize: 0, FileOptions.Asynchronous);
-            return new BlockImage(path, stream, readOnly, cache);
+            return new FileStream(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
+                readOnly ? FileShare.Read : FileShare.None, bufferSize: 0);
         }
         catch (UnauthorizedAccessException e)
         {
@@ -79,9 +290,4 @@ public sealed class BlockImage : IDisposable
             throw new BlockImageException(path, $"cannot open the disk image: {e.Message}", e);
         }
     }
-
-    /// <summary>Makes every completed write durable (fsync).</summary>
-    internal void FlushToDisk() => stream.Flush(flushToDisk: true);
-
-    public void Dispose() => stream.Dispose();
 }
