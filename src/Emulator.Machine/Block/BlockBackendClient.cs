@@ -14,6 +14,7 @@ public sealed class BlockBackendClient : IBlockBackend
 {
     private readonly ActorRef<BlockBackendMessage> backend;
     private readonly Func<ActorRef<DeviceMessage>> device;
+    private readonly BlockImage image;
 
     /// <param name="backend">The image's <see cref="BlockBackendActor"/>.</param>
     /// <param name="image">The image (for its size and mode; the actor does the I/O).</param>
@@ -22,6 +23,7 @@ public sealed class BlockBackendClient : IBlockBackend
     {
         this.backend = backend;
         this.device = device;
+        this.image = image;
         SizeBytes = image.SizeBytes;
         IsReadOnly = image.IsReadOnly;
     }
@@ -29,6 +31,12 @@ public sealed class BlockBackendClient : IBlockBackend
     public ulong SizeBytes { get; }
 
     public bool IsReadOnly { get; }
+
+    /// <summary>The file guest writes go to now (the top layer; it changes when a snapshot freezes the disk).</summary>
+    public string TopLayer => image.Path;
+
+    /// <summary>Every file of the disk's chain, base first.</summary>
+    public IReadOnlyList<string> Layers => image.Layers;
 
     public void Submit(BlockRequest request, Action<BlockCompletion> completed)
     {

@@ -41,6 +41,8 @@ public sealed record SnapshotSummary(string Path, DateTimeOffset Created, long F
 /// </summary>
 public static class MachineSnapshot
 {
+    private static readonly TimeSpan FreezeTimeout = TimeSpan.FromSeconds(60);
+
     public static async Task<SnapshotReport> SaveAsync(VirtualMachine vm, string path, SnapshotOptions options, CancellationToken cancel = default)
     {
         var config = vm.Config ?? throw new InvalidOperationException("only PC machines can be snapshotted");
@@ -72,7 +74,7 @@ public static class MachineSnapshot
                 var disk = config.Disks[i];
                 string frozen = disk.ReadOnly
                     ? disk.Path
-                    : await DiskLayers.FreezeAsync(vm.Disks[i], OverlayPath(options, i)).ConfigureAwait(false);
+                    : await vm.Disks[i].FreezeAsync(OverlayPath(options, i), FreezeTimeout).ConfigureAwait(false);
                 var info = new FileInfo(frozen);
                 disks.Add(new SnapshotDisk
                 {
@@ -147,25 +149,41 @@ public static class MachineSnapshot
                 if (!disk.ReadOnly)
                 {
                     top = OverlayPath(options, i);
-                    DiskLayers.CreateOverlay(top, disk.Path);
+                    try
+                    {
+                        BlockImage.CreateOverlay(top, disk.Path);
+                    }
+                    catch (BlockImageException e)
+                    {
+                        throw reader.Fail($"disk {i}: {e.Message}", e);
+                    }
+
                     overlays.Add(top);
                 }
 
                 disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache));
             }
 
-            vm = PcMachine.Build(new PcConfig
+            try
             {
-                Kernel = [],
-                KernelName = machine.KernelName,
-                InitrdName = machine.InitrdName,
-                CommandLine = machine.CommandLine,
-                MemoryBytes = machine.MemoryBytes,
-                Cpus = machine.Cpus,
-                SerialOutput = serialOutput,
-                NoReboot = machine.NoReboot,
-                Disks = disks,
-            }, loadGuest: false);
+                vm = PcMachine.Build(new PcConfig
+                {
+                    Kernel = [],
+                    KernelName = machine.KernelName,
+                    InitrdName = machine.InitrdName,
+                    CommandLine = machine.CommandLine,
+                    MemoryBytes = machine.MemoryBytes,
+                    Cpus = machine.Cpus,
+                    SerialOutput = serialOutput,
+                    NoReboot = machine.NoReboot,
+                    Disks = disks,
+                }, loadGuest: false);
+            }
+            catch (BlockImageException e)
+            {
+                throw reader.Fail($"a disk of the snapshot cannot be opened: {e.Message}", e);
+            }
+
             if (clock.TscHz != vm.Clock.TscHz)
             {
                 throw reader.Fail($"the guest was told a {clock.TscHz} Hz TSC; this build gives {vm.Clock.TscHz} Hz");

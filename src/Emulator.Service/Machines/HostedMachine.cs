@@ -34,9 +34,6 @@ internal sealed class HostedMachine : IAsyncDisposable
 
     public Service.V1.MachineState State { get; private set; } = Service.V1.MachineState.Created;
 
-    /// <summary>Overlay files this machine's disks write to (made by snapshots); deleted with the machine unless a snapshot needs them.</summary>
-    public List<string> Overlays { get; } = [];
-
     public string Detail { get; private set; } = "";
 
     public void Publish(Service.V1.MachineState state, string detail = "")

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using Emulator.Machine.Block;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
 using Emulator.Machine.Snapshots;
@@ -16,7 +16,9 @@ namespace Emulator.Service.Machines;
 public sealed partial class MachineService
 {
     private const string SnapshotExtension = ".emusnap";
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> snapshotLocks = new();
+
+    /// <summary>Held while layer files are made or collected (snapshot, restore, deletes), so collection never races a new overlay.</summary>
+    private readonly SemaphoreSlim layersGate = new(1, 1);
 
     private string SnapshotDirectory => Directory.CreateDirectory(options.SnapshotDirectory).FullName;
 
@@ -36,8 +38,7 @@ public sealed partial class MachineService
     {
         var m = Find(r.MachineId);
         string id = ChooseId(r.SnapshotId, m.Id, "snapshot_id", s => File.Exists(SnapshotPath(s)));
-        var gate = snapshotLocks.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancel).ConfigureAwait(false);
+        await layersGate.WaitAsync(cancel).ConfigureAwait(false);
         await m.Gate.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
@@ -61,7 +62,6 @@ public sealed partial class MachineService
                 throw new RpcException(StatusCode.Internal, $"snapshot of '{m.Id}' failed: {e.Message}");
             }
 
-            m.Overlays.AddRange(LayersOf(m.Vm).Where(l => l.StartsWith(LayerDirectory, StringComparison.Ordinal)));
             m.Publish(m.State, $"snapshot {id} taken");
             var summary = MachineSnapshot.Describe(path);
             var snapshot = Describe(id, summary);
@@ -74,7 +74,7 @@ public sealed partial class MachineService
         finally
         {
             m.Gate.Release();
-            gate.Release();
+            layersGate.Release();
         }
     }
 
@@ -92,6 +92,7 @@ public sealed partial class MachineService
         }
 
         string id = ChooseId(r.MachineId, "vm", "machine_id", machines.ContainsKey);
+        await layersGate.WaitAsync(cancel).ConfigureAwait(false);
         await createGate.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
@@ -126,13 +127,13 @@ public sealed partial class MachineService
                 Disks = { vm.Config!.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly }) },
             };
             var hosted = Register(id, spec, vm, line);
-            hosted.Overlays.AddRange(vm.Config.Disks.Where(d => !d.ReadOnly).Select(d => d.Path));
             hosted.Publish(Service.V1.MachineState.Paused, $"restored from snapshot {r.SnapshotId}");
             return hosted.Describe(options.NodeName);
         }
         finally
         {
             createGate.Release();
+            layersGate.Release();
         }
     }
 
@@ -158,10 +159,80 @@ public sealed partial class MachineService
         return new ListSnapshotsResponse { Snapshots = { list.OrderByDescending(s => s.Created).Select(s => s.Snapshot) } };
     }
 
-    private Task<DeleteSnapshotResponse> DeleteSnapshot(SnapshotRef r)
+    private async Task<DeleteSnapshotResponse> DeleteSnapshot(SnapshotRef r)
     {
-        File.Delete(ExistingSnapshot(r.Id));
-        return Task.FromResult(new DeleteSnapshotResponse());
+        await layersGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            File.Delete(ExistingSnapshot(r.Id));
+            CollectLayers();
+        }
+        finally
+        {
+            layersGate.Release();
+        }
+
+        return new DeleteSnapshotResponse();
+    }
+
+    /// <summary>Deletes the machine's own overlays that no snapshot needs (after DeleteMachine).</summary>
+    private async Task CollectLayersAsync()
+    {
+        await layersGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            CollectLayers();
+        }
+        finally
+        {
+            layersGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Deletes overlay files in layers/ that neither a machine of this node nor a snapshot uses (a
+    /// snapshot uses its frozen disks and everything below them). If any snapshot cannot be read,
+    /// nothing is deleted: a file is only removed when it is certainly unused.
+    /// </summary>
+    private void CollectLayers()
+    {
+        if (!Directory.Exists(Path.Combine(options.SnapshotDirectory, "layers")))
+        {
+            return;
+        }
+
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in machines.Values)
+        {
+            foreach (var disk in m.Vm.Disks)
+            {
+                used.UnionWith(disk.Layers);
+            }
+        }
+
+        foreach (string path in Directory.EnumerateFiles(SnapshotDirectory, "*" + SnapshotExtension))
+        {
+            try
+            {
+                foreach (var disk in MachineSnapshot.Describe(path).Machine.Disks)
+                {
+                    using var image = BlockImage.Open(disk.Path, readOnly: true);
+                    used.UnionWith(image.Layers);
+                }
+            }
+            catch (Exception e) when (e is SnapshotFormatException or BlockImageException or IOException)
+            {
+                return;
+            }
+        }
+
+        foreach (string layer in Directory.EnumerateFiles(LayerDirectory, "*.cow"))
+        {
+            if (!used.Contains(layer))
+            {
+                File.Delete(layer);
+            }
+        }
     }
 
     private string ExistingSnapshot(string id)
@@ -186,7 +257,4 @@ public sealed partial class MachineService
         Vcpus = (uint)s.Machine.Cpus,
         MemoryMib = s.Machine.MemoryBytes >> 20,
     };
-
-    /// <summary>The files a machine's disks write to now (after snapshots: overlays).</summary>
-    private static IEnumerable<string> LayersOf(VirtualMachine vm) => vm.Config?.Disks.Select(d => d.Path) ?? [];
 }

@@ -249,6 +249,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         {
             m.Publish(m.State, "deleted");
             await m.DisposeAsync().ConfigureAwait(false);
+            await CollectLayersAsync().ConfigureAwait(false);
         }
 
         return new DeleteMachineResponse();
