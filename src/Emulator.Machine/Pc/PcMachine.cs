@@ -96,7 +96,7 @@ public static class PcMachine
                 IoRange.Port(0x40, 4),
                 IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)),
             new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)),
-            new("uart0", _ => new Serial16550(Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)),
+            new("uart0", s => Uart(s, Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)),
             new("i8042", _ => new I8042(Isa(1), Isa(12)),
                 IoRange.Port(0x60, 1, d => ((I8042)d).DataPort),
                 IoRange.Port(0x64, 1, d => ((I8042)d).CommandPort)),
@@ -137,7 +137,10 @@ public static class PcMachine
             specs.Add(new DeviceSpec(name, s =>
             {
                 var backend = s.Spawn(BlockBackendActor.Props(image), $"disk{n}");
-                var blk = new VirtioBlk(new BlockBackendClient(backend, image, () => s.Self), new VirtioBlkOptions { Serial = $"emu-disk{n}" });
+                var blk = new VirtioBlk(new BlockBackendClient(backend, image, () => s.Self), new VirtioBlkOptions { Serial = $"emu-disk{n}" })
+                {
+                    Trace = new DeviceTrace(name, s.MachineId),
+                };
                 return new VirtioMmioTransport(blk, new GuestRamAccess(s.Memory, s.DeviceWroteRam), line, name);
             }, IoRange.Memory(window, VirtioMmioRegisters.WindowSize)));
             dsdt.AddVirtioMmio(window, VirtioMmioRegisters.WindowSize, (uint)gsi);
@@ -198,6 +201,14 @@ public static class PcMachine
         });
         boot.Cpu.Apply(vm.Cpus[0]);
         return vm;
+    }
+
+    /// <summary>COM1, with a span per burst of bytes; a burst still open when the machine stops is ended then.</summary>
+    private static Serial16550 Uart(MachineServices s, IInterruptLine irq, Action<ReadOnlySpan<byte>> output)
+    {
+        var bursts = new SerialBurstTrace(new DeviceTrace("uart0", s.MachineId), s.Timers, () => s.Clock.NowNanoseconds);
+        s.OnStop(bursts.Flush);
+        return new Serial16550(irq, output) { Bursts = bursts };
     }
 
     private sealed class IsaLine(int irq, Action<bool> set) : IInterruptLine
