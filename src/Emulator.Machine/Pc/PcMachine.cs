@@ -204,7 +204,7 @@ public static class PcMachine
     }
 
     /// <summary>COM1, with a span per burst of bytes; a burst still open when the machine stops is ended then.</summary>
-    private static Serial16550 Uart(MachineServices s, IInterruptLine irq, Action<ReadOnlySpan<byte>> output)
+    public static Serial16550 Uart(MachineServices s, IInterruptLine irq, Action<ReadOnlySpan<byte>> output)
     {
         var bursts = new SerialBurstTrace(new DeviceTrace("uart0", s.MachineId), s.Timers, () => s.Clock.NowNanoseconds);
         s.OnStop(bursts.Flush);
