@@ -106,16 +106,20 @@ public sealed class SerialBurstTelemetryTests : IDisposable
             a.hlt();
         });
         vm.Start();
-        for (int i = 0; i < 3; i++)
-        {
-            vm.Bus.Out(PcMachine.Com1, 1, 'x');
-        }
 
-        Assert.Single(WaitFor(SerialBurstTrace.TxSpanName, 1));
-        for (int i = 0; i < 4; i++)
+        // Each burst is written inside one message to the UART's actor, so a busy host cannot
+        // stretch the time between its bytes past the gap; the gap between bursts is the wait.
+        var uart = vm.Device<Serial16550>("uart0");
+        void Send(int count) => vm.Post("uart0", () =>
         {
-            vm.Bus.Out(PcMachine.Com1, 1, 'y');
-        }
+            for (int i = 0; i < count; i++)
+            {
+                uart.Write(0, 1, 'x');
+            }
+        });
+        Send(3);
+        Assert.Single(WaitFor(SerialBurstTrace.TxSpanName, 1));
+        Send(4);
 
         var bursts = WaitFor(SerialBurstTrace.TxSpanName, 2);
         Assert.Equal([3, 4], bursts.Select(b => (int)b.GetTagItem(DeviceTrace.BytesTag)!));
