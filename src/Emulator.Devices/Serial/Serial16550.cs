@@ -10,7 +10,7 @@ namespace Emulator.Devices.Serial;
 /// right after the write. Input is injected with <see cref="Receive"/>. As on a PC, MCR.OUT2
 /// gates the interrupt output onto the IRQ line. Not thread-safe (see <see cref="IIoDevice"/>).
 /// </summary>
-public sealed class Serial16550 : IIoDevice
+public sealed class Serial16550 : IIoDevice, ITracesOwnAccesses
 {
     // Modem inputs seen outside loopback: a connected terminal (carrier, data set ready, clear to send).
     private const byte ConnectedModemInputs = MsrDcd | MsrDsr | MsrCts;
@@ -38,6 +38,9 @@ public sealed class Serial16550 : IIoDevice
     public string Name { get; }
 
     public UnexpectedAccesses Unexpected { get; } = new();
+
+    /// <summary>Spans per burst of transmitted and received bytes; none when null. Loopback bytes are not traced (they never leave the chip).</summary>
+    public SerialBurstTrace? Bursts { get; init; }
 
     /// <summary>Called when the receive FIFO has been drained by the guest, so a host backend can send more.</summary>
     public Action? ReceiveSpaceAvailable { get; set; }
@@ -77,6 +80,12 @@ public sealed class Serial16550 : IIoDevice
         msr = ModemInputs();
         UpdateIrq();
     }
+
+    /// <summary>
+    /// The data register (THR/RBR) is covered by the burst spans. The bus cannot see DLAB, so the
+    /// divisor-latch accesses at the same offset (a few at setup) go untraced per access too.
+    /// </summary>
+    public bool TracesAccess(ulong offset) => offset == Thr && Bursts is not null;
 
     public ulong Read(ulong offset, int size)
     {
@@ -122,6 +131,7 @@ public sealed class Serial16550 : IIoDevice
             }
         }
 
+        Bursts?.Received(stored);
         UpdateIrq();
         return stored;
     }
@@ -282,6 +292,7 @@ public sealed class Serial16550 : IIoDevice
         else
         {
             output([value]);
+            Bursts?.Transmitted(1);
         }
 
         lsr |= LsrThre | LsrTemt;

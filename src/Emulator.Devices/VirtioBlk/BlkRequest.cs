@@ -39,6 +39,12 @@ internal sealed class BlkRequest
     /// <summary>Device-writable bytes before the status byte.</summary>
     public ulong DataInLength { get; private set; }
 
+    /// <summary>When the device took the request off the queue, if it is traced (otherwise default).</summary>
+    public DateTime TraceStart { get; set; }
+
+    /// <summary>Bytes the ranges of a discard or write-zeroes cover, once parsed.</summary>
+    public ulong RangeBytes { get; set; }
+
     /// <summary>Null when the chain cannot be answered at all: walk error, or no status byte in RAM.</summary>
     public static BlkRequest? Parse(DescriptorChain chain, IGuestMemoryAccess memory)
     {

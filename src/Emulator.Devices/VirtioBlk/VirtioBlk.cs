@@ -53,6 +53,9 @@ public sealed class VirtioBlk : IVirtioDevice
 
     public long MalformedChains { get; private set; }
 
+    /// <summary>Names the span of each request (see <see cref="VirtioBlkTrace"/>); no spans when null.</summary>
+    public DeviceTrace? Trace { get; init; }
+
     private IVirtioTransport Transport => transport ?? throw new InvalidOperationException("virtio-blk is not attached to a transport");
 
     public void Attach(IVirtioTransport t) => transport = t;
@@ -152,6 +155,11 @@ public sealed class VirtioBlk : IVirtioDevice
             MalformedChains++;
             Complete(queue, chain.Head, 0);
             return;
+        }
+
+        if (Trace is not null && DeviceTrace.Enabled)
+        {
+            request.TraceStart = DateTime.UtcNow;
         }
 
         if (request.Malformed)
@@ -265,6 +273,7 @@ public sealed class VirtioBlk : IVirtioDevice
             }
 
             ranges.Add(new BlockRange(sector * SectorSize, (ulong)sectors * SectorSize));
+            request.RangeBytes += (ulong)sectors * SectorSize;
         }
 
         Submit(queue, request, new BlockRequest(zeroes ? BlockOperation.WriteZeroes : BlockOperation.Discard, Ranges: ranges));
@@ -303,7 +312,13 @@ public sealed class VirtioBlk : IVirtioDevice
     /// <summary>Writes the status byte and returns the chain; <paramref name="dataWritten"/> bytes of data-in precede it.</summary>
     private void Finish(VirtQueue queue, BlkRequest request, byte status, uint dataWritten = 0)
     {
-        if (!Transport.Memory.TryWrite(request.StatusAddress, [status]))
+        bool written = Transport.Memory.TryWrite(request.StatusAddress, [status]);
+        if (Trace is not null && request.TraceStart != default)
+        {
+            VirtioBlkTrace.Record(Trace, request, written ? VirtioBlkTrace.Status(status) : "dropped");
+        }
+
+        if (!written)
         {
             MalformedChains++;
             Complete(queue, request.Head, 0);

@@ -102,7 +102,7 @@ public static class PcMachine
                 IoRange.Port(0x40, 4),
                 IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)) { Persistence = DevicePersistence.Of<Pit8254, Pit8254State>(Pit8254State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
             new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)) { Persistence = DevicePersistence.Of<CmosRtc, CmosRtcState>(CmosRtcState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
-            new("uart0", _ => new Serial16550(Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)) { Persistence = DevicePersistence.Of<Serial16550, Serial16550State>(Serial16550State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+            new("uart0", s => Uart(s, Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)) { Persistence = DevicePersistence.Of<Serial16550, Serial16550State>(Serial16550State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
             new("i8042", _ => new I8042(Isa(1), Isa(12)),
                 IoRange.Port(0x60, 1, d => ((I8042)d).DataPort),
                 IoRange.Port(0x64, 1, d => ((I8042)d).CommandPort)) { Persistence = DevicePersistence.Of<I8042, I8042State>(I8042State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
@@ -147,7 +147,10 @@ public static class PcMachine
                 var backend = s.Spawn(BlockBackendActor.Props(image), $"disk{n}");
                 var client = new BlockBackendClient(backend, image, () => s.Self);
                 disks[n] = client;
-                blk = new VirtioBlk(client, new VirtioBlkOptions { Serial = $"emu-disk{n}" });
+                blk = new VirtioBlk(client, new VirtioBlkOptions { Serial = $"emu-disk{n}" })
+                {
+                    Trace = new DeviceTrace(name, s.MachineId),
+                };
                 return new VirtioMmioTransport(blk, new GuestRamAccess(s.Memory, s.DeviceWroteRam), line, name);
             }, IoRange.Memory(window, VirtioMmioRegisters.WindowSize))
             {
@@ -222,6 +225,14 @@ public static class PcMachine
         });
         boot.Cpu.Apply(vm.Cpus[0]);
         return vm;
+    }
+
+    /// <summary>COM1, with a span per burst of bytes; a burst still open when the machine stops is ended then.</summary>
+    public static Serial16550 Uart(MachineServices s, IInterruptLine irq, Action<ReadOnlySpan<byte>> output)
+    {
+        var bursts = new SerialBurstTrace(new DeviceTrace("uart0", s.MachineId), s.Timers, () => s.Clock.NowNanoseconds);
+        s.OnStop(bursts.Flush);
+        return new Serial16550(irq, output) { Bursts = bursts };
     }
 
     private sealed class IsaLine(int irq, Action<bool> set) : IInterruptLine

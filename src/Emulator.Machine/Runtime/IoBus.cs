@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Emulator.Actors;
+using Emulator.Devices.Bus;
 using Emulator.Machine.Telemetry;
 using Emulator.X86;
 
@@ -119,7 +120,8 @@ public sealed class IoBus : IPortBus, IMmioBus
     private ulong Access(IoMapping m, bool write, ulong offset, int size, ulong value)
     {
         EmulatorTelemetry.DeviceRequests.Add(1, new KeyValuePair<string, object?>("device", m.Name));
-        if (!EmulatorTelemetry.Devices.HasListeners())
+        // A device that traces a register in batches (the UART's data register, per burst) gets no span per access there.
+        if (!EmulatorTelemetry.Devices.HasListeners() || (m.Target is ITracesOwnAccesses own && own.TracesAccess(offset)))
         {
             return Call(m, write, offset, size, value);
         }
@@ -128,8 +130,8 @@ public sealed class IoBus : IPortBus, IMmioBus
         ulong result = Call(m, write, offset, size, value);
         if (span is not null)
         {
-            span.SetTag("machine.id", MachineId);
-            span.SetTag("device", m.Name);
+            span.SetTag(DeviceTrace.MachineIdTag, MachineId);
+            span.SetTag(DeviceTrace.DeviceTag, m.Name);
             span.SetTag("device.register", $"0x{m.Base + offset:x}");
             span.SetTag("device.offset", (long)offset);
             span.SetTag("device.size", size);

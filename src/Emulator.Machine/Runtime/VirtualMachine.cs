@@ -35,7 +35,9 @@ public sealed class MachineServices(
     GuestMemory memory,
     Action<ulong, int> deviceWroteRam,
     ActorSystem system,
-    Func<ActorRef<DeviceMessage>> self)
+    Func<ActorRef<DeviceMessage>> self,
+    Func<string> machineId,
+    Action<Action> onStop)
 {
     public MachineClock Clock => clock;
 
@@ -56,6 +58,16 @@ public sealed class MachineServices(
 
     /// <summary>Runs an action inside the device's actor (for inputs that come from other devices' threads).</summary>
     public bool Post(Action action) => post(action);
+
+    /// <summary>The machine's id for trace attributes, read when used (a service renames the machine after building it).</summary>
+    public Func<string> MachineId => machineId;
+
+    /// <summary>
+    /// Runs <paramref name="action"/> inside the device's actor when the machine stops, and again
+    /// directly when it is disposed (after its actors have ended), so it must be idempotent: ending
+    /// an open trace span, for one.
+    /// </summary>
+    public void OnStop(Action action) => onStop(action);
 }
 
 /// <summary>
@@ -71,6 +83,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
     private readonly TaskCompletionSource<MachineExit> exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly List<ActorRef<VcpuMessage>> vcpus = [];
     private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor, DevicePersistence? Persistence)> devices = [];
+    private readonly List<(string Device, Action Action)> stopHooks = [];
 
     public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs, Func<int, IVcpuSignalSource?>? signals = null)
     {
@@ -113,6 +126,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
         actor = system.Spawn(Props.Create<MachineMessage>(() => new MachineActor(Clock, Timers, vcpus, e => exit.TrySetResult(e))), "machine");
         Bus.MachineId = name;
         Telemetry.EmulatorTelemetry.Track(this);
+        exit.Task.ContinueWith(_ => stopHooks.ForEach(h => Post(h.Device, h.Action)), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     public string Name { get; }
@@ -202,7 +216,9 @@ public sealed partial class VirtualMachine : IAsyncDisposable
             Memory,
             (pa, size) => Cache.OnDeviceWrite(Memory, pa, size),
             system,
-            () => self ?? throw new InvalidOperationException($"{spec.Name}: its actor does not exist yet"));
+            () => self ?? throw new InvalidOperationException($"{spec.Name}: its actor does not exist yet"),
+            () => Bus.MachineId,
+            action => stopHooks.Add((spec.Name, action)));
         var device = spec.Create(services);
         self = system.Spawn(Props.Create<DeviceMessage>(() => new DeviceActor()), spec.Name);
         devices[spec.Name] = (device, self, spec.Persistence);
@@ -241,6 +257,10 @@ public sealed partial class VirtualMachine : IAsyncDisposable
         Telemetry.EmulatorTelemetry.Untrack(this);
         await system.TerminateAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         Timers.Dispose();
+
+        // The actors have ended, so nothing else touches the devices: run the stop hooks here in
+        // case the machine was disposed without stopping or the posted ones were never delivered.
+        stopHooks.ForEach(h => h.Action());
         foreach (var d in Owned)
         {
             d.Dispose();

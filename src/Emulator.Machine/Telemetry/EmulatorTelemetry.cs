@@ -12,12 +12,16 @@ namespace Emulator.Machine.Telemetry;
 /// </summary>
 public static class EmulatorTelemetry
 {
-    public const string DeviceSourceName = "Emulator.Devices";
+    public const string DeviceSourceName = Emulator.Devices.Bus.DeviceTrace.SourceName;
     public const string ControlSourceName = "Emulator.ControlPlane";
     public const string MeterName = "Emulator";
 
-    /// <summary>One span per device I/O request handled by a device actor (port or MMIO access).</summary>
-    public static readonly ActivitySource Devices = new(DeviceSourceName);
+    /// <summary>
+    /// One span per device I/O request handled by a device actor: a port or MMIO access (the bus),
+    /// a burst of UART bytes, a virtio-blk request (the devices). One source, defined beside the
+    /// devices so they need no reference to this project.
+    /// </summary>
+    public static ActivitySource Devices => Emulator.Devices.Bus.DeviceTrace.Source;
 
     /// <summary>One span per control-plane call.</summary>
     public static readonly ActivitySource ControlPlane = new(ControlSourceName);
