@@ -5,6 +5,7 @@ using Emulator.Service.Health;
 using Emulator.Service.Machines;
 using Emulator.Service.Rpc;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Emulator.System.Tests;
 
@@ -13,7 +14,7 @@ namespace Emulator.System.Tests;
 /// from protos/ at test time) against an in-process server, with the default guest booted to
 /// its shell. The Python side is control_plane.py; it prints one line per checked fact.
 /// </summary>
-public sealed class PythonControlPlaneTests
+public sealed class PythonControlPlaneTests(ITestOutputHelper log)
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(10);
 
@@ -24,7 +25,7 @@ public sealed class PythonControlPlaneTests
         new("protos", "emulator/v1/machine.proto"),
     ], prelude: "");
 
-    private static async Task<string[]> RunScenario(string scenario, string? token)
+    private async Task<string[]> RunScenario(string scenario, string? token)
     {
         var server = new GrpcServer(new GrpcServerOptions { Port = 0, BearerToken = token });
         new HealthService().MapTo(server);
@@ -35,7 +36,13 @@ public sealed class PythonControlPlaneTests
         {
             string script = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "control_plane.py"));
             string[] arguments = [$"127.0.0.1:{server.Port}", scenario, HostBusybox.ImageDirectory, ConsoleSession.Prompt, .. token is null ? Array.Empty<string>() : [token]];
-            return await python.RunAsync(script, Limit, arguments);
+            string[] lines = await python.RunAsync(script, Limit, arguments);
+            foreach (string line in lines)
+            {
+                log.WriteLine(line);
+            }
+
+            return lines;
         }
         finally
         {
