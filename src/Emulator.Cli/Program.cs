@@ -103,6 +103,9 @@ benchGuest.Add(guestPart);
 benchGuest.SetAction(parse => GuestBenchmark.Run(parse.GetValue(guestPart)!));
 bench.Add(benchBoot);
 bench.Add(benchGuest);
+var benchControl = new Command("control", "the gRPC control plane: unary call latency (our client, Python grpcio) and create-to-shell time");
+benchControl.SetAction(_ => ControlBenchmark.Run());
+bench.Add(benchControl);
 root.Add(bench);
 
 var serve = new Command("serve", "the gRPC control plane for this node (MachineService, grpc.health.v1); token from EMU_TOKEN");

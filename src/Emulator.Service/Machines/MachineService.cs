@@ -273,54 +273,80 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
 
     private async Task AttachConsole(IAsyncEnumerable<ConsoleInput> requests, IServerStreamWriter<ConsoleOutput> responses, ServerCallContext context)
     {
-        await using var input = requests.GetAsyncEnumerator(context.CancellationToken);
-        if (!await input.MoveNextAsync().ConfigureAwait(false) || string.IsNullOrEmpty(input.Current.MachineId))
-        {
-            throw new RpcException(StatusCode.InvalidArgument, "the first console message must name the machine");
-        }
-
-        var m = Find(input.Current.MachineId);
-        if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
-        {
-            throw new RpcException(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}");
-        }
-
-        if (Interlocked.CompareExchange(ref m.ConsoleWriters, 1, 0) != 0)
-        {
-            throw new RpcException(StatusCode.ResourceExhausted, $"another console is attached to '{m.Id}'");
-        }
-
+        var input = requests.GetAsyncEnumerator(context.CancellationToken);
+        Task? reader = null;
         try
         {
-            var output = Channel.CreateUnbounded<ByteString>();
-            using var listening = m.Console.Listen(bytes => output.Writer.TryWrite(ByteString.CopyFrom(bytes.Span)));
-            m.Console.Send(input.Current.Data.Span);
-            using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-            var reader = Task.Run(async () =>
+            if (!await input.MoveNextAsync().ConfigureAwait(false) || string.IsNullOrEmpty(input.Current.MachineId))
             {
-                while (await input.MoveNextAsync().ConfigureAwait(false))
-                {
-                    m.Console.Send(input.Current.Data.Span);
-                }
+                throw new RpcException(StatusCode.InvalidArgument, "the first console message must name the machine");
+            }
 
-                ended.Cancel(); // the client half-closed
-            });
-            _ = m.Vm.Exited.ContinueWith(_ => ended.Cancel(), TaskScheduler.Default);
+            var m = Find(input.Current.MachineId);
+            if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
+            {
+                throw new RpcException(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}");
+            }
+
+            if (Interlocked.CompareExchange(ref m.ConsoleWriters, 1, 0) != 0)
+            {
+                throw new RpcException(StatusCode.ResourceExhausted, $"another console is attached to '{m.Id}'");
+            }
+
             try
             {
-                await foreach (var chunk in output.Reader.ReadAllAsync(ended.Token).ConfigureAwait(false))
+                var output = Channel.CreateUnbounded<ByteString>();
+                using var listening = m.Console.Listen(bytes => output.Writer.TryWrite(ByteString.CopyFrom(bytes.Span)));
+                m.Console.Send(input.Current.Data.Span);
+
+                // Not disposed: the reader may still cancel it after the call has ended (see the
+                // finally below); it is linked to the call's token source, disposed with the call.
+                var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+                reader = Task.Run(async () =>
                 {
-                    await responses.WriteAsync(new ConsoleOutput { Data = chunk }).ConfigureAwait(false);
+                    try
+                    {
+                        while (await input.MoveNextAsync().ConfigureAwait(false))
+                        {
+                            m.Console.Send(input.Current.Data.Span);
+                        }
+                    }
+                    finally
+                    {
+                        ended.Cancel(); // the client half-closed, or its request stream ended the call
+                    }
+                });
+                _ = m.Vm.Exited.ContinueWith(_ => ended.Cancel(), TaskScheduler.Default);
+                try
+                {
+                    await foreach (var chunk in output.Reader.ReadAllAsync(ended.Token).ConfigureAwait(false))
+                    {
+                        await responses.WriteAsync(new ConsoleOutput { Data = chunk }).ConfigureAwait(false);
+                    }
+                }
+                catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+                {
+                    // The machine stopped or the client half-closed: end the stream with OK.
                 }
             }
-            catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+            finally
             {
-                // The machine stopped or the client half-closed: end the stream with OK.
+                Interlocked.Exchange(ref m.ConsoleWriters, 0);
             }
         }
         finally
         {
-            Interlocked.Exchange(ref m.ConsoleWriters, 0);
+            // When the machine stopped, the reader still waits for a request: disposing the
+            // enumerator under a pending MoveNextAsync throws NotSupportedException (the call
+            // then ended UNKNOWN, not OK). The read ends when the call completes; dispose after.
+            if (reader is null)
+            {
+                await input.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                _ = reader.ContinueWith(t => { _ = t.Exception; return input.DisposeAsync().AsTask(); }, TaskScheduler.Default).Unwrap();
+            }
         }
     }
 

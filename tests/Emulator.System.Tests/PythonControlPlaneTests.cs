@@ -1,0 +1,121 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Emulator.Cli.Terminal;
+using Emulator.Service.Health;
+using Emulator.Service.Machines;
+using Emulator.Service.Rpc;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Emulator.System.Tests;
+
+/// <summary>
+/// The control plane end to end through the real gRPC client (Python grpcio, stubs generated
+/// from protos/ at test time) against an in-process server, with the default guest booted to
+/// its shell. The Python side is control_plane.py; it prints one line per checked fact.
+/// </summary>
+public sealed class PythonControlPlaneTests(ITestOutputHelper log)
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(10);
+
+    private static readonly PythonGrpcRunner python = new(
+    [
+        // health.proto from its own folder: a grpc/health/v1 package would be shadowed by grpcio.
+        new(Path.Combine("protos", "grpc", "health", "v1"), "health.proto"),
+        new("protos", "emulator/v1/machine.proto"),
+    ], prelude: "");
+
+    private async Task<string[]> RunScenario(string scenario, string? token)
+    {
+        var server = new GrpcServer(new GrpcServerOptions { Port = 0, BearerToken = token });
+        new HealthService().MapTo(server);
+        var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = [HostBusybox.ImageDirectory] });
+        machines.MapTo(server);
+        await server.StartAsync();
+        try
+        {
+            string script = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "control_plane.py"));
+            string[] arguments = [$"127.0.0.1:{server.Port}", scenario, HostBusybox.ImageDirectory, ConsoleSession.Prompt, .. token is null ? Array.Empty<string>() : [token]];
+            string[] lines = await python.RunAsync(script, Limit, arguments);
+            foreach (string line in lines)
+            {
+                log.WriteLine(line);
+            }
+
+            return lines;
+        }
+        finally
+        {
+            await server.DisposeAsync();
+            await machines.DisposeAsync();
+        }
+    }
+
+    [PythonFact]
+    public async Task Lifecycle_console_and_a_stopped_guest_clock_while_paused()
+    {
+        string[] lines = await RunScenario("lifecycle", token: null);
+
+        var clock = lines.Select(l => Regex.Match(l, @"^clock guest_seconds=([\d.]+) wall_seconds=([\d.]+)$")).Single(m => m.Success);
+        double guest = double.Parse(clock.Groups[1].Value, CultureInfo.InvariantCulture);
+        double wall = double.Parse(clock.Groups[2].Value, CultureInfo.InvariantCulture);
+        Assert.True(wall > 3.0, $"the pause lasted {wall} s of wall time");
+        Assert.True(guest < 1.5, $"guest time advanced {guest} s over {wall} s of wall time with a 3 s pause");
+
+        Assert.Equal([
+            "created py-vm CREATED 1 512",
+            "watch CREATED",
+            "started RUNNING",
+            "prompt seen",
+            "echo 42",
+            "paused PAUSED",
+            "resumed RUNNING",
+            clock.Value,
+            "watch CREATED,RUNNING,PAUSED,RUNNING",
+            "stopped STOPPED",
+            "console ended OK",
+            "deleted",
+            "GetMachine after delete NOT_FOUND",
+            "watch ended OK after CREATED,RUNNING,PAUSED,RUNNING,STOPPED",
+        ], lines);
+    }
+
+    [PythonFact]
+    public async Task Bad_input_gets_the_documented_codes_and_the_running_guest_keeps_answering()
+    {
+        string[] lines = await RunScenario("bad_input", token: "py-s3cret");
+
+        Assert.Equal([
+            "created py-target CREATED 1 512",
+            "started RUNNING",
+            "prompt seen",
+            "echo 42",
+            // machine.proto CreateMachine: out of range or no kernel is INVALID_ARGUMENT;
+            // MachineService confines paths to the allowed directories with PERMISSION_DENIED.
+            "memory_mib 0: INVALID_ARGUMENT",
+            "memory_mib 2^40: INVALID_ARGUMENT",
+            "no kernel: INVALID_ARGUMENT",
+            "kernel outside the allowed directories: PERMISSION_DENIED",
+            "kernel that does not exist: INVALID_ARGUMENT",
+            "GetMachine unknown id: NOT_FOUND",
+            "StartMachine unknown id: NOT_FOUND",
+            "WatchMachine unknown id: NOT_FOUND",
+            "StartMachine running: FAILED_PRECONDITION",
+            "ResumeMachine running: FAILED_PRECONDITION",
+            "DeleteMachine running: FAILED_PRECONDITION",
+            "second AttachConsole: RESOURCE_EXHAUSTED",
+            // Service RATIONALE.md: a request that does not parse is INTERNAL.
+            "malformed GetMachine body: INTERNAL",
+            "malformed CreateMachine body: INTERNAL",
+            "oversized CreateMachine (5 MiB): RESOURCE_EXHAUSTED",
+            "no token: UNAUTHENTICATED",
+            "wrong token: UNAUTHENTICATED",
+            "right token: OK",
+            "WatchMachine without token: UNAUTHENTICATED",
+            "still answers: 56",
+            "GetMachine: RUNNING",
+            "health: SERVING",
+            "machines left: 0",
+        ], lines);
+    }
+}
