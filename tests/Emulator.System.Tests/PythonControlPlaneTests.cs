@@ -29,30 +29,52 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
     {
         var server = new GrpcServer(new GrpcServerOptions { Port = 0, BearerToken = token });
         new HealthService().MapTo(server);
-        var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = [HostBusybox.ImageDirectory] });
+        var snapshots = Directory.CreateTempSubdirectory("emu-py-snapshots-");
+        // A file in the catalogue that is not a sound snapshot: restoring it is DATA_LOSS.
+        await File.WriteAllBytesAsync(Path.Combine(snapshots.FullName, "damaged.emusnap"), "EMUSNAP\0 but nothing else"u8.ToArray());
+        // The machine's disk: a copy of the default guest's ext4 image, in a directory the node allows.
+        var disks = Directory.CreateTempSubdirectory("emu-py-disks-");
+        File.Copy(Path.Combine(HostBusybox.ImageDirectory, "rootfs.ext4"), Path.Combine(disks.FullName, "disk.raw"));
+        var machines = new MachineService(new MachineServiceOptions
+        {
+            AllowedDirectories = [HostBusybox.ImageDirectory, disks.FullName],
+            SnapshotDirectory = snapshots.FullName,
+        });
         machines.MapTo(server);
         await server.StartAsync();
         try
         {
             string script = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "control_plane.py"));
-            string[] arguments = [$"127.0.0.1:{server.Port}", scenario, HostBusybox.ImageDirectory, ConsoleSession.Prompt, .. token is null ? Array.Empty<string>() : [token]];
+            string[] arguments = [$"127.0.0.1:{server.Port}", scenario, HostBusybox.ImageDirectory, ConsoleSession.Prompt, Path.Combine(disks.FullName, "disk.raw"), token ?? ""];
             string[] lines = await python.RunAsync(script, Limit, arguments);
             foreach (string line in lines)
             {
                 log.WriteLine(line);
             }
 
-            return lines;
+            // The disk image was frozen by the snapshot: it holds what the guest wrote before it, not after.
+            byte[] start = new byte[11];
+            using (var disk = File.OpenRead(Path.Combine(disks.FullName, "disk.raw")))
+            {
+                disk.ReadExactly(start);
+            }
+
+            string layers = Path.Combine(snapshots.FullName, "layers");
+            string marker = global::System.Text.Encoding.ASCII.GetString(start).Replace('\0', '.');
+            return scenario != "lifecycle" ? lines : [.. lines, $"host: disk starts with {marker}",
+                $"host: overlays left {(Directory.Exists(layers) ? Directory.GetFiles(layers).Length : 0)}"];
         }
         finally
         {
             await server.DisposeAsync();
             await machines.DisposeAsync();
+            snapshots.Delete(recursive: true);
+            disks.Delete(recursive: true);
         }
     }
 
     [PythonFact]
-    public async Task Lifecycle_console_and_a_stopped_guest_clock_while_paused()
+    public async Task Lifecycle_console_paused_clock_and_a_snapshot_taken_while_working_restored_into_a_new_machine()
     {
         string[] lines = await RunScenario("lifecycle", token: null);
 
@@ -71,12 +93,26 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
             "paused PAUSED",
             "resumed RUNNING",
             clock.Value,
+            "workload running at the snapshot: True",
+            "snapshot py-snap of py-vm vcpus 1 memory 512",
+            "snapshot reports size and time: True",
+            "machine after the snapshot: RUNNING",
+            "listed: py-snap",
             "watch CREATED,RUNNING,PAUSED,RUNNING",
             "stopped STOPPED",
             "console ended OK",
             "deleted",
             "GetMachine after delete NOT_FOUND",
             "watch ended OK after CREATED,RUNNING,PAUSED,RUNNING,STOPPED",
+            // The original machine is gone: the restored one runs from the snapshot alone.
+            "restored py-restored PAUSED",
+            "resumed restored RUNNING",
+            "restored workload digest correct: True same as the original: True",
+            "restored shell 72",
+            "restored disk holds what was written before the snapshot: disk-before",
+            "snapshot deleted; RestoreSnapshot now: NOT_FOUND",
+            "host: disk starts with disk-before",
+            "host: overlays left 0",
         ], lines);
     }
 
@@ -108,6 +144,12 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
             "malformed GetMachine body: INTERNAL",
             "malformed CreateMachine body: INTERNAL",
             "oversized CreateMachine (5 MiB): RESOURCE_EXHAUSTED",
+            // machine.proto CreateSnapshot/RestoreSnapshot/DeleteSnapshot.
+            "CreateSnapshot unknown machine: NOT_FOUND",
+            "CreateSnapshot id with a path: INVALID_ARGUMENT",
+            "RestoreSnapshot unknown id: NOT_FOUND",
+            "RestoreSnapshot damaged file: DATA_LOSS",
+            "DeleteSnapshot unknown id: NOT_FOUND",
             "no token: UNAUTHENTICATED",
             "wrong token: UNAUTHENTICATED",
             "right token: OK",

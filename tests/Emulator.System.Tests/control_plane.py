@@ -1,11 +1,12 @@
 """The control plane driven by the real gRPC client (Python grpcio) against the default guest.
 
 Run by PythonControlPlaneTests with the stubs generated from protos/ on PYTHONPATH:
-    control_plane.py TARGET SCENARIO IMAGE_DIR PROMPT [TOKEN]
+    control_plane.py TARGET SCENARIO IMAGE_DIR PROMPT DISK [TOKEN]
 SCENARIO is "lifecycle" or "bad_input". Each checked fact is printed on one line; the C# test
 asserts those lines. Any unexpected error ends the script with a traceback (exit code 1).
 """
 import codecs
+import hashlib
 import os
 import queue
 import re
@@ -20,8 +21,8 @@ import health_pb2_grpc
 from emulator.v1 import machine_pb2 as pb
 from emulator.v1 import machine_pb2_grpc
 
-TARGET, SCENARIO, IMAGE_DIR, PROMPT = sys.argv[1:5]
-TOKEN = sys.argv[5] if len(sys.argv) > 5 else None
+TARGET, SCENARIO, IMAGE_DIR, PROMPT, DISK = sys.argv[1:6]
+TOKEN = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] else None
 AUTH = [("authorization", "Bearer " + TOKEN)] if TOKEN else None
 BOOT_SECONDS = 300
 COMMAND_SECONDS = 60
@@ -174,8 +175,8 @@ def guest_uptime(console):
 
 # --- lifecycle -------------------------------------------------------------------------------
 
-def create_and_boot(machine_id):
-    created = machines.CreateMachine(guest_request(machine_id), metadata=AUTH, timeout=60)
+def create_and_boot(machine_id, **changes):
+    created = machines.CreateMachine(guest_request(machine_id, **changes), metadata=AUTH, timeout=60)
     fact("created", created.id, state(created.state), created.spec.vcpus, created.spec.memory_mib)
     return created
 
@@ -220,9 +221,63 @@ def stop_and_delete(machine_id, console, watch):
     fact("watch ended", watch.wait_ended(), "after", ",".join(watch.distinct()))
 
 
+# A workload with a known answer: the SHA-256 of 64 MiB of zeroes, computed by the guest
+# (several seconds at tier 0). The echoed command line cannot match DIGEST_LINE.
+WORKLOAD = "(dd if=/dev/zero bs=1M count=64 2>/dev/null | sha256sum; echo work-done) &"
+# Kernel messages may land between the two lines, so anything may come between them.
+DIGEST_LINE = r"([0-9a-f]{64})  -[\s\S]*?work-done"
+
+
+def snapshot_while_working(machine_id, console):
+    """Takes a snapshot of a RUNNING machine while the workload runs; returns the snapshot."""
+    # The disk (a raw image, /dev/vda) gets a marker before the snapshot and another after it.
+    console.run("for m in $(cat /etc/emu-root-modules); do modprobe $m; done; while [ ! -b /dev/vda ]; do sleep 0.1; done; "
+                "printf disk-before > /dev/vda; sync; echo marked-$((1+1))", "marked-2")
+    console.type(WORKLOAD + "\n")
+    time.sleep(2)
+    snap = machines.CreateSnapshot(pb.CreateSnapshotRequest(machine_id=machine_id, snapshot_id="py-snap"), metadata=AUTH, timeout=300)
+    # The capture happened before the call returned: no digest yet means the workload was running then.
+    fact("workload running at the snapshot:", re.search(DIGEST_LINE, console._text) is None)
+    fact("snapshot", snap.id, "of", snap.machine_id, "vcpus", snap.vcpus, "memory", snap.memory_mib)
+    fact("snapshot reports size and time:", snap.size_bytes > 0 and snap.duration_nanos > 0 and 0 < snap.downtime_nanos <= snap.duration_nanos
+         and 0 < snap.memory_pages_saved < snap.memory_pages)
+    print(f"snapshot figures: {snap.size_bytes} bytes, {snap.duration_nanos / 1e9:.2f} s, guest stopped {snap.downtime_nanos / 1e6:.0f} ms, "
+          f"{snap.memory_pages_saved} of {snap.memory_pages} pages", file=sys.stderr, flush=True)
+    fact("machine after the snapshot:", state(machines.GetMachine(pb.MachineRef(id=machine_id), metadata=AUTH, timeout=10).state))
+    console.run("printf disk-after! > /dev/vda; sync; echo marked-$((2+1))", "marked-3")
+    listed = machines.ListSnapshots(pb.ListSnapshotsRequest(machine_id=machine_id), metadata=AUTH, timeout=10).snapshots
+    fact("listed:", ",".join(x.id for x in listed))
+    return snap
+
+
+def restore_and_finish(snapshot_id, original_digest):
+    """Restores into a new machine; the workload there finishes with the same, correct digest."""
+    restored = machines.RestoreSnapshot(pb.RestoreSnapshotRequest(snapshot_id=snapshot_id, machine_id="py-restored"), metadata=AUTH, timeout=300)
+    fact("restored", restored.id, state(restored.state))
+    console = GuestConsole(restored.id)
+    fact("resumed restored", state(machines.ResumeMachine(pb.MachineRef(id=restored.id), metadata=AUTH, timeout=60).state))
+    digest = console.wait_for(DIGEST_LINE, BOOT_SECONDS).group(1)
+    expected = hashlib.sha256(bytes(64 << 20)).hexdigest()
+    fact("restored workload digest correct:", digest == expected, "same as the original:", digest == original_digest)
+    # One empty line first, as after boot: busybox's line editor may still be waiting for the
+    # answer to its cursor-position query (ESC[6n) of the prompt printed before the snapshot.
+    console.type("\n")
+    time.sleep(1)
+    fact("restored shell", console.run("echo $((8*9))-ok", r"(\d+)-ok").group(1))
+    marker = console.run("echo 3 > /proc/sys/vm/drop_caches; echo disk=$(head -c 11 /dev/vda)=", r"disk=(.*)=").group(1)
+    fact("restored disk holds what was written before the snapshot:", marker)
+    machines.StopMachine(pb.MachineRef(id=restored.id), metadata=AUTH, timeout=60)
+    console.wait_ended()
+    console.close()
+    machines.DeleteMachine(pb.MachineRef(id=restored.id), metadata=AUTH, timeout=60)
+    machines.DeleteSnapshot(pb.SnapshotRef(id=snapshot_id), metadata=AUTH, timeout=60)
+    fact("snapshot deleted; RestoreSnapshot now:", status(lambda: machines.RestoreSnapshot(
+        pb.RestoreSnapshotRequest(snapshot_id=snapshot_id), metadata=AUTH, timeout=60)))
+
+
 def lifecycle():
     machine_id = "py-vm"
-    create_and_boot(machine_id)
+    create_and_boot(machine_id, disks=[pb.Disk(path=DISK)])
     # Started before StartMachine, so every change is on the stream; its first event is the
     # state at the time of the call.
     watch = Watch(machine_id)
@@ -230,11 +285,12 @@ def lifecycle():
     console = start_and_reach_shell(machine_id)
     before, wall_start = pause(machine_id, console)
     time.sleep(3)
-    # SNAPSHOT STEPS GO HERE: the machine is PAUSED with its console attached, as
-    # CreateSnapshot requires; RestoreSnapshot gives a new PAUSED machine. (Not written yet.)
     resume_and_check_clock(machine_id, console, before, wall_start)
+    snap = snapshot_while_working(machine_id, console)
+    original_digest = console.wait_for(DIGEST_LINE, BOOT_SECONDS).group(1)
     fact("watch", watch.wait_for(["CREATED", "RUNNING", "PAUSED", "RUNNING"]))
     stop_and_delete(machine_id, console, watch)
+    restore_and_finish(snap.id, original_digest)
 
 
 # --- bad input while a machine runs ----------------------------------------------------------
@@ -275,6 +331,16 @@ def bad_bodies():
     fact("oversized CreateMachine (5 MiB):", status(lambda: machines.CreateMachine(big, metadata=AUTH, timeout=60)))
 
 
+def bad_snapshots(machine_id):
+    snapshot = lambda **f: status(lambda: machines.CreateSnapshot(pb.CreateSnapshotRequest(**f), metadata=AUTH, timeout=60))
+    restore = lambda **f: status(lambda: machines.RestoreSnapshot(pb.RestoreSnapshotRequest(**f), metadata=AUTH, timeout=60))
+    fact("CreateSnapshot unknown machine:", snapshot(machine_id="nobody"))
+    fact("CreateSnapshot id with a path:", snapshot(machine_id=machine_id, snapshot_id="../escape"))
+    fact("RestoreSnapshot unknown id:", restore(snapshot_id="nobody"))
+    fact("RestoreSnapshot damaged file:", restore(snapshot_id="damaged"))
+    fact("DeleteSnapshot unknown id:", status(lambda: machines.DeleteSnapshot(pb.SnapshotRef(id="nobody"), metadata=AUTH, timeout=10)))
+
+
 def bad_tokens(machine_id):
     get = lambda metadata: status(lambda: machines.GetMachine(pb.MachineRef(id=machine_id), metadata=metadata, timeout=10))
     fact("no token:", get(None))
@@ -290,6 +356,7 @@ def bad_input():
     bad_creates()
     bad_ids_and_states(machine_id)
     bad_bodies()
+    bad_snapshots(machine_id)
     bad_tokens(machine_id)
     fact("still answers:", console.run("echo $((7*8))-ok", r"(\d+)-ok").group(1))
     fact("GetMachine:", state(machines.GetMachine(pb.MachineRef(id=machine_id), metadata=AUTH, timeout=10).state))

@@ -191,8 +191,9 @@ public sealed partial class MachineService
 
     /// <summary>
     /// Deletes overlay files in layers/ that neither a machine of this node nor a snapshot uses (a
-    /// snapshot uses its frozen disks and everything below them). If any snapshot cannot be read,
-    /// nothing is deleted: a file is only removed when it is certainly unused.
+    /// snapshot uses its frozen disks and everything below them). A file in the catalogue that is
+    /// not a readable snapshot cannot be restored (RestoreSnapshot answers DATA_LOSS), so it keeps
+    /// nothing alive; but if a snapshot's disk chain cannot be opened, nothing is deleted.
     /// </summary>
     private void CollectLayers()
     {
@@ -212,15 +213,25 @@ public sealed partial class MachineService
 
         foreach (string path in Directory.EnumerateFiles(SnapshotDirectory, "*" + SnapshotExtension))
         {
+            IReadOnlyList<SnapshotDisk> disks;
             try
             {
-                foreach (var disk in MachineSnapshot.Describe(path).Machine.Disks)
+                disks = MachineSnapshot.Describe(path).Machine.Disks;
+            }
+            catch (Exception e) when (e is SnapshotFormatException or IOException)
+            {
+                continue;
+            }
+
+            try
+            {
+                foreach (var disk in disks)
                 {
                     using var image = BlockImage.Open(disk.Path, readOnly: true);
                     used.UnionWith(image.Layers);
                 }
             }
-            catch (Exception e) when (e is SnapshotFormatException or BlockImageException or IOException)
+            catch (Exception e) when (e is BlockImageException or IOException)
             {
                 return;
             }
