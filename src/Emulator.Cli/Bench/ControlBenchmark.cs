@@ -38,7 +38,8 @@ internal static class ControlBenchmark
     private static async Task<int> RunAsync(string image)
     {
         await using var server = new GrpcServer(new GrpcServerOptions { Port = 0 });
-        await using var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = [image] });
+        var snapshots = Directory.CreateTempSubdirectory("emu-bench-snapshots-");
+        await using var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = [image], SnapshotDirectory = snapshots.FullName });
         machines.MapTo(server);
         await server.StartAsync();
         using var client = new GrpcClient(server.Address);
@@ -46,7 +47,15 @@ internal static class ControlBenchmark
 
         await MeasureUnary(client, server.Port, image);
         await MeasureCreateToShell(client, image);
-        MeasureSnapshots();
+        try
+        {
+            await MeasureSnapshots(client, image);
+        }
+        finally
+        {
+            snapshots.Delete(recursive: true);
+        }
+
         return 0;
     }
 
@@ -133,16 +142,18 @@ internal static class ControlBenchmark
         Console.WriteLine($"  median: {seconds[seconds.Count / 2],5:F1} s");
     }
 
-    private static async Task WaitForPrompt(StreamingCall<ConsoleInput, ConsoleOutput> console)
+    private static Task WaitForPrompt(StreamingCall<ConsoleInput, ConsoleOutput> console) => WaitFor(console, ConsoleSession.Prompt);
+
+    private static async Task WaitFor(StreamingCall<ConsoleInput, ConsoleOutput> console, string text)
     {
         var seen = new StringBuilder();
         using var timeout = new CancellationTokenSource(Boot);
         await using var output = console.ResponseStream.GetAsyncEnumerator(timeout.Token);
-        while (!seen.ToString().Contains(ConsoleSession.Prompt, StringComparison.Ordinal))
+        while (!seen.ToString().Contains(text, StringComparison.Ordinal))
         {
             if (!await output.MoveNextAsync())
             {
-                throw new InvalidOperationException($"the console ended before the prompt; output:\n{seen}");
+                throw new InvalidOperationException($"the console ended before '{text}'; output:\n{seen}");
             }
 
             seen.Append(output.Current.Data.ToStringUtf8());
@@ -150,11 +161,56 @@ internal static class ControlBenchmark
     }
 
     /// <summary>
-    /// SNAPSHOT FIGURES GO HERE: CreateSnapshot of a PAUSED machine at its shell prompt, and
-    /// RestoreSnapshot until the restored machine answers on its console. Not measured yet.
+    /// Snapshot and restore of an idle guest: boot to the shell prompt, pause, CreateSnapshot
+    /// (call time, guest downtime, file size, RAM pages saved); then RestoreSnapshot into a new
+    /// machine, resume it and time until it answers a command on its console.
     /// </summary>
-    private static void MeasureSnapshots() =>
-        Console.WriteLine("snapshot and restore: not measured yet");
+    private static async Task MeasureSnapshots(GrpcClient client, string image)
+    {
+        Console.WriteLine("snapshot and restore of an idle guest at its shell prompt (vmlinux + initramfs, 512 MiB, 1 vCPU, PAUSED):");
+        const string id = "bench-snap";
+        await client.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", Guest(image, id));
+        await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StartMachine", new MachineRef { Id = id });
+        await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+        {
+            await console.WriteAsync(new ConsoleInput { MachineId = id });
+            await WaitForPrompt(console);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2)); // let the guest settle into idle
+        await client.UnaryAsync<MachineRef, MachineInfo>(Service + "PauseMachine", new MachineRef { Id = id });
+        for (int run = 1; run <= BootRuns; run++)
+        {
+            var sw = Stopwatch.StartNew();
+            var snap = await client.UnaryAsync<CreateSnapshotRequest, Snapshot>(Service + "CreateSnapshot", new CreateSnapshotRequest { MachineId = id, SnapshotId = $"bench-{run}" });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  snapshot {run}: {sw.Elapsed.TotalMilliseconds,5:F0} ms over gRPC (server {snap.DurationNanos / 1e6:F0} ms, guest stopped {snap.DowntimeNanos / 1e6:F0} ms), " +
+                $"{snap.SizeBytes / 1048576.0:F1} MiB file, {snap.MemoryPagesSaved} of {snap.MemoryPages} RAM pages saved ({snap.MemoryPagesSaved * 4096 / 1048576.0:F0} MiB non-zero)"));
+        }
+
+        await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StopMachine", new MachineRef { Id = id });
+        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = id });
+        for (int run = 1; run <= BootRuns; run++)
+        {
+            string restoredId = $"bench-restored-{run}";
+            var sw = Stopwatch.StartNew();
+            await client.UnaryAsync<RestoreSnapshotRequest, MachineInfo>(Service + "RestoreSnapshot", new RestoreSnapshotRequest { SnapshotId = $"bench-{run}", MachineId = restoredId });
+            var restored = sw.Elapsed;
+            await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+            {
+                await console.WriteAsync(new ConsoleInput { MachineId = restoredId });
+                await client.UnaryAsync<MachineRef, MachineInfo>(Service + "ResumeMachine", new MachineRef { Id = restoredId });
+                await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho $((6*7))-ok\n") });
+                await WaitFor(console, "42-ok");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  restore {run}: RestoreSnapshot {restored.TotalMilliseconds,5:F0} ms, to a command answered on the console {sw.Elapsed.TotalMilliseconds,5:F0} ms"));
+                await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StopMachine", new MachineRef { Id = restoredId });
+            }
+
+            await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = restoredId });
+            await client.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = $"bench-{run}" });
+        }
+    }
 
     /// <summary>Median, 99th percentile and rate of calls made one after another.</summary>
     internal readonly record struct LatencyFigures(double MedianSeconds, double P99Seconds, double CallsPerSecond)
