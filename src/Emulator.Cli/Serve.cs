@@ -38,10 +38,19 @@ internal static class Serve
             e.Cancel = true;
             done.TrySetResult();
         };
+        // SIGTERM (systemd, docker stop, kill): stop serving and close the machines, then exit 0.
+        // ASP.NET Core's console lifetime cancels the default termination, so it is handled here.
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            done.TrySetResult();
+        });
         AppDomain.CurrentDomain.ProcessExit += (_, _) => done.TrySetResult();
         done.Task.GetAwaiter().GetResult();
+        Console.WriteLine("emu: stopping: closing the machines");
         server.StopAsync().GetAwaiter().GetResult();
         machines.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Console.WriteLine("emu: stopped");
         return 0;
     }
 }

@@ -14,7 +14,8 @@ public sealed partial class ClientCommandTests
     public void MachineCommandsDriveAServer()
     {
         string image = HostBusybox.ImageDirectory;
-        using var server = ConsoleSession.StartEmu(null, "serve", "--listen", "127.0.0.1:0", "--allow", Path.GetFullPath(image));
+        var snapshots = Directory.CreateTempSubdirectory("emu-cli-snapshots-");
+        using var server = ConsoleSession.StartEmu(null, "serve", "--listen", "127.0.0.1:0", "--allow", Path.GetFullPath(image), "--snapshot-dir", snapshots.FullName);
         server.WaitFor("serving on ", Timeout);
         string address = Address().Match(server.WaitFor(" (machines", Timeout)).Value;
         Assert.False(string.IsNullOrEmpty(address), "emu serve printed no address");
@@ -26,9 +27,25 @@ public sealed partial class ClientCommandTests
         Assert.Contains("FailedPrecondition", Emu(1, ["machine", "rm", "vm-cli", .. at]));
         Assert.Contains("vm-cli: Paused", Emu(0, ["machine", "pause", "vm-cli", .. at]));
         Assert.Contains("vm-cli: Running", Emu(0, ["machine", "resume", "vm-cli", .. at]));
+        Assert.Matches(@"snap-cli: [\d.]+ [KM]iB in [\d.]+ s \(guest stopped \d+ ms; \d+ of 131072 RAM pages saved", Emu(0, ["snapshot", "create", "vm-cli", "--id", "snap-cli", .. at]));
+        Assert.Contains("AlreadyExists", Emu(1, ["snapshot", "create", "vm-cli", "--id", "snap-cli", .. at]));
+        Assert.Matches(@"snap-cli\s+.*vm-cli", Emu(0, ["snapshot", "ls", .. at]));
         Assert.Contains("vm-cli: Stopped", Emu(0, ["machine", "stop", "vm-cli", .. at]));
         Assert.Contains("deleted vm-cli", Emu(0, ["machine", "rm", "vm-cli", .. at]));
         Assert.Contains("NotFound", Emu(1, ["machine", "show", "vm-cli", .. at]));
+        Assert.Contains("vm-back: Paused", Emu(0, ["snapshot", "restore", "snap-cli", "--id", "vm-back", .. at]));
+        Assert.Contains("vm-back: Running", Emu(0, ["machine", "resume", "vm-back", .. at]));
+        Assert.Contains("deleted snap-cli", Emu(0, ["snapshot", "rm", "snap-cli", .. at]));
+        Assert.Contains("NotFound", Emu(1, ["snapshot", "restore", "snap-cli", .. at]));
+
+        // SIGTERM ends the server in order: machines closed, exit code 0.
+        using (var kill = Process.Start("kill", ["-TERM", server.ProcessId.ToString(global::System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            kill.WaitForExit();
+        }
+
+        Assert.Equal(0, server.WaitForExit(TimeSpan.FromSeconds(30)));
+        snapshots.Delete(recursive: true);
     }
 
     /// <summary>Runs emu to completion; checks its exit code and returns stdout and stderr together.</summary>

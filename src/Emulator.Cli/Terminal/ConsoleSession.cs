@@ -111,6 +111,9 @@ public sealed partial class ConsoleSession : IDisposable
         process.StandardInput.Flush();
     }
 
+    /// <summary>The process's id (to send it signals).</summary>
+    public int ProcessId => process.Id;
+
     public int WaitForExit(TimeSpan timeout)
     {
         if (!process.WaitForExit(timeout))
