@@ -163,7 +163,8 @@ internal static class ControlBenchmark
     /// <summary>
     /// Snapshot and restore of an idle guest: boot to the shell prompt, pause, CreateSnapshot
     /// (call time, guest downtime, file size, RAM pages saved); then RestoreSnapshot into a new
-    /// machine, resume it and time until it answers a command on its console.
+    /// machine, resume it and time until it answers a command on its console. Then QEMU's figures
+    /// for the same (<see cref="QemuSnapshotReference"/>) and the ratios.
     /// </summary>
     private static async Task MeasureSnapshots(GrpcClient client, string image)
     {
@@ -179,10 +180,17 @@ internal static class ControlBenchmark
 
         await Task.Delay(TimeSpan.FromSeconds(2)); // let the guest settle into idle
         await client.UnaryAsync<MachineRef, MachineInfo>(Service + "PauseMachine", new MachineRef { Id = id });
+        var snapshotMs = new List<double>();
+        var serverMs = new List<double>();
+        var sizes = new List<double>();
+        var answeredMs = new List<double>();
         for (int run = 1; run <= BootRuns; run++)
         {
             var sw = Stopwatch.StartNew();
             var snap = await client.UnaryAsync<CreateSnapshotRequest, Snapshot>(Service + "CreateSnapshot", new CreateSnapshotRequest { MachineId = id, SnapshotId = $"bench-{run}" });
+            snapshotMs.Add(sw.Elapsed.TotalMilliseconds);
+            serverMs.Add(snap.DurationNanos / 1e6);
+            sizes.Add(snap.SizeBytes);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  snapshot {run}: {sw.Elapsed.TotalMilliseconds,5:F0} ms over gRPC (server {snap.DurationNanos / 1e6:F0} ms, guest stopped {snap.DowntimeNanos / 1e6:F0} ms), " +
                 $"{snap.SizeBytes / 1048576.0:F1} MiB file, {snap.MemoryPagesSaved} of {snap.MemoryPages} RAM pages saved ({snap.MemoryPagesSaved * 4096 / 1048576.0:F0} MiB non-zero)"));
@@ -202,6 +210,7 @@ internal static class ControlBenchmark
                 await client.UnaryAsync<MachineRef, MachineInfo>(Service + "ResumeMachine", new MachineRef { Id = restoredId });
                 await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho $((6*7))-ok\n") });
                 await WaitFor(console, "42-ok");
+                answeredMs.Add(sw.Elapsed.TotalMilliseconds);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  restore {run}: RestoreSnapshot {restored.TotalMilliseconds,5:F0} ms, to a command answered on the console {sw.Elapsed.TotalMilliseconds,5:F0} ms"));
                 await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StopMachine", new MachineRef { Id = restoredId });
@@ -210,6 +219,14 @@ internal static class ControlBenchmark
             await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = restoredId });
             await client.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = $"bench-{run}" });
         }
+
+        QemuSnapshotReference.Compare(image, new EmuSnapshotFigures(Median(snapshotMs), Median(serverMs), Median(sizes), Median(answeredMs)));
+    }
+
+    private static double Median(List<double> values)
+    {
+        values.Sort();
+        return values[values.Count / 2];
     }
 
     /// <summary>Median, 99th percentile and rate of calls made one after another.</summary>
