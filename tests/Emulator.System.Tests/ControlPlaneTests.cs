@@ -26,11 +26,17 @@ public sealed class ControlPlaneTests : IAsyncLifetime
     private GrpcServer server = null!;
     private MachineService machines = null!;
     private GrpcClient client = null!;
+    private readonly DirectoryInfo snapshots = Directory.CreateTempSubdirectory("emu-cp-snapshots-");
 
     public async Task InitializeAsync()
     {
         server = new GrpcServer(new GrpcServerOptions { Port = 0 });
-        machines = new MachineService(new MachineServiceOptions { AllowedDirectories = [HostBusybox.ImageDirectory], MaxMemoryMibPerNode = 2048 });
+        machines = new MachineService(new MachineServiceOptions
+        {
+            AllowedDirectories = [HostBusybox.ImageDirectory],
+            MaxMemoryMibPerNode = 2048,
+            SnapshotDirectory = snapshots.FullName,
+        });
         machines.MapTo(server);
         await server.StartAsync();
         client = new GrpcClient(server.Address);
@@ -41,6 +47,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         client.Dispose();
         await server.DisposeAsync();
         await machines.DisposeAsync();
+        snapshots.Delete(recursive: true);
     }
 
     private Task<MachineInfo> Call(string method, IMessage request) => method switch
@@ -125,6 +132,74 @@ public sealed class ControlPlaneTests : IAsyncLifetime
 
             return ExportResult.Success;
         }
+    }
+
+    /// <summary>Reads the console until <paramref name="pattern"/> matches what arrived since the last match.</summary>
+    private sealed class ConsoleReader(IAsyncEnumerator<ConsoleOutput> output)
+    {
+        private readonly StringBuilder seen = new();
+        private int from;
+
+        public async Task<global::System.Text.RegularExpressions.Match> WaitFor(string pattern)
+        {
+            using var timeout = new CancellationTokenSource(Boot);
+            var regex = new global::System.Text.RegularExpressions.Regex(pattern);
+            while (true)
+            {
+                var m = regex.Match(seen.ToString(), from);
+                if (m.Success)
+                {
+                    from = m.Index + m.Length;
+                    return m;
+                }
+
+                Assert.True(await output.MoveNextAsync().AsTask().WaitAsync(timeout.Token), $"console ended before '{pattern}': {seen}");
+                seen.Append(output.Current.Data.ToStringUtf8());
+            }
+        }
+    }
+
+    /// <summary>
+    /// A 2-vCPU guest snapshotted while a workload runs, restored into a new machine after the
+    /// original is gone: the workload finishes there with the right digest, on both CPUs.
+    /// </summary>
+    [Fact]
+    public async Task SmpMachineSnapshotRestoresAndFinishesItsWorkload()
+    {
+        await Call("CreateMachine", new CreateMachineRequest(Guest("smp")) { Vcpus = 2 });
+        await Call("StartMachine", new MachineRef { Id = "smp" });
+        string digest;
+        await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+        {
+            await console.WriteAsync(new ConsoleInput { MachineId = "smp" });
+            var reader = new ConsoleReader(console.ResponseStream.GetAsyncEnumerator());
+            await reader.WaitFor(global::System.Text.RegularExpressions.Regex.Escape(ConsoleSession.Prompt));
+            await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\n(dd if=/dev/zero bs=1M count=32 2>/dev/null | sha256sum; echo work-done) &\n") });
+            await Task.Delay(1500);
+            var snap = await client.UnaryAsync<CreateSnapshotRequest, Snapshot>(Service + "CreateSnapshot", new CreateSnapshotRequest { MachineId = "smp", SnapshotId = "smp-snap" });
+            Assert.Equal(2u, snap.Vcpus);
+            digest = (await reader.WaitFor("([0-9a-f]{64})  -[\\s\\S]*?work-done")).Groups[1].Value;
+            await Call("StopMachine", new MachineRef { Id = "smp" });
+        }
+
+        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "smp" });
+        Assert.Equal(Convert.ToHexStringLower(global::System.Security.Cryptography.SHA256.HashData(new byte[32 << 20])), digest);
+
+        var restored = await client.UnaryAsync<RestoreSnapshotRequest, MachineInfo>(Service + "RestoreSnapshot", new RestoreSnapshotRequest { SnapshotId = "smp-snap", MachineId = "smp-restored" });
+        Assert.Equal(Emulator.Service.V1.MachineState.Paused, restored.State);
+        await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+        {
+            await console.WriteAsync(new ConsoleInput { MachineId = "smp-restored" });
+            var reader = new ConsoleReader(console.ResponseStream.GetAsyncEnumerator());
+            await Call("ResumeMachine", new MachineRef { Id = "smp-restored" });
+            Assert.Equal(digest, (await reader.WaitFor("([0-9a-f]{64})  -[\\s\\S]*?work-done")).Groups[1].Value);
+            await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho cpus-$(grep -c ^processor /proc/cpuinfo)-online-$(cat /sys/devices/system/cpu/online)-end\n") });
+            Assert.Equal("2-online-0-1", (await reader.WaitFor(@"cpus-(\d+-online-[0-9,-]+)-end")).Groups[1].Value);
+            await Call("StopMachine", new MachineRef { Id = "smp-restored" });
+        }
+
+        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "smp-restored" });
+        await client.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = "smp-snap" });
     }
 
     [Fact]

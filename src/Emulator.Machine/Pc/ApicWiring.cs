@@ -39,6 +39,19 @@ public sealed class ApicWiring : IApicBus
         };
     }
 
+    /// <summary>
+    /// Makes every vCPU ask its APIC once (after a restore: the hints are not APIC state, and an
+    /// interrupt restored into an IRR must still be noticed, or a halted vCPU would wait forever).
+    /// </summary>
+    public void HintAll()
+    {
+        for (int i = 0; i < apics.Count; i++)
+        {
+            hints[i] = true;
+            signalHints[i] = true;
+        }
+    }
+
     /// <summary>Routes an interrupt message to the APICs it addresses (SDM Vol. 3A 11.6).</summary>
     public void Deliver(ApicMessage message)
     {

@@ -175,7 +175,7 @@ public static class PcMachine
             });
         }
 
-        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor) { Config = config };
+        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor) { Config = config, AfterRestore = wiring.HintAll };
         vm.Owned.AddRange(images);
         vm.Disks.AddRange(disks);
 

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Emulator.Actors;
 using Emulator.X86.State;
 
@@ -62,7 +63,21 @@ public sealed partial class VirtualMachine
                 continue;
             }
 
-            object state = await actor.Ask<object>(r => new DeviceMessage.Event(() => r.Reply(persistence.Save(device))), ControlTimeout, cancel).ConfigureAwait(false);
+            // Copied inside the actor (a JSON round trip, the form snapshots store anyway): a saved
+            // record may share a collection with the live device, which goes on changing after a
+            // running machine resumes, while the snapshot file is still being written.
+            object state = await actor.Ask<object>(r => new DeviceMessage.Event(() =>
+            {
+                try
+                {
+                    byte[] json = JsonSerializer.SerializeToUtf8Bytes(persistence.Save(device), persistence.StateType);
+                    r.Reply(JsonSerializer.Deserialize(json, persistence.StateType)!);
+                }
+                catch (Exception e)
+                {
+                    r.Fail(e);
+                }
+            }), ControlTimeout, cancel).ConfigureAwait(false);
             saved.Add(new DeviceSavedState(name, persistence.Version, state));
         }
 
@@ -120,5 +135,7 @@ public sealed partial class VirtualMachine
             var cpuState = state.Cpus[i];
             OnVcpuThread(i, cpu => cpu.RestoreState(cpuState));
         }
+
+        AfterRestore?.Invoke();
     }
 }

@@ -243,6 +243,9 @@ public sealed partial class VirtualMachine : IAsyncDisposable
     /// <summary>The configuration a PC machine was built from (snapshots record it); null for bare machines.</summary>
     public Pc.PcConfig? Config { get; init; }
 
+    /// <summary>Runs after a restore has put the saved state in (wiring state that is derived, not saved, is recomputed).</summary>
+    public Action? AfterRestore { get; init; }
+
     /// <summary>The disks' backends, /dev/vda first (the devices create them when the machine is built).</summary>
     public List<Block.BlockBackendClient> Disks { get; } = [];
 

@@ -239,12 +239,17 @@ public sealed class GrpcServer : IAsyncDisposable
                 callCancellation.Cancel();
                 await call.CompleteAsync(StatusCode.DeadlineExceeded, "Deadline exceeded");
                 await handler;
+                await call.EndReadsAsync();
                 return;
             }
             timerCancellation.Cancel();
         }
         (StatusCode status, string? detail) = await handler;
         await call.CompleteAsync(status, detail);
+
+        // A read the handler left behind is cancelled and waited for before Kestrel reuses the stream.
+        callCancellation.Cancel();
+        await call.EndReadsAsync();
     }
 
     private static async Task<(StatusCode, string?)> RunHandlerAsync(
@@ -274,7 +279,9 @@ public sealed class GrpcServer : IAsyncDisposable
         }
         catch (Exception e)
         {
-            // The handler's exception text may hold host details; only its type is sent.
+            // The handler's exception text may hold host details; only its type is sent. The
+            // operator sees the whole exception on the server's standard error.
+            Console.Error.WriteLine($"emu serve: a handler failed: {e}");
             return (StatusCode.Unknown, $"Exception was thrown by handler: {e.GetType().Name}");
         }
     }

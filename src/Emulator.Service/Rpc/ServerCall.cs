@@ -27,8 +27,43 @@ internal sealed class ServerCall
 
     public CancellationToken CallCancelled { get; set; }
 
+    /// <summary>Held while a read is under way; taken for good by <see cref="EndReadsAsync"/>.</summary>
+    private readonly SemaphoreSlim readGate = new(1, 1);
+    private bool readsEnded;
+
     /// <summary>Reads the next request; null when the client has half-closed.</summary>
     public async ValueTask<T?> ReadAsync<T>(MessageParser<T> parser) where T : IMessage<T>
+    {
+        await readGate.WaitAsync();
+        try
+        {
+            if (readsEnded)
+            {
+                throw new OperationCanceledException("the call has ended");
+            }
+
+            return await ReadFrameAsync(parser);
+        }
+        finally
+        {
+            readGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// After the call has completed (and <see cref="CallCancelled"/> was cancelled): waits until no
+    /// read is under way and refuses later ones. Kestrel reuses a finished request's stream for
+    /// the next request, so a handler's leftover read (a console reader still waiting for input
+    /// when its machine stopped) must not survive the call, or it would read another call's body.
+    /// </summary>
+    public async Task EndReadsAsync()
+    {
+        await readGate.WaitAsync();
+        readsEnded = true;
+        readGate.Release();
+    }
+
+    private async ValueTask<T?> ReadFrameAsync<T>(MessageParser<T> parser) where T : IMessage<T>
     {
         PipeReader reader = http.Request.BodyReader;
         while (true)
