@@ -21,15 +21,11 @@ internal static class Serve
         var server = new GrpcServer(new GrpcServerOptions { Address = endpoint.Address, Port = endpoint.Port, BearerToken = string.IsNullOrEmpty(token) ? null : token });
         var health = new HealthService();
         health.MapTo(server);
-        var machines = new MachineService(new MachineServiceOptions
-        {
-            AllowedDirectories = allowed,
-            MaxMachines = maxMachines,
-            SnapshotDirectory = Path.GetFullPath(snapshotDir ?? MachineServiceOptions.DefaultSnapshotDirectory),
-        });
+        string snapshots = Path.GetFullPath(snapshotDir ?? MachineServiceOptions.DefaultSnapshotDirectory);
+        var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = allowed, MaxMachines = maxMachines, SnapshotDirectory = snapshots });
         machines.MapTo(server);
         server.StartAsync().GetAwaiter().GetResult();
-        Console.WriteLine($"emu: serving on {server.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {Path.GetFullPath(snapshotDir ?? MachineServiceOptions.DefaultSnapshotDirectory)}){(token is null ? "" : "; a bearer token is required")}");
+        Console.WriteLine($"emu: serving on {server.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}){(token is null ? "" : "; a bearer token is required")}");
         Console.Out.Flush();
 
         var done = new TaskCompletionSource();

@@ -220,13 +220,7 @@ internal static class ControlBenchmark
             await client.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = $"bench-{run}" });
         }
 
-        QemuSnapshotReference.Compare(image, new EmuSnapshotFigures(Median(snapshotMs), Median(serverMs), Median(sizes), Median(answeredMs)));
-    }
-
-    private static double Median(List<double> values)
-    {
-        values.Sort();
-        return values[values.Count / 2];
+        QemuSnapshotReference.Compare(image, new EmuSnapshotFigures(QemuSnapshotReference.Median(snapshotMs), QemuSnapshotReference.Median(serverMs), QemuSnapshotReference.Median(sizes), QemuSnapshotReference.Median(answeredMs)));
     }
 
     /// <summary>Median, 99th percentile and rate of calls made one after another.</summary>

@@ -160,7 +160,8 @@ internal static class QemuSnapshotReference
     private static double Milliseconds(string field) =>
         double.Parse(field.Trim().Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture);
 
-    private static double Median(IEnumerable<double> values)
+    /// <summary>The middle value (the upper one of an even count); used for emu's figures too.</summary>
+    internal static double Median(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
         return sorted[sorted.Length / 2];

@@ -32,9 +32,6 @@ public sealed class BlockBackendClient : IBlockBackend
 
     public bool IsReadOnly { get; }
 
-    /// <summary>The file guest writes go to now (the top layer; it changes when a snapshot freezes the disk).</summary>
-    public string TopLayer => image.Path;
-
     /// <summary>Every file of the disk's chain, base first.</summary>
     public IReadOnlyList<string> Layers => image.Layers;
 

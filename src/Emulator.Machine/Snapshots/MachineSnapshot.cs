@@ -195,11 +195,12 @@ public static class MachineSnapshot
                 cpus.Add((CpuSavedState)Sections.Decode(reader, reader.Get(Sections.CpuPrefix + i), typeof(CpuSavedState), CpuSavedState.CurrentVersion));
             }
 
+            var persistences = vm.Persistence;
             var devices = new List<DeviceSavedState>();
             foreach (var section in reader.Sections.Where(s => s.Name.StartsWith(Sections.DevicePrefix, StringComparison.Ordinal)))
             {
                 string name = section.Name[Sections.DevicePrefix.Length..];
-                if (!vm.Persistence.TryGetValue(name, out var persistence))
+                if (!persistences.TryGetValue(name, out var persistence))
                 {
                     throw reader.Fail($"the snapshot has a device '{name}' this machine does not have");
                 }

@@ -203,8 +203,6 @@ public sealed class SnapshotReader : IDisposable
         return (created, section, payload);
     }
 
-    public bool Has(string name) => Sections.Any(s => s.Name == name);
-
     /// <summary>The one section named <paramref name="name"/>.</summary>
     public SnapshotSection Get(string name) =>
         Sections.FirstOrDefault(s => s.Name == name) is { Name: not null } s ? s : throw Fail($"the section '{name}' is missing");

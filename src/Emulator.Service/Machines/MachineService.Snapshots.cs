@@ -57,7 +57,7 @@ public sealed partial class MachineService
             {
                 throw new RpcException(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}: {e.Message}");
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException or NotSupportedException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException or BlockImageException or InvalidOperationException)
             {
                 throw new RpcException(StatusCode.Internal, $"snapshot of '{m.Id}' failed: {e.Message}");
             }
@@ -253,7 +253,7 @@ public sealed partial class MachineService
             throw new RpcException(StatusCode.InvalidArgument, "a snapshot id is required");
         }
 
-        ChooseId(id, "", "snapshot id", _ => false);
+        CheckId(id, "snapshot id");
         string path = SnapshotPath(id);
         return File.Exists(path) ? path : throw new RpcException(StatusCode.NotFound, $"no snapshot '{id}'");
     }

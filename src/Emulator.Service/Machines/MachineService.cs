@@ -125,12 +125,17 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
             return id;
         }
 
-        if (requested.Length > 64 || requested.Any(ch => !(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')) || requested[0] == '.')
+        CheckId(requested, field);
+        return requested;
+    }
+
+    /// <summary>Refuses an id that is not 1-64 letters, digits, '-', '_' or '.' (ids name files: no separators, no leading dot).</summary>
+    private static void CheckId(string id, string field)
+    {
+        if (id.Length is 0 or > 64 || id.Any(ch => !(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')) || id[0] == '.')
         {
             throw new RpcException(StatusCode.InvalidArgument, $"{field} must be 1-64 characters of letters, digits, '-', '_' or '.' (not starting with '.')");
         }
-
-        return requested;
     }
 
     /// <summary>Checks that a new machine fits: id free, machine count and memory quotas. Call holding createGate.</summary>
