@@ -27,7 +27,7 @@ public sealed unsafe partial class Cpu
         ref var e = ref Tlb.EntryFor(la);
         if (e.ReadTag == (la & ~PageMask) && (la & PageMask) <= PageSize - (ulong)size)
         {
-            value = Load((byte*)(la + (ulong)e.Addend), size);
+            value = Load(ram + (la + (ulong)e.Addend), size);
             return true;
         }
 
@@ -41,7 +41,7 @@ public sealed unsafe partial class Cpu
         ref var e = ref Tlb.EntryFor(la);
         if (e.WriteTag == (la & ~PageMask) && (la & PageMask) <= PageSize - (ulong)size)
         {
-            StoreTo((byte*)(la + (ulong)e.Addend), size, value);
+            StoreTo(ram + (la + (ulong)e.Addend), size, value);
             return true;
         }
 
@@ -68,11 +68,36 @@ public sealed unsafe partial class Cpu
             return null;
         }
 
-        return e.WriteTag == (la & ~PageMask) ? (byte*)(la + (ulong)e.Addend) : null;
+        return e.WriteTag == (la & ~PageMask) ? ram + (la + (ulong)e.Addend) : null;
     }
 
-    /// <summary>Translates a linear address for instruction fetch. False: a guest exception is recorded.</summary>
-    public bool TranslateFetch(ulong la, out ulong physical) => Translate(la, Access.Fetch, out physical);
+    /// <summary>
+    /// Translates a linear address for instruction fetch through the TLB (a hit costs no page
+    /// walk, as QEMU's get_page_addr_code). False: a guest exception is recorded.
+    /// </summary>
+    public bool TranslateFetch(ulong la, out ulong physical)
+    {
+        ref var e = ref Tlb.EntryFor(la);
+        if (e.FetchTag == (la & ~PageMask))
+        {
+            physical = la + (ulong)e.Addend;
+            return true;
+        }
+
+        if (!Translate(la, Access.Fetch, out physical))
+        {
+            return false;
+        }
+
+        // Only RAM pages are cached: a fetch from elsewhere is translated every time (and faults later).
+        ulong physPage = physical & ~PageMask;
+        if (Memory.Contains(physPage, PageSize))
+        {
+            FillEntry(la, physPage, Access.Fetch);
+        }
+
+        return true;
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Load(byte* p, int size) => size switch
@@ -132,7 +157,7 @@ public sealed unsafe partial class Cpu
         }
 
         ref var e = ref Tlb.EntryFor(la);
-        value = Load((byte*)(la + (ulong)e.Addend), size);
+        value = Load(ram + (la + (ulong)e.Addend), size);
         return true;
     }
 
@@ -174,7 +199,7 @@ public sealed unsafe partial class Cpu
         }
 
         ref var e = ref Tlb.EntryFor(la);
-        StoreTo((byte*)(la + (ulong)e.Addend), size, value);
+        StoreTo(ram + (la + (ulong)e.Addend), size, value);
         return true;
     }
 
@@ -206,16 +231,24 @@ public sealed unsafe partial class Cpu
             }
         }
 
+        FillEntry(la, physPage, access);
+        return true;
+    }
+
+    /// <summary>Sets the tag of one access kind for <paramref name="la"/>'s page, mapping it to RAM page <paramref name="physPage"/>.</summary>
+    private void FillEntry(ulong la, ulong physPage, Access access)
+    {
         ref var e = ref Tlb.EntryFor(la);
+        ref ulong entryPhys = ref Tlb.PhysPageOf(la);
         ulong page = la & ~PageMask;
-        if (e.PhysPage != physPage || (e.ReadTag != page && e.WriteTag != page && e.FetchTag != page))
+        if (entryPhys != physPage || (e.ReadTag != page && e.WriteTag != page && e.FetchTag != page))
         {
             e.ReadTag = e.WriteTag = e.FetchTag = TlbEntry.Invalid;
         }
 
-        e.PhysPage = physPage;
-        e.Global = lastWalkGlobal;
-        e.Addend = (long)(Memory.Ram + physPage) - (long)page;
+        entryPhys = physPage;
+        Tlb.GlobalOf(la) = lastWalkGlobal;
+        e.Addend = (long)physPage - (long)page;
         switch (access)
         {
             case Access.Read: e.ReadTag = page; break;
@@ -230,7 +263,6 @@ public sealed unsafe partial class Cpu
                 break;
         }
 
-        return true;
     }
 
     /// <summary>

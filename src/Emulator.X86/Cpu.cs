@@ -22,14 +22,24 @@ public sealed unsafe partial class Cpu : IDisposable
     public Cpu(GuestMemory memory)
     {
         Memory = memory;
+        ram = memory.Ram;
+        AreaOffset = memory.AllocateVcpuArea();
+        byte* area = memory.Ram + AreaOffset;
+        State = (CpuState*)(area + VcpuArea.StateOffset);
+        supervisorTlb = new Tlb((TlbEntry*)(area + VcpuArea.SupervisorTlbOffset));
+        userTlb = new Tlb((TlbEntry*)(area + VcpuArea.UserTlbOffset));
         Tlb = supervisorTlb;
-        State = (CpuState*)NativeMemory.AlignedAlloc((nuint)sizeof(CpuState), 64);
-        Unsafe.InitBlockUnaligned(State, 0, (uint)sizeof(CpuState));
         Reset();
     }
 
-    /// <summary>The state block; valid until Dispose. Owned by this vCPU's thread.</summary>
+    /// <summary>The state block, in this vCPU's area of guest memory; valid until Dispose. Owned by this vCPU's thread.</summary>
     public CpuState* State { get; private set; }
+
+    /// <summary>Offset of this vCPU's area (state, then TLBs; <see cref="VcpuArea"/>) in guest memory.</summary>
+    public ulong AreaOffset { get; }
+
+    /// <summary>Host address of guest physical 0, copied here for the TLB fast path.</summary>
+    private readonly byte* ram;
 
     public ref CpuState S => ref *State;
 
@@ -42,8 +52,8 @@ public sealed unsafe partial class Cpu : IDisposable
     /// </summary>
     public Tlb Tlb { get; private set; }
 
-    private readonly Tlb supervisorTlb = new();
-    private readonly Tlb userTlb = new();
+    private readonly Tlb supervisorTlb;
+    private readonly Tlb userTlb;
 
     /// <summary>Current privilege level: CS.DPL in protected mode, 0 in real mode.</summary>
     public int Cpl => (S.Cr0 & 1) == 0 ? 0 : (S.Cs.Attrs >> 5) & 3;
@@ -171,8 +181,8 @@ public sealed unsafe partial class Cpu : IDisposable
     {
         if (State != null)
         {
-            NativeMemory.AlignedFree(State);
             State = null;
+            Memory.FreeVcpuArea(AreaOffset);
         }
     }
 }

@@ -433,7 +433,7 @@ public static unsafe class StringHelpers
             return null;
         }
 
-        return (byte*)(linear + (ulong)e.Addend);
+        return cpu.Memory.Ram + (linear + (ulong)e.Addend);
     }
 
     private static ulong Load(byte* p, int size) => size switch

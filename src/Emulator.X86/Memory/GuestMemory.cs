@@ -6,6 +6,12 @@ namespace Emulator.X86.Memory;
 /// Guest physical RAM: one native allocation, zero-filled lazily by the host (calloc of a large
 /// size is backed by fresh anonymous pages). It also keeps one bit per 4 KiB page that says
 /// whether translated code was made from the page, so writes to it invalidate that code.
+/// <para>
+/// The allocation is laid out as tier 1's WebAssembly linear memory: guest RAM at offset 0
+/// (a guest physical address is a Wasm address), then one <see cref="VcpuArea"/> per vCPU
+/// (its state block and TLBs), so compiled blocks reach RAM, state and TLB in one memory.
+/// The guest sees only [0, Size); nothing maps a guest address past RAM.
+/// </para>
 /// </summary>
 public sealed unsafe class GuestMemory : IDisposable
 {
@@ -13,9 +19,28 @@ public sealed unsafe class GuestMemory : IDisposable
     public const ulong PageSize = 1UL << PageShift;
     public const ulong PageMask = PageSize - 1;
 
-    private readonly ulong[] codePages;
+    /// <summary>vCPU areas reserved after RAM (untouched ones cost no host memory).</summary>
+    public const int MaxVcpus = 256;
 
+    /// <summary>Wasm's page size: the whole allocation is a multiple of it.</summary>
+    private const ulong WasmPage = 65536;
+
+    private readonly ulong[] codePages;
+    private readonly bool[] areaUsed = new bool[MaxVcpus];
+    private readonly Action? release;
+
+    /// <summary>Allocates RAM and the vCPU areas itself.</summary>
     public GuestMemory(ulong size)
+        : this(size, null, null)
+    {
+    }
+
+    /// <summary>
+    /// Lays RAM and the vCPU areas over memory someone else allocated (a Wasm engine's shared
+    /// linear memory) of at least <see cref="TotalBytes"/>(size) zeroed bytes; <paramref name="release"/>
+    /// frees it on Dispose.
+    /// </summary>
+    public GuestMemory(ulong size, byte* external, Action? release)
     {
         if (size == 0 || (size & PageMask) != 0)
         {
@@ -23,14 +48,27 @@ public sealed unsafe class GuestMemory : IDisposable
         }
 
         Size = size;
-        Ram = (byte*)NativeMemory.AllocZeroed((nuint)size);
+        AreaBase = AlignUp(size, WasmPage);
+        Length = TotalBytes(size);
+        Ram = external != null ? external : (byte*)NativeMemory.AllocZeroed((nuint)Length);
+        this.release = external != null ? release : null;
         codePages = new ulong[(size >> PageShift) / 64 + 1];
     }
 
-    /// <summary>Host address of guest physical address 0. Valid until Dispose.</summary>
+    /// <summary>The bytes a memory for <paramref name="ramSize"/> bytes of RAM spans: RAM, then the vCPU areas, in whole Wasm pages.</summary>
+    public static ulong TotalBytes(ulong ramSize) => AlignUp(AlignUp(ramSize, WasmPage) + (ulong)(MaxVcpus * VcpuArea.Size), WasmPage);
+
+    /// <summary>Host address of guest physical address 0 (and of Wasm address 0). Valid until Dispose.</summary>
     public byte* Ram { get; private set; }
 
+    /// <summary>Guest RAM bytes.</summary>
     public ulong Size { get; }
+
+    /// <summary>Bytes of the whole allocation (RAM and vCPU areas): the Wasm memory's length.</summary>
+    public ulong Length { get; }
+
+    /// <summary>Offset of the first vCPU area.</summary>
+    public ulong AreaBase { get; }
 
     public bool Contains(ulong pa, ulong length) => pa < Size && length <= Size - pa;
 
@@ -42,6 +80,34 @@ public sealed unsafe class GuestMemory : IDisposable
         }
 
         return new Span<byte>(Ram + pa, length);
+    }
+
+    /// <summary>Takes a free vCPU area, zeroed; returns its offset from <see cref="Ram"/>.</summary>
+    public ulong AllocateVcpuArea()
+    {
+        lock (areaUsed)
+        {
+            for (int i = 0; i < MaxVcpus; i++)
+            {
+                if (!areaUsed[i])
+                {
+                    areaUsed[i] = true;
+                    ulong offset = AreaBase + (ulong)(i * VcpuArea.Size);
+                    new Span<byte>(Ram + offset, VcpuArea.Size).Clear();
+                    return offset;
+                }
+            }
+        }
+
+        throw new InvalidOperationException($"a guest memory serves at most {MaxVcpus} vCPUs");
+    }
+
+    public void FreeVcpuArea(ulong offset)
+    {
+        lock (areaUsed)
+        {
+            areaUsed[(int)((offset - AreaBase) / VcpuArea.Size)] = false;
+        }
     }
 
     public bool IsCodePage(ulong pa)
@@ -65,12 +131,39 @@ public sealed unsafe class GuestMemory : IDisposable
         Interlocked.And(ref codePages[page >> 6], ~(1UL << (int)(page & 63)));
     }
 
+    private static ulong AlignUp(ulong v, ulong a) => (v + a - 1) & ~(a - 1);
+
     public void Dispose()
     {
         if (Ram != null)
         {
-            NativeMemory.Free(Ram);
+            if (release is not null)
+            {
+                release();
+            }
+            else
+            {
+                NativeMemory.Free(Ram);
+            }
+
             Ram = null;
         }
     }
+}
+
+/// <summary>
+/// The layout of one vCPU's area in guest memory past RAM: its <see cref="State.CpuState"/>,
+/// then its supervisor and user TLBs. Compiled blocks reach all three at these offsets from
+/// the area's start. A test pins them.
+/// </summary>
+public static class VcpuArea
+{
+    public const int StateOffset = 0;
+
+    /// <summary>Room for the state block (CpuStateLayoutTests checks it fits).</summary>
+    public const int StateBytes = 4096;
+
+    public const int SupervisorTlbOffset = StateOffset + StateBytes;
+    public const int UserTlbOffset = SupervisorTlbOffset + Tlb.Bytes;
+    public const int Size = UserTlbOffset + Tlb.Bytes;
 }
