@@ -3,31 +3,6 @@ using Emulator.X86;
 
 namespace Emulator.Execution;
 
-/// <summary>One interpreter instruction: an IR op with its operands resolved to frame slots.</summary>
-public struct MicroOp
-{
-    public IrOpcode Op;
-    public IrType Type;
-
-    /// <summary>For SetCond/SExt: the operands' type.</summary>
-    public IrType ArgType;
-
-    /// <summary>A call that may fault must be checked after it returns.</summary>
-    public bool CheckFault;
-    public int Dest;
-    public int A;
-    public int B;
-    public int C;
-    public int D;
-    public ulong Imm;
-
-    /// <summary>Index of the guest instruction (for the pc of a fault and for counting).</summary>
-    public int Insn;
-
-    /// <summary>For Goto and ExitIf: which chain slot of the block caches the target block.</summary>
-    public int ChainSlot;
-}
-
 /// <summary>
 /// A translation block in its tier-0 form: micro-ops over a frame of 64-bit slots (constants
 /// first, then temps), plus what the cache needs: its key (physical pc and mode), the guest
@@ -63,8 +38,20 @@ public sealed class CompiledBlock
     /// <summary>Set when guest code under this block was written; the block is never entered again.</summary>
     public volatile bool Invalid;
 
-    /// <summary>Times the block was entered (the tier-up counter).</summary>
+    /// <summary>Times the block was entered on tier 0 (the tier-up counter).</summary>
     public long Executions;
+
+    /// <summary>0: not promoted; 1: queued or compiled (see <see cref="Tiering.TierUp"/>).</summary>
+    public int PromotionState;
+
+    /// <summary>The tier-1 module holding this block, once compiled; null on tier 0 or after eviction.</summary>
+    public volatile Tiering.Tier1Module? Tier1;
+
+    /// <summary>This block's export index in <see cref="Tier1"/>.</summary>
+    public int Tier1Index;
+
+    /// <summary>Per-vCPU entry points (by <see cref="Tiering.Tier1Vcpu.Slot"/>), filled as each vCPU instantiates the module.</summary>
+    public Backend.Wasm.Engines.BlockEntry?[]? Tier1Entries;
 
     public int InstructionCount => InsnPcs.Length;
 

@@ -1,3 +1,4 @@
+using Emulator.Execution.Tiering;
 using Emulator.X86;
 using Emulator.X86.Memory;
 
@@ -40,12 +41,23 @@ public sealed class ExecutionEngine
     /// </summary>
     private readonly CompiledBlock?[] jumpCache = new CompiledBlock?[4096];
 
+    /// <summary>This vCPU's tier-1 side, when the cache has tier 1 on.</summary>
+    private readonly Tier1Vcpu? tier1;
+
     public ExecutionEngine(Cpu cpu, TranslationCache? cache = null)
     {
         Cpu = cpu;
         Cache = cache ?? new TranslationCache();
         Cache.Attach(cpu);
+        if (Cache.TierUp is { } tierUp)
+        {
+            tier1 = new Tier1Vcpu(tierUp, cpu);
+            interpreter.TierUp = tierUp;
+        }
     }
+
+    /// <summary>Blocks entered on tier 1 by this vCPU.</summary>
+    public long Tier1BlocksRun => tier1?.BlocksRun ?? 0;
 
     public Cpu Cpu { get; }
 
@@ -133,10 +145,22 @@ public sealed class ExecutionEngine
                 chainFrom.Chains[chainSlot] = tb;
             }
 
-            var exit = interpreter.Run(cpu, tb, ref budget);
+            BlockExit exit;
+            CompiledBlock? last;
+            int lastSlot;
+            if (tier1 is not null && tb.Tier1 is not null && tier1.EntryOf(tb) is { } entry)
+            {
+                exit = tier1.Run(tb, entry, ref budget, out last, out lastSlot);
+            }
+            else
+            {
+                exit = interpreter.Run(cpu, tb, ref budget);
+                (last, lastSlot) = (interpreter.LastBlock, interpreter.LastSlot);
+            }
+
             cpu.RunningBlock = null;
             cpu.S.InterruptShadow = 0; // the shadow covers one instruction; a block that sets it ends after that one
-            (chainFrom, chainSlot) = exit == BlockExit.Jump ? (interpreter.LastBlock, interpreter.LastSlot) : (null, -1);
+            (chainFrom, chainSlot) = exit == BlockExit.Jump ? (last, lastSlot) : (null, -1);
         }
     }
 
@@ -164,7 +188,16 @@ public sealed class ExecutionEngine
             return hit;
         }
 
-        var tb = Cache.Find(phys, pc, mode) ?? Cache.Translate(cpu, pc);
+        var tb = Cache.Find(phys, pc, mode);
+        if (tb is null)
+        {
+            tb = Cache.Translate(cpu, pc);
+            if (Cache.TierUp is { Options: { Threshold: <= 1, Synchronous: true } } eager)
+            {
+                eager.Promote(tb); // every block on tier 1 from its first run
+            }
+        }
+
         slot = tb;
         return tb;
     }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using Emulator.Execution.Tiering;
 using Emulator.Ir;
 using Emulator.X86;
 using Emulator.X86.Helpers;
@@ -30,6 +31,22 @@ public sealed unsafe class Interpreter
 {
     private ulong[] frame = new ulong[256];
 
+    /// <summary>Where hot blocks are promoted (null: tier 1 is off).</summary>
+    private TierUp? tierUp;
+
+    /// <summary>The execution count at which a block is promoted.</summary>
+    private long hotAt = long.MaxValue;
+
+    public TierUp? TierUp
+    {
+        get => tierUp;
+        set
+        {
+            tierUp = value;
+            hotAt = value is null ? long.MaxValue : value.Options.Threshold - 1;
+        }
+    }
+
     /// <summary>The block and chain slot of the last direct jump that left the interpreter.</summary>
     public CompiledBlock? LastBlock { get; private set; }
 
@@ -42,7 +59,11 @@ public sealed unsafe class Interpreter
         byte* state = (byte*)s;
         LastBlock = null;
     Enter:
-        tb.Executions++;
+        if (tb.Executions++ == hotAt)
+        {
+            tierUp!.Promote(tb);
+        }
+
         cpu.RunningBlock = tb;
         if (frame.Length < tb.FrameSize)
         {
@@ -80,7 +101,7 @@ public sealed unsafe class Interpreter
                         break;
                     case IrOpcode.AtomicRmw:
                     case IrOpcode.AtomicCas:
-                        if (!Atomic(cpu, in op, f))
+                        if (!AtomicAccess.Run(cpu, op.Op, op.Type, (AtomicOp)op.Imm, f[op.A], f[op.B], f[op.C], out f[op.Dest]))
                         {
                             return Fault(cpu, tb, in op, ref budget);
                         }
@@ -127,7 +148,7 @@ public sealed unsafe class Interpreter
                             Retire(cpu, op.Insn + 1, ref budget);
                             s->Rip = op.Imm;
                             var next = tb.Chains[op.ChainSlot];
-                            if (next is { Invalid: false } && budget > 0 && s->ExitRequest == 0)
+                            if (next is { Invalid: false, Tier1: null } && budget > 0 && s->ExitRequest == 0)
                             {
                                 tb = next;
                                 goto Enter;
@@ -153,7 +174,7 @@ public sealed unsafe class Interpreter
                         Retire(cpu, op.Insn + 1, ref budget);
                         s->Rip = op.Imm;
                         var next = tb.Chains[op.ChainSlot];
-                        if (next is { Invalid: false } && budget > 0 && s->ExitRequest == 0)
+                        if (next is { Invalid: false, Tier1: null } && budget > 0 && s->ExitRequest == 0)
                         {
                             tb = next;
                             goto Enter;
@@ -227,42 +248,5 @@ public sealed unsafe class Interpreter
             case IrType.I16: Unsafe.WriteUnaligned(p, (ushort)v); break;
             default: *p = (byte)v; break;
         }
-    }
-
-    /// <summary>
-    /// LOCK-prefixed access: a host interlocked op on guest RAM. An access that crosses a page
-    /// or is not RAM cannot be one host atomic; it is done as a plain read and write (a split
-    /// lock, which x86 also makes slow and Linux treats as a bug).
-    /// </summary>
-    private static bool Atomic(Cpu cpu, in MicroOp op, ulong* f)
-    {
-        int size = 1 << (int)op.Type;
-        byte* p = cpu.AtomicPointer(f[op.A], size, out bool ok);
-        if (p != null)
-        {
-            f[op.Dest] = op.Op == IrOpcode.AtomicRmw
-                ? Atomics.Rmw(p, size, (AtomicOp)op.Imm, f[op.B]) & op.Type.Mask()
-                : Atomics.Cas(p, size, f[op.B], f[op.C]) & op.Type.Mask();
-            return true;
-        }
-
-        if (!ok || !cpu.Read(f[op.A], size, out ulong old))
-        {
-            return false;
-        }
-
-        ulong mask = op.Type.Mask();
-        ulong next = op.Op == IrOpcode.AtomicCas
-            ? (old == f[op.B] ? f[op.C] : old)
-            : (AtomicOp)op.Imm switch
-            {
-                AtomicOp.Add => old + f[op.B],
-                AtomicOp.And => old & f[op.B],
-                AtomicOp.Or => old | f[op.B],
-                AtomicOp.Xor => old ^ f[op.B],
-                _ => f[op.B],
-            };
-        f[op.Dest] = old;
-        return cpu.Write(f[op.A], size, next & mask);
     }
 }

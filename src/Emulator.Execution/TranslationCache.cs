@@ -1,3 +1,4 @@
+using Emulator.Execution.Tiering;
 using Emulator.Ir;
 using Emulator.Ir.Passes;
 using Emulator.X86;
@@ -13,8 +14,16 @@ namespace Emulator.Execution;
 /// addresses (its fall-through and branch targets): the same physical code reached through two
 /// mappings (a kernel's identity map and its high mapping) needs two blocks, as in QEMU.
 /// </summary>
-public sealed class TranslationCache : ICodeWriteObserver
+public sealed class TranslationCache : ICodeWriteObserver, IDisposable
 {
+    /// <param name="tierUp">Tier 1's promotion for this machine, or null for tier 0 alone. The cache owns it.</param>
+    public TranslationCache(TierUp? tierUp = null) => TierUp = tierUp;
+
+    /// <summary>Tier 1 (hot blocks compiled to WebAssembly), when on.</summary>
+    public TierUp? TierUp { get; }
+
+    public void Dispose() => TierUp?.Dispose();
+
     private readonly object gate = new();
     private readonly Dictionary<(ulong Phys, ulong Pc, uint Mode), CompiledBlock> blocks = [];
     private readonly Dictionary<ulong, List<CompiledBlock>> byPage = [];

@@ -1,4 +1,5 @@
 using Emulator.Execution;
+using Emulator.Execution.Tiering;
 using Emulator.X86;
 using Emulator.X86.Memory;
 using Emulator.X86.State;
@@ -20,9 +21,9 @@ public sealed class TestMachine : IDisposable
     public TestMachine(int bitness = 64)
     {
         Bitness = bitness;
-        Memory = new GuestMemory(16 << 20);
+        (Memory, Cache) = MachineCode.Create(16 << 20, MachineCode.FromEnvironment());
         Cpu = new Cpu(Memory);
-        Engine = new ExecutionEngine(Cpu);
+        Engine = new ExecutionEngine(Cpu, Cache);
         CpuSetup.EnterFlat(Cpu, bitness, CodeAddress, StackTop);
     }
 
@@ -31,6 +32,8 @@ public sealed class TestMachine : IDisposable
     public GuestMemory Memory { get; }
 
     public Cpu Cpu { get; }
+
+    public TranslationCache Cache { get; }
 
     public ExecutionEngine Engine { get; }
 
@@ -111,6 +114,7 @@ public sealed class TestMachine : IDisposable
     public void Dispose()
     {
         Cpu.Dispose();
+        Cache.Dispose();
         Memory.Dispose();
     }
 }

@@ -29,7 +29,10 @@ public static unsafe class CpuStateOffsets
     public static readonly int Fsw = Of(nameof(CpuState.Fsw));
     public static readonly int Ftw = Of(nameof(CpuState.Ftw));
     public static readonly int ExceptionVector = Of(nameof(CpuState.ExceptionVector));
+    public static readonly int ExceptionErrorCode = Of(nameof(CpuState.ExceptionErrorCode));
+    public static readonly int ExceptionAddress = Of(nameof(CpuState.ExceptionAddress));
     public static readonly int ExitRequest = Of(nameof(CpuState.ExitRequest));
+    public static readonly int CurrentTbInvalidated = Of(nameof(CpuState.CurrentTbInvalidated));
     public static readonly int Halted = Of(nameof(CpuState.Halted));
     public static readonly int InstructionCount = Of(nameof(CpuState.InstructionCount));
 

@@ -1,0 +1,372 @@
+using Emulator.Backend.Wasm.Builder;
+using Emulator.Ir;
+
+namespace Emulator.Backend.Wasm.Lowering;
+
+/// <summary>
+/// Lowers one block's ops to the body of a Wasm function <c>(param i64 state) (result i32 exit)</c>.
+/// Every IR value is an i64 holding the zero-extended value, as in tier 0; a frame slot that is
+/// a temp becomes a local, a constant slot an <c>i64.const</c>. The meaning of each op is
+/// <see cref="IrEval"/>'s: this file spells the same functions in Wasm instructions.
+/// </summary>
+internal sealed partial class BlockLowering
+{
+    private readonly WasmModuleBuilder module;
+    private readonly Tier1Layout layout;
+    private readonly Tier1Block block;
+    private readonly bool is64;
+    private readonly CodeWriter c = new();
+    private readonly int constCount;
+    private readonly int temps;
+
+    // Locals after the temps: scratch i64 values, then the state address and a TLB entry address (address type).
+    private readonly int la;
+    private readonly int x;
+    private readonly int y;
+    private readonly int z;
+    private readonly int sta;
+    private readonly int ent;
+
+    private BlockLowering(WasmModuleBuilder module, Tier1Layout layout, Tier1Block block, bool is64)
+    {
+        this.module = module;
+        this.layout = layout;
+        this.block = block;
+        this.is64 = is64;
+        constCount = block.Constants.Length;
+        temps = block.FrameSize - constCount;
+        la = 1 + temps;
+        x = la + 1;
+        y = la + 2;
+        z = la + 3;
+        sta = la + 4;
+        ent = la + 5;
+    }
+
+    private WasmType AddressType => is64 ? WasmType.I64 : WasmType.I32;
+
+    /// <summary>Adds the block's function to <paramref name="module"/>; returns its defined-function index.</summary>
+    public static int Lower(WasmModuleBuilder module, Tier1Layout layout, Tier1Block block, bool is64)
+    {
+        var l = new BlockLowering(module, layout, block, is64);
+        l.EmitBody();
+        var locals = new List<WasmType>();
+        for (int i = 0; i < l.temps + 4; i++) locals.Add(WasmType.I64);
+        locals.Add(l.AddressType);
+        locals.Add(l.AddressType);
+        return module.AddFunction([WasmType.I64], [WasmType.I32], [.. locals], l.c);
+    }
+
+    private void EmitBody()
+    {
+        c.LocalGet(0);
+        ToAddress();
+        c.LocalSet(sta);
+        foreach (ref readonly var op in block.Ops.AsSpan())
+        {
+            Emit(in op);
+        }
+
+        // Every block ends with an op that leaves it; the validator needs the result anyway.
+        c.Unreachable();
+        c.End();
+    }
+
+    private void Emit(in MicroOp op)
+    {
+        switch (op.Op)
+        {
+            case IrOpcode.Const:
+                c.I64Const(op.Imm);
+                SetDest(in op);
+                break;
+            case IrOpcode.LdState:
+                c.LocalGet(sta);
+                c.Load(LoadOf(op.Type), op.Imm);
+                SetDest(in op);
+                break;
+            case IrOpcode.StState:
+                c.LocalGet(sta);
+                Get(op.A);
+                c.Store(StoreOf(op.Type), op.Imm);
+                break;
+            case IrOpcode.Load:
+                EmitLoad(in op);
+                break;
+            case IrOpcode.Store:
+                EmitStore(in op);
+                break;
+            case IrOpcode.AtomicRmw:
+            case IrOpcode.AtomicCas:
+                Get(op.A);
+                c.I32Const(AtomicCode.Of(op.Op, op.Type, (AtomicOp)op.Imm));
+                Get(op.B);
+                if (op.Op == IrOpcode.AtomicCas) Get(op.C); else c.I64Const(0);
+                c.Call(module.ImportFunction("emu", "atomic", [WasmType.I64, WasmType.I32, WasmType.I64, WasmType.I64], [WasmType.I64]));
+                SetDest(in op);
+                FaultCheck(op.Insn);
+                break;
+            case IrOpcode.Call:
+            {
+                var info = HelperRegistry.Get((int)op.Imm);
+                int args = info.Args;
+                int[] slots = [op.A, op.B, op.C, op.D];
+                for (int i = 0; i < 4; i++)
+                {
+                    if (i < args) Get(slots[i]); else c.I64Const(0);
+                }
+
+                c.Call(module.ImportFunction("emu", "h" + op.Imm, [WasmType.I64, WasmType.I64, WasmType.I64, WasmType.I64], [WasmType.I64]));
+                SetDest(in op);
+                if (op.CheckFault)
+                {
+                    FaultCheck(op.Insn);
+                }
+
+                break;
+            }
+
+            case IrOpcode.ExitIf:
+                Get(op.A);
+                c.I64Const(0);
+                c.I64Ne();
+                c.If();
+                Leave(op.Insn + 1, op.Imm, ExitCode.JumpVia(op.ChainSlot));
+                c.End();
+                break;
+            case IrOpcode.RetryIf:
+                Get(op.A);
+                c.I64Const(0);
+                c.I64Ne();
+                c.If();
+                Leave(op.Insn, block.InsnPcs[op.Insn], ExitCode.Dispatch);
+                c.End();
+                break;
+            case IrOpcode.Goto:
+                Leave(op.Insn + 1, op.Imm, ExitCode.JumpVia(op.ChainSlot));
+                break;
+            case IrOpcode.GotoIndirect:
+            {
+                int target = op.A;
+                c.LocalGet(sta);
+                Get(target);
+                c.Store(StoreKind.I64, (ulong)layout.Rip);
+                Retire(op.Insn + 1, ExitCode.Dispatch);
+                break;
+            }
+
+            case IrOpcode.Exit:
+                Leave(op.Insn + 1, op.Imm, ExitCode.Dispatch);
+                break;
+            case IrOpcode.SmcCheck:
+                // A store invalidated this block (self-modifying code): leave after this instruction.
+                c.LocalGet(sta);
+                c.Load(LoadKind.I32, (ulong)layout.CurrentTbInvalidated);
+                c.If();
+                c.LocalGet(sta);
+                c.I32Const(0);
+                c.Store(StoreKind.I32, (ulong)layout.CurrentTbInvalidated);
+                Leave(op.Insn + 1, op.Imm, ExitCode.Dispatch);
+                c.End();
+                break;
+            case IrOpcode.Raise:
+                c.LocalGet(sta);
+                c.I32Const((int)op.Imm);
+                c.Store(StoreKind.I32, (ulong)layout.ExceptionVector);
+                c.LocalGet(sta);
+                Get(op.A);
+                c.Store(StoreKind.I64B32, (ulong)layout.ExceptionErrorCode);
+                c.LocalGet(sta);
+                c.I64Const(0);
+                c.Store(StoreKind.I64, (ulong)layout.ExceptionAddress);
+                FaultExit(op.Insn);
+                break;
+            default:
+                EmitPure(in op);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// A guest load. The TLB fast path is inlined; the slow path is the host's softmmu read:
+    /// <code>
+    /// e = tlb[(la >> 12) &amp; 255]
+    /// if (e.read_tag == ((la + size - 1) &amp; ~0xfff))   // same page, readable, and not crossing it
+    ///     value = ram[la + e.addend]
+    /// else
+    ///     value = read(la, size)                     // page walk, MMIO, page-crossing; may fault
+    ///     if (state.exception_vector >= 0) leave with the fault
+    /// </code>
+    /// </summary>
+    private void EmitLoad(in MicroOp op)
+    {
+        int size = 1 << (int)op.Type;
+        TlbProbe(op.A, size, layout.TlbReadTag);
+        c.IfResult(WasmType.I64);
+        HostAddress();
+        c.Load(LoadOf(op.Type), 0);
+        c.Else();
+        c.LocalGet(la);
+        c.I32Const(size);
+        c.Call(module.ImportFunction("emu", "read", [WasmType.I64, WasmType.I32], [WasmType.I64]));
+        FaultCheck(op.Insn);
+        c.End();
+        SetDest(in op);
+    }
+
+    /// <summary>A guest store: as <see cref="EmitLoad"/> with the write tag (absent on pages that hold translated code, so such stores reach the host and invalidate it).</summary>
+    private void EmitStore(in MicroOp op)
+    {
+        int size = 1 << (int)op.Type;
+        TlbProbe(op.A, size, layout.TlbWriteTag);
+        c.If();
+        HostAddress();
+        Get(op.B);
+        c.Store(StoreOf(op.Type), 0);
+        c.Else();
+        c.LocalGet(la);
+        c.I32Const(size);
+        Get(op.B);
+        c.Call(module.ImportFunction("emu", "write", [WasmType.I64, WasmType.I32, WasmType.I64], []));
+        FaultCheck(op.Insn);
+        c.End();
+    }
+
+    /// <summary>Sets la and ent, and leaves on the stack whether the entry's tag matches the access's last byte's page.</summary>
+    private void TlbProbe(int address, int size, int tagOffset)
+    {
+        Get(address);
+        c.LocalTee(la);
+        c.I64Const(layout.PageShift);
+        c.I64ShrU();
+        c.I64Const((1L << layout.TlbIndexBits) - 1);
+        c.I64And();
+        c.I64Const(layout.TlbEntryShift);
+        c.I64Shl();
+        ToAddress();
+        c.LocalGet(sta);
+        AddAddress();
+        c.LocalTee(ent);
+        c.Load(LoadKind.I64, (ulong)(block.TlbOffset + tagOffset));
+        c.LocalGet(la);
+        if (size > 1)
+        {
+            c.I64Const(size - 1);
+            c.I64Add();
+        }
+
+        c.I64Const(~((1L << layout.PageShift) - 1));
+        c.I64And();
+        c.I64Eq();
+    }
+
+    /// <summary>Pushes the Wasm address of la through the entry just probed: la + addend.</summary>
+    private void HostAddress()
+    {
+        c.LocalGet(la);
+        c.LocalGet(ent);
+        c.Load(LoadKind.I64, (ulong)(block.TlbOffset + layout.TlbAddend));
+        c.I64Add();
+        ToAddress();
+    }
+
+    /// <summary>After a host call that may fault: leave if it recorded a guest exception.</summary>
+    private void FaultCheck(int insn)
+    {
+        c.LocalGet(sta);
+        c.Load(LoadKind.I32, (ulong)layout.ExceptionVector);
+        c.I32Const(0);
+        c.I32GeS();
+        c.If();
+        FaultExit(insn);
+        c.End();
+    }
+
+    /// <summary>A guest exception at instruction <paramref name="insn"/>: the ones before it retire and RIP points at it.</summary>
+    private void FaultExit(int insn)
+    {
+        c.LocalGet(sta);
+        c.I32Const(0);
+        c.Store(StoreKind.I32, (ulong)layout.CurrentTbInvalidated);
+        Leave(insn, block.InsnPcs[insn], ExitCode.Exception);
+    }
+
+    /// <summary>Sets RIP to <paramref name="rip"/>, retires <paramref name="retired"/> instructions and returns <paramref name="code"/>.</summary>
+    private void Leave(int retired, ulong rip, int code)
+    {
+        c.LocalGet(sta);
+        c.I64Const(rip);
+        c.Store(StoreKind.I64, (ulong)layout.Rip);
+        Retire(retired, code);
+    }
+
+    /// <summary>Retires <paramref name="retired"/> instructions and returns <paramref name="code"/> (RIP is set).</summary>
+    private void Retire(int retired, int code)
+    {
+        if (retired > 0)
+        {
+            c.LocalGet(sta);
+            c.LocalGet(sta);
+            c.Load(LoadKind.I64, (ulong)layout.InstructionCount);
+            c.I64Const(retired);
+            c.I64Add();
+            c.Store(StoreKind.I64, (ulong)layout.InstructionCount);
+        }
+
+        c.I32Const(code);
+        c.Return();
+    }
+
+    /// <summary>Pushes a frame slot's value.</summary>
+    private void Get(int slot)
+    {
+        if (slot < constCount)
+        {
+            c.I64Const(block.Constants[slot]);
+        }
+        else
+        {
+            c.LocalGet(1 + slot - constCount);
+        }
+    }
+
+    /// <summary>Pops the op's result into its temp (a result nobody keeps is dropped).</summary>
+    private void SetDest(in MicroOp op)
+    {
+        if (op.Dest < constCount)
+        {
+            c.Drop();
+        }
+        else
+        {
+            c.LocalSet(1 + op.Dest - constCount);
+        }
+    }
+
+    /// <summary>An i64 on the stack becomes an address of the memory's type.</summary>
+    private void ToAddress()
+    {
+        if (!is64) c.I32WrapI64();
+    }
+
+    private void AddAddress()
+    {
+        if (is64) c.I64Add(); else c.I32Add();
+    }
+
+    private static LoadKind LoadOf(IrType t) => t switch
+    {
+        IrType.I8 => LoadKind.I64U8,
+        IrType.I16 => LoadKind.I64U16,
+        IrType.I32 => LoadKind.I64U32,
+        _ => LoadKind.I64,
+    };
+
+    private static StoreKind StoreOf(IrType t) => t switch
+    {
+        IrType.I8 => StoreKind.I64B8,
+        IrType.I16 => StoreKind.I64B16,
+        IrType.I32 => StoreKind.I64B32,
+        _ => StoreKind.I64,
+    };
+}

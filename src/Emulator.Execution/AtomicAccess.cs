@@ -1,0 +1,46 @@
+using Emulator.Ir;
+using Emulator.X86;
+using Emulator.X86.Memory;
+
+namespace Emulator.Execution;
+
+/// <summary>A LOCK-prefixed access (AtomicRmw or AtomicCas), shared by both tiers.</summary>
+public static unsafe class AtomicAccess
+{
+    /// <summary>
+    /// A host interlocked op on guest RAM. An access that crosses a page or is not RAM cannot be
+    /// one host atomic; it is done as a plain read and write (a split lock, which x86 also makes
+    /// slow and Linux treats as a bug). False: a guest exception is recorded.
+    /// </summary>
+    public static bool Run(Cpu cpu, IrOpcode op, IrType type, AtomicOp rmw, ulong address, ulong b, ulong c, out ulong old)
+    {
+        int size = 1 << (int)type;
+        ulong mask = type.Mask();
+        byte* p = cpu.AtomicPointer(address, size, out bool ok);
+        if (p != null)
+        {
+            old = op == IrOpcode.AtomicRmw
+                ? Atomics.Rmw(p, size, rmw, b) & mask
+                : Atomics.Cas(p, size, b, c) & mask;
+            return true;
+        }
+
+        if (!ok || !cpu.Read(address, size, out old))
+        {
+            old = 0;
+            return false;
+        }
+
+        ulong next = op == IrOpcode.AtomicCas
+            ? (old == b ? c : old)
+            : rmw switch
+            {
+                AtomicOp.Add => old + b,
+                AtomicOp.And => old & b,
+                AtomicOp.Or => old | b,
+                AtomicOp.Xor => old ^ b,
+                _ => b,
+            };
+        return cpu.Write(address, size, next & mask);
+    }
+}

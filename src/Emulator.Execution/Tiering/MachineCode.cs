@@ -1,0 +1,43 @@
+using Emulator.X86.Memory;
+
+namespace Emulator.Execution.Tiering;
+
+/// <summary>Creates a machine's guest memory and translation cache, with tier 1 as chosen.</summary>
+public static class MachineCode
+{
+    /// <summary>
+    /// Guest memory of <paramref name="ramBytes"/> and a translation cache that promotes hot blocks
+    /// per <paramref name="tier1"/> (null: tier 0 alone). With tier 1 the memory is the engine's linear memory.
+    /// </summary>
+    public static (GuestMemory Memory, TranslationCache Cache) Create(ulong ramBytes, Tier1Options? tier1)
+    {
+        if (tier1 is null)
+        {
+            return (new GuestMemory(ramBytes), new TranslationCache());
+        }
+
+        var tierUp = new TierUp(tier1);
+        return (tierUp.CreateGuestMemory(ramBytes), new TranslationCache(tierUp));
+    }
+
+    /// <summary>
+    /// Tier-1 settings from the environment, for test runs that force a tier on everything:
+    /// EMU_TIER1=cil|wasmtime|off (unset: off), EMU_TIER1_THRESHOLD=N (default 1: every block),
+    /// EMU_TIER1_ASYNC=1 compiles in the background as a machine does (default: at promotion).
+    /// </summary>
+    public static Tier1Options? FromEnvironment()
+    {
+        string? engine = Environment.GetEnvironmentVariable("EMU_TIER1");
+        if (string.IsNullOrEmpty(engine) || engine == "off")
+        {
+            return null;
+        }
+
+        int threshold = int.TryParse(Environment.GetEnvironmentVariable("EMU_TIER1_THRESHOLD"), out int t) && t > 0 ? t : 1;
+        return new Tier1Options(Tier1Options.CreateEngine(engine))
+        {
+            Threshold = threshold,
+            Synchronous = Environment.GetEnvironmentVariable("EMU_TIER1_ASYNC") != "1",
+        };
+    }
+}

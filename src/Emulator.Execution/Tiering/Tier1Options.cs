@@ -1,0 +1,37 @@
+using Emulator.Backend.Wasm.Engines;
+
+namespace Emulator.Execution.Tiering;
+
+/// <summary>
+/// How hot blocks are promoted to tier 1 (WebAssembly). The defaults follow the seed design:
+/// a block is compiled after 1500 runs on the interpreter and at most 15,000 compiled blocks
+/// stay live (the oldest half is evicted when the cap is reached).
+/// </summary>
+public sealed record Tier1Options(IWasmEngine Engine)
+{
+    /// <summary>Runs on tier 0 before a block is queued for compilation (1: every block, as the tests force it).</summary>
+    public int Threshold { get; init; } = 1500;
+
+    /// <summary>Most blocks compiled into one module.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Most compiled blocks kept live; past it the oldest modules are evicted until half remain.</summary>
+    public int MaxLiveBlocks { get; init; } = 15_000;
+
+    /// <summary>Compile on the vCPU thread at promotion instead of in the background (deterministic: tests and the differential mode).</summary>
+    public bool Synchronous { get; init; }
+
+    /// <summary>Sees every module's bytes before it is compiled (tests validate them with wasm-validate; EMU_TIER1_DUMP writes them out).</summary>
+    public Action<byte[]>? ModuleObserver { get; init; }
+
+    /// <summary>The engine named as -accel tcg,tier1=NAME spells it.</summary>
+    public static IWasmEngine CreateEngine(string name) => name switch
+    {
+        "cil" => new CilEngine(),
+        "wasmtime" => CreateWasmtime(),
+        _ => throw new ArgumentException($"unknown tier-1 engine '{name}' (wasmtime, cil or off)", nameof(name)),
+    };
+
+    private static IWasmEngine CreateWasmtime() =>
+        throw new NotSupportedException("the wasmtime tier-1 engine is not built yet: use tier1=cil or tier1=off");
+}
