@@ -47,11 +47,11 @@ public sealed class CompiledBlock
     /// <summary>The tier-1 module holding this block, once compiled; null on tier 0 or after eviction.</summary>
     public volatile Tiering.Tier1Module? Tier1;
 
-    /// <summary>This block's export index in <see cref="Tier1"/>.</summary>
+    /// <summary>This block's index in <see cref="Tier1"/>'s run function.</summary>
     public int Tier1Index;
 
-    /// <summary>Per-vCPU entry points (by <see cref="Tiering.Tier1Vcpu.Slot"/>), filled as each vCPU instantiates the module.</summary>
-    public Backend.Wasm.Engines.BlockEntry?[]? Tier1Entries;
+    /// <summary>This block's flag in guest memory's tier-1 code flags (set when it becomes invalid), or -1.</summary>
+    public int Tier1Flag = -1;
 
     public int InstructionCount => InsnPcs.Length;
 

@@ -56,8 +56,8 @@ public sealed class ExecutionEngine
         }
     }
 
-    /// <summary>Blocks entered on tier 1 by this vCPU.</summary>
-    public long Tier1BlocksRun => tier1?.BlocksRun ?? 0;
+    /// <summary>Entries into tier-1 code by this vCPU (each runs one block or more).</summary>
+    public long Tier1Runs => tier1?.ModuleRuns ?? 0;
 
     public Cpu Cpu { get; }
 
@@ -145,14 +145,15 @@ public sealed class ExecutionEngine
                 chainFrom.Chains[chainSlot] = tb;
             }
 
-            BlockExit exit;
-            CompiledBlock? last;
-            int lastSlot;
-            if (tier1 is not null && tb.Tier1 is not null && tier1.EntryOf(tb) is { } entry)
+            BlockExit exit = BlockExit.NotRun;
+            CompiledBlock? last = null;
+            int lastSlot = -1;
+            if (tier1 is not null && tb.Tier1 is { } module)
             {
-                exit = tier1.Run(tb, entry, ref budget, out last, out lastSlot);
+                exit = tier1.Run(tb, module, ref budget, out last, out lastSlot);
             }
-            else
+
+            if (exit == BlockExit.NotRun)
             {
                 exit = interpreter.Run(cpu, tb, ref budget);
                 (last, lastSlot) = (interpreter.LastBlock, interpreter.LastSlot);
@@ -168,7 +169,7 @@ public sealed class ExecutionEngine
     /// Chains stay within one physical page and one virtual page, so a block reached by a chain
     /// is always the one a lookup through the current mapping would find.
     /// </summary>
-    private static bool SamePage(CompiledBlock from, CompiledBlock to) =>
+    internal static bool SamePage(CompiledBlock from, CompiledBlock to) =>
         (from.PhysStart & ~GuestMemory.PageMask) == (to.PhysStart & ~GuestMemory.PageMask)
         && (from.Pc & ~GuestMemory.PageMask) == (to.Pc & ~GuestMemory.PageMask);
 

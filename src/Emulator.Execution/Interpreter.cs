@@ -19,6 +19,9 @@ public enum BlockExit
 
     /// <summary>A guest exception is recorded in the state.</summary>
     Exception,
+
+    /// <summary>Tier 1 could not run the block (no instance for this vCPU): nothing ran.</summary>
+    NotRun,
 }
 
 /// <summary>

@@ -17,7 +17,14 @@ namespace Emulator.Execution;
 public sealed class TranslationCache : ICodeWriteObserver, IDisposable
 {
     /// <param name="tierUp">Tier 1's promotion for this machine, or null for tier 0 alone. The cache owns it.</param>
-    public TranslationCache(TierUp? tierUp = null) => TierUp = tierUp;
+    public TranslationCache(TierUp? tierUp = null)
+    {
+        TierUp = tierUp;
+        if (tierUp is not null)
+        {
+            tierUp.Cache = this;
+        }
+    }
 
     /// <summary>Tier 1 (hot blocks compiled to WebAssembly), when on.</summary>
     public TierUp? TierUp { get; }
@@ -123,7 +130,7 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
         }
     }
 
-    public bool OnCodeWrite(Cpu cpu, ulong physAddr, int size) => InvalidateRange(physAddr, size);
+    public bool OnCodeWrite(Cpu cpu, ulong physAddr, int size) => InvalidateRange(physAddr, size, cpu);
 
     /// <summary>
     /// A device wrote guest RAM directly (DMA, a disk read): drops the blocks the range overlaps,
@@ -142,8 +149,14 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
         }
     }
 
-    /// <summary>Invalidates the blocks overlapping [physAddr, physAddr + size) within one page; true if the page still holds code.</summary>
-    private bool InvalidateRange(ulong physAddr, int size)
+    /// <summary>
+    /// Invalidates the blocks overlapping [physAddr, physAddr + size) within one page; true if the
+    /// page still holds code. The vCPU whose store did it (<paramref name="writer"/>) is told to
+    /// leave its block after the storing instruction: it may be running one of them, and compiled
+    /// code chains blocks without telling the host which one runs. Another vCPU is told only if the
+    /// block it entered was hit (x86 asks cross-modifying code to serialize anyway; SDM Vol. 3A 8.1.3).
+    /// </summary>
+    private bool InvalidateRange(ulong physAddr, int size, Cpu? writer = null)
     {
         lock (gate)
         {
@@ -162,12 +175,13 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
                 }
 
                 tb.Invalid = true;
+                TierUp?.MarkInvalid(tb);
                 Invalidations++;
                 list.RemoveAt(i);
                 blocks.Remove((tb.PhysStart, tb.Pc, tb.Mode.Bits));
                 foreach (var c in cpus)
                 {
-                    if (c.RunningBlock == tb)
+                    if (c == writer || c.RunningBlock == tb)
                     {
                         c.S.CurrentTbInvalidated = 1;
                     }
@@ -192,6 +206,7 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
             foreach (var tb in blocks.Values)
             {
                 tb.Invalid = true;
+                TierUp?.MarkInvalid(tb);
             }
 
             blocks.Clear();

@@ -70,6 +70,11 @@ public sealed class TestMachine : IDisposable
                 $"unimplemented so far: {string.Join(", ", Emulator.X86.Frontend.Translator.Unimplemented)}");
         }
 
+        if (Cache.TierUp is not null && Engine.Tier1Runs == 0)
+        {
+            throw new Xunit.Sdk.XunitException("tier 1 is forced on (EMU_TIER1) but no block ran on it");
+        }
+
         Cpu.S.Halted = 0;
         return this;
     }

@@ -5,6 +5,7 @@ public enum LoadKind : byte
 {
     I32 = 0x28,
     I64 = 0x29,
+    I32U8 = 0x2d,
     I64U8 = 0x31,
     I64U16 = 0x33,
     I64U32 = 0x35,
@@ -40,6 +41,7 @@ public sealed class CodeWriter : ByteWriter
     public void BrIf(int depth) { Byte(0x0d); U32((uint)depth); }
     public void Return() => Byte(0x0f);
     public void Call(int function) { Byte(0x10); U32((uint)function); }
+    public void CallIndirect(int type) { Byte(0x11); U32((uint)type); U32(0); }
 
     // Parametric (5.4.3)
     public void Drop() => Byte(0x1a);
@@ -60,6 +62,8 @@ public sealed class CodeWriter : ByteWriter
     public void I64Const(ulong v) => I64Const((long)v);
 
     public void I32Eqz() => Byte(0x45);
+    public void I32Eq() => Byte(0x46);
+    public void I32ShrU() => Byte(0x76);
     public void I32Ne() => Byte(0x47);
     public void I32LtS() => Byte(0x48);
     public void I32GeS() => Byte(0x4e);

@@ -20,6 +20,7 @@ public sealed class WasmModuleBuilder
     private readonly List<(int Type, WasmType[] Locals, byte[] Code)> functions = [];
     private readonly List<(string Name, int Function)> exports = [];
     private (string Module, string Name, ulong Pages, bool Shared, bool Is64)? memory;
+    private int[]? table;
 
     public int TypeOf(WasmType[] parameters, WasmType[] results)
     {
@@ -60,6 +61,9 @@ public sealed class WasmModuleBuilder
     }
 
     public int FunctionIndex(int definedFunction) => funcImports.Count + definedFunction;
+
+    /// <summary>Declares table 0 (funcref, fixed size) holding these defined functions in order, for call_indirect.</summary>
+    public void FunctionTable(int[] definedFunctions) => table = definedFunctions;
 
     public void Export(string name, int definedFunction) => exports.Add((name, definedFunction));
 
@@ -110,6 +114,18 @@ public sealed class WasmModuleBuilder
             foreach (var f in functions) s.U32((uint)f.Type);
         });
 
+        if (table is { } entries)
+        {
+            Section(w, 4, s =>
+            {
+                s.U32(1);
+                s.Byte(0x70); // funcref
+                s.Byte(0x01);
+                s.U32((uint)entries.Length);
+                s.U32((uint)entries.Length);
+            });
+        }
+
         Section(w, 7, s =>
         {
             s.U32((uint)exports.Count);
@@ -120,6 +136,21 @@ public sealed class WasmModuleBuilder
                 s.U32((uint)FunctionIndex(f));
             }
         });
+
+        if (table is { } elements)
+        {
+            // One active segment at offset 0 of table 0 (spec 5.5.12, flags 0).
+            Section(w, 9, s =>
+            {
+                s.U32(1);
+                s.U32(0);
+                s.Byte(0x41);
+                s.S64(0);
+                s.Byte(0x0b);
+                s.U32((uint)elements.Length);
+                foreach (int f in elements) s.U32((uint)FunctionIndex(f));
+            });
+        }
 
         Section(w, 10, s =>
         {

@@ -86,7 +86,7 @@ public sealed unsafe class CilEngine : IWasmEngine
 
         private Tier1Imports Host { get; }
 
-        public BlockEntry[] Instantiate(IWasmModule module, int blockCount)
+        public ModuleEntry Instantiate(IWasmModule module)
         {
             var m = ((CilModule)module).Module;
             foreach (var import in m.Imports)
@@ -97,14 +97,7 @@ public sealed unsafe class CilEngine : IWasmEngine
                 }
             }
 
-            var instance = Instance.Create(m, imports);
-            var entries = new BlockEntry[blockCount];
-            for (int i = 0; i < blockCount; i++)
-            {
-                entries[i] = instance.GetFunction<BlockEntry>("b" + i);
-            }
-
-            return entries;
+            return Instance.Create(m, imports).GetFunction<ModuleEntry>("run");
         }
 
         public void Dispose()

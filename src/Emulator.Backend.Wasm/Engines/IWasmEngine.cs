@@ -48,15 +48,16 @@ public interface IWasmModule
 /// <summary>One vCPU's engine context.</summary>
 public interface IWasmVcpu : IDisposable
 {
-    /// <summary>
-    /// Instantiates <paramref name="module"/> in this context and returns its block entry points
-    /// (exports named "b0", "b1" ...) in order, each <c>(param i64 state) (result i32 exit)</c>.
-    /// </summary>
-    BlockEntry[] Instantiate(IWasmModule module, int blockCount);
+    /// <summary>Instantiates <paramref name="module"/> in this context and returns its export "run".</summary>
+    ModuleEntry Instantiate(IWasmModule module);
 }
 
-/// <summary>A tier-1 block: runs from the vCPU state at <paramref name="state"/> (a Wasm address) and returns an exit code (<see cref="ExitCode"/>).</summary>
-public delegate int BlockEntry(long state);
+/// <summary>
+/// A tier-1 module's "run": runs its block <paramref name="block"/> from the vCPU state at
+/// <paramref name="state"/> (a Wasm address), and the blocks it chains to, and returns an exit
+/// code (<see cref="Lowering.ExitCode"/>).
+/// </summary>
+public delegate int ModuleEntry(long state, int block);
 
 /// <summary>
 /// The host functions a tier-1 module imports (module "emu"), bound to one vCPU. A function that

@@ -14,6 +14,8 @@ internal sealed partial class BlockLowering
     private readonly WasmModuleBuilder module;
     private readonly Tier1Layout layout;
     private readonly Tier1Block block;
+    private readonly IReadOnlyList<Tier1Block> moduleBlocks;
+    private readonly int index;
     private readonly bool is64;
     private readonly CodeWriter c = new();
     private readonly int constCount;
@@ -27,11 +29,13 @@ internal sealed partial class BlockLowering
     private readonly int sta;
     private readonly int ent;
 
-    private BlockLowering(WasmModuleBuilder module, Tier1Layout layout, Tier1Block block, bool is64)
+    private BlockLowering(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, bool is64)
     {
         this.module = module;
         this.layout = layout;
-        this.block = block;
+        moduleBlocks = blocks;
+        this.index = index;
+        block = blocks[index];
         this.is64 = is64;
         constCount = block.Constants.Length;
         temps = block.FrameSize - constCount;
@@ -45,10 +49,10 @@ internal sealed partial class BlockLowering
 
     private WasmType AddressType => is64 ? WasmType.I64 : WasmType.I32;
 
-    /// <summary>Adds the block's function to <paramref name="module"/>; returns its defined-function index.</summary>
-    public static int Lower(WasmModuleBuilder module, Tier1Layout layout, Tier1Block block, bool is64)
+    /// <summary>Adds the function of block <paramref name="index"/> of <paramref name="blocks"/> to <paramref name="module"/>; returns its defined-function index.</summary>
+    public static int Lower(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, bool is64)
     {
-        var l = new BlockLowering(module, layout, block, is64);
+        var l = new BlockLowering(module, layout, blocks, index, is64);
         l.EmitBody();
         var locals = new List<WasmType>();
         for (int i = 0; i < l.temps + 4; i++) locals.Add(WasmType.I64);
@@ -131,7 +135,7 @@ internal sealed partial class BlockLowering
                 c.I64Const(0);
                 c.I64Ne();
                 c.If();
-                Leave(op.Insn + 1, op.Imm, ExitCode.JumpVia(op.ChainSlot));
+                Jump(op.Insn + 1, op.Imm, op.ChainSlot);
                 c.End();
                 break;
             case IrOpcode.RetryIf:
@@ -139,11 +143,11 @@ internal sealed partial class BlockLowering
                 c.I64Const(0);
                 c.I64Ne();
                 c.If();
-                Leave(op.Insn, block.InsnPcs[op.Insn], ExitCode.Dispatch);
+                Leave(op.Insn, block.InsnPcs[op.Insn], ExitCode.Of(ExitCode.Dispatch, index));
                 c.End();
                 break;
             case IrOpcode.Goto:
-                Leave(op.Insn + 1, op.Imm, ExitCode.JumpVia(op.ChainSlot));
+                Jump(op.Insn + 1, op.Imm, op.ChainSlot);
                 break;
             case IrOpcode.GotoIndirect:
             {
@@ -151,12 +155,12 @@ internal sealed partial class BlockLowering
                 c.LocalGet(sta);
                 Get(target);
                 c.Store(StoreKind.I64, (ulong)layout.Rip);
-                Retire(op.Insn + 1, ExitCode.Dispatch);
+                Retire(op.Insn + 1, ExitCode.Of(ExitCode.Dispatch, index));
                 break;
             }
 
             case IrOpcode.Exit:
-                Leave(op.Insn + 1, op.Imm, ExitCode.Dispatch);
+                Leave(op.Insn + 1, op.Imm, ExitCode.Of(ExitCode.Dispatch, index));
                 break;
             case IrOpcode.SmcCheck:
                 // A store invalidated this block (self-modifying code): leave after this instruction.
@@ -166,7 +170,7 @@ internal sealed partial class BlockLowering
                 c.LocalGet(sta);
                 c.I32Const(0);
                 c.Store(StoreKind.I32, (ulong)layout.CurrentTbInvalidated);
-                Leave(op.Insn + 1, op.Imm, ExitCode.Dispatch);
+                Leave(op.Insn + 1, op.Imm, ExitCode.Of(ExitCode.Dispatch, index));
                 c.End();
                 break;
             case IrOpcode.Raise:
@@ -288,7 +292,7 @@ internal sealed partial class BlockLowering
         c.LocalGet(sta);
         c.I32Const(0);
         c.Store(StoreKind.I32, (ulong)layout.CurrentTbInvalidated);
-        Leave(insn, block.InsnPcs[insn], ExitCode.Exception);
+        Leave(insn, block.InsnPcs[insn], ExitCode.Of(ExitCode.Exception, index));
     }
 
     /// <summary>Sets RIP to <paramref name="rip"/>, retires <paramref name="retired"/> instructions and returns <paramref name="code"/>.</summary>
@@ -300,8 +304,59 @@ internal sealed partial class BlockLowering
         Retire(retired, code);
     }
 
+    /// <summary>
+    /// A direct jump through chain slot <paramref name="slot"/>. When the target was compiled into
+    /// this module the block returns <see cref="ExitCode.Chain"/> to the run loop, which calls it
+    /// without leaving Wasm, as long as the target is still valid, the budget lasts and no exit is requested:
+    /// <code>
+    /// rip = target; instructions += retired
+    /// if (flags[target.flag] == 0 &amp;&amp; instructions &lt; limit &amp;&amp; exit_request == 0) return chain(target)
+    /// return jump(this block, slot)
+    /// </code>
+    /// </summary>
+    private void Jump(int retired, ulong rip, int slot)
+    {
+        int target = slot < block.ChainTargets.Length ? block.ChainTargets[slot] : -1;
+        if (target < 0)
+        {
+            Leave(retired, rip, ExitCode.Of(ExitCode.Jump, index, slot));
+            return;
+        }
+
+        c.LocalGet(sta);
+        c.I64Const(rip);
+        c.Store(StoreKind.I64, (ulong)layout.Rip);
+        AddRetired(retired);
+        PushAddress(layout.CodeFlags + (ulong)moduleBlocks[target].Flag);
+        c.Load(LoadKind.I32U8, 0);
+        c.I32Eqz();
+        c.LocalGet(sta);
+        c.Load(LoadKind.I64, (ulong)layout.InstructionCount);
+        c.LocalGet(sta);
+        c.Load(LoadKind.I64, (ulong)layout.InstructionLimit);
+        c.I64LtU();
+        c.I32And();
+        c.LocalGet(sta);
+        c.Load(LoadKind.I32, (ulong)layout.ExitRequest);
+        c.I32Eqz();
+        c.I32And();
+        c.If();
+        c.I32Const(ExitCode.Of(ExitCode.Chain, target));
+        c.Return();
+        c.End();
+        c.I32Const(ExitCode.Of(ExitCode.Jump, index, slot));
+        c.Return();
+    }
+
     /// <summary>Retires <paramref name="retired"/> instructions and returns <paramref name="code"/> (RIP is set).</summary>
     private void Retire(int retired, int code)
+    {
+        AddRetired(retired);
+        c.I32Const(code);
+        c.Return();
+    }
+
+    private void AddRetired(int retired)
     {
         if (retired > 0)
         {
@@ -312,9 +367,12 @@ internal sealed partial class BlockLowering
             c.I64Add();
             c.Store(StoreKind.I64, (ulong)layout.InstructionCount);
         }
+    }
 
-        c.I32Const(code);
-        c.Return();
+    /// <summary>Pushes an absolute Wasm address.</summary>
+    private void PushAddress(ulong address)
+    {
+        if (is64) c.I64Const(address); else c.I32Const((int)(uint)address);
     }
 
     /// <summary>Pushes a frame slot's value.</summary>

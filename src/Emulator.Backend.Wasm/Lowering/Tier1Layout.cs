@@ -8,9 +8,12 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// self-modifying-code flag) and the softmmu TLB's geometry. The target (x86) supplies them,
 /// so this backend depends on the IR alone.
 /// </summary>
+/// <param name="CodeFlags">Wasm address of the machine's block flags (one byte per compiled block, non-zero once it is invalid).</param>
 public sealed record Tier1Layout(
     int Rip,
     int InstructionCount,
+    int InstructionLimit,
+    int ExitRequest,
     int ExceptionVector,
     int ExceptionErrorCode,
     int ExceptionAddress,
@@ -20,18 +23,24 @@ public sealed record Tier1Layout(
     int TlbEntryShift,
     int TlbReadTag,
     int TlbWriteTag,
-    int TlbAddend);
-
-/// <summary>One block to compile: its ops bound to frame slots (the tier-0 form), and the offset of the TLB its privilege level uses.</summary>
-public sealed record Tier1Block(MicroOp[] Ops, ulong[] Constants, int FrameSize, ulong[] InsnPcs, int TlbOffset);
+    int TlbAddend,
+    ulong CodeFlags);
 
 /// <summary>
-/// What a block function returns: the kind in bits 0-1, and for a direct jump (<see cref="Jump"/>)
-/// the chain slot of the Goto or ExitIf taken in the bits above.
+/// One block to compile: its ops bound to frame slots (the tier-0 form), the offset of the TLB
+/// its privilege level uses, its flag in the machine's block flags, and for each chain slot
+/// (each direct jump) the index in the same module of the block it may chain to, or -1.
+/// </summary>
+public sealed record Tier1Block(MicroOp[] Ops, ulong[] Constants, int FrameSize, ulong[] InsnPcs, int TlbOffset, int Flag, int[] ChainTargets);
+
+/// <summary>
+/// What a module's run function returns: the kind in bits 0-1, for a direct jump (<see cref="Jump"/>)
+/// the chain slot taken in bits 2-7, and in bits 8+ the module's index of the block that left.
+/// Block functions also return <see cref="Chain"/> to the run loop, never to the host.
 /// </summary>
 public static class ExitCode
 {
-    /// <summary>A direct jump to the new RIP; bits 2+ name the chain slot.</summary>
+    /// <summary>A direct jump to the new RIP, not followed inside the module.</summary>
     public const int Jump = 0;
 
     /// <summary>A computed jump or a state change: look the next block up.</summary>
@@ -40,9 +49,18 @@ public static class ExitCode
     /// <summary>A guest exception is recorded in the state; RIP is the faulting instruction's.</summary>
     public const int Exception = 2;
 
+    /// <summary>Inside a module only: run the module's block named in bits 8+ next.</summary>
+    public const int Chain = 3;
+
     public const int KindMask = 3;
 
-    public static int JumpVia(int chainSlot) => Jump | (chainSlot << 2);
+    public const int BlockShift = 8;
+
+    public static int SlotOf(int code) => (code >> 2) & 63;
+
+    public static int BlockOf(int code) => code >> BlockShift;
+
+    public static int Of(int kind, int block, int chainSlot = 0) => kind | (chainSlot << 2) | (block << BlockShift);
 }
 
 /// <summary>How the "atomic" import's op argument packs a LOCK-prefixed access.</summary>

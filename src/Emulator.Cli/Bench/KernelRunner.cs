@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Emulator.Execution;
+using Emulator.Execution.Tiering;
 using Emulator.X86;
 using Emulator.X86.Memory;
 using Emulator.X86.State;
@@ -8,7 +9,7 @@ using Iced.Intel;
 namespace Emulator.Cli.Bench;
 
 /// <summary>The outcome of one kernel run on the CPU core.</summary>
-internal readonly record struct KernelResult(ulong Guest, ulong Host, ulong Instructions, TimeSpan Elapsed, StopReason Reason, int Vector, long Translations)
+internal readonly record struct KernelResult(ulong Guest, ulong Host, ulong Instructions, TimeSpan Elapsed, StopReason Reason, int Vector, long Translations, long Tier1Blocks)
 {
     public bool Correct => Reason == StopReason.Halted && Guest == Host;
 
@@ -18,9 +19,13 @@ internal readonly record struct KernelResult(ulong Guest, ulong Host, ulong Inst
 /// <summary>Runs a guest kernel on a fresh vCPU with its own memory, the CPU core alone.</summary>
 internal static class KernelRunner
 {
-    public static KernelResult Run(GuestKernel kernel, int seed = 1)
+    /// <param name="tier1">The tier-1 engine ("cil", "wasmtime") or "off" for the interpreter alone.</param>
+    public static KernelResult Run(GuestKernel kernel, string tier1 = "off", int seed = 1)
     {
-        using var memory = new GuestMemory(4 << 20);
+        var options = tier1 == "off" ? null : new Tier1Options(Tier1Options.CreateEngine(tier1));
+        var (memory, cache) = MachineCode.Create(4 << 20, options);
+        using var disposeMemory = memory;
+        using var disposeCache = cache;
         using var cpu = new Cpu(memory);
         var data = memory.Span(GuestKernels.DataAddress, GuestKernels.DataLength);
         Data(seed).CopyTo(data);
@@ -34,11 +39,11 @@ internal static class KernelRunner
         ms.ToArray().CopyTo(memory.Span(GuestKernels.CodeAddress, (int)ms.Length));
 
         CpuSetup.EnterFlat(cpu, 64, GuestKernels.CodeAddress, 0x80000);
-        var engine = new ExecutionEngine(cpu);
+        var engine = new ExecutionEngine(cpu, cache);
         var sw = Stopwatch.StartNew();
         var reason = engine.Run(long.MaxValue);
         sw.Stop();
-        return new KernelResult(cpu.Reg(Gpr.Rax), host, cpu.S.InstructionCount, sw.Elapsed, reason, cpu.S.ExceptionVector, engine.Cache.Translations);
+        return new KernelResult(cpu.Reg(Gpr.Rax), host, cpu.S.InstructionCount, sw.Elapsed, reason, cpu.S.ExceptionVector, engine.Cache.Translations, engine.Tier1Runs);
     }
 
     /// <summary>The kernels' input: <see cref="GuestKernels.DataLength"/> random bytes from <paramref name="seed"/>.</summary>

@@ -29,63 +29,50 @@ public sealed unsafe class Tier1Vcpu : IDisposable
     /// <summary>This vCPU's index into each block's entry points.</summary>
     public int Slot { get; }
 
-    /// <summary>Blocks run on tier 1 (entries into compiled code).</summary>
-    public long BlocksRun;
+    /// <summary>Entries into compiled code (each runs one block or more).</summary>
+    public long ModuleRuns;
 
-    /// <summary>The entry point of <paramref name="tb"/> for this vCPU, instantiating its module here on first use; null if it has none.</summary>
-    public BlockEntry? EntryOf(CompiledBlock tb)
+    /// <summary>This vCPU's run function of <paramref name="module"/>, instantiating the module here on first use; null for a vCPU that joined after it was compiled.</summary>
+    private ModuleEntry? EntryOf(Tier1Module module)
     {
-        var module = tb.Tier1;
-        var entries = tb.Tier1Entries;
-        if (module is null || entries is null || Slot >= entries.Length)
+        var entries = module.Entries;
+        if (Slot >= entries.Length)
         {
             return null;
         }
 
-        var entry = entries[Slot];
-        if (entry is not null)
-        {
-            return entry;
-        }
-
-        var all = context.Instantiate(module.Code, module.Blocks.Length);
-        for (int i = 0; i < all.Length; i++)
-        {
-            var b = module.Blocks[i];
-            if (b.Tier1 == module && b.Tier1Entries is { } e && Slot < e.Length)
-            {
-                e[Slot] = all[i];
-            }
-        }
-
-        return all[tb.Tier1Index];
+        return entries[Slot] ??= context.Instantiate(module.Code);
     }
 
     /// <summary>
-    /// Runs <paramref name="tb"/> (which has an entry for this vCPU) and the compiled blocks its
-    /// direct jumps are chained to. Returns like the interpreter; on a direct jump to a block not
-    /// chained or not compiled, <paramref name="last"/> and <paramref name="lastSlot"/> say where to chain.
+    /// Runs <paramref name="tb"/> on tier 1: its module's run function follows the direct jumps
+    /// between blocks of that module inside Wasm; a jump to a compiled block of another module is
+    /// followed here, through the chain the dispatcher set up. Returns like the interpreter; on a
+    /// direct jump not followed, <paramref name="last"/> and <paramref name="lastSlot"/> say where to chain.
     /// </summary>
-    public BlockExit Run(CompiledBlock tb, BlockEntry entry, ref long budget, out CompiledBlock last, out int lastSlot)
+    public BlockExit Run(CompiledBlock tb, Tier1Module module, ref long budget, out CompiledBlock? last, out int lastSlot)
     {
         var s = cpu.State;
-        while (true)
+        last = null;
+        lastSlot = -1;
+        while (EntryOf(module) is { } entry)
         {
             cpu.RunningBlock = tb;
             ulong before = s->InstructionCount;
-            int code = entry(stateAddress);
-            BlocksRun++;
+            s->InstructionLimit = before + (ulong)budget;
+            int code = entry(stateAddress, tb.Tier1Index);
+            ModuleRuns++;
             budget -= (long)(s->InstructionCount - before);
-            last = tb;
-            lastSlot = code >> 2;
+            last = module.Blocks[ExitCode.BlockOf(code)];
+            lastSlot = ExitCode.SlotOf(code);
             switch (code & ExitCode.KindMask)
             {
                 case ExitCode.Jump:
-                    var next = tb.Chains[lastSlot];
-                    if (next is { Invalid: false } && budget > 0 && s->ExitRequest == 0 && EntryOf(next) is { } nextEntry)
+                    var next = last.Chains[lastSlot];
+                    if (next is { Invalid: false, Tier1: { } nextModule } && budget > 0 && s->ExitRequest == 0)
                     {
                         tb = next;
-                        entry = nextEntry;
+                        module = nextModule;
                         continue;
                     }
 
@@ -96,6 +83,9 @@ public sealed unsafe class Tier1Vcpu : IDisposable
                     return BlockExit.Exception;
             }
         }
+
+        // Not instantiable for this vCPU: run the block on tier 0 instead.
+        return BlockExit.NotRun;
     }
 
     private long Read(long address, int size)

@@ -7,15 +7,15 @@ using Emulator.X86.State;
 
 namespace Emulator.Execution.Tiering;
 
-/// <summary>A compiled module and the blocks it holds (block i is export "b{i}").</summary>
-public sealed class Tier1Module(IWasmModule code, CompiledBlock[] blocks, long serial)
+/// <summary>A compiled module and the blocks it holds (block i is index i of its run function).</summary>
+public sealed class Tier1Module(IWasmModule code, CompiledBlock[] blocks, int cpuSlots)
 {
     public IWasmModule Code { get; } = code;
 
     public CompiledBlock[] Blocks { get; } = blocks;
 
-    /// <summary>Order of compilation: eviction drops the lowest first.</summary>
-    public long Serial { get; } = serial;
+    /// <summary>Each vCPU's instance's run function (by <see cref="Tier1Vcpu.Slot"/>), made on first use.</summary>
+    public ModuleEntry?[] Entries { get; } = new ModuleEntry?[cpuSlots];
 }
 
 /// <summary>
@@ -33,14 +33,21 @@ public sealed class TierUp : IDisposable
     private readonly Thread? compiler;
     private readonly Queue<Tier1Module> live = new();
     private readonly object liveGate = new();
+    private readonly bool[] flagUsed = new bool[GuestMemory.CodeFlagCount];
+
+    /// <summary>EMU_TIER1_DUMP=DIR writes every module there as tier1-N.wasm (for wasm2wat and wasm-validate).</summary>
+    private readonly string? dumpDirectory;
     private IWasmMemory? memory;
+    private GuestMemory? guestMemory;
+    private Tier1Layout? layout;
     private int cpuSlots;
+    private int nextFlag;
     private long liveBlocks;
-    private long serial;
 
     public TierUp(Tier1Options options)
     {
         Options = options;
+        dumpDirectory = Environment.GetEnvironmentVariable("EMU_TIER1_DUMP");
         if (!options.Synchronous)
         {
             compiler = new Thread(CompileLoop) { IsBackground = true, Name = "tier-1 compiler" };
@@ -55,9 +62,11 @@ public sealed class TierUp : IDisposable
     /// <summary>The machine's memory as the engine sees it (set by <see cref="CreateGuestMemory"/>).</summary>
     public IWasmMemory Memory => memory ?? throw new InvalidOperationException("tier 1 needs its guest memory created by TierUp.CreateGuestMemory");
 
-    public static Tier1Layout Layout { get; } = new(
+    private static Tier1Layout LayoutFor(GuestMemory memory) => new(
         Rip: CpuStateOffsets.Rip,
         InstructionCount: CpuStateOffsets.InstructionCount,
+        InstructionLimit: CpuStateOffsets.InstructionLimit,
+        ExitRequest: CpuStateOffsets.ExitRequest,
         ExceptionVector: CpuStateOffsets.ExceptionVector,
         ExceptionErrorCode: CpuStateOffsets.ExceptionErrorCode,
         ExceptionAddress: CpuStateOffsets.ExceptionAddress,
@@ -67,7 +76,8 @@ public sealed class TierUp : IDisposable
         TlbEntryShift: Tlb.EntryShift,
         TlbReadTag: TlbEntry.ReadTagOffset,
         TlbWriteTag: TlbEntry.WriteTagOffset,
-        TlbAddend: TlbEntry.AddendOffset);
+        TlbAddend: TlbEntry.AddendOffset,
+        CodeFlags: memory.CodeFlagsBase);
 
     // Figures (read by benchmarks and the machine's metrics).
     public long Promotions;
@@ -86,8 +96,13 @@ public sealed class TierUp : IDisposable
         ulong total = GuestMemory.TotalBytes(ramBytes);
         memory = Engine.CreateMemory(total, is64: total > (4UL << 30));
         var m = memory;
-        return new GuestMemory(ramBytes, m.Pointer, m.Dispose);
+        guestMemory = new GuestMemory(ramBytes, m.Pointer, m.Dispose);
+        layout = LayoutFor(guestMemory);
+        return guestMemory;
     }
+
+    /// <summary>The cache whose blocks this promotes (set by the cache), to find the targets of their jumps.</summary>
+    internal TranslationCache? Cache { get; set; }
 
     /// <summary>A vCPU joins: the slot its per-vCPU entry points use.</summary>
     public int AttachCpu() => Interlocked.Increment(ref cpuSlots) - 1;
@@ -103,7 +118,9 @@ public sealed class TierUp : IDisposable
         Interlocked.Increment(ref Promotions);
         if (Options.Synchronous)
         {
-            CompileBatch([tb]);
+            var batch = new List<CompiledBlock> { tb };
+            GrowRegion(batch);
+            CompileBatch(batch);
             return;
         }
 
@@ -132,6 +149,7 @@ public sealed class TierUp : IDisposable
                 }
 
                 batch.RemoveAll(b => b.Invalid);
+                GrowRegion(batch);
                 if (batch.Count > 0)
                 {
                     CompileBatch(batch);
@@ -146,6 +164,13 @@ public sealed class TierUp : IDisposable
     private void CompileBatch(IReadOnlyList<CompiledBlock> blocks)
     {
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (!AllocateFlags(blocks))
+        {
+            Interlocked.Increment(ref Failures);
+            LastFailure = $"no free tier-1 block flag (more than {GuestMemory.CodeFlagCount} live blocks)";
+            return;
+        }
+
         Tier1Module module;
         try
         {
@@ -154,14 +179,19 @@ public sealed class TierUp : IDisposable
             {
                 var b = blocks[i];
                 int tlb = (b.Mode.Cpl == 3 ? VcpuArea.UserTlbOffset : VcpuArea.SupervisorTlbOffset) - VcpuArea.StateOffset;
-                input[i] = new Tier1Block(b.Ops, b.Constants, b.FrameSize, b.InsnPcs, tlb);
+                input[i] = new Tier1Block(b.Ops, b.Constants, b.FrameSize, b.InsnPcs, tlb, b.Tier1Flag, ChainTargets(b, blocks));
             }
 
             var mem = Memory;
-            byte[] wasm = Tier1ModuleEmitter.Emit(input, Layout, mem.Length, mem.Is64);
+            byte[] wasm = Tier1ModuleEmitter.Emit(input, layout!, mem.Length, mem.Is64);
             Options.ModuleObserver?.Invoke(wasm);
+            if (dumpDirectory is not null)
+            {
+                File.WriteAllBytes(Path.Combine(dumpDirectory, $"tier1-{Interlocked.Read(ref Modules)}-{Environment.CurrentManagedThreadId}-{wasm.Length}.wasm"), wasm);
+            }
+
             var code = Engine.Compile(wasm);
-            module = new Tier1Module(code, [.. blocks], Interlocked.Increment(ref serial));
+            module = new Tier1Module(code, [.. blocks], Math.Max(Volatile.Read(ref cpuSlots), 1));
             Interlocked.Add(ref ModuleBytes, wasm.Length);
         }
         catch (Exception e) when (e is WasmCompileException or InvalidOperationException)
@@ -170,6 +200,11 @@ public sealed class TierUp : IDisposable
             // retried). Synchronous mode is for tests: there a failure is a bug to report at once.
             Interlocked.Increment(ref Failures);
             LastFailure = e.Message;
+            lock (liveGate)
+            {
+                FreeFlags(blocks);
+            }
+
             if (Options.Synchronous)
             {
                 throw;
@@ -181,13 +216,10 @@ public sealed class TierUp : IDisposable
         Interlocked.Add(ref CompileTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
         Interlocked.Increment(ref Modules);
         Interlocked.Add(ref CompiledBlocks, blocks.Count);
-        int slots = Math.Max(Volatile.Read(ref cpuSlots), 1);
         for (int i = 0; i < blocks.Count; i++)
         {
-            var b = blocks[i];
-            b.Tier1Index = i;
-            b.Tier1Entries = new BlockEntry?[slots];
-            b.Tier1 = module;
+            blocks[i].Tier1Index = i;
+            blocks[i].Tier1 = module;
         }
 
         lock (liveGate)
@@ -204,6 +236,140 @@ public sealed class TierUp : IDisposable
         }
     }
 
+    /// <summary>
+    /// Adds to <paramref name="batch"/> the blocks its direct jumps reach in the same page that are
+    /// translated and not yet promoted, and theirs, up to the batch size: a hot loop's blocks
+    /// then land in one module and chain inside it (the region a hot block belongs to).
+    /// </summary>
+    private void GrowRegion(List<CompiledBlock> batch)
+    {
+        if (Cache is not { } cache)
+        {
+            return;
+        }
+
+        for (int i = 0; i < batch.Count && batch.Count < Options.BatchSize; i++)
+        {
+            var b = batch[i];
+            foreach (ref readonly var op in b.Ops.AsSpan())
+            {
+                if (op.ChainSlot < 0 || batch.Count >= Options.BatchSize || !SamePageTarget(b, op.Imm, out ulong phys))
+                {
+                    continue;
+                }
+
+                if (cache.Find(phys, op.Imm, b.Mode) is { Invalid: false } t && Interlocked.CompareExchange(ref t.PromotionState, 1, 0) == 0)
+                {
+                    batch.Add(t);
+                }
+            }
+        }
+    }
+
+    /// <summary>Whether <paramref name="pc"/> is in <paramref name="b"/>'s virtual page, and its physical address there.</summary>
+    private static bool SamePageTarget(CompiledBlock b, ulong pc, out ulong phys)
+    {
+        phys = (b.PhysStart & ~GuestMemory.PageMask) | (pc & GuestMemory.PageMask);
+        return (pc & ~GuestMemory.PageMask) == (b.Pc & ~GuestMemory.PageMask);
+    }
+
+    /// <summary>
+    /// For each chain slot of <paramref name="b"/>: the batch index of the block its direct jump
+    /// reaches, when that block is in the batch and the jump may be chained (same mode, same
+    /// virtual and physical page, as tier 0 chains), else -1.
+    /// </summary>
+    private static int[] ChainTargets(CompiledBlock b, IReadOnlyList<CompiledBlock> batch)
+    {
+        var targets = new int[b.Chains.Length];
+        Array.Fill(targets, -1);
+        foreach (ref readonly var op in b.Ops.AsSpan())
+        {
+            if (op.ChainSlot < 0)
+            {
+                continue;
+            }
+
+            for (int j = 0; j < batch.Count; j++)
+            {
+                var t = batch[j];
+                if (t.Pc == op.Imm && t.Mode == b.Mode && ExecutionEngine.SamePage(b, t))
+                {
+                    targets[op.ChainSlot] = j;
+                    break;
+                }
+            }
+        }
+
+        return targets;
+    }
+
+    /// <summary>
+    /// Gives each block a flag, cleared unless the block is already invalid. A block invalidated
+    /// from here on has its flag set by the cache (<see cref="MarkInvalid"/>), so compiled code
+    /// never chains into it.
+    /// </summary>
+    private bool AllocateFlags(IReadOnlyList<CompiledBlock> blocks)
+    {
+        var mem = guestMemory!;
+        lock (liveGate)
+        {
+            for (int i = 0; i < blocks.Count; i++)
+            {
+                int flag = -1;
+                for (int tries = 0; tries < GuestMemory.CodeFlagCount; tries++)
+                {
+                    int f = nextFlag;
+                    nextFlag = (nextFlag + 1) % GuestMemory.CodeFlagCount;
+                    if (!flagUsed[f])
+                    {
+                        flag = f;
+                        break;
+                    }
+                }
+
+                if (flag < 0)
+                {
+                    FreeFlags(blocks);
+                    return false;
+                }
+
+                flagUsed[flag] = true;
+                mem.CodeFlag(flag) = 0;
+                Volatile.Write(ref blocks[i].Tier1Flag, flag);
+                if (blocks[i].Invalid)
+                {
+                    mem.CodeFlag(flag) = 1;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    private void FreeFlags(IReadOnlyList<CompiledBlock> blocks)
+    {
+        foreach (var b in blocks)
+        {
+            int flag = b.Tier1Flag;
+            if (flag >= 0)
+            {
+                guestMemory!.CodeFlag(flag) = 1;
+                flagUsed[flag] = false;
+                b.Tier1Flag = -1;
+            }
+        }
+    }
+
+    /// <summary>The cache invalidated <paramref name="tb"/> (self-modifying code): compiled code must not chain into it any more.</summary>
+    public void MarkInvalid(CompiledBlock tb)
+    {
+        int flag = Volatile.Read(ref tb.Tier1Flag);
+        if (flag >= 0)
+        {
+            Volatile.Write(ref guestMemory!.CodeFlag(flag), 1);
+        }
+    }
+
     /// <summary>The message of the last compile failure, for diagnostics.</summary>
     public string? LastFailure { get; private set; }
 
@@ -214,12 +380,12 @@ public sealed class TierUp : IDisposable
             if (b.Tier1 == module)
             {
                 b.Tier1 = null;
-                b.Tier1Entries = null;
                 b.Executions = 0;
                 Volatile.Write(ref b.PromotionState, 0);
             }
         }
 
+        FreeFlags(module.Blocks);
         liveBlocks -= module.Blocks.Length;
         Interlocked.Increment(ref Evictions);
     }

@@ -9,7 +9,8 @@ namespace Emulator.X86.Memory;
 /// <para>
 /// The allocation is laid out as tier 1's WebAssembly linear memory: guest RAM at offset 0
 /// (a guest physical address is a Wasm address), then one <see cref="VcpuArea"/> per vCPU
-/// (its state block and TLBs), so compiled blocks reach RAM, state and TLB in one memory.
+/// (its state block and TLBs), then the tier-1 code flags, so compiled blocks reach RAM,
+/// state, TLB and block validity in one memory.
 /// The guest sees only [0, Size); nothing maps a guest address past RAM.
 /// </para>
 /// </summary>
@@ -21,6 +22,9 @@ public sealed unsafe class GuestMemory : IDisposable
 
     /// <summary>vCPU areas reserved after RAM (untouched ones cost no host memory).</summary>
     public const int MaxVcpus = 256;
+
+    /// <summary>One byte per live tier-1 block after the vCPU areas: non-zero once the block is invalid (compiled code reads it before chaining).</summary>
+    public const int CodeFlagCount = 65536;
 
     /// <summary>Wasm's page size: the whole allocation is a multiple of it.</summary>
     private const ulong WasmPage = 65536;
@@ -56,7 +60,7 @@ public sealed unsafe class GuestMemory : IDisposable
     }
 
     /// <summary>The bytes a memory for <paramref name="ramSize"/> bytes of RAM spans: RAM, then the vCPU areas, in whole Wasm pages.</summary>
-    public static ulong TotalBytes(ulong ramSize) => AlignUp(AlignUp(ramSize, WasmPage) + (ulong)(MaxVcpus * VcpuArea.Size), WasmPage);
+    public static ulong TotalBytes(ulong ramSize) => AlignUp(AlignUp(ramSize, WasmPage) + (ulong)(MaxVcpus * VcpuArea.Size) + CodeFlagCount, WasmPage);
 
     /// <summary>Host address of guest physical address 0 (and of Wasm address 0). Valid until Dispose.</summary>
     public byte* Ram { get; private set; }
@@ -69,6 +73,12 @@ public sealed unsafe class GuestMemory : IDisposable
 
     /// <summary>Offset of the first vCPU area.</summary>
     public ulong AreaBase { get; }
+
+    /// <summary>Offset of the tier-1 code flags (<see cref="CodeFlagCount"/> bytes).</summary>
+    public ulong CodeFlagsBase => AreaBase + (ulong)(MaxVcpus * VcpuArea.Size);
+
+    /// <summary>Tier-1 code flag <paramref name="index"/>.</summary>
+    public ref byte CodeFlag(int index) => ref Ram[CodeFlagsBase + (ulong)(uint)index % CodeFlagCount];
 
     public bool Contains(ulong pa, ulong length) => pa < Size && length <= Size - pa;
 

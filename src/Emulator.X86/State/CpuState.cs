@@ -129,4 +129,7 @@ public unsafe struct CpuState
 
     /// <summary>Guest instructions retired so far.</summary>
     public ulong InstructionCount;
+
+    /// <summary>Tier-1 code chains from block to block only while InstructionCount is below this (the run's budget).</summary>
+    public ulong InstructionLimit;
 }

@@ -35,6 +35,7 @@ public static unsafe class CpuStateOffsets
     public static readonly int CurrentTbInvalidated = Of(nameof(CpuState.CurrentTbInvalidated));
     public static readonly int Halted = Of(nameof(CpuState.Halted));
     public static readonly int InstructionCount = Of(nameof(CpuState.InstructionCount));
+    public static readonly int InstructionLimit = Of(nameof(CpuState.InstructionLimit));
 
     public static readonly int Dr0 = Of(nameof(CpuState.Dr));
     public static readonly int LdtrSelector = Of(nameof(CpuState.Ldtr)) + 12;
