@@ -26,7 +26,8 @@ public sealed class WasmtimeEngine : IWasmEngine
             .WithMemory64(true);
 
         // Creating a shared memory from the host is off by default in Wasmtime's config and
-        // the wrapper has no setter for it.
+        // the wrapper has no setter for it. Safe: the config is alive (and not yet consumed by
+        // an engine) during the call.
         unsafe
         {
             WasmtimeNative.ConfigSharedMemorySet(WasmtimeHandles.Of(config), 1);

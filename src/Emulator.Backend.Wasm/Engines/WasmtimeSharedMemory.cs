@@ -46,6 +46,8 @@ internal sealed unsafe class WasmtimeSharedMemory : IWasmMemory
             throw new ArgumentOutOfRangeException(nameof(bytes), bytes, "a 32-bit memory holds at most 4 GiB");
         }
 
+        // Safe: the out-pointers are locals; the memory type is deleted once the memory exists,
+        // which keeps its own copy of the type.
         IntPtr type;
         WasmtimeNative.Check(
             WasmtimeNative.MemoryTypeNew(pages, 1, pages, is64 ? (byte)1 : (byte)0, 1, WasmtimeNative.PageSizeLog2, &type),

@@ -68,9 +68,10 @@ public sealed class WasmtimeVcpu : IWasmVcpu
 
         foreach (int id in compiled.HelperIds)
         {
-            if (definedHelpers.Add(id))
+            if (!definedHelpers.Contains(id))
             {
                 linker.Define(ImportModule, "h" + id, Function.FromCallback(store, imports.Helper(id)));
+                definedHelpers.Add(id);
             }
         }
 
@@ -109,10 +110,12 @@ public sealed class WasmtimeVcpu : IWasmVcpu
         byte[] name = "mem"u8.ToArray();
         var item = new WasmtimeNative.Extern { Kind = WasmtimeNative.ExternSharedMemory, SharedMemory = memory.Handle };
         IntPtr error;
+        // Safe: the names are pinned and the extern is a local for the duration of the call, and
+        // the native objects are kept alive below; the linker takes its own reference to the
+        // shared memory (the C API clones it), ours stays with the caller.
         fixed (byte* modulePtr = module)
         fixed (byte* namePtr = name)
         {
-            // The linker takes its own reference to the shared memory; ours stays with the caller.
             error = WasmtimeNative.LinkerDefine(
                 WasmtimeHandles.Of(linker), WasmtimeHandles.ContextOf(store),
                 modulePtr, (nuint)module.Length, namePtr, (nuint)name.Length, &item);
