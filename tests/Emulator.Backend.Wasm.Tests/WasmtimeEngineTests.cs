@@ -33,7 +33,7 @@ public sealed unsafe class WasmtimeEngineTests
 
         byte* before = memory.Pointer;
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
-        vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)), 1)[0](0x100);
+        vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)))(0x100, 0);
         Assert.True(before == memory.Pointer);
     }
 
@@ -54,10 +54,10 @@ public sealed unsafe class WasmtimeEngineTests
         using var engine = new WasmtimeEngine();
         using IWasmMemory memory = engine.CreateMemory(16 * Page, is64: false);
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
-        BlockEntry block = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)), 1)[0];
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)));
 
         *(long*)(memory.Pointer + 0x100) = 0x1_2345_6789;
-        int exit = block(0x100);
+        int exit = run(0x100, 0);
 
         Assert.Equal(7, exit);
         Assert.Equal(0x1_2345_678A, *(long*)(memory.Pointer + 0x108));
@@ -78,10 +78,10 @@ public sealed unsafe class WasmtimeEngineTests
         var runs = Enumerable.Range(0, 2).Select(_ => StartOnOwnThread(() =>
         {
             using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
-            BlockEntry block;
+            ModuleEntry run;
             try
             {
-                block = vcpu.Instantiate(module, 1)[0];
+                run = vcpu.Instantiate(module);
             }
             catch
             {
@@ -90,7 +90,7 @@ public sealed unsafe class WasmtimeEngineTests
             }
 
             start.SignalAndWait();
-            return block(Counter);
+            return run(Counter, 0);
         })).ToList();
         int[] exits = runs.Select(run => run()).ToArray();
 
@@ -110,9 +110,9 @@ public sealed unsafe class WasmtimeEngineTests
             (address, op, b, c) => { calls.Add($"atomic {address} {op} {b} {c}"); return (1L << 32) + b + c; },
             id => (a, b, c, d) => { calls.Add($"h{id} {a} {b} {c} {d}"); return a + b + c + d + (id * 1000); });
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, imports);
-        BlockEntry block = vcpu.Instantiate(engine.Compile(ImportCallingModule()), 1)[0];
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(ImportCallingModule()));
 
-        int exit = block(0x40);
+        int exit = run(0x40, 0);
 
         Assert.Equal(
             [
@@ -136,31 +136,31 @@ public sealed unsafe class WasmtimeEngineTests
         var imports = Unused with { Helper = id => { requested.Add(id); return (a, _, _, _) => (id * 1000) + a; } };
         using var vcpu = (WasmtimeVcpu)engine.CreateVcpu(memory, imports);
 
-        BlockEntry[] first = vcpu.Instantiate(engine.Compile(HelperCallingModule(7)), 1);
-        BlockEntry[] second = vcpu.Instantiate(engine.Compile(HelperCallingModule(7, 12)), 1);
+        ModuleEntry first = vcpu.Instantiate(engine.Compile(HelperCallingModule(7)));
+        ModuleEntry second = vcpu.Instantiate(engine.Compile(HelperCallingModule(7, 12)));
 
-        Assert.Equal(7005, first[0](5));
-        Assert.Equal(7005 + 12005, second[0](5));
+        Assert.Equal(7005, first(5, 0));
+        Assert.Equal(7005 + 12005, second(5, 0));
         Assert.Equal([7, 12], requested);
         Assert.Equal(2, vcpu.InstanceCount);
     }
 
     [Fact]
-    public void EveryExportedBlockIsReturnedInOrder()
+    public void EveryBlockIndexRunsItsOwnBlock()
     {
         using var engine = new WasmtimeEngine();
         using IWasmMemory memory = engine.CreateMemory(Page, is64: false);
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
         var module = new WasmtimeTestModule();
         module.ImportSharedMemory(1, is64: false);
-        for (int i = 0; i < 3; i++)
-        {
-            module.Function("b" + i, [I64], [I32], new WasmCode().I32Const(10 + i));
-        }
+        int[] blocks = Enumerable.Range(0, 3)
+            .Select(i => module.Function(null, [I64], [I32], new WasmCode().I32Const(10 + i)))
+            .ToArray();
+        module.Run(blocks);
 
-        BlockEntry[] blocks = vcpu.Instantiate(engine.Compile(module.ToBytes()), 3);
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()));
 
-        Assert.Equal([10, 11, 12], blocks.Select(b => b(0)));
+        Assert.Equal([10, 11, 12], Enumerable.Range(0, 3).Select(block => run(0, block)));
     }
 
     [Fact]
@@ -171,10 +171,10 @@ public sealed unsafe class WasmtimeEngineTests
         using var engine = new WasmtimeEngine();
         using IWasmMemory memory = engine.CreateMemory(Bytes, is64: true);
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
-        BlockEntry block = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(Bytes / Page, is64: true)), 1)[0];
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(Bytes / Page, is64: true)));
 
         *(long*)(memory.Pointer + Address) = 41;
-        int exit = block(Address);
+        int exit = run(Address, 0);
 
         Assert.True(memory.Is64);
         Assert.Equal(Bytes, memory.Length);
@@ -197,7 +197,7 @@ public sealed unsafe class WasmtimeEngineTests
     {
         using var engine = new WasmtimeEngine();
         var module = new WasmtimeTestModule();
-        module.Function("b0", [I64], [I32], new WasmCode().I64Const(1)); // returns an i64 where an i32 is due
+        module.Function("run", [I64, I32], [I32], new WasmCode().I64Const(1)); // returns an i64 where an i32 is due
 
         Assert.Throws<WasmCompileException>(() => engine.Compile(module.ToBytes()));
     }
@@ -210,17 +210,18 @@ public sealed unsafe class WasmtimeEngineTests
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
         var module = new WasmtimeTestModule();
         module.ImportSharedMemory(1, is64: false);
-        module.Function("b0", [I64], [I32], new WasmCode().Unreachable());
-        module.Function("b1", [I64], [I32], new WasmCode().LocalGet(0).I32WrapI64().I64Load().I32WrapI64());
-        module.Function("b2", [I64], [I32], new WasmCode().I32Const(3));
-        BlockEntry[] blocks = vcpu.Instantiate(engine.Compile(module.ToBytes()), 3);
+        module.Run(
+            module.Function(null, [I64], [I32], new WasmCode().Unreachable()),
+            module.Function(null, [I64], [I32], new WasmCode().LocalGet(0).I32WrapI64().I64Load().I32WrapI64()),
+            module.Function(null, [I64], [I32], new WasmCode().I32Const(3)));
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()));
 
-        Exception unreachable = Assert.ThrowsAny<Exception>(() => blocks[0](0));
-        Exception outOfBounds = Assert.ThrowsAny<Exception>(() => blocks[1](0xFFFF_0000));
+        Exception unreachable = Assert.ThrowsAny<Exception>(() => run(0, 0));
+        Exception outOfBounds = Assert.ThrowsAny<Exception>(() => run(0xFFFF_0000, 1));
 
         Assert.Contains("unreachable", unreachable.Message);
         Assert.Contains("out of bounds", outOfBounds.Message);
-        Assert.Equal(3, blocks[2](0));
+        Assert.Equal(3, run(0, 2));
     }
 
     [Fact]
@@ -234,14 +235,14 @@ public sealed unsafe class WasmtimeEngineTests
         var module = new WasmtimeTestModule();
         int read = module.Import("read", [I64, I32], [I64]);
         module.ImportSharedMemory(1, is64: false);
-        module.Function("b0", [I64], [I32], new WasmCode().LocalGet(0).I32Const(8).Call(read).I32WrapI64());
-        BlockEntry block = vcpu.Instantiate(engine.Compile(module.ToBytes()), 1)[0];
+        module.Function("run", [I64, I32], [I32], new WasmCode().LocalGet(0).I32Const(8).Call(read).I32WrapI64());
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()));
 
-        var error = Assert.Throws<GuestAbortException>(() => block(0));
+        var error = Assert.Throws<GuestAbortException>(() => run(0, 0));
         fail = false;
 
         Assert.Equal("read failed", error.Message);
-        Assert.Equal(5, block(0));
+        Assert.Equal(5, run(0, 0));
     }
 
     [Fact]
@@ -254,40 +255,40 @@ public sealed unsafe class WasmtimeEngineTests
 
         IWasmModule foreign = other.Compile(LoadAddStoreModule(1, is64: false));
 
-        Assert.Throws<ArgumentException>(() => vcpu.Instantiate(foreign, 1));
+        Assert.Throws<ArgumentException>(() => vcpu.Instantiate(foreign));
         Assert.Throws<ArgumentException>(() => other.CreateVcpu(memory, Unused));
     }
 
-    /// <summary>b0(state): [state + 8] = [state] + 1; returns 7.</summary>
+    /// <summary>run(state, block): [state + 8] = [state] + 1; returns 7 (whatever the block).</summary>
     private static byte[] LoadAddStoreModule(ulong pages, bool is64)
     {
         var module = new WasmtimeTestModule();
         module.ImportSharedMemory(pages, is64);
         var code = Address(new WasmCode(), is64);
         code = Address(code, is64).I64Load().I64Const(1).I64Add().I64Store(8).I32Const(7);
-        module.Function("b0", [I64], [I32], code);
+        module.Function("run", [I64, I32], [I32], code);
         return module.ToBytes();
     }
 
-    /// <summary>b0(state): adds 1 to the i64 at state, atomically, [state + 8] times; returns 0.</summary>
+    /// <summary>run(state, block): adds 1 to the i64 at state, atomically, [state + 8] times; returns 0.</summary>
     private static byte[] AtomicAddLoopModule(ulong pages)
     {
         var module = new WasmtimeTestModule();
         module.ImportSharedMemory(pages, is64: false);
         var code = new WasmCode()
-            .LocalGet(0).I32WrapI64().I64Load(8).LocalSet(1)
+            .LocalGet(0).I32WrapI64().I64Load(8).LocalSet(2) // local 2: the count, after state and block
             .Loop()
                 .LocalGet(0).I32WrapI64().I64Const(1).I64AtomicRmwAdd().Drop()
-                .LocalGet(1).I64Const(1).I64Sub().LocalSet(1)
-                .LocalGet(1).I64Const(0).I64Ne().BrIf(0)
+                .LocalGet(2).I64Const(1).I64Sub().LocalSet(2)
+                .LocalGet(2).I64Const(0).I64Ne().BrIf(0)
             .End()
             .I32Const(0);
-        module.Function("b0", [I64], [I32], code, i64Locals: 1);
+        module.Function("run", [I64, I32], [I32], code, i64Locals: 1);
         return module.ToBytes();
     }
 
     /// <summary>
-    /// b0(state): r = read(state + 1, 4); write(state + 2, 2, r + 5); a = atomic(state + 3, 9, r + 5, 77);
+    /// run(state, block): r = read(state + 1, 4); write(state + 2, 2, r + 5); a = atomic(state + 3, 9, r + 5, 77);
     /// h = h7(a, 10, 20, 30); [state] = h; returns (i32)h.
     /// </summary>
     private static byte[] ImportCallingModule()
@@ -298,18 +299,19 @@ public sealed unsafe class WasmtimeEngineTests
         int atomic = module.Import("atomic", [I64, I32, I64, I64], [I64]);
         int h7 = module.Import("h7", [I64, I64, I64, I64], [I64]);
         module.ImportSharedMemory(1, is64: false);
+        // local 2: r + 5, then h (local 1 is the block index)
         var code = new WasmCode()
-            .LocalGet(0).I64Const(1).I64Add().I32Const(4).Call(read).I64Const(5).I64Add().LocalSet(1)
-            .LocalGet(0).I64Const(2).I64Add().I32Const(2).LocalGet(1).Call(write)
-            .LocalGet(0).I64Const(3).I64Add().I32Const(9).LocalGet(1).I64Const(77).Call(atomic)
-            .I64Const(10).I64Const(20).I64Const(30).Call(h7).LocalSet(1)
-            .LocalGet(0).I32WrapI64().LocalGet(1).I64Store()
-            .LocalGet(1).I32WrapI64();
-        module.Function("b0", [I64], [I32], code, i64Locals: 1);
+            .LocalGet(0).I64Const(1).I64Add().I32Const(4).Call(read).I64Const(5).I64Add().LocalSet(2)
+            .LocalGet(0).I64Const(2).I64Add().I32Const(2).LocalGet(2).Call(write)
+            .LocalGet(0).I64Const(3).I64Add().I32Const(9).LocalGet(2).I64Const(77).Call(atomic)
+            .I64Const(10).I64Const(20).I64Const(30).Call(h7).LocalSet(2)
+            .LocalGet(0).I32WrapI64().LocalGet(2).I64Store()
+            .LocalGet(2).I32WrapI64();
+        module.Function("run", [I64, I32], [I32], code, i64Locals: 1);
         return module.ToBytes();
     }
 
-    /// <summary>b0(x): returns the sum of h{id}(x, 0, 0, 0) over <paramref name="ids"/>.</summary>
+    /// <summary>run(x, block): returns the sum of h{id}(x, 0, 0, 0) over <paramref name="ids"/>.</summary>
     private static byte[] HelperCallingModule(params int[] ids)
     {
         var module = new WasmtimeTestModule();
@@ -321,7 +323,7 @@ public sealed unsafe class WasmtimeEngineTests
             code = code.LocalGet(0).I64Const(0).I64Const(0).I64Const(0).Call(helper).I64Add();
         }
 
-        module.Function("b0", [I64], [I32], code.I32WrapI64());
+        module.Function("run", [I64, I32], [I32], code.I32WrapI64());
         return module.ToBytes();
     }
 

@@ -38,14 +38,45 @@ internal sealed class WasmtimeTestModule
         imports.Add([.. Name("emu"), .. Name("mem"), 0x02, flags, .. Unsigned(pages), .. Unsigned(pages)]);
     }
 
-    /// <summary>Defines a function and exports it as <paramref name="export"/>; <paramref name="i64Locals"/> locals of type i64 follow the parameters.</summary>
-    public int Function(string export, byte[] parameters, byte[] results, WasmCode body, int i64Locals = 0)
+    /// <summary>
+    /// Defines a function and exports it as <paramref name="export"/> (not at all when null);
+    /// <paramref name="i64Locals"/> locals of type i64 follow the parameters. Returns its index.
+    /// </summary>
+    public int Function(string? export, byte[] parameters, byte[] results, WasmCode body, int i64Locals = 0)
     {
         byte[] locals = i64Locals == 0 ? [0x00] : [0x01, .. Unsigned((ulong)i64Locals), I64];
         functions.Add((TypeIndex(parameters, results), locals, body.ToArray()));
         int index = importedFunctions + functions.Count - 1;
-        exports.Add([.. Name(export), 0x00, .. Unsigned((ulong)index)]);
+        if (export is not null)
+        {
+            exports.Add([.. Name(export), 0x00, .. Unsigned((ulong)index)]);
+        }
+
         return index;
+    }
+
+    /// <summary>
+    /// Defines and exports "run" (param i64 state, i32 block) (result i32): calls
+    /// <paramref name="blocks"/>[block](state), each a function (param i64) (result i32), and
+    /// returns its result; traps (unreachable) on a block index out of range.
+    /// </summary>
+    public int Run(params int[] blocks)
+    {
+        // block (default) block (n-1) ... block (0) [br_table 0 .. n-1 default n] end
+        // case 0 end case 1 ... end unreachable: label i ends just before case i's code.
+        var code = new WasmCode();
+        for (int i = 0; i <= blocks.Length; i++)
+        {
+            code = code.Block();
+        }
+
+        code = code.LocalGet(1).BrTable(Enumerable.Range(0, blocks.Length).ToArray(), blocks.Length).End();
+        foreach (int block in blocks)
+        {
+            code = code.LocalGet(0).Call(block).Return().End();
+        }
+
+        return Function("run", [I64, I32], [I32], code.Unreachable());
     }
 
     public byte[] ToBytes()
@@ -159,10 +190,27 @@ internal sealed class WasmCode
 
     public WasmCode Unreachable() => Op(0x00);
 
+    /// <summary>block with an empty block type.</summary>
+    public WasmCode Block() => Op(0x02, 0x40);
+
     /// <summary>loop with an empty block type.</summary>
     public WasmCode Loop() => Op(0x03, 0x40);
 
     public WasmCode BrIf(int depth) => Op(0x0D).Index(depth);
+
+    /// <summary>br_table: pops an i32 i, branches to <paramref name="depths"/>[i], or to <paramref name="defaultDepth"/> when i is out of range.</summary>
+    public WasmCode BrTable(int[] depths, int defaultDepth)
+    {
+        Op(0x0E).Index(depths.Length);
+        foreach (int depth in depths)
+        {
+            Index(depth);
+        }
+
+        return Index(defaultDepth);
+    }
+
+    public WasmCode Return() => Op(0x0F);
 
     public WasmCode End() => Op(0x0B);
 

@@ -57,10 +57,9 @@ public sealed class WasmtimeVcpu : IWasmVcpu
     /// </summary>
     public int InstanceCount { get; private set; }
 
-    public BlockEntry[] Instantiate(IWasmModule module, int blockCount)
+    public ModuleEntry Instantiate(IWasmModule module)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        ArgumentOutOfRangeException.ThrowIfNegative(blockCount);
         if (module is not WasmtimeModule compiled || compiled.Owner != owner)
         {
             throw new ArgumentException("the module was not compiled by this vCPU's engine", nameof(module));
@@ -78,18 +77,11 @@ public sealed class WasmtimeVcpu : IWasmVcpu
         Instance instance = linker.Instantiate(store, compiled.Module);
         InstanceCount++;
 
-        var entries = new BlockEntry[blockCount];
-        for (int i = 0; i < blockCount; i++)
-        {
-            string name = "b" + i;
-            Function function = instance.GetFunction(name)
-                ?? throw new ArgumentException($"the module exports no function \"{name}\"", nameof(module));
-            Func<long, int> call = function.WrapFunc<long, int>()
-                ?? throw new ArgumentException($"\"{name}\" is not (param i64) (result i32)", nameof(module));
-            entries[i] = new BlockCall(call).Invoke;
-        }
-
-        return entries;
+        Function function = instance.GetFunction("run")
+            ?? throw new ArgumentException("the module exports no function \"run\"", nameof(module));
+        Func<long, int, int> call = function.WrapFunc<long, int, int>()
+            ?? throw new ArgumentException("\"run\" is not (param i64 i32) (result i32)", nameof(module));
+        return new RunCall(call).Invoke;
     }
 
     public void Dispose()
@@ -134,13 +126,13 @@ public sealed class WasmtimeVcpu : IWasmVcpu
     /// rethrows the original with its stack, so callers see what the helper threw. A Wasm trap
     /// (unreachable, out of bounds) stays a <see cref="TrapException"/>.
     /// </summary>
-    private sealed class BlockCall(Func<long, int> call)
+    private sealed class RunCall(Func<long, int, int> call)
     {
-        public int Invoke(long state)
+        public int Invoke(long state, int block)
         {
             try
             {
-                return call(state);
+                return call(state, block);
             }
             catch (WasmtimeException e) when (e is not TrapException && e.InnerException is not null)
             {

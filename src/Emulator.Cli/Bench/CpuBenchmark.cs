@@ -8,7 +8,7 @@ namespace Emulator.Cli.Bench;
 internal static class CpuBenchmark
 {
     /// <summary>The tiers measured: the interpreter alone, then tier 1 on each engine (default threshold, background compilation).</summary>
-    private static readonly string[] Tiers = ["off", "cil"];
+    private static readonly string[] Tiers = ["off", "cil", "wasmtime"];
 
     public static int Run(int runs)
     {

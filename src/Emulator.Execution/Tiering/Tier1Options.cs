@@ -28,10 +28,7 @@ public sealed record Tier1Options(IWasmEngine Engine)
     public static IWasmEngine CreateEngine(string name) => name switch
     {
         "cil" => new CilEngine(),
-        "wasmtime" => CreateWasmtime(),
+        "wasmtime" => new WasmtimeEngine(),
         _ => throw new ArgumentException($"unknown tier-1 engine '{name}' (wasmtime, cil or off)", nameof(name)),
     };
-
-    private static IWasmEngine CreateWasmtime() =>
-        throw new NotSupportedException("the wasmtime tier-1 engine is not built yet: use tier1=cil or tier1=off");
 }
