@@ -1,4 +1,5 @@
 using System.Globalization;
+using Emulator.Execution.Tiering;
 using Emulator.Machine.Block;
 using Emulator.Machine.Pc;
 
@@ -27,6 +28,9 @@ public sealed record MachineOptions
 
     /// <summary>virtio-blk disks from -drive, in order (/dev/vda first).</summary>
     public List<DiskConfig> Disks { get; } = [];
+
+    /// <summary>Tier 1 from -accel (null: the interpreter alone).</summary>
+    public Tier1Options? Tier1 { get; init; }
 
     /// <summary>Notes for the user about accepted-but-ignored options.</summary>
     public List<string> Notes { get; } = [];
@@ -96,18 +100,56 @@ public sealed record MachineOptions
         return null;
     }
 
-    /// <summary>Checks -accel: tcg (its options are accepted and ignored, with a note); anything else is refused.</summary>
-    public static string? ParseAccel(string text, List<string> notes)
+    /// <summary>The tier-1 engine when -accel names none (the faster on the boot and guest benchmarks; README, Figures).</summary>
+    public const string DefaultTier1 = "wasmtime";
+
+    /// <summary>
+    /// Parses -accel tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N]: which engine runs hot blocks
+    /// compiled to WebAssembly (off: the interpreter alone) and after how many runs a block is
+    /// compiled. QEMU's other tcg options (thread, tb-size ...) are accepted and ignored, with a
+    /// note; an accelerator other than tcg is refused.
+    /// </summary>
+    public static string? ParseAccel(string text, List<string> notes, out Tier1Options? tier1)
     {
+        tier1 = null;
         string[] parts = text.Split(',');
         if (parts[0] != "tcg")
         {
             return $"accelerator '{parts[0]}' is not available: emu translates guest code itself (use -accel tcg or leave it out)";
         }
 
-        if (parts.Length > 1)
+        string engine = DefaultTier1;
+        int threshold = Tier1Options.DefaultThreshold;
+        var ignored = new List<string>();
+        foreach (string option in parts[1..])
         {
-            notes.Add($"-accel tcg options ignored: {string.Join(',', parts[1..])} (emu has its own translator and tiers)");
+            string[] kv = option.Split('=', 2);
+            switch (kv[0])
+            {
+                case "tier1" when kv.Length == 2 && (kv[1] == "off" || Tier1Options.EngineNames.Contains(kv[1])):
+                    engine = kv[1];
+                    break;
+                case "tier1":
+                    return $"-accel tcg,tier1= takes {string.Join(", ", Tier1Options.EngineNames)} or off, not '{(kv.Length == 2 ? kv[1] : "")}'";
+                case "tier1-threshold" when kv.Length == 2 && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1:
+                    threshold = n;
+                    break;
+                case "tier1-threshold":
+                    return $"-accel tcg,tier1-threshold= takes a number of runs of 1 or more, not '{(kv.Length == 2 ? kv[1] : "")}'";
+                default:
+                    ignored.Add(option);
+                    break;
+            }
+        }
+
+        if (ignored.Count > 0)
+        {
+            notes.Add($"-accel tcg options ignored: {string.Join(',', ignored)} (emu has its own translator and tiers)");
+        }
+
+        if (engine != "off")
+        {
+            tier1 = new Tier1Options(Tier1Options.CreateEngine(engine)) { Threshold = threshold };
         }
 
         return null;

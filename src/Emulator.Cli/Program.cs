@@ -17,7 +17,7 @@ var nographic = new Option<bool>("-nographic") { Description = "serial port on t
 var serial = new Option<string>("-serial") { Description = "serial port backend: stdio or none", DefaultValueFactory = _ => "stdio" };
 var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) when the guest reboots" };
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH,format=raw,if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable)" };
-var accel = new Option<string>("-accel") { Description = "accelerator: tcg (options accepted and ignored)", DefaultValueFactory = _ => "tcg" };
+var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
 
 using var telemetry = Telemetry.StartFromEnvironment();
 
@@ -33,7 +33,8 @@ root.SetAction(parse =>
     int cpus = 1;
     bool onStdio = true;
     error ??= MachineOptions.ParseSmp(parse.GetValue(smp)!, out cpus);
-    error ??= MachineOptions.ParseAccel(parse.GetValue(accel)!, notes);
+    Emulator.Execution.Tiering.Tier1Options? tier1 = null;
+    error ??= MachineOptions.ParseAccel(parse.GetValue(accel)!, notes, out tier1);
     error ??= MachineOptions.ParseSerial(parse.GetValue(serial)!, out onStdio);
     var disks = new List<Emulator.Machine.Pc.DiskConfig>();
     foreach (string spec in parse.GetValue(drive) ?? [])
@@ -79,6 +80,7 @@ root.SetAction(parse =>
         Cpus = cpus,
         SerialOnStdio = onStdio || parse.GetValue(nographic),
         NoReboot = parse.GetValue(noReboot),
+        Tier1 = tier1,
     };
     options.Notes.AddRange(notes);
     options.Disks.AddRange(disks);

@@ -44,6 +44,7 @@ internal static class RunMachine
                 SerialOutput = line.Output,
                 NoReboot = options.NoReboot,
                 Disks = options.Disks,
+                Tier1 = options.Tier1,
             });
         }
         catch (Exception e) when (e is BootImageException or ArgumentException or Emulator.Machine.Block.BlockImageException)

@@ -30,7 +30,7 @@ public enum StopReason
 /// The dispatcher of one vCPU: finds or translates the block at RIP and runs it on the
 /// interpreter, chaining direct jumps between blocks of the same page as it goes.
 /// </summary>
-public sealed class ExecutionEngine
+public sealed class ExecutionEngine : IDisposable
 {
     private readonly Interpreter interpreter = new();
 
@@ -55,6 +55,9 @@ public sealed class ExecutionEngine
             interpreter.TierUp = tierUp;
         }
     }
+
+    /// <summary>Frees this vCPU's tier-1 context (a Wasmtime store and its instances).</summary>
+    public void Dispose() => tier1?.Dispose();
 
     /// <summary>Entries into tier-1 code by this vCPU (each runs one block or more).</summary>
     public long Tier1Runs => tier1?.ModuleRuns ?? 0;

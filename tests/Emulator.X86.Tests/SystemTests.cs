@@ -18,14 +18,16 @@ public sealed class SystemTests : IDisposable
     private const ulong Boot = 0x8000, Pm32 = 0x8100, Lm64 = 0x8200, Handlers = 0x9000, User = 0x400000;
     private const ushort Code32Sel = 0x08, DataSel = 0x10, Code64Sel = 0x18, TssSel = 0x30;
 
-    private readonly GuestMemory memory = new(16 << 20);
+    private readonly GuestMemory memory;
+    private readonly TranslationCache cache;
     private readonly Cpu cpu;
     private readonly ExecutionEngine engine;
 
     public SystemTests()
     {
+        (memory, cache) = Emulator.Execution.Tiering.MachineCode.Create(16 << 20, Emulator.Execution.Tiering.MachineCode.FromEnvironment());
         cpu = new Cpu(memory);
-        engine = new ExecutionEngine(cpu) { DeliverEvents = true };
+        engine = new ExecutionEngine(cpu, cache) { DeliverEvents = true };
 
         // GDT: null, code32, data, code64, user data (0x20 | 3 via STAR + 8), user code64 (0x28 | 3), TSS (16 bytes).
         Write64(Gdt + 0x08, 0x00cf9a000000ffff);
@@ -313,7 +315,9 @@ public sealed class SystemTests : IDisposable
 
     public void Dispose()
     {
+        engine.Dispose();
         cpu.Dispose();
+        cache.Dispose();
         memory.Dispose();
     }
 }

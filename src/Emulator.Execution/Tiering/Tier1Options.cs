@@ -10,7 +10,9 @@ namespace Emulator.Execution.Tiering;
 public sealed record Tier1Options(IWasmEngine Engine)
 {
     /// <summary>Runs on tier 0 before a block is queued for compilation (1: every block, as the tests force it).</summary>
-    public int Threshold { get; init; } = 1500;
+    public int Threshold { get; init; } = DefaultThreshold;
+
+    public const int DefaultThreshold = 1500;
 
     /// <summary>Most blocks compiled into one module.</summary>
     public int BatchSize { get; init; } = 64;
@@ -24,11 +26,21 @@ public sealed record Tier1Options(IWasmEngine Engine)
     /// <summary>Sees every module's bytes before it is compiled (tests validate them with wasm-validate; EMU_TIER1_DUMP writes them out).</summary>
     public Action<byte[]>? ModuleObserver { get; init; }
 
-    /// <summary>The engine named as -accel tcg,tier1=NAME spells it.</summary>
+    /// <summary>The engines -accel tcg,tier1=NAME accepts ("off" is no engine).</summary>
+    public static IReadOnlyList<string> EngineNames { get; } = ["wasmtime", "cil"];
+
+    private static readonly Lazy<IWasmEngine> Wasmtime = new(() => new WasmtimeEngine());
+    private static readonly Lazy<IWasmEngine> Cil = new(() => new CilEngine());
+
+    /// <summary>
+    /// The process's engine of that name, as -accel tcg,tier1=NAME spells it. Engines are shared
+    /// by every machine of the process (compiling is thread-safe; each vCPU has its own context)
+    /// and live as long as it.
+    /// </summary>
     public static IWasmEngine CreateEngine(string name) => name switch
     {
-        "cil" => new CilEngine(),
-        "wasmtime" => new WasmtimeEngine(),
+        "cil" => Cil.Value,
+        "wasmtime" => Wasmtime.Value,
         _ => throw new ArgumentException($"unknown tier-1 engine '{name}' (wasmtime, cil or off)", nameof(name)),
     };
 }

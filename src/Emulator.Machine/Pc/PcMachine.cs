@@ -44,6 +44,9 @@ public sealed record PcConfig
 
     /// <summary>virtio-blk disks, /dev/vda first.</summary>
     public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
+
+    /// <summary>Tier 1 (hot blocks as WebAssembly), or null for the interpreter alone.</summary>
+    public Emulator.Execution.Tiering.Tier1Options? Tier1 { get; init; }
 }
 
 /// <summary>
@@ -175,7 +178,7 @@ public static class PcMachine
             });
         }
 
-        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor) { Config = config, AfterRestore = wiring.HintAll };
+        vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor, config.Tier1) { Config = config, AfterRestore = wiring.HintAll };
         vm.Owned.AddRange(images);
         vm.Disks.AddRange(disks);
 

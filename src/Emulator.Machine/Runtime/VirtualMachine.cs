@@ -1,6 +1,7 @@
 using Emulator.Actors;
 using Emulator.Devices.Bus;
 using Emulator.Execution;
+using Emulator.Execution.Tiering;
 using Emulator.X86;
 using Emulator.X86.Memory;
 
@@ -85,7 +86,8 @@ public sealed partial class VirtualMachine : IAsyncDisposable
     private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor, DevicePersistence? Persistence)> devices = [];
     private readonly List<(string Device, Action Action)> stopHooks = [];
 
-    public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs, Func<int, IVcpuSignalSource?>? signals = null)
+    /// <param name="tier1">Tier 1 (hot blocks compiled to WebAssembly) as chosen, or null for the interpreter alone.</param>
+    public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs, Func<int, IVcpuSignalSource?>? signals = null, Tier1Options? tier1 = null)
     {
         if (cpuCount < 1)
         {
@@ -93,12 +95,11 @@ public sealed partial class VirtualMachine : IAsyncDisposable
         }
 
         Name = name;
-        Memory = new GuestMemory(memoryBytes);
+        (Memory, Cache) = MachineCode.Create(memoryBytes, tier1);
         Clock = new MachineClock();
         Clock.Pause(); // guest time starts when the machine does
         Timers = new MachineTimerService(Clock);
         Bus = new IoBus();
-        Cache = new TranslationCache();
         system = ActorSystem.Create(name);
         system.ActorFailed += f => DeviceFailures++;
 
@@ -269,11 +270,17 @@ public sealed partial class VirtualMachine : IAsyncDisposable
             d.Dispose();
         }
 
+        foreach (var engine in Engines)
+        {
+            engine.Dispose();
+        }
+
         foreach (var cpu in Cpus)
         {
             cpu.Dispose();
         }
 
+        Cache.Dispose();
         Memory.Dispose();
     }
 
