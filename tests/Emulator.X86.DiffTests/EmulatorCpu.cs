@@ -1,4 +1,5 @@
 using Emulator.Execution;
+using Emulator.Execution.Tiering;
 using Emulator.X86.Memory;
 using Emulator.X86.State;
 
@@ -15,15 +16,18 @@ public sealed class EmulatorCpu : IDisposable
     public const ulong StackTop = 0xf00000;
     private const ulong RamSize = 16 << 20;
 
-    public EmulatorCpu()
+    /// <param name="tier1">Tier 1 as chosen (default: EMU_TIER1, so the host differential runs through tier 1 too when it is set).</param>
+    public EmulatorCpu(Tier1Options? tier1 = null)
     {
-        Memory = new GuestMemory(RamSize);
+        (Memory, Cache) = MachineCode.Create(RamSize, tier1 ?? MachineCode.FromEnvironment());
         Cpu = new Cpu(Memory);
-        Engine = new ExecutionEngine(Cpu);
+        Engine = new ExecutionEngine(Cpu, Cache);
         CpuSetup.EnterFlat(Cpu, 64, CodeAddress, StackTop);
     }
 
     public GuestMemory Memory { get; }
+
+    public TranslationCache Cache { get; }
 
     public Cpu Cpu { get; }
 
@@ -78,7 +82,9 @@ public sealed class EmulatorCpu : IDisposable
 
     public void Dispose()
     {
+        Engine.Dispose();
         Cpu.Dispose();
+        Cache.Dispose();
         Memory.Dispose();
     }
 }

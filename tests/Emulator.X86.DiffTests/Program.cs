@@ -20,6 +20,8 @@ public static class Program
           --reports R      failure reports printed per group (default 3)
           --stats          also print instruction counts and how often each part of the state changed
           --list           list the groups and exit
+          --tier1 ENGINE   compare tier 1 on ENGINE (wasmtime, cil) with tier 0 instead of the emulator with the host;
+                           groups are the host differential's plus "bytes" (random bytes); cases run in batches of 256
         """;
 
     public static int Main(string[] args)
@@ -28,6 +30,7 @@ public static class Program
         long cases = 10_000, first = 0, single = -1;
         int reports = 3;
         string? groups = null;
+        string? tier1 = null;
         bool stats = false;
         try
         {
@@ -43,6 +46,7 @@ public static class Program
                     case "--first": first = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--reports": reports = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--stats": stats = true; break;
+                    case "--tier1": tier1 = Next(); break;
                     case "--list": return List();
                     case "-h" or "--help": Console.WriteLine(Usage); return 0;
                     default: throw new ArgumentException($"unknown argument {args[i]}");
@@ -54,6 +58,11 @@ public static class Program
             Console.Error.WriteLine(e.Message);
             Console.Error.WriteLine(Usage);
             return 2;
+        }
+
+        if (tier1 is not null)
+        {
+            return RunTier1(tier1, groups, seed, first, cases, reports);
         }
 
         var selected = new List<DiffGroup>();
@@ -140,6 +149,38 @@ public static class Program
         }
 
         return 0;
+    }
+
+    /// <summary>--tier1: tier 1 against tier 0 on each group; exit code 0 when nothing differed.</summary>
+    private static int RunTier1(string engine, string? groups, ulong seed, long first, long cases, int reports)
+    {
+        if (!Emulator.Execution.Tiering.Tier1Options.EngineNames.Contains(engine))
+        {
+            Console.Error.WriteLine($"unknown tier-1 engine '{engine}': {string.Join(", ", Emulator.Execution.Tiering.Tier1Options.EngineNames)}");
+            return 2;
+        }
+
+        var names = (groups ?? string.Join(',', Tier1DiffRunner.Groups)).Split(',', StringSplitOptions.RemoveEmptyEntries).Select(g => g.Trim()).ToArray();
+        var unknown = names.Where(n => !Tier1DiffRunner.Groups.Contains(n)).ToArray();
+        if (unknown.Length > 0)
+        {
+            Console.Error.WriteLine($"unknown group '{unknown[0]}'; groups: {string.Join(' ', Tier1DiffRunner.Groups)}");
+            return 2;
+        }
+
+        Console.WriteLine($"tier 1 ({engine}) against tier 0, seed 0x{seed:x}");
+        using var runner = new Tier1DiffRunner(engine);
+        bool ok = true;
+        long perGroup = Math.Max(1, cases / names.Length);
+        foreach (string name in names)
+        {
+            var summary = runner.Run(name, seed, first, perGroup, reports);
+            Console.WriteLine($"{name,-7} {summary}");
+            summary.Failures.ForEach(f => Console.WriteLine("  " + f));
+            ok &= summary.Mismatched == 0;
+        }
+
+        return ok ? 0 : 1;
     }
 }
 

@@ -128,6 +128,28 @@ public sealed class TierUp : IDisposable
         pending.Release();
     }
 
+    /// <summary>
+    /// Compiles <paramref name="blocks"/> (translated, not yet promoted) into one module now, on
+    /// the caller's thread: the differential test batches many blocks per module this way.
+    /// </summary>
+    public void CompileNow(IReadOnlyList<CompiledBlock> blocks)
+    {
+        var batch = new List<CompiledBlock>();
+        foreach (var b in blocks)
+        {
+            if (Interlocked.CompareExchange(ref b.PromotionState, 1, 0) == 0)
+            {
+                batch.Add(b);
+            }
+        }
+
+        if (batch.Count > 0)
+        {
+            Interlocked.Add(ref Promotions, batch.Count);
+            CompileBatch(batch);
+        }
+    }
+
     private void CompileLoop()
     {
         var batch = new List<CompiledBlock>();
