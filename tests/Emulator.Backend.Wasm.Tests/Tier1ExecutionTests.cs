@@ -10,7 +10,7 @@ namespace Emulator.Backend.Wasm.Tests;
 
 public class Tier1ExecutionTests
 {
-    public static TheoryData<string> Engines => ["cil"];
+    public static TheoryData<string> Engines => ["cil", "wasmtime"];
 
     private static IWasmEngine EngineNamed(string name) => Execution.Tiering.Tier1Options.CreateEngine(name);
 
@@ -49,5 +49,115 @@ public class Tier1ExecutionTests
         Assert.Equal(t0.Cpu.S.InstructionCount, t1.Cpu.S.InstructionCount);
         Assert.True(t1.Engine.Tier1Runs >= 1, "tier 1 never ran");
         Assert.Equal(0, t0.Engine.Tier1Runs);
+    }
+
+    /// <summary>
+    /// Code that rewrites an instruction it runs later, in a loop: each round patches the
+    /// immediate of an <c>add eax, imm32</c> ahead of it, so every compiled copy of that block
+    /// must be invalidated and retranslated (self-modifying code).
+    /// </summary>
+    private static void SelfModifying(Assembler a)
+    {
+        var loop = a.CreateLabel();
+        var patched = a.CreateLabel();
+        a.xor(eax, eax);
+        a.mov(ecx, 200);
+        a.Label(ref loop);
+        a.lea(rdi, __[patched]);
+        a.mov(__dword_ptr[rdi + 1], ecx); // the imm32 of the add below
+        a.Label(ref patched);
+        a.add(eax, 0x12345678);
+        a.dec(ecx);
+        a.jnz(loop);
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Self_modifying_code_is_seen_by_tier1(string engine)
+    {
+        using var t0 = new Tier1Machine(null).Load(SelfModifying);
+        using var t1 = new Tier1Machine(EngineNamed(engine)).Load(SelfModifying);
+        Assert.Equal(StopReason.Halted, t0.Run());
+        Assert.Equal(StopReason.Halted, t1.Run());
+
+        Assert.Equal(200UL * 201 / 2, t0.Cpu.Reg(Gpr.Rax)); // 200 + 199 + ... + 1
+        Assert.Equal(t0.Cpu.Reg(Gpr.Rax), t1.Cpu.Reg(Gpr.Rax));
+        Assert.Equal(t0.Cpu.S.InstructionCount, t1.Cpu.S.InstructionCount);
+        Assert.True(t1.Cache.Invalidations >= 200, $"only {t1.Cache.Invalidations} invalidations");
+        Assert.True(t1.Engine.Tier1Runs > 0, "tier 1 never ran");
+    }
+
+    /// <summary>A chain of many small blocks (one per iteration of an unrolled jump ladder), run in a loop.</summary>
+    private static void ManyBlocks(Assembler a)
+    {
+        var loop = a.CreateLabel();
+        a.xor(eax, eax);
+        a.mov(ecx, 50);
+        a.Label(ref loop);
+        for (int i = 0; i < 40; i++)
+        {
+            var next = a.CreateLabel();
+            a.add(eax, i + 1);
+            a.jmp(next);
+            a.int3();
+            a.Label(ref next);
+        }
+
+        a.dec(ecx);
+        a.jnz(loop);
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Evicted_blocks_fall_back_to_tier0_and_are_promoted_again(string engine)
+    {
+        var options = new Execution.Tiering.Tier1Options(EngineNamed(engine)) { Threshold = 3, Synchronous = true, MaxLiveBlocks = 8, BatchSize = 2 };
+        var (memory, cache) = Execution.Tiering.MachineCode.Create(16 << 20, options);
+        using var t1 = new Tier1Machine(memory, cache).Load(ManyBlocks);
+        using var t0 = new Tier1Machine(null).Load(ManyBlocks);
+        Assert.Equal(StopReason.Halted, t0.Run());
+        Assert.Equal(StopReason.Halted, t1.Run());
+
+        Assert.Equal(50UL * (40 * 41 / 2), t1.Cpu.Reg(Gpr.Rax));
+        Assert.Equal(t0.Cpu.S.InstructionCount, t1.Cpu.S.InstructionCount);
+        var tierUp = t1.Cache.TierUp!;
+        Assert.True(tierUp.Evictions > 0, "nothing was evicted");
+        Assert.True(tierUp.LiveBlocks <= options.MaxLiveBlocks, $"{tierUp.LiveBlocks} live blocks over the cap of {options.MaxLiveBlocks}");
+        Assert.True(tierUp.Promotions > t1.Cache.Translations, $"{tierUp.Promotions} promotions of {t1.Cache.Translations} blocks: none was promoted again after eviction");
+        Assert.True(t1.Engine.Tier1Runs > 0, "tier 1 never ran");
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Every_module_passes_wasm_validate(string engine)
+    {
+        var modules = new List<byte[]>();
+        using (var t1 = new Tier1Machine(EngineNamed(engine), modules.Add))
+        {
+            t1.Load(a =>
+            {
+                SumLoop(a);
+                SelfModifying(a);
+                ManyBlocks(a);
+            });
+            Assert.Equal(StopReason.Halted, t1.Run());
+        }
+
+        Assert.NotEmpty(modules);
+        string dir = Directory.CreateTempSubdirectory("emu-tier1-").FullName;
+        try
+        {
+            for (int i = 0; i < modules.Count; i++)
+            {
+                string file = Path.Combine(dir, $"m{i}.wasm");
+                File.WriteAllBytes(file, modules[i]);
+                var (code, output) = WabtTool.Run("wasm-validate", "--enable-threads", "--enable-memory64", file);
+                Assert.True(code == 0, $"wasm-validate refused module {i}: {output}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

@@ -18,9 +18,19 @@ public sealed class Tier1Machine : IDisposable
     public const ulong StackTop = 0x800000;
 
     public Tier1Machine(IWasmEngine? engine, Action<byte[]>? modules = null, int threshold = 1, int bitness = 64)
+        : this(MachineCode.Create(16 << 20, engine is null ? null : new Tier1Options(engine) { Threshold = threshold, Synchronous = true, ModuleObserver = modules }), bitness)
     {
-        var options = engine is null ? null : new Tier1Options(engine) { Threshold = threshold, Synchronous = true, ModuleObserver = modules };
-        (Memory, Cache) = MachineCode.Create(16 << 20, options);
+    }
+
+    /// <summary>A machine over memory and a cache made by <see cref="MachineCode.Create"/> (the machine disposes them).</summary>
+    public Tier1Machine(GuestMemory memory, TranslationCache cache, int bitness = 64)
+        : this((memory, cache), bitness)
+    {
+    }
+
+    private Tier1Machine((GuestMemory Memory, TranslationCache Cache) code, int bitness)
+    {
+        (Memory, Cache) = code;
         Cpu = new Cpu(Memory);
         Engine = new ExecutionEngine(Cpu, Cache);
         CpuSetup.EnterFlat(Cpu, bitness, CodeAddress, StackTop);
@@ -53,6 +63,7 @@ public sealed class Tier1Machine : IDisposable
 
     public void Dispose()
     {
+        Engine.Dispose();
         Cpu.Dispose();
         Cache.Dispose();
         Memory.Dispose();

@@ -86,6 +86,8 @@ public sealed unsafe class CilEngine : IWasmEngine
 
         private Tier1Imports Host { get; }
 
+        public int InstanceCount { get; private set; }
+
         public ModuleEntry Instantiate(IWasmModule module)
         {
             var m = ((CilModule)module).Module;
@@ -97,6 +99,7 @@ public sealed unsafe class CilEngine : IWasmEngine
                 }
             }
 
+            InstanceCount++;
             return Instance.Create(m, imports).GetFunction<ModuleEntry>("run");
         }
 

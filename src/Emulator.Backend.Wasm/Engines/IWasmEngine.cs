@@ -50,6 +50,12 @@ public interface IWasmVcpu : IDisposable
 {
     /// <summary>Instantiates <paramref name="module"/> in this context and returns its export "run".</summary>
     ModuleEntry Instantiate(IWasmModule module);
+
+    /// <summary>
+    /// Instances this context holds. Wasmtime frees instances only with their store, so the owner
+    /// replaces a context whose count outgrows the live modules (the CIL engine's are collected).
+    /// </summary>
+    int InstanceCount { get; }
 }
 
 /// <summary>

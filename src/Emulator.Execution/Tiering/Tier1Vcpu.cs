@@ -15,16 +15,23 @@ namespace Emulator.Execution.Tiering;
 public sealed unsafe class Tier1Vcpu : IDisposable
 {
     private readonly Cpu cpu;
-    private readonly IWasmVcpu context;
+    private readonly TierUp tierUp;
     private readonly long stateAddress;
+
+    /// <summary>The modules instantiated in <see cref="context"/>, to forget their entries when it is replaced.</summary>
+    private readonly List<Tier1Module> instantiated = [];
+    private IWasmVcpu context;
 
     public Tier1Vcpu(TierUp tierUp, Cpu cpu)
     {
         this.cpu = cpu;
+        this.tierUp = tierUp;
         Slot = tierUp.AttachCpu();
         stateAddress = (long)(cpu.AreaOffset + VcpuArea.StateOffset);
-        context = tierUp.Engine.CreateVcpu(tierUp.Memory, new Tier1Imports(Read, Write, Atomic, Helper));
+        context = NewContext();
     }
+
+    private IWasmVcpu NewContext() => tierUp.Engine.CreateVcpu(tierUp.Memory, new Tier1Imports(Read, Write, Atomic, Helper));
 
     /// <summary>This vCPU's index into each block's entry points.</summary>
     public int Slot { get; }
@@ -41,8 +48,33 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             return null;
         }
 
-        return entries[Slot] ??= context.Instantiate(module.Code);
+        if (entries[Slot] is { } entry)
+        {
+            return entry;
+        }
+
+        // Instances of evicted modules stay in a Wasmtime store until it is dropped: when they
+        // outnumber the live modules, start a new context (live modules are instantiated again as
+        // they are next run).
+        if (context.InstanceCount > 2 * tierUp.LiveModules + 1024)
+        {
+            foreach (var m in instantiated)
+            {
+                m.Entries[Slot] = null;
+            }
+
+            instantiated.Clear();
+            context.Dispose();
+            context = NewContext();
+            Recycles++;
+        }
+
+        instantiated.Add(module);
+        return entries[Slot] = context.Instantiate(module.Code);
     }
+
+    /// <summary>Times this vCPU's engine context was replaced to free instances.</summary>
+    public long Recycles;
 
     /// <summary>
     /// Runs <paramref name="tb"/> on tier 1: its module's run function follows the direct jumps

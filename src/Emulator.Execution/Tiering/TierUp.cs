@@ -80,6 +80,8 @@ public sealed class TierUp : IDisposable
         CodeFlags: memory.CodeFlagsBase);
 
     // Figures (read by benchmarks and the machine's metrics).
+
+    /// <summary>Blocks queued for compilation (hot, or a hot block's successor), counting a block again each time it is promoted after an eviction.</summary>
     public long Promotions;
     public long CompiledBlocks;
     public long Modules;
@@ -89,6 +91,18 @@ public sealed class TierUp : IDisposable
     public long Failures;
 
     public long LiveBlocks => Interlocked.Read(ref liveBlocks);
+
+    /// <summary>Modules compiled and not evicted.</summary>
+    public int LiveModules
+    {
+        get
+        {
+            lock (liveGate)
+            {
+                return live.Count;
+            }
+        }
+    }
 
     /// <summary>Guest memory laid over the engine's linear memory (RAM, then the vCPU areas).</summary>
     public unsafe GuestMemory CreateGuestMemory(ulong ramBytes)
@@ -282,6 +296,7 @@ public sealed class TierUp : IDisposable
 
                 if (cache.Find(phys, op.Imm, b.Mode) is { Invalid: false } t && Interlocked.CompareExchange(ref t.PromotionState, 1, 0) == 0)
                 {
+                    Interlocked.Increment(ref Promotions);
                     batch.Add(t);
                 }
             }
