@@ -33,7 +33,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         server = new GrpcServer(new GrpcServerOptions { Port = 0 });
         machines = new MachineService(new MachineServiceOptions
         {
-            AllowedDirectories = [HostBusybox.ImageDirectory],
+            AllowedDirectories = [DefaultGuest.ImageDirectory],
             MaxMemoryMibPerNode = 2048,
             SnapshotDirectory = snapshots.FullName,
         });
@@ -61,8 +61,8 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Id = id,
         Vcpus = 1,
         MemoryMib = 512,
-        Kernel = Path.Combine(HostBusybox.ImageDirectory, "vmlinux"),
-        Initrd = Path.Combine(HostBusybox.ImageDirectory, "initramfs.cpio.gz"),
+        Kernel = DefaultGuest.Kernel,
+        Initrd = DefaultGuest.Initrd,
         CommandLine = "console=ttyS0 panic=-1",
     };
 
@@ -79,8 +79,8 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("huge")) { MemoryMib = 1UL << 40 })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("no-kernel")) { Kernel = "" })));
         Assert.Equal(StatusCode.PermissionDenied, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("outside")) { Kernel = Path.Combine(Path.GetTempPath(), "outside-the-allowed-directory") })));
-        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("missing")) { Kernel = Path.Combine(HostBusybox.ImageDirectory, "no-such-kernel") })));
-        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("not-a-kernel")) { Kernel = Path.Combine(HostBusybox.ImageDirectory, "manifest.txt") })));
+        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("missing")) { Kernel = Path.Combine(DefaultGuest.ImageDirectory, "no-such-kernel") })));
+        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("not-a-kernel")) { Kernel = DefaultGuest.Manifest })));
         Assert.Equal(StatusCode.NotFound, await Status(() => Call("GetMachine", new MachineRef { Id = "nobody" })));
 
         await Call("CreateMachine", Guest("created"));
