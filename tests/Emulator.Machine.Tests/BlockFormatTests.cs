@@ -101,10 +101,13 @@ public sealed class BlockFormatTests : IDisposable
         Assert.Throws<BackingFileRefusedException>(() => BlockImage.CreateOverlay(File_("new.cow"), upper, BlockFormat.EmuCow, allowed));
         Assert.False(File.Exists(File_("new.cow")));
 
-        // A system file is refused the same way; whether it exists is not looked at.
-        string system = File_("system.cow");
-        BlockImage.CreateOverlay(system, "/etc/passwd", BlockFormat.Raw, BackingPolicy.Unconfined);
-        Assert.Equal("/etc/passwd", Assert.Throws<BackingFileRefusedException>(() => BlockImage.Open(system, BlockFormat.EmuCow, allowed)).Named);
+        // Whether the named file exists is not even looked at: a missing one is refused the same way.
+        string gone = Path.Combine(outside, "gone.img");
+        File.WriteAllBytes(gone, Random(DiskSize, 2));
+        string stale = File_("stale.cow");
+        BlockImage.CreateOverlay(stale, gone, BlockFormat.Raw, BackingPolicy.Unconfined);
+        File.Delete(gone);
+        Assert.Equal(gone, Assert.Throws<BackingFileRefusedException>(() => BlockImage.Open(stale, BlockFormat.EmuCow, allowed)).Named);
 
         // Inside the allowed directories the same chain opens.
         using var image = BlockImage.Open(upper, BlockFormat.EmuCow, BackingPolicy.Within([dir, outside]));

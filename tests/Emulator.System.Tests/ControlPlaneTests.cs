@@ -29,6 +29,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
     private GrpcClient client = null!;
     private readonly DirectoryInfo snapshots = Directory.CreateTempSubdirectory("emu-cp-snapshots-");
     private readonly DirectoryInfo disks = Directory.CreateTempSubdirectory("emu-cp-disks-");
+    private readonly DirectoryInfo notAllowed = Directory.CreateTempSubdirectory("emu-cp-outside-");
 
     public async Task InitializeAsync()
     {
@@ -51,6 +52,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         await machines.DisposeAsync();
         snapshots.Delete(recursive: true);
         disks.Delete(recursive: true);
+        notAllowed.Delete(recursive: true);
     }
 
     private Task<MachineInfo> Call(string method, IMessage request) => method switch
@@ -109,8 +111,10 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         await File.WriteAllBytesAsync(victim, new byte[1 << 20]);
         string forged = Path.Combine(disks.FullName, "forged.img");
         BlockImage.CreateOverlay(forged, victim, BlockFormat.Raw, BackingPolicy.Unconfined);
+        string secret = Path.Combine(notAllowed.FullName, "host-secret.img");
+        await File.WriteAllBytesAsync(secret, new byte[1 << 20]);
         string escaping = Path.Combine(disks.FullName, "escaping.cow");
-        BlockImage.CreateOverlay(escaping, "/etc/passwd", BlockFormat.Raw, BackingPolicy.Unconfined);
+        BlockImage.CreateOverlay(escaping, secret, BlockFormat.Raw, BackingPolicy.Unconfined);
 
         using (new FileStream(victim, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
         {
@@ -122,7 +126,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         var denied = await Assert.ThrowsAsync<RpcException>(() => Call("CreateMachine",
             new CreateMachineRequest(Guest("escaping")) { Disks = { new Disk { Path = escaping, Format = "emucow" } } }));
         Assert.Equal(StatusCode.PermissionDenied, denied.Status);
-        Assert.Contains("/etc/passwd", denied.Detail);
+        Assert.Contains(secret, denied.Detail);
 
         var unknown = await Assert.ThrowsAsync<RpcException>(() => Call("CreateMachine",
             new CreateMachineRequest(Guest("qcow2")) { Disks = { new Disk { Path = forged, Format = "qcow2" } } }));
