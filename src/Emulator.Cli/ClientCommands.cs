@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Emulator.Cli.Terminal;
+using Emulator.Machine.Block;
 using Emulator.Service.Rpc;
 using Emulator.Service.V1;
 using Google.Protobuf;
@@ -30,7 +31,7 @@ internal static class ClientCommands
         var append = new Option<string>("--append") { DefaultValueFactory = _ => "console=ttyS0" };
         var memory = new Option<ulong>("--memory-mib") { DefaultValueFactory = _ => 512 };
         var vcpus = new Option<uint>("--vcpus") { DefaultValueFactory = _ => 1 };
-        var drives = new Option<string[]>("--drive") { Description = "a disk on the server, as QEMU's: file=PATH[,readonly=on] (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var drives = new Option<string[]>("--drive") { Description = "a disk on the server, as QEMU's: file=PATH[,format=raw|emucow][,readonly=on] (repeatable; raw by default)", AllowMultipleArgumentsPerToken = false };
         create.Add(id);
         create.Add(drives);
         create.Add(kernel);
@@ -57,7 +58,7 @@ internal static class ClientCommands
                     return 2;
                 }
 
-                request.Disks.Add(new Disk { Path = Path.GetFullPath(disk.Path), ReadOnly = disk.ReadOnly });
+                request.Disks.Add(new Disk { Path = Path.GetFullPath(disk.Path), ReadOnly = disk.ReadOnly, Format = disk.Format.Name() });
             }
 
             return Run(p.GetValue(server)!, async c => Show(await c.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", request)));

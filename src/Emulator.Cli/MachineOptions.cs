@@ -156,13 +156,17 @@ public sealed record MachineOptions
     }
 
     /// <summary>
-    /// Parses QEMU's -drive file=PATH[,format=raw][,if=virtio][,readonly=on|off][,cache=writeback|writethrough|none].
-    /// A comma inside the path is written twice, as in QEMU.
+    /// Parses QEMU's -drive file=PATH[,format=raw|emucow][,if=virtio][,readonly=on|off][,cache=writeback|writethrough|none].
+    /// A comma inside the path is written twice, as in QEMU. The format is raw unless it says
+    /// emucow: unlike QEMU without format=, the file's contents never choose it (a guest writes
+    /// them). An emucow overlay's backing files are the local user's to name (no confinement:
+    /// `emu` runs with the user's own rights; `emu serve` confines them).
     /// </summary>
     public static string? ParseDrive(string text, out DiskConfig disk)
     {
         disk = null!;
         string? file = null;
+        var format = BlockFormat.Raw;
         bool readOnly = false;
         var cache = BlockCacheMode.Writeback;
         foreach (string part in SplitOptions(text))
@@ -172,8 +176,8 @@ public sealed record MachineOptions
             switch (key)
             {
                 case "file": file = value; break;
-                case "format" when value == "raw": break;
-                case "format": return $"-drive format={value} is not supported: only raw images";
+                case "format" when BlockFormats.TryParse(value, out format) && value.Length > 0: break;
+                case "format": return $"-drive format={value} is not supported: {BlockFormats.RawName} or {BlockFormats.EmuCowName} (the emulator's copy-on-write overlay)";
                 case "if" when value == "virtio": break;
                 case "if": return $"-drive if={value} is not supported: disks are virtio-blk (if=virtio)";
                 case "media" when value == "disk": break;
@@ -191,7 +195,7 @@ public sealed record MachineOptions
             return $"-drive '{text}' names no file= (example: -drive file=disk.img,format=raw,if=virtio)";
         }
 
-        disk = new DiskConfig(file, readOnly, cache);
+        disk = new DiskConfig(file, readOnly, cache, format) { Backing = BackingPolicy.Unconfined };
         return null;
     }
 

@@ -16,7 +16,7 @@ var smp = new Option<string>("-smp") { Description = "number of vCPUs (N or cpus
 var nographic = new Option<bool>("-nographic") { Description = "serial port on the terminal (the only display emu has); Ctrl-A x quits, Ctrl-A h lists keys" };
 var serial = new Option<string>("-serial") { Description = "serial port backend: stdio or none", DefaultValueFactory = _ => "stdio" };
 var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) when the guest reboots" };
-var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH,format=raw,if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable)" };
+var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH[,format=raw|emucow],if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable; raw unless format=emucow, never guessed from the file)" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
 
 using var telemetry = Telemetry.StartFromEnvironment();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 
 namespace Emulator.Actors.Tests;
 
@@ -178,21 +179,34 @@ public sealed class DedicatedThreadTests
         Assert.Equal(["PreStart 1", "PostStop 1"], probe.Events);
     }
 
-    /// <summary>A halted vCPU whose timer is due: it sleeps at most until the deadline, then runs again.</summary>
-    private sealed class TimedHaltActor(VcpuCounters counters) : Actor<VcpuMessage>
+    /// <summary>One <c>WaitForMessage(deadline)</c> as the actor saw it: what it returned and how long it slept.</summary>
+    public sealed record TimedWait(bool Woken, TimeSpan Slept);
+
+    /// <summary>
+    /// A halted vCPU whose timer is due: between draining its mailbox it sleeps in
+    /// <c>WaitForMessage(deadline)</c> and records each wait. <see cref="Waiting"/> is set just
+    /// before a wait starts with an empty mailbox, so a test can send while the actor sleeps.
+    /// </summary>
+    private sealed class TimedHaltActor(TimeSpan deadline, ConcurrentQueue<TimedWait> waits, ConcurrentQueue<int> vectors, ManualResetEventSlim waiting)
+        : Actor<VcpuMessage>
     {
         protected override void Run()
         {
             while (!IsStopping)
             {
-                Interlocked.Increment(ref counters.LoopIterations);
                 while (TryReceive(out var message))
                 {
                     Receive(message);
                 }
-                if (!WaitForMessage(TimeSpan.FromMilliseconds(20)) && !IsStopping)
+
+                waiting.Set();
+                var slept = Stopwatch.StartNew();
+                bool woken = WaitForMessage(deadline);
+                slept.Stop();
+                waiting.Reset();
+                if (!IsStopping)
                 {
-                    Interlocked.Increment(ref counters.Slices); // the timer fired: one tick
+                    waits.Enqueue(new TimedWait(woken, slept.Elapsed));
                 }
             }
         }
@@ -201,27 +215,56 @@ public sealed class DedicatedThreadTests
         {
             if (message is Interrupt interrupt)
             {
-                counters.Vectors.Enqueue(interrupt.Vector);
+                vectors.Enqueue(interrupt.Vector);
             }
         }
     }
 
+    /// <summary>
+    /// With nothing sent, every wait ends by its deadline (it returns false) and none ends before
+    /// it: the actor sleeps instead of spinning. A lower bound only; a loaded machine may sleep longer.
+    /// </summary>
     [Fact]
-    public void WaitForMessage_with_a_timeout_sleeps_until_the_deadline_or_a_message()
+    public void WaitForMessage_with_a_timeout_sleeps_until_the_deadline()
     {
+        var deadline = TimeSpan.FromMilliseconds(50);
+        // Timed waits in .NET count time with the coarse system tick (up to ~16 ms per step), so
+        // one may end up to a tick before the deadline as a Stopwatch measures it.
+        var tick = TimeSpan.FromMilliseconds(16);
         using var system = ActorSystem.Create("timedhalt");
-        var counters = new VcpuCounters();
-        var vcpu = system.Spawn(Props.Create(() => new TimedHaltActor(counters)).WithDedicatedThread());
-        Assert.True(TestWait.Until(() => Interlocked.Read(ref counters.Slices) >= 1));
+        var waits = new ConcurrentQueue<TimedWait>();
+        using var waiting = new ManualResetEventSlim();
+        system.Spawn(Props.Create(() => new TimedHaltActor(deadline, waits, new ConcurrentQueue<int>(), waiting)).WithDedicatedThread());
 
-        long ticksBefore = Interlocked.Read(ref counters.Slices);
-        Thread.Sleep(200);
-        long ticks = Interlocked.Read(ref counters.Slices) - ticksBefore;
+        Assert.True(TestWait.Until(() => waits.Count >= 3));
+
+        foreach (var wait in waits.Take(3))
+        {
+            Assert.False(wait.Woken, "no message was sent, so no wait may report one");
+            Assert.True(wait.Slept >= deadline - tick, $"a wait with a {deadline.TotalMilliseconds} ms deadline returned after {wait.Slept.TotalMilliseconds:F1} ms");
+        }
+    }
+
+    /// <summary>
+    /// A message that arrives while the actor sleeps ends the wait (it returns true), long before a
+    /// deadline that no test run reaches; the actor then receives the message.
+    /// </summary>
+    [Fact]
+    public void WaitForMessage_with_a_timeout_returns_when_a_message_arrives()
+    {
+        using var system = ActorSystem.Create("timedwake");
+        var waits = new ConcurrentQueue<TimedWait>();
+        var vectors = new ConcurrentQueue<int>();
+        using var waiting = new ManualResetEventSlim();
+        var vcpu = system.Spawn(Props.Create(() => new TimedHaltActor(TimeSpan.FromHours(1), waits, vectors, waiting)).WithDedicatedThread());
+
+        Assert.True(waiting.Wait(Timeout), "the actor never started to wait");
         vcpu.Tell(new Interrupt(0x40));
 
-        Assert.InRange(ticks, 3, 12); // about 200 / 20, with room for a loaded machine
-        Assert.True(TestWait.Until(() => counters.Vectors.Contains(0x40)));
-        Assert.True(Interlocked.Read(ref counters.LoopIterations) < 100);
+        Assert.True(TestWait.Until(() => !waits.IsEmpty), "the message did not end the wait");
+        Assert.True(waits.TryPeek(out var first));
+        Assert.True(first.Woken, "the wait reported a timeout, not the message");
+        Assert.True(TestWait.Until(() => vectors.Contains(0x40)));
     }
 
     [Fact]

@@ -122,7 +122,12 @@ public sealed class CounterActor(Probe probe) : Actor<CounterMessage>
 
 internal static class TestWait
 {
-    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How long a test waits for something that should happen at once before it gives up. It bounds
+    /// only how long a failing test takes to fail; a passing one goes on as soon as the thing
+    /// happens. Generous, so a loaded 2-core machine does not fail a test for being slow.
+    /// </summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     /// <summary>Polls <paramref name="condition"/> until it holds or the timeout passes.</summary>
     public static bool Until(Func<bool> condition, TimeSpan? timeout = null)

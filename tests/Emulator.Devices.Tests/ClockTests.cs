@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Emulator.Devices.Bus;
 using Xunit;
 
@@ -15,10 +16,18 @@ public class ClockTests
         Thread.Sleep(30);
         Assert.Equal(t0, clock.NowNanoseconds);
         Assert.Equal(tsc0, clock.Tsc);
+        var sinceResume = Stopwatch.StartNew();
         clock.Resume();
         Thread.Sleep(10);
         long t1 = clock.NowNanoseconds;
-        Assert.InRange(t1 - t0, 5_000_000, 500_000_000); // about 10 ms later, not 40
+        long hostNs = (long)(sinceResume.Elapsed.Ticks * 100);
+
+        // Guest time runs again (it moved by about the 10 ms slept; 5 ms leaves room for a coarse
+        // sleep) and did not count the 30 ms it stood paused: however slow the machine, counting
+        // them would make it more than the host time since Resume (the clock counts whole 100 ns
+        // ticks, hence the 1 us).
+        Assert.True(t1 - t0 >= 5_000_000, $"guest time moved {t1 - t0} ns over a 10 ms sleep");
+        Assert.True(t1 - t0 <= hostNs + 1_000, $"guest time moved {t1 - t0} ns in {hostNs} ns of host time since Resume");
     }
 
     [Fact]

@@ -202,10 +202,10 @@ public sealed class VirtioTestDriver
         return true;
     }
 
-    /// <summary>Polls the used ring until an element arrives (for asynchronous backends).</summary>
+    /// <summary>Polls the used ring until an element arrives (for asynchronous backends); the timeout only bounds how long a failing test waits.</summary>
     public (uint Id, uint Len) WaitUsed(TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(5));
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
             if (TryGetUsed(out uint id, out uint len))

@@ -42,7 +42,7 @@ public sealed class BlockBackendTests : IAsyncDisposable
 
     private VirtioTestDriver Start(bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback, ulong features = Features)
     {
-        var image = BlockImage.Open(path, readOnly, cache);
+        var image = BlockImage.OpenRaw(path, readOnly, cache);
         backend = system.Spawn(BlockBackendActor.Props(image), "disk0");
         ActorRef<DeviceMessage>? deviceActor = null;
         var device = new Blk(new BlockBackendClient(backend, image, () => deviceActor!));
@@ -164,7 +164,7 @@ public sealed class BlockBackendTests : IAsyncDisposable
     [Fact]
     public async Task BackendRefusesWritesToReadOnlyImagesAndOutOfRangeRequests()
     {
-        var image = BlockImage.Open(path, readOnly: true);
+        var image = BlockImage.OpenRaw(path, readOnly: true);
         var actor = system.Spawn(BlockBackendActor.Props(image), "direct");
         var write = await actor.Ask<BlockCompletion>(r => new BlockBackendMessage.Submit(new BlockRequest(BlockOperation.Write, 0, SectorSize, new byte[SectorSize]), r), TimeSpan.FromSeconds(5));
         Assert.Equal(BlockStatus.ReadOnly, write.Status);
@@ -188,18 +188,18 @@ public sealed class BlockBackendTests : IAsyncDisposable
     public void MissingImageIsAClearError()
     {
         string missing = Path.Combine(Path.GetTempPath(), $"emu-no-such-{Guid.NewGuid():N}.img");
-        var e = Assert.Throws<BlockImageException>(() => BlockImage.Open(missing));
+        var e = Assert.Throws<BlockImageException>(() => BlockImage.OpenRaw(missing));
         Assert.Equal(missing, e.Path);
         Assert.Contains(missing, e.Message);
-        var dir = Assert.Throws<BlockImageException>(() => BlockImage.Open(Path.GetTempPath()));
+        var dir = Assert.Throws<BlockImageException>(() => BlockImage.OpenRaw(Path.GetTempPath()));
         Assert.Contains("directory", dir.Message);
     }
 
     [Fact]
     public void AnImageInUseForWritingCannotBeOpenedTwice()
     {
-        using var first = BlockImage.Open(path);
-        var e = Assert.Throws<BlockImageException>(() => BlockImage.Open(path));
+        using var first = BlockImage.OpenRaw(path);
+        var e = Assert.Throws<BlockImageException>(() => BlockImage.OpenRaw(path));
         Assert.Equal(path, e.Path);
     }
 

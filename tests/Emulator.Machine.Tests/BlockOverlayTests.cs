@@ -25,6 +25,11 @@ public sealed class BlockOverlayTests : IDisposable
 
     private string File_(string name) => Path.Combine(dir, name);
 
+    /// <summary>Overlays here may name backing files in the test's own directory only.</summary>
+    private BackingPolicy Layers => BackingPolicy.Within([dir]);
+
+    private BlockImage Overlay(string path, bool readOnly = false) => BlockImage.Open(path, BlockFormat.EmuCow, Layers, readOnly);
+
     private string NewBase(int size = DiskSize, int seed = 1)
     {
         string path = File_("base.img");
@@ -38,7 +43,7 @@ public sealed class BlockOverlayTests : IDisposable
         string basePath = NewBase();
         var model = File.ReadAllBytes(basePath);
         var rng = new Random(42);
-        var image = BlockImage.Open(basePath);
+        var image = BlockImage.OpenRaw(basePath);
         string top = basePath;
         for (int layers = 1; layers <= 4; layers++)
         {
@@ -47,7 +52,7 @@ public sealed class BlockOverlayTests : IDisposable
             Assert.Equal(model, ReadAll(image));
 
             image.Dispose();
-            image = BlockImage.Open(top);
+            image = layers == 1 ? BlockImage.OpenRaw(top) : Overlay(top);
             Assert.Equal(layers, image.Layers.Count);
             Assert.Equal(model, ReadAll(image));
             RandomOps(image, model, rng, 50);
@@ -62,9 +67,10 @@ public sealed class BlockOverlayTests : IDisposable
 
         Assert.Equal(top, image.Path);
         image.Dispose();
-        BlockImage.Flatten(top, File_("flat.img"));
+        BlockImage.Flatten(top, BlockFormat.EmuCow, Layers, File_("flat.img"));
         Assert.Equal(model, File.ReadAllBytes(File_("flat.img")));
-        Assert.Equal(basePath, BlockImage.Open(top, readOnly: true).Layers[0]);
+        using var reopened = Overlay(top, readOnly: true);
+        Assert.Equal(basePath, reopened.Layers[0]);
     }
 
     [Fact]
@@ -72,7 +78,7 @@ public sealed class BlockOverlayTests : IDisposable
     {
         string basePath = NewBase();
         var model = File.ReadAllBytes(basePath);
-        using var image = BlockImage.Open(basePath);
+        using var image = BlockImage.OpenRaw(basePath);
         const int Writers = 4;
         for (int round = 0; round < 16; round++)
         {
@@ -128,7 +134,7 @@ public sealed class BlockOverlayTests : IDisposable
         var model = File.ReadAllBytes(basePath);
         var rng = new Random(7);
         string mid = File_("mid.cow");
-        using (var image = BlockImage.Open(basePath))
+        using (var image = BlockImage.OpenRaw(basePath))
         {
             RandomOps(image, model, rng, 40);
             Assert.Equal(basePath, image.Freeze(mid));
@@ -151,7 +157,8 @@ public sealed class BlockOverlayTests : IDisposable
             Assert.Equal(Random(DiskSize, 9), ReadAll(image));
         }
 
-        Assert.Equal([basePath, mid, File_("top.cow")], BlockImage.Open(File_("top.cow"), readOnly: true).Layers);
+        using var chain = Overlay(File_("top.cow"), readOnly: true);
+        Assert.Equal([basePath, mid, File_("top.cow")], chain.Layers);
     }
 
     [Fact]
@@ -159,14 +166,14 @@ public sealed class BlockOverlayTests : IDisposable
     {
         string basePath = NewBase();
         var frozenView = File.ReadAllBytes(basePath);
-        using var running = BlockImage.Open(basePath);
+        using var running = BlockImage.OpenRaw(basePath);
         RandomOps(running, frozenView, new Random(3), 60);
         running.Freeze(File_("snap.cow"));
         string frozen = running.Freeze(File_("running.cow"));
         Assert.Equal(File_("snap.cow"), frozen);
 
-        BlockImage.CreateOverlay(File_("restored.cow"), frozen);
-        using var restored = BlockImage.Open(File_("restored.cow"));
+        BlockImage.CreateOverlay(File_("restored.cow"), frozen, BlockFormat.EmuCow, Layers);
+        using var restored = Overlay(File_("restored.cow"));
         Assert.Equal([basePath, frozen, File_("restored.cow")], restored.Layers);
         Assert.Equal(frozenView, ReadAll(restored));
 
@@ -186,7 +193,7 @@ public sealed class BlockOverlayTests : IDisposable
         var original = File.ReadAllBytes(basePath);
         string top = File_("top.cow");
         var data = Random(1000, 8);
-        using (var image = BlockImage.Open(basePath))
+        using (var image = BlockImage.OpenRaw(basePath))
         {
             image.Freeze(top);
             image.Write(data, (5 * Cluster) + 10);
@@ -194,7 +201,7 @@ public sealed class BlockOverlayTests : IDisposable
             // A copy of the running overlay is what a host crash would leave on disk (cp takes no lock).
             CopyWithoutLock(top, File_("before-flush.cow"));
             Assert.Equal(0, File.ReadAllBytes(File_("before-flush.cow"))[4096]);
-            using (var crashed = BlockImage.Open(File_("before-flush.cow"), readOnly: true))
+            using (var crashed = Overlay(File_("before-flush.cow"), readOnly: true))
             {
                 Assert.Equal(original.AsSpan((5 * Cluster) + 10, 1000).ToArray(), ReadAt(crashed, (5 * Cluster) + 10, 1000));
             }
@@ -202,7 +209,7 @@ public sealed class BlockOverlayTests : IDisposable
             image.FlushToDisk();
             CopyWithoutLock(top, File_("after-flush.cow"));
             Assert.Equal(1 << 5, File.ReadAllBytes(File_("after-flush.cow"))[4096]);
-            using (var crashed = BlockImage.Open(File_("after-flush.cow"), readOnly: true))
+            using (var crashed = Overlay(File_("after-flush.cow"), readOnly: true))
             {
                 Assert.Equal(data, ReadAt(crashed, (5 * Cluster) + 10, 1000));
             }
@@ -212,7 +219,7 @@ public sealed class BlockOverlayTests : IDisposable
 
         Assert.Equal((1 << 5) | 0, File.ReadAllBytes(top)[4096]);
         Assert.Equal(1 << 1, File.ReadAllBytes(top)[4097]);
-        using var reopened = BlockImage.Open(top);
+        using var reopened = Overlay(top);
         Assert.Equal(data, ReadAt(reopened, (9 * Cluster) + 20, 1000));
         Assert.Equal(original.AsSpan(9 * Cluster, 20).ToArray(), ReadAt(reopened, 9 * Cluster, 20));
     }
@@ -222,7 +229,7 @@ public sealed class BlockOverlayTests : IDisposable
     {
         string basePath = NewBase();
         string good = File_("good.cow");
-        BlockImage.CreateOverlay(good, basePath);
+        BlockImage.CreateOverlay(good, basePath, BlockFormat.Raw, Layers);
         var header = File.ReadAllBytes(good);
 
         string truncated = File_("truncated.cow");
@@ -237,9 +244,9 @@ public sealed class BlockOverlayTests : IDisposable
 
         string newer = File_("newer.cow");
         bad = (byte[])header.Clone();
-        BinaryPrimitives.WriteUInt32LittleEndian(bad.AsSpan(8), 2);
+        BinaryPrimitives.WriteUInt32LittleEndian(bad.AsSpan(8), 3);
         File.WriteAllBytes(newer, bad);
-        AssertRefused(newer, "overlay format version 2 is not supported (this emulator reads version 1)");
+        AssertRefused(newer, "overlay format version 3 is not supported (this emulator reads versions 1 to 2)");
 
         string corrupt = File_("corrupt.cow");
         bad = (byte[])header.Clone();
@@ -255,15 +262,15 @@ public sealed class BlockOverlayTests : IDisposable
         }
 
         AssertRefused(good, $"backing file {basePath} changed since the overlay was made");
-        Assert.Throws<BlockImageException>(() => BlockImage.Flatten(good, File_("flat.img")));
+        Assert.Throws<BlockImageException>(() => BlockImage.Flatten(good, BlockFormat.EmuCow, Layers, File_("flat.img")));
     }
 
     [Fact]
     public void FlattenRefusesToOverwriteALayerOfTheChain()
     {
         string basePath = NewBase();
-        BlockImage.CreateOverlay(File_("top.cow"), basePath);
-        var e = Assert.Throws<BlockImageException>(() => BlockImage.Flatten(File_("top.cow"), basePath));
+        BlockImage.CreateOverlay(File_("top.cow"), basePath, BlockFormat.Raw, Layers);
+        var e = Assert.Throws<BlockImageException>(() => BlockImage.Flatten(File_("top.cow"), BlockFormat.EmuCow, Layers, basePath));
         Assert.Contains("is a layer of the chain", e.Message);
         Assert.Equal(DiskSize, new FileInfo(basePath).Length);
     }
@@ -273,7 +280,7 @@ public sealed class BlockOverlayTests : IDisposable
     {
         await using var system = new AsyncDisposableSystem();
         string basePath = NewBase(16 << 20, 2);
-        var image = BlockImage.Open(basePath, cache: BlockCacheMode.Writethrough);
+        var image = BlockImage.OpenRaw(basePath, cache: BlockCacheMode.Writethrough);
         var backend = system.System.Spawn(BlockBackendActor.Props(image), "disk");
         var client = new BlockBackendClient(backend, image, () => throw new InvalidOperationException("no device in this test"));
         var timeout = TimeSpan.FromSeconds(30);
@@ -318,7 +325,7 @@ public sealed class BlockOverlayTests : IDisposable
 
         var baseBytes = File.ReadAllBytes(basePath);
         var otherBytes = File.ReadAllBytes(other);
-        using (var image = BlockImage.Open(basePath))
+        using (var image = BlockImage.OpenRaw(basePath))
         {
             image.Freeze(File_("top.cow"));
 
@@ -341,7 +348,7 @@ public sealed class BlockOverlayTests : IDisposable
         }
 
         string flat = File_("flat.img");
-        BlockImage.Flatten(File_("top.cow"), flat);
+        BlockImage.Flatten(File_("top.cow"), BlockFormat.EmuCow, Layers, flat);
         var check = Run("e2fsck", "-fn", flat);
         Assert.True(check.ExitCode == 0, check.Output);
         Assert.Equal(otherBytes, File.ReadAllBytes(flat));
@@ -350,9 +357,9 @@ public sealed class BlockOverlayTests : IDisposable
         Assert.Equal(baseBytes, File.ReadAllBytes(basePath));
     }
 
-    private static void AssertRefused(string path, string reason)
+    private void AssertRefused(string path, string reason)
     {
-        var e = Assert.Throws<BlockImageException>(() => BlockImage.Open(path));
+        var e = Assert.Throws<BlockImageException>(() => Overlay(path));
         Assert.Equal(path, e.Path);
         Assert.Contains(path, e.Message);
         Assert.Contains(reason, e.Message);
@@ -437,15 +444,14 @@ public sealed class BlockOverlayTests : IDisposable
     }
 }
 
-/// <summary>Runs only when mkfs.ext4 and e2fsck are on PATH (package e2fsprogs).</summary>
-public sealed class Ext4ToolsFactAttribute : FactAttribute
+/// <summary>Needs mkfs.ext4 and e2fsck on PATH (package e2fsprogs): skipped without them, failed under CI.</summary>
+public sealed class Ext4ToolsFactAttribute() : DependencyFactAttribute(MissingTools())
 {
-    public Ext4ToolsFactAttribute()
+    private static string? MissingTools()
     {
         string[] dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
-        if (!new[] { "mkfs.ext4", "e2fsck" }.All(t => dirs.Any(d => File.Exists(Path.Combine(d, t)))))
-        {
-            Skip = "mkfs.ext4 or e2fsck not on PATH (apt-get install e2fsprogs)";
-        }
+        return new[] { "mkfs.ext4", "e2fsck" }.All(t => dirs.Any(d => File.Exists(Path.Combine(d, t))))
+            ? null
+            : "mkfs.ext4 or e2fsck not on PATH (apt-get install e2fsprogs)";
     }
 }

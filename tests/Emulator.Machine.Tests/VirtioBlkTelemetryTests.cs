@@ -45,7 +45,7 @@ public sealed class VirtioBlkTelemetryTests : IDisposable
     [Fact]
     public async Task AReadAndAWriteAreSpansWithOperationSectorBytesAndStatus()
     {
-        var image = BlockImage.Open(path);
+        var image = BlockImage.OpenRaw(path);
         await using (var vm = new VirtualMachine(machine, 16 << 20, 1, [new DeviceSpec("virtio-blk0", s =>
         {
             var backend = s.Spawn(BlockBackendActor.Props(image), "disk0");

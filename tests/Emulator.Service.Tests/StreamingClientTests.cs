@@ -63,7 +63,8 @@ public sealed class StreamingClientTests(ServerFixture fixture) : IClassFixture<
     {
         TestServer server = await TestServer.StartAsync();
         using GrpcClient client = server.Client();
-        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        // Only a safety net for a server that never ends the stream; a cancelled call would end Cancelled.
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         var first = new TaskCompletionSource();
         Task<RpcException> watching = Assert.ThrowsAsync<RpcException>(async () =>
         {
@@ -74,9 +75,11 @@ public sealed class StreamingClientTests(ServerFixture fixture) : IClassFixture<
             }
         });
         await first.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        var clock = System.Diagnostics.Stopwatch.StartNew();
         await server.DisposeAsync();
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"shutdown took {clock.Elapsed}");
-        Assert.Equal(StatusCode.Unavailable, (await watching).Status);
+        // The server ended the stream itself, with its shutdown status: not Kestrel's timeout
+        // cutting the connection, and not the client giving up.
+        RpcException ended = await watching;
+        Assert.Equal(StatusCode.Unavailable, ended.Status);
+        Assert.Contains("shutting down", ended.Detail);
     }
 }

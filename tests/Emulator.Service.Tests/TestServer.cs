@@ -14,6 +14,7 @@ namespace Emulator.Service.Tests;
 public sealed class TestServer : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, TaskCompletionSource> cancelled = new();
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> released = new();
 
     private TestServer(GrpcServer server, HealthService health)
     {
@@ -47,6 +48,12 @@ public sealed class TestServer : IAsyncDisposable
 
     private TaskCompletionSource Signal(string tag) =>
         cancelled.GetOrAdd(tag, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    /// <summary>Ends the sleep of the call tagged <paramref name="tag"/> that ignores cancellation, before its time is up.</summary>
+    public void Release(string tag) => Gate(tag).TrySetResult();
+
+    private TaskCompletionSource Gate(string tag) =>
+        released.GetOrAdd(tag, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
 
     private void Watch(string tag, CancellationToken token)
     {
@@ -91,7 +98,7 @@ public sealed class TestServer : IAsyncDisposable
         {
             Watch(request.Tag, context.CancellationToken);
             if (request.IgnoreCancellation)
-                await Task.Delay(request.Millis, CancellationToken.None);
+                await Task.WhenAny(Task.Delay(request.Millis, CancellationToken.None), Gate(request.Tag).Task);
             else
                 await Task.Delay(request.Millis, context.CancellationToken);
             return new EchoReply { Text = "slept" };

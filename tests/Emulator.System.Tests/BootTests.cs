@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace Emulator.System.Tests;
 
 /// <summary>
-/// Boots the default guest (Debian's kernel and busybox, built on first use) with `emu`, runs
+/// Boots the default guest (Debian's kernel and busybox, <see cref="DefaultGuest"/>) with `emu`, runs
 /// commands in it over the serial console, and checks them against the same busybox run
 /// natively on the host; then powers off and expects exit code 0.
 /// </summary>
@@ -27,6 +27,8 @@ public sealed class BootTests(ITestOutputHelper log)
     [Fact]
     public void DefaultGuestBootsRunsCommandsLikeTheHostAndPowersOff()
     {
+        // emu finds the default image itself (no -kernel); the fixture has made sure it is there.
+        string manifest = File.ReadAllText(DefaultGuest.Manifest);
         using var guest = ConsoleSession.StartEmu(null, "-m", "512", "-no-reboot");
         var started = DateTime.UtcNow;
         guest.WaitFor(ConsoleSession.Prompt, Boot);
@@ -41,7 +43,6 @@ public sealed class BootTests(ITestOutputHelper log)
         // commands; make it wide enough for the longest one.
         guest.Run("stty cols 250", Command);
 
-        string manifest = File.ReadAllText(Path.Combine(HostBusybox.ImageDirectory, "manifest.txt"));
         string release = guest.Run("uname -r", Command);
         Assert.Contains(release, manifest);
         Assert.Equal("1", guest.Run("grep -c processor /proc/cpuinfo", Command));
@@ -72,19 +73,11 @@ public sealed class BootTests(ITestOutputHelper log)
     [InlineData(4)]
     public void SmpGuestSeesEveryCpuAndRunsWorkInParallel(int cpus)
     {
-        string image = HostBusybox.ImageDirectory;
-        if (!File.Exists(Path.Combine(image, "manifest.txt")))
-        {
-            // The first test builds the image through emu; this one needs its files by path.
-            using var build = ConsoleSession.StartEmu(null, "-m", "512", "-no-reboot");
-            build.WaitFor(ConsoleSession.Prompt, Boot);
-        }
-
-        string? initrd = GuestPrograms.InitrdWithPrograms(Path.Combine(image, "initramfs.cpio.gz"), out string? why);
+        string? initrd = GuestPrograms.InitrdWithPrograms(DefaultGuest.Initrd, out string? why);
         Assert.True(initrd is not null, why);
         try
         {
-            RunSmpChecks(Path.Combine(image, "vmlinux"), initrd, cpus);
+            RunSmpChecks(DefaultGuest.Kernel, initrd, cpus);
         }
         finally
         {

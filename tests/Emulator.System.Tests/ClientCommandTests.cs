@@ -13,7 +13,7 @@ public sealed partial class ClientCommandTests
     [Fact]
     public void MachineCommandsDriveAServer()
     {
-        string image = HostBusybox.ImageDirectory;
+        string image = DefaultGuest.ImageDirectory;
         var snapshots = Directory.CreateTempSubdirectory("emu-cli-snapshots-");
         using var server = ConsoleSession.StartEmu(null, "serve", "--listen", "127.0.0.1:0", "--allow", Path.GetFullPath(image), "--snapshot-dir", snapshots.FullName);
         server.WaitFor("serving on ", Timeout);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Emulator.Cli.Terminal;
+using Emulator.Machine.Block;
 using Emulator.Machine.Telemetry;
 using Emulator.Service.Machines;
 using Emulator.Service.Rpc;
@@ -27,13 +28,15 @@ public sealed class ControlPlaneTests : IAsyncLifetime
     private MachineService machines = null!;
     private GrpcClient client = null!;
     private readonly DirectoryInfo snapshots = Directory.CreateTempSubdirectory("emu-cp-snapshots-");
+    private readonly DirectoryInfo disks = Directory.CreateTempSubdirectory("emu-cp-disks-");
+    private readonly DirectoryInfo notAllowed = Directory.CreateTempSubdirectory("emu-cp-outside-");
 
     public async Task InitializeAsync()
     {
         server = new GrpcServer(new GrpcServerOptions { Port = 0 });
         machines = new MachineService(new MachineServiceOptions
         {
-            AllowedDirectories = [HostBusybox.ImageDirectory],
+            AllowedDirectories = [DefaultGuest.ImageDirectory, disks.FullName],
             MaxMemoryMibPerNode = 2048,
             SnapshotDirectory = snapshots.FullName,
         });
@@ -48,6 +51,8 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         await server.DisposeAsync();
         await machines.DisposeAsync();
         snapshots.Delete(recursive: true);
+        disks.Delete(recursive: true);
+        notAllowed.Delete(recursive: true);
     }
 
     private Task<MachineInfo> Call(string method, IMessage request) => method switch
@@ -61,8 +66,8 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Id = id,
         Vcpus = 1,
         MemoryMib = 512,
-        Kernel = Path.Combine(HostBusybox.ImageDirectory, "vmlinux"),
-        Initrd = Path.Combine(HostBusybox.ImageDirectory, "initramfs.cpio.gz"),
+        Kernel = DefaultGuest.Kernel,
+        Initrd = DefaultGuest.Initrd,
         CommandLine = "console=ttyS0 panic=-1",
     };
 
@@ -79,8 +84,8 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("huge")) { MemoryMib = 1UL << 40 })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("no-kernel")) { Kernel = "" })));
         Assert.Equal(StatusCode.PermissionDenied, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("outside")) { Kernel = Path.Combine(Path.GetTempPath(), "outside-the-allowed-directory") })));
-        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("missing")) { Kernel = Path.Combine(HostBusybox.ImageDirectory, "no-such-kernel") })));
-        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("not-a-kernel")) { Kernel = Path.Combine(HostBusybox.ImageDirectory, "manifest.txt") })));
+        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("missing")) { Kernel = Path.Combine(DefaultGuest.ImageDirectory, "no-such-kernel") })));
+        Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("not-a-kernel")) { Kernel = DefaultGuest.Manifest })));
         Assert.Equal(StatusCode.NotFound, await Status(() => Call("GetMachine", new MachineRef { Id = "nobody" })));
 
         await Call("CreateMachine", Guest("created"));
@@ -90,6 +95,42 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(StatusCode.ResourceExhausted, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("too-much")) { MemoryMib = 2048 })));
         await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "created" });
         Assert.Equal(StatusCode.NotFound, await Status(() => Call("GetMachine", new MachineRef { Id = "created" })));
+    }
+
+    /// <summary>
+    /// A drive's format is the request's, never the file's: a raw disk whose first bytes are an
+    /// overlay header (one 4 KiB write of its guest) is a raw disk, and the file the header names is
+    /// not opened (the test holds it locked: opening it would fail the call); asked for as emucow,
+    /// an overlay naming a backing file outside the allowed directories is PERMISSION_DENIED; a
+    /// format the node does not know is INVALID_ARGUMENT.
+    /// </summary>
+    [Fact]
+    public async Task DiskFormatsComeFromTheRequestAndBackingFilesAreConfined()
+    {
+        string victim = Path.Combine(disks.FullName, "victim.img");
+        await File.WriteAllBytesAsync(victim, new byte[1 << 20]);
+        string forged = Path.Combine(disks.FullName, "forged.img");
+        BlockImage.CreateOverlay(forged, victim, BlockFormat.Raw, BackingPolicy.Unconfined);
+        string secret = Path.Combine(notAllowed.FullName, "host-secret.img");
+        await File.WriteAllBytesAsync(secret, new byte[1 << 20]);
+        string escaping = Path.Combine(disks.FullName, "escaping.cow");
+        BlockImage.CreateOverlay(escaping, secret, BlockFormat.Raw, BackingPolicy.Unconfined);
+
+        using (new FileStream(victim, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+        {
+            var created = await Call("CreateMachine", new CreateMachineRequest(Guest("forged-raw")) { Disks = { new Disk { Path = forged } } });
+            Assert.Equal(Emulator.Service.V1.MachineState.Created, created.State);
+            await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "forged-raw" });
+        }
+
+        var denied = await Assert.ThrowsAsync<RpcException>(() => Call("CreateMachine",
+            new CreateMachineRequest(Guest("escaping")) { Disks = { new Disk { Path = escaping, Format = "emucow" } } }));
+        Assert.Equal(StatusCode.PermissionDenied, denied.Status);
+        Assert.Contains(secret, denied.Detail);
+
+        var unknown = await Assert.ThrowsAsync<RpcException>(() => Call("CreateMachine",
+            new CreateMachineRequest(Guest("qcow2")) { Disks = { new Disk { Path = forged, Format = "qcow2" } } }));
+        Assert.Equal(StatusCode.InvalidArgument, unknown.Status);
     }
 
     [Fact]

@@ -18,19 +18,17 @@ public sealed class DiskTests(ITestOutputHelper log)
     [Fact]
     public void GuestWritesToAnExt4RootThatTheHostFindsCleanAndReadOnlyDisksRefuseWrites()
     {
-        string image = HostBusybox.ImageDirectory;
-        Assert.True(File.Exists(Path.Combine(image, "rootfs.ext4")), $"no rootfs.ext4 in {image}: run images/build-guest.sh");
         string dir = Path.Combine(Path.GetTempPath(), $"emu-disk-test-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         string root = Path.Combine(dir, "root.ext4"), spare = Path.Combine(dir, "spare.img");
         try
         {
-            File.Copy(Path.Combine(image, "rootfs.ext4"), root);
+            File.Copy(DefaultGuest.RootFs, root);
             File.WriteAllBytes(spare, new byte[1 << 20]);
 
             using (var guest = ConsoleSession.StartEmu(
                 null,
-                "-kernel", Path.Combine(image, "vmlinux"), "-initrd", Path.Combine(image, "initramfs.cpio.gz"),
+                "-kernel", DefaultGuest.Kernel, "-initrd", DefaultGuest.Initrd,
                 "-append", "console=ttyS0 panic=-1 root=/dev/vda rw", "-m", "512", "-no-reboot",
                 "-drive", $"file={root},format=raw,if=virtio",
                 "-drive", $"file={spare},format=raw,if=virtio,readonly=on"))
@@ -74,17 +72,15 @@ public sealed class DiskTests(ITestOutputHelper log)
     [Fact]
     public void KillingEmuDuringGuestWritesLeavesAFilesystemJournalReplayMakesConsistent()
     {
-        string image = HostBusybox.ImageDirectory;
-        Assert.True(File.Exists(Path.Combine(image, "rootfs.ext4")), $"no rootfs.ext4 in {image}: run images/build-guest.sh");
         string dir = Path.Combine(Path.GetTempPath(), $"emu-crash-test-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         string root = Path.Combine(dir, "root.ext4");
         try
         {
-            File.Copy(Path.Combine(image, "rootfs.ext4"), root);
+            File.Copy(DefaultGuest.RootFs, root);
             using (var guest = ConsoleSession.StartEmu(
                 null,
-                "-kernel", Path.Combine(image, "vmlinux"), "-initrd", Path.Combine(image, "initramfs.cpio.gz"),
+                "-kernel", DefaultGuest.Kernel, "-initrd", DefaultGuest.Initrd,
                 "-append", "console=ttyS0 panic=-1 root=/dev/vda rw", "-m", "512", "-no-reboot",
                 "-drive", $"file={root},format=raw,if=virtio"))
             {

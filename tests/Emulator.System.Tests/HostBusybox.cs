@@ -10,12 +10,6 @@ namespace Emulator.System.Tests;
 /// </summary>
 public static class HostBusybox
 {
-    /// <summary>The default guest image directory (as images/build-guest.sh writes it).</summary>
-    public static string ImageDirectory =>
-        Environment.GetEnvironmentVariable("EMU_IMAGE_DIR") is { } dir
-            ? Path.Combine(dir, "current")
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "emu", "images", "current");
-
     public static string Extract()
     {
         // busybox picks the applet from its name: keep it as "busybox", with its applet links
@@ -23,7 +17,7 @@ public static class HostBusybox
         string dir = Path.Combine(Path.GetTempPath(), $"emu-host-busybox-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
         string target = Path.Combine(dir, "busybox");
-        using var gz = new GZipStream(File.OpenRead(Path.Combine(ImageDirectory, "initramfs.cpio.gz")), CompressionMode.Decompress);
+        using var gz = new GZipStream(File.OpenRead(DefaultGuest.Initrd), CompressionMode.Decompress);
         using var ms = new MemoryStream();
         gz.CopyTo(ms);
         var cpio = ms.ToArray();

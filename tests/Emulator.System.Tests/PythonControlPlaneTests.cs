@@ -34,10 +34,10 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
         await File.WriteAllBytesAsync(Path.Combine(snapshots.FullName, "damaged.emusnap"), "EMUSNAP\0 but nothing else"u8.ToArray());
         // The machine's disk: a copy of the default guest's ext4 image, in a directory the node allows.
         var disks = Directory.CreateTempSubdirectory("emu-py-disks-");
-        File.Copy(Path.Combine(HostBusybox.ImageDirectory, "rootfs.ext4"), Path.Combine(disks.FullName, "disk.raw"));
+        File.Copy(DefaultGuest.RootFs, Path.Combine(disks.FullName, "disk.raw"));
         var machines = new MachineService(new MachineServiceOptions
         {
-            AllowedDirectories = [HostBusybox.ImageDirectory, disks.FullName],
+            AllowedDirectories = [DefaultGuest.ImageDirectory, disks.FullName],
             SnapshotDirectory = snapshots.FullName,
         });
         machines.MapTo(server);
@@ -45,7 +45,7 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
         try
         {
             string script = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "control_plane.py"));
-            string[] arguments = [$"127.0.0.1:{server.Port}", scenario, HostBusybox.ImageDirectory, ConsoleSession.Prompt, Path.Combine(disks.FullName, "disk.raw"), token ?? ""];
+            string[] arguments = [$"127.0.0.1:{server.Port}", scenario, DefaultGuest.ImageDirectory, ConsoleSession.Prompt, Path.Combine(disks.FullName, "disk.raw"), token ?? ""];
             string[] lines = await python.RunAsync(script, Limit, arguments);
             foreach (string line in lines)
             {

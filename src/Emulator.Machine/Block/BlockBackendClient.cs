@@ -35,6 +35,9 @@ public sealed class BlockBackendClient : IBlockBackend
     /// <summary>Every file of the disk's chain, base first.</summary>
     public IReadOnlyList<string> Layers => image.Layers;
 
+    /// <summary>The format of the top layer, the one a freeze makes read-only; read it while no freeze runs.</summary>
+    public BlockFormat TopFormat => image.TopFormat;
+
     public void Submit(BlockRequest request, Action<BlockCompletion> completed)
     {
         var reply = ReplyTo<BlockCompletion>.To(

@@ -22,8 +22,10 @@ public enum BlockCacheMode
 /// <summary>
 /// A disk image: a raw base file and zero or more copy-on-write overlays over it (<c>.cow</c>,
 /// <see cref="CowHeader"/>), the top one writable unless the image is read-only; lower layers are
-/// frozen and only read. Positional I/O (<see cref="Read"/>, <see cref="Write"/>,
-/// <see cref="WriteZeroes"/>, <see cref="FlushToDisk"/>) may be called from several threads at once.
+/// frozen and only read. Each file's format is given (by the caller for the top, by the overlay's
+/// header for what is below it), never guessed from its contents; see <see cref="BlockFormat"/>.
+/// Positional I/O (<see cref="Read"/>, <see cref="Write"/>, <see cref="WriteZeroes"/>,
+/// <see cref="FlushToDisk"/>) may be called from several threads at once.
 /// <see cref="Freeze"/> freezes the top layer for a snapshot. Owned by one <see cref="BlockBackendActor"/>.
 /// </summary>
 public sealed partial class BlockImage : IDisposable
@@ -51,6 +53,9 @@ public sealed partial class BlockImage : IDisposable
     /// <summary>The layers' paths, the raw base first, the top last.</summary>
     public IReadOnlyList<string> Layers => [basePath, .. overlays.Select(o => o.Path)];
 
+    /// <summary>The format of the top layer (<see cref="Path"/>): raw when there is no overlay.</summary>
+    public BlockFormat TopFormat => overlays.Length > 0 ? BlockFormat.EmuCow : BlockFormat.Raw;
+
     public bool IsReadOnly { get; }
 
     public BlockCacheMode CacheMode { get; }
@@ -58,43 +63,39 @@ public sealed partial class BlockImage : IDisposable
     /// <summary>The virtual disk size (the raw base's size when opened); the guest sees whole 512-byte sectors of it.</summary>
     public ulong SizeBytes { get; }
 
+    /// <summary>Opens <paramref name="path"/> as a raw disk: its bytes are the disk's, whatever they are.</summary>
+    public static BlockImage OpenRaw(string path, bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback) =>
+        Open(path, BlockFormat.Raw, BackingPolicy.None, readOnly, cache);
+
     /// <summary>
-    /// Opens <paramref name="path"/>: a raw file, or an overlay (the magic says which; a <c>.cow</c>
-    /// file must be an overlay) with its backing chain down to the raw base, the lower layers
-    /// read-only. Throws <see cref="BlockImageException"/> naming the file when it is missing, a
+    /// Opens <paramref name="path"/> as <paramref name="format"/>: a raw file, or an overlay with its
+    /// backing chain down to the raw base, the lower layers read-only, each in the format its
+    /// overlay's header records. Every backing path must be one <paramref name="backing"/> allows,
+    /// or the chain is refused (<see cref="BackingFileRefusedException"/>) before that file is
+    /// touched. Throws <see cref="BlockImageException"/> naming the file when it is missing, a
     /// directory, not accessible, a damaged overlay, or an overlay whose backing file changed.
     /// </summary>
-    public static BlockImage Open(string path, bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback)
+    public static BlockImage Open(string path, BlockFormat format, BackingPolicy backing, bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var stack = new List<CowOverlay>();
         try
         {
             string current = path;
+            var currentFormat = format;
             bool top = true;
             while (true)
             {
                 var file = OpenFile(current, readOnly || !top);
-                bool overlay;
-                try
-                {
-                    overlay = CowOverlay.Probe(file);
-                }
-                catch
-                {
-                    file.Dispose();
-                    throw;
-                }
-
-                if (!overlay && !current.EndsWith(CowHeader.Extension, StringComparison.OrdinalIgnoreCase))
+                if (currentFormat == BlockFormat.Raw)
                 {
                     var image = new BlockImage(current, file, [.. Enumerable.Reverse(stack)], readOnly, cache);
                     image.CheckSizes();
                     return image;
                 }
 
-                // A .cow file without the magic is a damaged overlay, not a raw disk: Load says so.
-                var layer = CowOverlay.Load(current, file, readOnly || !top);
+                // A file said to be an overlay that lacks the magic is refused as damaged, never read as raw.
+                var layer = CowOverlay.Load(current, file, readOnly || !top, backing);
                 stack.Add(layer);
                 if (stack.Count >= MaxLayers)
                 {
@@ -102,6 +103,7 @@ public sealed partial class BlockImage : IDisposable
                 }
 
                 current = layer.Header.BackingPath;
+                currentFormat = layer.Header.BackingFormat;
                 top = false;
             }
         }
@@ -116,22 +118,27 @@ public sealed partial class BlockImage : IDisposable
         }
     }
 
-    /// <summary>Makes an empty overlay at <paramref name="overlayPath"/> (which must not exist) over <paramref name="backingPath"/>, a raw file or an overlay; e.g. to restore a snapshot into a new machine.</summary>
-    public static void CreateOverlay(string overlayPath, string backingPath)
+    /// <summary>
+    /// Makes an empty overlay at <paramref name="overlayPath"/> (which must not exist) over
+    /// <paramref name="backingPath"/> (the caller's to check), a file of <paramref name="backingFormat"/>
+    /// whose own chain <paramref name="backing"/> must allow, and records that format in the new
+    /// header; e.g. to restore a snapshot into a new machine.
+    /// </summary>
+    public static void CreateOverlay(string overlayPath, string backingPath, BlockFormat backingFormat, BackingPolicy backing)
     {
         ulong size;
-        using (var backing = Open(backingPath, readOnly: true))
+        using (var below = Open(backingPath, backingFormat, backing, readOnly: true))
         {
-            size = backing.SizeBytes;
+            size = below.SizeBytes;
         }
 
-        CowOverlay.Create(overlayPath, backingPath, size);
+        CowOverlay.Create(overlayPath, backingPath, backingFormat, size);
     }
 
-    /// <summary>Writes the merged view of the chain at <paramref name="path"/> to a new raw file <paramref name="rawOutput"/> (sparse where the disk reads zeroes).</summary>
-    public static void Flatten(string path, string rawOutput)
+    /// <summary>Writes the merged view of the chain at <paramref name="path"/> (a file of <paramref name="format"/>) to a new raw file <paramref name="rawOutput"/> (sparse where the disk reads zeroes).</summary>
+    public static void Flatten(string path, BlockFormat format, BackingPolicy backing, string rawOutput)
     {
-        using var image = Open(path, readOnly: true);
+        using var image = Open(path, format, backing, readOnly: true);
         string output = System.IO.Path.GetFullPath(rawOutput);
         if (image.Layers.Any(l => System.IO.Path.GetFullPath(l) == output))
         {
@@ -177,12 +184,14 @@ public sealed partial class BlockImage : IDisposable
 
         FlushToDisk();
         string frozen = Path;
+        var frozenFormat = TopFormat;
         ReopenTop(readOnly: true);
         try
         {
             // The identity recorded in the new overlay is taken now, after the last write to the frozen layer.
-            CowOverlay.Create(newOverlayPath, frozen, SizeBytes);
-            var top = CowOverlay.Load(newOverlayPath, OpenFile(newOverlayPath, readOnly: false), readOnly: false);
+            CowOverlay.Create(newOverlayPath, frozen, frozenFormat, SizeBytes);
+            // Its backing file is this image's own top layer, opened already: nothing new to confine.
+            var top = CowOverlay.Load(newOverlayPath, OpenFile(newOverlayPath, readOnly: false), readOnly: false, BackingPolicy.Unconfined);
             overlays = [.. overlays, top];
         }
         catch
@@ -240,7 +249,8 @@ public sealed partial class BlockImage : IDisposable
         else
         {
             overlays[^1].Dispose();
-            overlays[^1] = CowOverlay.Load(top, OpenFile(top, readOnly), readOnly);
+            // The same file again, whose backing file was checked when it was opened or made.
+            overlays[^1] = CowOverlay.Load(top, OpenFile(top, readOnly), readOnly, BackingPolicy.Unconfined);
         }
     }
 

@@ -15,11 +15,11 @@ internal readonly record struct BackingIdentity(long Size, long LastWriteTicksUt
 }
 
 /// <summary>
-/// The header of a copy-on-write overlay file (format version 1; layout in RATIONALE.md), all
+/// The header of a copy-on-write overlay file (format version 2; layout in RATIONALE.md), all
 /// fields little-endian, in the first <see cref="Size"/> bytes of the file:
 /// <code>
 ///    0  magic "EMUCOW\r\n"          8 bytes
-///    8  format version              u32 (1)
+///    8  format version              u32 (2)
 ///   12  header size                 u32 (4096)
 ///   16  cluster size                u32 (65536)
 ///   20  backing path length         u32 (UTF-8 bytes)
@@ -29,20 +29,27 @@ internal readonly record struct BackingIdentity(long Size, long LastWriteTicksUt
 ///   48  data start                  u64 (cluster-aligned; a cluster's data is at data start + its virtual offset)
 ///   56  backing file size           i64
 ///   64  backing last write, UTC     i64 (.NET ticks)
-///   72  backing path                UTF-8, absolute
+///   72  backing format              u32 (0 raw, 1 emucow; version 2)
+///   76  backing path                UTF-8, absolute (at 72 in version 1)
 /// 4092  CRC-32C of bytes 0..4091    u32
 /// </code>
+/// Version 1 had no backing format; it is read as "an overlay if the backing path ends in .cow",
+/// which is how version 1 named every overlay it made.
 /// </summary>
-internal sealed record CowHeader(ulong VirtualSize, string BackingPath, BackingIdentity Backing)
+internal sealed record CowHeader(ulong VirtualSize, string BackingPath, BlockFormat BackingFormat, BackingIdentity Backing)
 {
     public const int Size = 4096;
-    public const uint FormatVersion = 1;
+    public const uint FormatVersion = 2;
     public const int ClusterBits = 16;
     public const int ClusterSize = 1 << ClusterBits;
     public const string Extension = ".cow";
-    private const int PathOffset = 72;
+    private const int BackingFormatOffset = 72;
     private const int ChecksumOffset = Size - 4;
-    private const int MaxPathBytes = ChecksumOffset - PathOffset;
+
+    /// <summary>Where the backing path starts in a header of <paramref name="version"/>.</summary>
+    private static int PathOffset(uint version) => version == 1 ? 72 : 76;
+
+    private static int MaxPathBytes(uint version) => ChecksumOffset - PathOffset(version);
 
     public static ReadOnlySpan<byte> Magic => "EMUCOW\r\n"u8;
 
@@ -61,9 +68,9 @@ internal sealed record CowHeader(ulong VirtualSize, string BackingPath, BackingI
     public void Encode(Span<byte> h)
     {
         byte[] path = Encoding.UTF8.GetBytes(BackingPath);
-        if (path.Length > MaxPathBytes)
+        if (path.Length > MaxPathBytes(FormatVersion))
         {
-            throw new BlockImageException(BackingPath, $"backing path too long for an overlay header ({path.Length} bytes, at most {MaxPathBytes})");
+            throw new BlockImageException(BackingPath, $"backing path too long for an overlay header ({path.Length} bytes, at most {MaxPathBytes(FormatVersion)})");
         }
 
         h[..Size].Clear();
@@ -78,7 +85,8 @@ internal sealed record CowHeader(ulong VirtualSize, string BackingPath, BackingI
         BinaryPrimitives.WriteUInt64LittleEndian(h[48..], (ulong)DataStart);
         BinaryPrimitives.WriteInt64LittleEndian(h[56..], Backing.Size);
         BinaryPrimitives.WriteInt64LittleEndian(h[64..], Backing.LastWriteTicksUtc);
-        path.CopyTo(h[PathOffset..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[BackingFormatOffset..], (uint)BackingFormat);
+        path.CopyTo(h[PathOffset(FormatVersion)..]);
         BinaryPrimitives.WriteUInt32LittleEndian(h[ChecksumOffset..], Checksum(h[..ChecksumOffset]));
     }
 
@@ -97,9 +105,9 @@ internal sealed record CowHeader(ulong VirtualSize, string BackingPath, BackingI
 
         // The version comes before the checksum: a newer format may lay out (and check) its header differently.
         uint version = BinaryPrimitives.ReadUInt32LittleEndian(h[8..]);
-        if (version != FormatVersion)
+        if (version is < 1 or > FormatVersion)
         {
-            throw new BlockImageException(file, $"overlay format version {version} is not supported (this emulator reads version {FormatVersion})");
+            throw new BlockImageException(file, $"overlay format version {version} is not supported (this emulator reads versions 1 to {FormatVersion})");
         }
 
         if (got < Size)
@@ -115,14 +123,32 @@ internal sealed record CowHeader(ulong VirtualSize, string BackingPath, BackingI
         uint headerSize = BinaryPrimitives.ReadUInt32LittleEndian(h[12..]);
         uint clusterSize = BinaryPrimitives.ReadUInt32LittleEndian(h[16..]);
         uint pathLength = BinaryPrimitives.ReadUInt32LittleEndian(h[20..]);
-        if (headerSize != Size || clusterSize != ClusterSize || pathLength == 0 || pathLength > MaxPathBytes)
+        if (headerSize != Size || clusterSize != ClusterSize || pathLength == 0 || pathLength > MaxPathBytes(version))
         {
             throw new BlockImageException(file, $"overlay header has unsupported geometry (header {headerSize}, cluster {clusterSize}, backing path {pathLength} bytes)");
         }
 
+        string backingPath = Encoding.UTF8.GetString(h.Slice(PathOffset(version), (int)pathLength));
+        BlockFormat backingFormat;
+        if (version == 1)
+        {
+            backingFormat = backingPath.EndsWith(Extension, StringComparison.OrdinalIgnoreCase) ? BlockFormat.EmuCow : BlockFormat.Raw;
+        }
+        else
+        {
+            uint code = BinaryPrimitives.ReadUInt32LittleEndian(h[BackingFormatOffset..]);
+            if (code > (uint)BlockFormat.EmuCow)
+            {
+                throw new BlockImageException(file, $"overlay header names an unknown backing format ({code})");
+            }
+
+            backingFormat = (BlockFormat)code;
+        }
+
         var header = new CowHeader(
             BinaryPrimitives.ReadUInt64LittleEndian(h[24..]),
-            Encoding.UTF8.GetString(h.Slice(PathOffset, (int)pathLength)),
+            backingPath,
+            backingFormat,
             new BackingIdentity(BinaryPrimitives.ReadInt64LittleEndian(h[56..]), BinaryPrimitives.ReadInt64LittleEndian(h[64..])));
         if (BinaryPrimitives.ReadUInt64LittleEndian(h[32..]) != (ulong)header.BitmapOffset
             || BinaryPrimitives.ReadUInt64LittleEndian(h[40..]) != (ulong)header.BitmapLength

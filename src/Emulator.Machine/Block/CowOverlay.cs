@@ -45,25 +45,19 @@ internal sealed class CowOverlay : IDisposable
 
     public SafeFileHandle Handle => file.SafeFileHandle;
 
-    /// <summary>True when the first bytes of <paramref name="file"/> are the overlay magic.</summary>
-    public static bool Probe(FileStream file)
-    {
-        Span<byte> start = stackalloc byte[8];
-        return RandomAccess.Read(file.SafeFileHandle, start, 0) == start.Length && CowHeader.HasMagic(start);
-    }
-
     /// <summary>
     /// Reads and checks the header and bitmap of the overlay open in <paramref name="file"/> (the
     /// overlay takes the stream over, and disposes it on failure) and checks that its backing file
-    /// is still the one it was made over.
+    /// is one <paramref name="backing"/> allows (before touching it) and still the one it was made over.
     /// </summary>
-    public static CowOverlay Load(string path, FileStream file, bool readOnly)
+    public static CowOverlay Load(string path, FileStream file, bool readOnly, BackingPolicy backing)
     {
         try
         {
             var h = new byte[CowHeader.Size];
             int got = ReadUpTo(file.SafeFileHandle, h, 0);
             var header = CowHeader.Decode(path, h, got);
+            backing.Check(path, header.BackingPath);
             var bytes = new byte[header.BitmapLength];
             if (ReadUpTo(file.SafeFileHandle, bytes, header.BitmapOffset) != bytes.Length)
             {
@@ -95,11 +89,11 @@ internal sealed class CowOverlay : IDisposable
         }
     }
 
-    /// <summary>Writes a new, empty overlay at <paramref name="path"/> (which must not exist) over <paramref name="backingPath"/>, durably.</summary>
-    public static void Create(string path, string backingPath, ulong virtualSize)
+    /// <summary>Writes a new, empty overlay at <paramref name="path"/> (which must not exist) over <paramref name="backingPath"/>, a file of <paramref name="backingFormat"/>, durably.</summary>
+    public static void Create(string path, string backingPath, BlockFormat backingFormat, ulong virtualSize)
     {
         string backing = System.IO.Path.GetFullPath(backingPath);
-        var header = new CowHeader(virtualSize, backing, BackingIdentity.Of(backing));
+        var header = new CowHeader(virtualSize, backing, backingFormat, BackingIdentity.Of(backing));
         var h = new byte[CowHeader.Size];
         header.Encode(h);
         try

@@ -16,8 +16,16 @@ using Emulator.Machine.Runtime;
 
 namespace Emulator.Machine.Pc;
 
-/// <summary>A disk: a raw image file on a virtio-blk device.</summary>
-public sealed record DiskConfig(string Path, bool ReadOnly = false, BlockCacheMode Cache = BlockCacheMode.Writeback);
+/// <summary>
+/// A disk on a virtio-blk device: an image file read as <paramref name="Format"/> (raw unless the
+/// request says otherwise; never guessed from the file). An overlay's backing files must be ones
+/// <see cref="Backing"/> allows; by default none, so only the code that makes an overlay, or a
+/// caller that says where its layers may be, opens one.
+/// </summary>
+public sealed record DiskConfig(string Path, bool ReadOnly = false, BlockCacheMode Cache = BlockCacheMode.Writeback, BlockFormat Format = BlockFormat.Raw)
+{
+    public BackingPolicy Backing { get; init; } = BackingPolicy.None;
+}
 
 /// <summary>What a PC machine is made from.</summary>
 public sealed record PcConfig
@@ -127,7 +135,7 @@ public static class PcMachine
         {
             foreach (var disk in config.Disks)
             {
-                images.Add(BlockImage.Open(disk.Path, disk.ReadOnly, disk.Cache));
+                images.Add(BlockImage.Open(disk.Path, disk.Format, disk.Backing, disk.ReadOnly, disk.Cache));
             }
         }
         catch

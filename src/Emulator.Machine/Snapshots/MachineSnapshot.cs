@@ -14,6 +14,16 @@ public sealed record SnapshotOptions
 
     /// <summary>The machine's id, recorded in the snapshot and used in overlay file names.</summary>
     public string MachineId { get; init; } = "machine";
+
+    /// <summary>
+    /// Directories besides <see cref="LayerDirectory"/> where a restored snapshot's disks and the
+    /// backing files of their overlays may lie (a server passes the directories its requests may
+    /// name): the snapshot file and the overlays' headers name paths, and none outside is opened.
+    /// </summary>
+    public IReadOnlyList<string> AllowedDirectories { get; init; } = [];
+
+    /// <summary>What a restore may open: the layer directory and <see cref="AllowedDirectories"/>.</summary>
+    public BackingPolicy Backing => BackingPolicy.Within([LayerDirectory, .. AllowedDirectories]);
 }
 
 /// <summary>What taking a snapshot did and cost.</summary>
@@ -72,6 +82,7 @@ public static class MachineSnapshot
             for (int i = 0; i < vm.Disks.Count; i++)
             {
                 var disk = config.Disks[i];
+                var format = vm.Disks[i].TopFormat; // of the layer the freeze below makes read-only
                 string frozen = disk.ReadOnly
                     ? disk.Path
                     : await vm.Disks[i].FreezeAsync(OverlayPath(options, i), FreezeTimeout).ConfigureAwait(false);
@@ -79,6 +90,7 @@ public static class MachineSnapshot
                 disks.Add(new SnapshotDisk
                 {
                     Path = frozen,
+                    Format = format,
                     ReadOnly = disk.ReadOnly,
                     Cache = disk.Cache,
                     FileSize = info.Length,
@@ -114,12 +126,16 @@ public static class MachineSnapshot
     /// Builds a new machine from a snapshot, not started. Its serial output goes to
     /// <paramref name="serialOutput"/>; its writable disks get new overlays in the layer directory.
     /// Throws <see cref="SnapshotFormatException"/> for a file that is damaged, foreign or refers to
-    /// disks that changed since.
+    /// disks that changed since, and <see cref="BackingFileRefusedException"/> when the snapshot or
+    /// an overlay under it names a disk layer outside the layer directory and
+    /// <see cref="SnapshotOptions.AllowedDirectories"/>.
     /// </summary>
     public static async Task<VirtualMachine> RestoreAsync(string path, SnapshotOptions options, Action<ReadOnlySpan<byte>> serialOutput, CancellationToken cancel = default)
     {
         using var reader = SnapshotReader.Open(path);
-        var machine = (SnapshotMachineSection)Sections.Decode(reader, reader.Get(Sections.Machine), typeof(SnapshotMachineSection), SnapshotMachineSection.CurrentVersion);
+        var machineSection = reader.Get(Sections.Machine);
+        var machine = ((SnapshotMachineSection)Sections.Decode(reader, machineSection, typeof(SnapshotMachineSection), SnapshotMachineSection.CurrentVersion))
+            .AsOfVersion(machineSection.Version);
         var clock = (SnapshotClockSection)Sections.Decode(reader, reader.Get(Sections.Clock), typeof(SnapshotClockSection), SnapshotClockSection.CurrentVersion);
         if (machine.Cpus < 1 || machine.MemoryBytes == 0 || machine.MemoryBytes > PcMachine.MaxMemory || machine.Disks.Count > PcMachine.MaxDisks)
         {
@@ -128,12 +144,15 @@ public static class MachineSnapshot
 
         var overlays = new List<string>();
         VirtualMachine? vm = null;
+        var backing = options.Backing;
         try
         {
             var disks = new List<DiskConfig>();
             for (int i = 0; i < machine.Disks.Count; i++)
             {
                 var disk = machine.Disks[i];
+                // The snapshot names the path; like an overlay's backing path, it is checked before it is touched.
+                backing.Check(path, disk.Path);
                 var info = new FileInfo(disk.Path);
                 if (!info.Exists)
                 {
@@ -146,22 +165,24 @@ public static class MachineSnapshot
                 }
 
                 string top = disk.Path;
+                var format = disk.Format;
                 if (!disk.ReadOnly)
                 {
                     top = OverlayPath(options, i);
                     try
                     {
-                        BlockImage.CreateOverlay(top, disk.Path);
+                        BlockImage.CreateOverlay(top, disk.Path, disk.Format, backing);
                     }
-                    catch (BlockImageException e)
+                    catch (BlockImageException e) when (e is not BackingFileRefusedException)
                     {
                         throw reader.Fail($"disk {i}: {e.Message}", e);
                     }
 
                     overlays.Add(top);
+                    format = BlockFormat.EmuCow;
                 }
 
-                disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache));
+                disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache, format) { Backing = backing });
             }
 
             try
@@ -179,7 +200,7 @@ public static class MachineSnapshot
                     Disks = disks,
                 }, loadGuest: false);
             }
-            catch (BlockImageException e)
+            catch (BlockImageException e) when (e is not BackingFileRefusedException)
             {
                 throw reader.Fail($"a disk of the snapshot cannot be opened: {e.Message}", e);
             }
@@ -249,7 +270,7 @@ public static class MachineSnapshot
         {
             var machine = System.Text.Json.JsonSerializer.Deserialize<SnapshotMachineSection>(payload, Sections.Json)
                 ?? throw new SnapshotFormatException(path, "the machine section is empty");
-            return new SnapshotSummary(path, created, new FileInfo(path).Length, machine);
+            return new SnapshotSummary(path, created, new FileInfo(path).Length, machine.AsOfVersion(first.Version));
         }
         catch (System.Text.Json.JsonException e)
         {

@@ -9,6 +9,12 @@ public sealed record SnapshotDisk
     /// <summary>The frozen top layer: a raw image or an overlay whose header names what is below it.</summary>
     public required string Path { get; init; }
 
+    /// <summary>
+    /// The frozen layer's format, as the machine had it open (machine section version 2; a
+    /// version 1 section is read with <see cref="SnapshotMachineSection.AsOfVersion"/>).
+    /// </summary>
+    public BlockFormat Format { get; init; }
+
     public bool ReadOnly { get; init; }
 
     public BlockCacheMode Cache { get; init; }
@@ -22,8 +28,8 @@ public sealed record SnapshotDisk
 /// <summary>Section "machine" (first in the file): what to build before the state is put in.</summary>
 public sealed record SnapshotMachineSection
 {
-    /// <summary>1: the first version (every field below).</summary>
-    public const int CurrentVersion = 1;
+    /// <summary>1: the first version (every field below); 2: <see cref="SnapshotDisk.Format"/>.</summary>
+    public const int CurrentVersion = 2;
 
     public int Version { get; init; } = CurrentVersion;
 
@@ -43,6 +49,21 @@ public sealed record SnapshotMachineSection
     public bool NoReboot { get; init; }
 
     public IReadOnlyList<SnapshotDisk> Disks { get; init; } = [];
+
+    /// <summary>
+    /// This section as read from a section of <paramref name="sectionVersion"/>, with what that
+    /// version did not record filled in as it meant it. Version 1 had no disk format: a frozen
+    /// layer was an overlay exactly when its name ends in .cow, the name every overlay was given.
+    /// </summary>
+    public SnapshotMachineSection AsOfVersion(int sectionVersion) => sectionVersion >= 2
+        ? this
+        : this with
+        {
+            Disks = [.. Disks.Select(d => d with
+            {
+                Format = d.Path.EndsWith(CowHeader.Extension, StringComparison.OrdinalIgnoreCase) ? BlockFormat.EmuCow : BlockFormat.Raw,
+            })],
+        };
 }
 
 /// <summary>Section "clock": guest time when the snapshot was taken, and the TSC rate the guest was told.</summary>

@@ -102,7 +102,8 @@ public sealed partial class MachineService
             VirtualMachine vm;
             try
             {
-                vm = await MachineSnapshot.RestoreAsync(path, new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = id }, line.Output, cancel).ConfigureAwait(false);
+                var restore = new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = id, AllowedDirectories = options.AllowedDirectories };
+                vm = await MachineSnapshot.RestoreAsync(path, restore, line.Output, cancel).ConfigureAwait(false);
                 vm.StartPaused();
             }
             catch (Exception e)
@@ -111,6 +112,7 @@ public sealed partial class MachineService
                 throw e switch
                 {
                     SnapshotFormatException => new RpcException(StatusCode.DataLoss, e.Message),
+                    BackingFileRefusedException => new RpcException(StatusCode.PermissionDenied, e.Message),
                     IOException or UnauthorizedAccessException => new RpcException(StatusCode.Internal, $"restoring '{r.SnapshotId}' failed: {e.Message}"),
                     _ => e,
                 };
@@ -124,7 +126,7 @@ public sealed partial class MachineService
                 Kernel = summary.Machine.KernelName,
                 Initrd = summary.Machine.InitrdName,
                 CommandLine = summary.Machine.CommandLine,
-                Disks = { vm.Config!.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly }) },
+                Disks = { vm.Config!.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly, Format = d.Format.Name() }) },
             };
             var hosted = Register(id, spec, vm, line);
             hosted.Publish(Service.V1.MachineState.Paused, $"restored from snapshot {r.SnapshotId}");
@@ -225,9 +227,11 @@ public sealed partial class MachineService
 
             try
             {
+                var policy = LayerPolicy;
                 foreach (var disk in disks)
                 {
-                    using var image = BlockImage.Open(disk.Path, readOnly: true);
+                    policy.Check(path, disk.Path);
+                    using var image = BlockImage.Open(disk.Path, disk.Format, policy, readOnly: true);
                     used.UnionWith(image.Layers);
                 }
             }

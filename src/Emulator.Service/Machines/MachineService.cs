@@ -72,7 +72,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
 
         string kernel = AllowedFile(r.Kernel, "kernel") ?? throw new RpcException(StatusCode.InvalidArgument, "kernel is required");
         string? initrd = AllowedFile(r.Initrd, "initrd");
-        var disks = r.Disks.Select(d => new DiskConfig(AllowedFile(d.Path, "disk")!, d.ReadOnly)).ToList();
+        var disks = r.Disks.Select(d => new DiskConfig(AllowedFile(d.Path, "disk")!, d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy }).ToList();
 
         await createGate.WaitAsync().ConfigureAwait(false);
         try
@@ -96,6 +96,11 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
                     NoReboot = true,
                     Disks = disks,
                 });
+            }
+            catch (BackingFileRefusedException e)
+            {
+                line.Dispose();
+                throw new RpcException(StatusCode.PermissionDenied, e.Message);
             }
             catch (Exception e) when (e is BootImageException or BlockImageException or ArgumentException or IOException)
             {
@@ -169,6 +174,18 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     }
 
     /// <summary>Resolves a path confined to the allowed directories; null for an empty optional path.</summary>
+    /// <summary>A drive spec's format: raw unless it says emucow (machine.proto, Disk.format).</summary>
+    private static BlockFormat DiskFormat(Disk disk) =>
+        BlockFormats.TryParse(disk.Format, out var format)
+            ? format
+            : throw new RpcException(StatusCode.InvalidArgument, $"disk '{disk.Path}': format must be \"{BlockFormats.RawName}\" (the default) or \"{BlockFormats.EmuCowName}\", not \"{disk.Format}\"");
+
+    /// <summary>
+    /// Where the disk layers an overlay's header or a snapshot names may lie: the directories
+    /// requests may name and layers/, where this node makes overlays (RATIONALE.md in Block/).
+    /// </summary>
+    private BackingPolicy LayerPolicy => BackingPolicy.Within([.. options.AllowedDirectories, LayerDirectory]);
+
     private string? AllowedFile(string path, string what)
     {
         if (string.IsNullOrEmpty(path))

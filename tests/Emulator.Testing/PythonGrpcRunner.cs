@@ -5,16 +5,15 @@ using Xunit;
 namespace Emulator.Testing;
 
 /// <summary>A .proto to compile: its include directory (relative to the repository root) and its path under it.</summary>
-internal readonly record struct PythonProto(string IncludeDirectory, string File);
+public readonly record struct PythonProto(string IncludeDirectory, string File);
 
 /// <summary>
 /// The real gRPC client: Python's grpcio (Debian python3-grpcio, python3-grpc-tools). Stubs
 /// are generated from the given .proto files at test time with grpc_tools.protoc; a test runs
-/// a script (after the prelude) against a server and checks what it prints. Shared by
-/// Emulator.Service.Tests and Emulator.System.Tests (linked into both): each passes its own
-/// proto set and prelude.
+/// a script (after the prelude) against a server and checks what it prints. Used by
+/// Emulator.Service.Tests and Emulator.System.Tests: each passes its own proto set and prelude.
 /// </summary>
-internal sealed class PythonGrpcRunner(IReadOnlyList<PythonProto> protos, string prelude)
+public sealed class PythonGrpcRunner(IReadOnlyList<PythonProto> protos, string prelude)
 {
     public const string MissingMessage =
         "python3 with grpc and grpc_tools is not installed: apt-get install python3-grpcio python3-grpc-tools";
@@ -44,17 +43,6 @@ internal sealed class PythonGrpcRunner(IReadOnlyList<PythonProto> protos, string
         }
     }
 
-    /// <summary>The directory that holds Emulator.sln, above the test assembly.</summary>
-    public static string RepositoryRoot()
-    {
-        for (DirectoryInfo? dir = new(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Emulator.sln")))
-                return dir.FullName;
-        }
-        throw new InvalidOperationException("Emulator.sln not found above " + AppContext.BaseDirectory);
-    }
-
     private static string? FindInterpreter()
     {
         // A pyenv or venv python3 may come first on PATH without Debian's packages: try each
@@ -81,7 +69,7 @@ internal sealed class PythonGrpcRunner(IReadOnlyList<PythonProto> protos, string
 
     private static string GenerateStubs(IReadOnlyList<PythonProto> protos)
     {
-        string root = RepositoryRoot();
+        string root = Repository.Root;
         string output = Directory.CreateTempSubdirectory("emulator-grpc-py-").FullName;
         AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(output, recursive: true);
         foreach ((string include, string file) in protos)
@@ -130,12 +118,5 @@ internal sealed class PythonGrpcRunner(IReadOnlyList<PythonProto> protos, string
     }
 }
 
-/// <summary>A fact that is skipped, with the packages to install, when Python's gRPC is missing.</summary>
-public sealed class PythonFactAttribute : FactAttribute
-{
-    public PythonFactAttribute()
-    {
-        if (!PythonGrpcRunner.Available)
-            Skip = PythonGrpcRunner.MissingMessage;
-    }
-}
+/// <summary>A fact that needs Python's gRPC: skipped (failed under CI) with the packages to install when it is missing.</summary>
+public sealed class PythonFactAttribute() : DependencyFactAttribute(PythonGrpcRunner.Available ? null : PythonGrpcRunner.MissingMessage);
