@@ -100,26 +100,24 @@ public sealed record MachineOptions
         return null;
     }
 
-    /// <summary>The tier-1 engine when -accel names none (the faster on the boot and guest benchmarks; README, Figures).</summary>
-    public const string DefaultTier1 = "wasmtime";
-
     /// <summary>
     /// Parses -accel tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N]: which engine runs hot blocks
     /// compiled to WebAssembly (off: the interpreter alone) and after how many runs a block is
     /// compiled. QEMU's other tcg options (thread, tb-size ...) are accepted and ignored, with a
-    /// note; an accelerator other than tcg is refused.
+    /// note; an accelerator other than tcg is refused. Without tier1=, the default
+    /// (<see cref="MachineCode.Default"/>).
     /// </summary>
     public static string? ParseAccel(string text, List<string> notes, out Tier1Options? tier1)
     {
-        tier1 = null;
+        tier1 = MachineCode.Default();
         string[] parts = text.Split(',');
         if (parts[0] != "tcg")
         {
             return $"accelerator '{parts[0]}' is not available: emu translates guest code itself (use -accel tcg or leave it out)";
         }
 
-        string engine = DefaultTier1;
-        int threshold = Tier1Options.DefaultThreshold;
+        string? engine = null;
+        int? threshold = null;
         var ignored = new List<string>();
         foreach (string option in parts[1..])
         {
@@ -147,9 +145,16 @@ public sealed record MachineOptions
             notes.Add($"-accel tcg options ignored: {string.Join(',', ignored)} (emu has its own translator and tiers)");
         }
 
-        if (engine != "off")
+        if (engine == "off")
         {
-            tier1 = new Tier1Options(Tier1Options.CreateEngine(engine)) { Threshold = threshold };
+            tier1 = null;
+        }
+        else if (engine is not null || threshold is not null)
+        {
+            tier1 = new Tier1Options(Tier1Options.CreateEngine(engine ?? tier1?.Engine.Name ?? MachineCode.DefaultEngine))
+            {
+                Threshold = threshold ?? tier1?.Threshold ?? Tier1Options.DefaultThreshold,
+            };
         }
 
         return null;

@@ -119,7 +119,9 @@ serve.Add(allow);
 serve.Add(maxMachines);
 var snapshotDir = new Option<string?>("--snapshot-dir") { Description = "where snapshots and disk overlays are kept (default: the user's local data directory, emu/snapshots)" };
 serve.Add(snapshotDir);
-serve.SetAction(parse => Serve.Run(parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir)));
+var serveAccel = new Option<string>("-accel") { Description = "for every machine of the node: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N], as for emu itself", DefaultValueFactory = _ => "tcg" };
+serve.Add(serveAccel);
+serve.SetAction(parse => Serve.Run(parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir), parse.GetValue(serveAccel)!));
 root.Add(serve);
 
 ClientCommands.AddTo(root);

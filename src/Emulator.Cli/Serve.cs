@@ -8,8 +8,17 @@ namespace Emulator.Cli;
 /// <summary>`emu serve`: the gRPC control plane (MachineService and grpc.health.v1) on this node.</summary>
 internal static class Serve
 {
-    public static int Run(string listen, string[] allow, int maxMachines, string? snapshotDir)
+    public static int Run(string listen, string[] allow, int maxMachines, string? snapshotDir, string accel)
     {
+        var notes = new List<string>();
+        if (MachineOptions.ParseAccel(accel, notes, out var tier1) is { } accelError)
+        {
+            Console.Error.WriteLine($"emu: {accelError}");
+            return 2;
+        }
+
+        notes.ForEach(n => Console.Error.WriteLine($"emu: note: {n}"));
+
         if (!IPEndPoint.TryParse(listen, out var endpoint))
         {
             Console.Error.WriteLine($"emu: --listen '{listen}' is not an address:port (example: 127.0.0.1:50051)");
@@ -22,10 +31,10 @@ internal static class Serve
         var health = new HealthService();
         health.MapTo(server);
         string snapshots = Path.GetFullPath(snapshotDir ?? MachineServiceOptions.DefaultSnapshotDirectory);
-        var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = allowed, MaxMachines = maxMachines, SnapshotDirectory = snapshots });
+        var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = allowed, MaxMachines = maxMachines, SnapshotDirectory = snapshots, Tier1 = tier1 });
         machines.MapTo(server);
         server.StartAsync().GetAwaiter().GetResult();
-        Console.WriteLine($"emu: serving on {server.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}){(token is null ? "" : "; a bearer token is required")}");
+        Console.WriteLine($"emu: serving on {server.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}; tier 1: {tier1?.Engine.Name ?? "off"}){(token is null ? "" : "; a bearer token is required")}");
         Console.Out.Flush();
 
         var done = new TaskCompletionSource();

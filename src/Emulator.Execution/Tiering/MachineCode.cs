@@ -20,6 +20,20 @@ public static class MachineCode
         return (tierUp.CreateGuestMemory(ramBytes), new TranslationCache(tierUp));
     }
 
+    /// <summary>The tier-1 engine when nothing names one (the faster on the boot and guest benchmarks; README, Figures).</summary>
+    public const string DefaultEngine = "wasmtime";
+
+    /// <summary>
+    /// Tier 1 for a machine whose user chose nothing: EMU_TIER1 and its companions when set (see
+    /// <see cref="FromEnvironment"/>: test runs force a tier that way), else <see cref="DefaultEngine"/>
+    /// at the default threshold, compiled in the background.
+    /// </summary>
+    public static Tier1Options? Default()
+    {
+        string? forced = Environment.GetEnvironmentVariable("EMU_TIER1");
+        return string.IsNullOrEmpty(forced) ? new Tier1Options(Tier1Options.CreateEngine(DefaultEngine)) : FromEnvironment();
+    }
+
     /// <summary>
     /// Tier-1 settings from the environment, for test runs that force a tier on everything:
     /// EMU_TIER1=cil|wasmtime|off (unset: off), EMU_TIER1_THRESHOLD=N (default 1: every block),

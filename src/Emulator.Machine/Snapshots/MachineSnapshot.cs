@@ -15,6 +15,9 @@ public sealed record SnapshotOptions
     /// <summary>The machine's id, recorded in the snapshot and used in overlay file names.</summary>
     public string MachineId { get; init; } = "machine";
 
+    /// <summary>Tier 1 for the restored machine (not part of the snapshot: compiled code is made again); null: the interpreter alone.</summary>
+    public Emulator.Execution.Tiering.Tier1Options? Tier1 { get; init; }
+
     /// <summary>
     /// Directories besides <see cref="LayerDirectory"/> where a restored snapshot's disks and the
     /// backing files of their overlays may lie (a server passes the directories its requests may
@@ -198,6 +201,7 @@ public static class MachineSnapshot
                     SerialOutput = serialOutput,
                     NoReboot = machine.NoReboot,
                     Disks = disks,
+                    Tier1 = options.Tier1,
                 }, loadGuest: false);
             }
             catch (BlockImageException e) when (e is not BackingFileRefusedException)

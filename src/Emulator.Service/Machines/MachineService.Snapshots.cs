@@ -102,7 +102,7 @@ public sealed partial class MachineService
             VirtualMachine vm;
             try
             {
-                var restore = new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = id, AllowedDirectories = options.AllowedDirectories };
+                var restore = new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = id, AllowedDirectories = options.AllowedDirectories, Tier1 = options.Tier1 };
                 vm = await MachineSnapshot.RestoreAsync(path, restore, line.Output, cancel).ConfigureAwait(false);
                 vm.StartPaused();
             }

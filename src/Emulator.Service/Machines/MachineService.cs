@@ -95,6 +95,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
                     SerialOutput = line.Output,
                     NoReboot = true,
                     Disks = disks,
+                    Tier1 = options.Tier1,
                 });
             }
             catch (BackingFileRefusedException e)

@@ -15,6 +15,9 @@ public sealed record MachineServiceOptions
 
     public int MaxMachines { get; init; } = 16;
 
+    /// <summary>Tier 1 for every machine of the node (created or restored); null: the interpreter alone.</summary>
+    public Emulator.Execution.Tiering.Tier1Options? Tier1 { get; init; } = Emulator.Execution.Tiering.MachineCode.Default();
+
     public string NodeName { get; init; } = Environment.MachineName;
 
     /// <summary>Where snapshot files (id.emusnap) and disk overlays (layers/) live; created when needed.</summary>
