@@ -17,10 +17,12 @@ public static class Tier1ModuleEmitter
     {
         var module = new WasmModuleBuilder();
         module.ImportMemory("emu", "mem", memoryBytes / 65536, shared: true, is64);
+        bool flags = BlockLowering.DeclareImports(module, layout, blocks);
+        int flagsFunction = flags ? module.FunctionIndex(FlagsFunction.Add(module)) : -1;
         var functions = new int[blocks.Count];
         for (int i = 0; i < blocks.Count; i++)
         {
-            functions[i] = BlockLowering.Lower(module, layout, blocks, i, is64);
+            functions[i] = BlockLowering.Lower(module, layout, blocks, i, flagsFunction, is64);
         }
 
         module.FunctionTable(functions);

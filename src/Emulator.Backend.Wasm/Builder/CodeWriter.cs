@@ -39,6 +39,14 @@ public sealed class CodeWriter : ByteWriter
     public void End() => Byte(0x0b);
     public void Br(int depth) { Byte(0x0c); U32((uint)depth); }
     public void BrIf(int depth) { Byte(0x0d); U32((uint)depth); }
+    public void BrTable(int[] depths, int defaultDepth)
+    {
+        Byte(0x0e);
+        U32((uint)depths.Length);
+        foreach (int d in depths) U32((uint)d);
+        U32((uint)defaultDepth);
+    }
+
     public void Return() => Byte(0x0f);
     public void Call(int function) { Byte(0x10); U32((uint)function); }
     public void CallIndirect(int type) { Byte(0x11); U32((uint)type); U32(0); }

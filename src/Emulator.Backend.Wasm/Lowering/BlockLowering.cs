@@ -16,6 +16,7 @@ internal sealed partial class BlockLowering
     private readonly Tier1Block block;
     private readonly IReadOnlyList<Tier1Block> moduleBlocks;
     private readonly int index;
+    private readonly int flagsFunction;
     private readonly bool is64;
     private readonly CodeWriter c = new();
     private readonly int constCount;
@@ -29,8 +30,9 @@ internal sealed partial class BlockLowering
     private readonly int sta;
     private readonly int ent;
 
-    private BlockLowering(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, bool is64)
+    private BlockLowering(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, bool is64)
     {
+        this.flagsFunction = flagsFunction;
         this.module = module;
         this.layout = layout;
         moduleBlocks = blocks;
@@ -49,10 +51,54 @@ internal sealed partial class BlockLowering
 
     private WasmType AddressType => is64 ? WasmType.I64 : WasmType.I32;
 
-    /// <summary>Adds the function of block <paramref name="index"/> of <paramref name="blocks"/> to <paramref name="module"/>; returns its defined-function index.</summary>
-    public static int Lower(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, bool is64)
+    private static readonly WasmType[] ReadParams = [WasmType.I64, WasmType.I32];
+    private static readonly WasmType[] WriteParams = [WasmType.I64, WasmType.I32, WasmType.I64];
+    private static readonly WasmType[] AtomicParams = [WasmType.I64, WasmType.I32, WasmType.I64, WasmType.I64];
+    private static readonly WasmType[] HelperParams = [WasmType.I64, WasmType.I64, WasmType.I64, WasmType.I64];
+    private static readonly WasmType[] I64Result = [WasmType.I64];
+
+    /// <summary>
+    /// Declares every function the blocks may import, before any function is defined, so the
+    /// indices of defined functions (imports come first) are final while bodies are written.
+    /// Returns whether a block calls the lazy-flags helper.
+    /// </summary>
+    public static bool DeclareImports(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks)
     {
-        var l = new BlockLowering(module, layout, blocks, index, is64);
+        module.ImportFunction("emu", "read", ReadParams, I64Result);
+        module.ImportFunction("emu", "write", WriteParams, []);
+        module.ImportFunction("emu", "atomic", AtomicParams, I64Result);
+        bool flags = false;
+        foreach (var b in blocks)
+        {
+            foreach (ref readonly var op in b.Ops.AsSpan())
+            {
+                if (op.Op != IrOpcode.Call)
+                {
+                    continue;
+                }
+
+                if ((int)op.Imm == layout.FlagsHelper)
+                {
+                    flags = true;
+                }
+                else
+                {
+                    module.ImportFunction("emu", "h" + op.Imm, HelperParams, I64Result);
+                }
+            }
+        }
+
+        return flags;
+    }
+
+    /// <summary>
+    /// Adds the function of block <paramref name="index"/> of <paramref name="blocks"/> to
+    /// <paramref name="module"/> (whose imports are declared); <paramref name="flagsFunction"/> is
+    /// the module's lazy-flags function, or -1. Returns the block's defined-function index.
+    /// </summary>
+    public static int Lower(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, bool is64)
+    {
+        var l = new BlockLowering(module, layout, blocks, index, flagsFunction, is64);
         l.EmitBody();
         var locals = new List<WasmType>();
         for (int i = 0; i < l.temps + 4; i++) locals.Add(WasmType.I64);
@@ -106,7 +152,7 @@ internal sealed partial class BlockLowering
                 c.I32Const(AtomicCode.Of(op.Op, op.Type, (AtomicOp)op.Imm));
                 Get(op.B);
                 if (op.Op == IrOpcode.AtomicCas) Get(op.C); else c.I64Const(0);
-                c.Call(module.ImportFunction("emu", "atomic", [WasmType.I64, WasmType.I32, WasmType.I64, WasmType.I64], [WasmType.I64]));
+                c.Call(module.ImportFunction("emu", "atomic", AtomicParams, I64Result));
                 SetDest(in op);
                 FaultCheck(op.Insn);
                 break;
@@ -120,7 +166,9 @@ internal sealed partial class BlockLowering
                     if (i < args) Get(slots[i]); else c.I64Const(0);
                 }
 
-                c.Call(module.ImportFunction("emu", "h" + op.Imm, [WasmType.I64, WasmType.I64, WasmType.I64, WasmType.I64], [WasmType.I64]));
+                c.Call((int)op.Imm == layout.FlagsHelper && flagsFunction >= 0
+                    ? flagsFunction
+                    : module.ImportFunction("emu", "h" + op.Imm, HelperParams, I64Result));
                 SetDest(in op);
                 if (op.CheckFault)
                 {
@@ -212,7 +260,7 @@ internal sealed partial class BlockLowering
         c.Else();
         c.LocalGet(la);
         c.I32Const(size);
-        c.Call(module.ImportFunction("emu", "read", [WasmType.I64, WasmType.I32], [WasmType.I64]));
+        c.Call(module.ImportFunction("emu", "read", ReadParams, I64Result));
         FaultCheck(op.Insn);
         c.End();
         SetDest(in op);
@@ -231,7 +279,7 @@ internal sealed partial class BlockLowering
         c.LocalGet(la);
         c.I32Const(size);
         Get(op.B);
-        c.Call(module.ImportFunction("emu", "write", [WasmType.I64, WasmType.I32, WasmType.I64], []));
+        c.Call(module.ImportFunction("emu", "write", WriteParams, []));
         FaultCheck(op.Insn);
         c.End();
     }

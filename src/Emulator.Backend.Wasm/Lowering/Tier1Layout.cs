@@ -9,6 +9,7 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// so this backend depends on the IR alone.
 /// </summary>
 /// <param name="CodeFlags">Wasm address of the machine's block flags (one byte per compiled block, non-zero once it is invalid).</param>
+/// <param name="FlagsHelper">The id of the lazy-flags helper, which modules compute themselves (<see cref="FlagsFunction"/>), or -1.</param>
 public sealed record Tier1Layout(
     int Rip,
     int InstructionCount,
@@ -24,7 +25,8 @@ public sealed record Tier1Layout(
     int TlbReadTag,
     int TlbWriteTag,
     int TlbAddend,
-    ulong CodeFlags);
+    ulong CodeFlags,
+    int FlagsHelper = -1);
 
 /// <summary>
 /// One block to compile: its ops bound to frame slots (the tier-0 form), the offset of the TLB

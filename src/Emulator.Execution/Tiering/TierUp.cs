@@ -77,7 +77,8 @@ public sealed class TierUp : IDisposable
         TlbReadTag: TlbEntry.ReadTagOffset,
         TlbWriteTag: TlbEntry.WriteTagOffset,
         TlbAddend: TlbEntry.AddendOffset,
-        CodeFlags: memory.CodeFlagsBase);
+        CodeFlags: memory.CodeFlagsBase,
+        FlagsHelper: Emulator.X86.Helpers.CoreHelpers.ComputeFlags.Id);
 
     // Figures (read by benchmarks and the machine's metrics).
 
