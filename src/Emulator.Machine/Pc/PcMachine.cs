@@ -152,7 +152,7 @@ public static class PcMachine
             VirtioBlk? blk = null;
             specs.Add(new DeviceSpec(name, s =>
             {
-                var backend = s.Spawn(BlockBackendActor.Props(image), $"disk{n}");
+                var backend = s.Spawn(BlockBackendActor.Props(image, faulted: e => s.Fail($"disk backend of {image.Path} failed", e)), $"disk{n}");
                 var client = new BlockBackendClient(backend, image, () => s.Self);
                 disks[n] = client;
                 blk = new VirtioBlk(client, new VirtioBlkOptions { Serial = $"emu-disk{n}" })
