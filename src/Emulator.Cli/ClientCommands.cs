@@ -217,6 +217,12 @@ internal static class ClientCommands
         });
         await foreach (var chunk in call.ResponseStream)
         {
+            if (chunk.DroppedBytes > 0)
+            {
+                // The server dropped the oldest output while this client fell behind (machine.proto).
+                terminal.Write(System.Text.Encoding.ASCII.GetBytes($"\r\n[emu: {chunk.DroppedBytes} bytes of console output dropped]\r\n"));
+            }
+
             terminal.Write(chunk.Data.Span);
         }
 

@@ -88,7 +88,7 @@ public static class VirtioBlkTestKit
 /// </summary>
 public sealed class MemoryBlockBackend(byte[] disk, bool readOnly = false, bool deferred = false) : IBlockBackend
 {
-    private readonly List<Action> pending = [];
+    private readonly List<(long Bytes, Action Complete)> pending = [];
 
     public byte[] Disk { get; } = disk;
 
@@ -100,13 +100,25 @@ public sealed class MemoryBlockBackend(byte[] disk, bool readOnly = false, bool 
 
     public int Pending => pending.Count;
 
+    /// <summary>Data bytes (read lengths, write data) of the requests held in deferred mode.</summary>
+    public long PendingBytes => pending.Sum(p => p.Bytes);
+
+    /// <summary>The most <see cref="PendingBytes"/> has been.</summary>
+    public long MaxPendingBytes { get; private set; }
+
+    /// <summary>The largest data transfer of one request seen.</summary>
+    public long LargestRequest { get; private set; }
+
     public void Submit(BlockRequest request, Action<BlockCompletion> completed)
     {
         Requests.Add(request);
+        long bytes = request.Data?.Length ?? (request.Operation == BlockOperation.Read ? request.Length : 0);
+        LargestRequest = Math.Max(LargestRequest, bytes);
         var result = Execute(request);
         if (deferred)
         {
-            pending.Add(() => completed(result));
+            pending.Add((bytes, () => completed(result)));
+            MaxPendingBytes = Math.Max(MaxPendingBytes, PendingBytes);
         }
         else
         {
@@ -114,13 +126,14 @@ public sealed class MemoryBlockBackend(byte[] disk, bool readOnly = false, bool 
         }
     }
 
+    /// <summary>Completes what is held now (completions may submit more, which are held for the next call).</summary>
     public void CompleteAll()
     {
         var now = pending.ToArray();
         pending.Clear();
-        foreach (var c in now)
+        foreach (var (_, complete) in now)
         {
-            c();
+            complete();
         }
     }
 

@@ -339,6 +339,40 @@ public sealed class VirtioMmioTests : IDisposable
         Assert.Equal(2, driver.UsedIdx);
     }
 
+    /// <summary>
+    /// A saved state is input like a register write and is checked as strictly: a queue size of 0
+    /// (which the next notification would divide by), not a power of 2 or above QueueNumMax, a
+    /// missing or foreign queue, features never offered. Each is refused with a reason and changes
+    /// nothing: the device goes on serving its driver.
+    /// </summary>
+    [Fact]
+    public void RestoredStateIsCheckedAsStrictlyAsRegisterWrites()
+    {
+        driver.Initialize(Version1 | EventIdx);
+        var saved = transport.SaveState();
+        var queue = saved.Queues[0];
+        var refused = new (VirtioMmioState State, string Reason)[]
+        {
+            (saved with { Queues = [queue with { Size = 0 }] }, "size 0"),
+            (saved with { Queues = [queue with { Size = 24 }] }, "size 24"),
+            (saved with { Queues = [queue with { Size = 512 }] }, "size 512"),
+            (saved with { Queues = [] }, "queues []"),
+            (saved with { Queues = [queue, queue with { Index = 1 }] }, "queues [0, 1]"),
+            (saved with { DriverFeatures = saved.DriverFeatures | (1UL << 27) }, "never offered"),
+            (saved with { Version = 99 }, "version 99"),
+        };
+
+        foreach (var (state, reason) in refused)
+        {
+            var e = Assert.Throws<ArgumentException>(() => transport.RestoreState(state));
+            Assert.Contains(reason, e.Message);
+        }
+
+        Assert.Equal(16, transport.Queues[0].Size);
+        var r = driver.Submit(VirtioBlkRegisters.TypeFlush, 0);
+        Assert.Equal((r.Head, 1u), driver.WaitUsed());
+    }
+
     /// <summary>Submits through the restored transport with the first driver's ring state.</summary>
     private sealed class VirtioTestDriverContinuation(VirtioMmioTransport target, VirtioTestDriver ringOwner)
     {

@@ -88,6 +88,9 @@ public sealed class VirtQueue
     /// <summary>The driver put more chains in the ring than it has room for: the queue is broken until reset.</summary>
     public bool Broken { get; set; }
 
+    /// <summary>Whether the driver may choose <paramref name="size"/>: a power of 2 from 1 to <paramref name="maxSize"/> (2.6, 4.2.2.3).</summary>
+    public static bool IsValidSize(uint size, ushort maxSize) => size != 0 && size <= maxSize && (size & (size - 1)) == 0;
+
     public void Reset()
     {
         Size = MaxSize;
@@ -287,8 +290,28 @@ public sealed class VirtQueue
         Broken = Broken,
     };
 
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless <paramref name="s"/> is a state this queue can
+    /// be in: checked as strictly as the driver's register writes, since a snapshot is input too
+    /// (a size of 0 would divide by zero at the next notification).
+    /// </summary>
+    public void Check(VirtQueueState s)
+    {
+        if (s.Index != Index)
+        {
+            throw new ArgumentException($"the saved state of virtqueue {s.Index} does not belong to virtqueue {Index}", nameof(s));
+        }
+
+        if (!IsValidSize(s.Size, MaxSize))
+        {
+            throw new ArgumentException($"virtqueue {Index}: saved size {s.Size} is not a power of 2 from 1 to {MaxSize}", nameof(s));
+        }
+    }
+
+    /// <summary>Puts a saved state back; throws <see cref="ArgumentException"/>, changing nothing, if <see cref="Check"/> refuses it.</summary>
     public void RestoreState(VirtQueueState s)
     {
+        Check(s);
         Size = s.Size;
         Ready = s.Ready;
         DescTable = s.DescTable;

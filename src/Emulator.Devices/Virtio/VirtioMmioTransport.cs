@@ -192,7 +192,7 @@ public sealed class VirtioMmioTransport : IIoDevice, IVirtioTransport
         var q = SelectedQueue;
 
         // 2.6: a split queue's size is a power of 2; 4.2.2.3: at most QueueNumMax, set while not ready.
-        if (q is null || q.Ready || v == 0 || v > q.MaxSize || (v & (v - 1)) != 0)
+        if (q is null || q.Ready || !VirtQueue.IsValidSize(v, q.MaxSize))
         {
             Unexpected.Record(Name, $"QueueNum {v} for queue {queueSel}");
             return;
@@ -299,11 +299,33 @@ public sealed class VirtioMmioTransport : IIoDevice, IVirtioTransport
         Queues = queues.Select(q => q.SaveState()).ToArray(),
     };
 
+    /// <summary>
+    /// Puts a saved state back. It is checked first, as strictly as the driver's register writes
+    /// (every queue of this device exactly once, each with a valid size; negotiated features only
+    /// ones offered, with VERSION_1); a state that fails throws <see cref="ArgumentException"/>
+    /// and changes nothing.
+    /// </summary>
     public void RestoreState(VirtioMmioState s)
     {
-        if (s.Version > VirtioMmioState.CurrentVersion)
+        if (s.Version is < 1 or > VirtioMmioState.CurrentVersion)
         {
-            throw new ArgumentException($"virtio-mmio state version {s.Version} is newer than {VirtioMmioState.CurrentVersion}", nameof(s));
+            throw new ArgumentException($"virtio-mmio state version {s.Version} is not one this build reads (1 to {VirtioMmioState.CurrentVersion})", nameof(s));
+        }
+
+        var indices = s.Queues.Select(q => q.Index).Order().ToArray();
+        if (!indices.SequenceEqual(Enumerable.Range(0, queues.Length)))
+        {
+            throw new ArgumentException($"{Name}: the saved state has queues [{string.Join(", ", indices)}]; the device has {queues.Length}", nameof(s));
+        }
+
+        foreach (var qs in s.Queues)
+        {
+            queues[qs.Index].Check(qs);
+        }
+
+        if ((s.Status & StatusFeaturesOk) != 0 && ((s.DriverFeatures & ~OfferedFeatures) != 0 || (s.DriverFeatures & (1UL << FeatureVersion1)) == 0))
+        {
+            throw new ArgumentException($"{Name}: the saved features 0x{s.DriverFeatures:x} were never offered (0x{OfferedFeatures:x}) or lack VERSION_1", nameof(s));
         }
 
         status = s.Status;
@@ -315,10 +337,7 @@ public sealed class VirtioMmioTransport : IIoDevice, IVirtioTransport
         configGeneration = s.ConfigGeneration;
         foreach (var qs in s.Queues)
         {
-            if (qs.Index >= 0 && qs.Index < queues.Length)
-            {
-                queues[qs.Index].RestoreState(qs);
-            }
+            queues[qs.Index].RestoreState(qs);
         }
 
         UpdateIrq();

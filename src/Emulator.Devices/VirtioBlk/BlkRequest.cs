@@ -108,11 +108,12 @@ internal sealed class BlkRequest
         return request;
     }
 
-    public bool ReadDataOut(IGuestMemoryAccess memory, Span<byte> destination) =>
-        Gather(memory, readable, RequestHeaderSize, destination);
+    /// <summary>Copies data-out bytes, starting <paramref name="skip"/> bytes into the data, into <paramref name="destination"/>.</summary>
+    public bool ReadDataOut(IGuestMemoryAccess memory, Span<byte> destination, ulong skip = 0) =>
+        Gather(memory, readable, RequestHeaderSize + skip, destination);
 
-    /// <summary>Scatters <paramref name="source"/> over the data-in buffers, from their start.</summary>
-    public bool WriteDataIn(IGuestMemoryAccess memory, ReadOnlySpan<byte> source)
+    /// <summary>Scatters <paramref name="source"/> over the data-in buffers, starting <paramref name="skip"/> bytes into them.</summary>
+    public bool WriteDataIn(IGuestMemoryAccess memory, ReadOnlySpan<byte> source, ulong skip = 0)
     {
         foreach (var b in writable)
         {
@@ -121,13 +122,20 @@ internal sealed class BlkRequest
                 break;
             }
 
-            int n = (int)Math.Min(b.Length, (uint)source.Length);
-            if (!memory.TryWrite(b.Address, source[..n]))
+            if (skip >= b.Length)
+            {
+                skip -= b.Length;
+                continue;
+            }
+
+            int n = (int)Math.Min(b.Length - skip, (ulong)source.Length);
+            if (!memory.TryWrite(b.Address + skip, source[..n]))
             {
                 return false;
             }
 
             source = source[n..];
+            skip = 0;
         }
 
         return source.IsEmpty;

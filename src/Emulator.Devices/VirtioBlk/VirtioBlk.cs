@@ -18,6 +18,14 @@ namespace Emulator.Devices.VirtioBlk;
 /// cannot be walked (loop, bad index, descriptor table outside RAM) or has no status byte in RAM
 /// is returned in the used ring with length 0 and no status written ("dropped"), so the driver
 /// can reclaim its descriptors; <see cref="MalformedChains"/> counts both kinds.
+///
+/// Host memory is bounded whatever the guest asks: a read or write moves between guest RAM and the
+/// backend in chunks of at most <see cref="VirtioBlkOptions.ChunkBytes"/>, one chunk per request at
+/// a time, and the chunks of all requests in flight hold at most
+/// <see cref="VirtioBlkOptions.MaxBytesInFlight"/> bytes; requests beyond wait in order (none is
+/// dropped). A driver that makes more chains available than the queue has descriptors for (a
+/// head offered again before it was used) breaks the queue, as QEMU does, rather than growing
+/// the device's list of requests.
 /// Not thread-safe: calls and backend completions come one at a time from the device's actor.
 /// </summary>
 public sealed class VirtioBlk : IVirtioDevice
@@ -27,9 +35,19 @@ public sealed class VirtioBlk : IVirtioDevice
     private readonly byte[] id = new byte[IdBytes];
     private IVirtioTransport? transport;
 
+    // Reads and writes waiting for their next chunk to go to the backend, in order.
+    private readonly Queue<Transfer> waiting = new();
+
     // Bumped by a reset: completions of requests submitted before it are ignored, because the
     // driver may already have reused their buffers and rings.
     private long generation;
+
+    // Host buffer bytes of chunks at the backend (including those of requests a reset abandoned,
+    // until they complete: their buffers exist until then).
+    private long bytesInFlight;
+
+    // Set while chunks are being started, so a backend that completes inside Submit does not recurse.
+    private bool pumping;
 
     public VirtioBlk(IBlockBackend backend, VirtioBlkOptions? options = null)
     {
@@ -48,8 +66,17 @@ public sealed class VirtioBlk : IVirtioDevice
 
     public ulong CapacitySectors => backend.SizeBytes / SectorSize;
 
-    /// <summary>Requests submitted to the backend and not yet completed.</summary>
+    /// <summary>Requests taken off the queue and handed to the backend (or waiting for their turn), not yet completed.</summary>
     public int InFlight { get; private set; }
+
+    /// <summary>Host buffer bytes of reads and writes at the backend now.</summary>
+    public long BytesInFlight => bytesInFlight;
+
+    /// <summary>The most <see cref="BytesInFlight"/> has been.</summary>
+    public long PeakBytesInFlight { get; private set; }
+
+    /// <summary>The largest host buffer one piece of a request has used (at most <see cref="VirtioBlkOptions.ChunkBytes"/>).</summary>
+    public long LargestChunk { get; private set; }
 
     public long MalformedChains { get; private set; }
 
@@ -64,6 +91,7 @@ public sealed class VirtioBlk : IVirtioDevice
     {
         generation++;
         InFlight = 0;
+        waiting.Clear();
     }
 
     public bool ReadConfig(int offset, int size, out ulong value)
@@ -102,9 +130,16 @@ public sealed class VirtioBlk : IVirtioDevice
         bool indirect = t.HasFeature(VirtioMmioRegisters.FeatureRingIndirectDesc);
         while (true)
         {
-            while (queue.TryPop(t.Memory, indirect, out var chain))
+            while (InFlight < queue.Size && queue.TryPop(t.Memory, indirect, out var chain))
             {
                 Handle(queue, chain!);
+            }
+
+            if (InFlight >= queue.Size && queue.HasAvailable(t.Memory))
+            {
+                // Every descriptor is the device's until used, so a driver cannot have more chains
+                // outstanding than the queue size (2.6.5); one more means a head was offered twice.
+                queue.Broken = true;
             }
 
             if (queue.Broken)
@@ -206,7 +241,7 @@ public sealed class VirtioBlk : IVirtioDevice
             return;
         }
 
-        Submit(queue, request, new BlockRequest(BlockOperation.Read, request.Sector * SectorSize, (int)length));
+        StartTransfer(queue, request, BlockOperation.Read, length);
     }
 
     private void SubmitWrite(VirtQueue queue, BlkRequest request)
@@ -218,14 +253,7 @@ public sealed class VirtioBlk : IVirtioDevice
             return;
         }
 
-        var data = new byte[length];
-        if (!request.ReadDataOut(Transport.Memory, data))
-        {
-            Finish(queue, request, StatusIoErr);
-            return;
-        }
-
-        Submit(queue, request, new BlockRequest(BlockOperation.Write, request.Sector * SectorSize, data.Length, data));
+        StartTransfer(queue, request, BlockOperation.Write, length);
     }
 
     private void SubmitDiscard(VirtQueue queue, BlkRequest request)
@@ -291,22 +319,99 @@ public sealed class VirtioBlk : IVirtioDevice
             }
 
             InFlight--;
-            if (completion.Status != BlockStatus.Ok)
-            {
-                Finish(queue, request, StatusIoErr);
-                return;
-            }
-
-            if (io.Operation == BlockOperation.Read)
-            {
-                var data = completion.Data;
-                bool ok = data is not null && data.Length == io.Length && request.WriteDataIn(Transport.Memory, data);
-                Finish(queue, request, ok ? StatusOk : StatusIoErr, ok ? (uint)io.Length : 0);
-                return;
-            }
-
-            Finish(queue, request, StatusOk);
+            Finish(queue, request, completion.Status == BlockStatus.Ok ? StatusOk : StatusIoErr);
         });
+    }
+
+    /// <summary>Starts a read or write of <paramref name="length"/> bytes: it goes to the backend in chunks, as the bound on bytes in flight allows.</summary>
+    private void StartTransfer(VirtQueue queue, BlkRequest request, BlockOperation operation, ulong length)
+    {
+        if (length == 0)
+        {
+            Finish(queue, request, StatusOk);
+            return;
+        }
+
+        InFlight++;
+        waiting.Enqueue(new Transfer(queue, request, operation, length, generation));
+        Pump();
+    }
+
+    /// <summary>Hands waiting chunks to the backend, oldest first, while they fit the bound on bytes in flight.</summary>
+    private void Pump()
+    {
+        if (pumping)
+        {
+            return;
+        }
+
+        pumping = true;
+        try
+        {
+            while (waiting.TryPeek(out var t))
+            {
+                int chunk = (int)Math.Min((ulong)options.ChunkBytes, t.Length - t.Done);
+                if (bytesInFlight > 0 && bytesInFlight + chunk > options.MaxBytesInFlight)
+                {
+                    return;
+                }
+
+                waiting.Dequeue();
+                StartChunk(t, chunk);
+            }
+        }
+        finally
+        {
+            pumping = false;
+        }
+    }
+
+    private void StartChunk(Transfer t, int chunk)
+    {
+        byte[]? data = null;
+        if (t.Operation == BlockOperation.Write)
+        {
+            data = new byte[chunk];
+            if (!t.Request.ReadDataOut(Transport.Memory, data, t.Done))
+            {
+                InFlight--;
+                Finish(t.Queue, t.Request, StatusIoErr);
+                return;
+            }
+        }
+
+        bytesInFlight += chunk;
+        PeakBytesInFlight = Math.Max(PeakBytesInFlight, bytesInFlight);
+        LargestChunk = Math.Max(LargestChunk, chunk);
+        var io = new BlockRequest(t.Operation, t.Request.Sector * SectorSize + t.Done, chunk, data);
+        backend.Submit(io, completion => ChunkDone(t, chunk, completion));
+    }
+
+    private void ChunkDone(Transfer t, int chunk, BlockCompletion completion)
+    {
+        bytesInFlight -= chunk;
+        if (t.Generation == generation)
+        {
+            bool ok = completion.Status == BlockStatus.Ok;
+            if (ok && t.Operation == BlockOperation.Read)
+            {
+                ok = completion.Data is { } data && data.Length == chunk && t.Request.WriteDataIn(Transport.Memory, data, t.Done);
+            }
+
+            t.Done += (ulong)chunk;
+            if (!ok || t.Done == t.Length)
+            {
+                InFlight--;
+                uint written = ok && t.Operation == BlockOperation.Read ? (uint)t.Length : 0;
+                Finish(t.Queue, t.Request, ok ? StatusOk : StatusIoErr, written);
+            }
+            else
+            {
+                waiting.Enqueue(t);
+            }
+        }
+
+        Pump();
     }
 
     /// <summary>Writes the status byte and returns the chain; <paramref name="dataWritten"/> bytes of data-in precede it.</summary>
@@ -338,5 +443,21 @@ public sealed class VirtioBlk : IVirtioDevice
         {
             Transport.NeedsReset();
         }
+    }
+
+    /// <summary>A read or write under way: how much of it has been moved so far.</summary>
+    private sealed class Transfer(VirtQueue queue, BlkRequest request, BlockOperation operation, ulong length, long generation)
+    {
+        public VirtQueue Queue => queue;
+
+        public BlkRequest Request => request;
+
+        public BlockOperation Operation => operation;
+
+        public ulong Length => length;
+
+        public long Generation => generation;
+
+        public ulong Done { get; set; }
     }
 }

@@ -21,6 +21,19 @@ public sealed record VirtioBlkOptions
     /// <summary>seg_max: data buffers per request; the queue size minus the header and status descriptors (as QEMU).</summary>
     public uint SegMax => (uint)QueueSize - 2;
 
-    /// <summary>The largest data transfer of one request; larger ones get IOERR rather than a host allocation the guest controls.</summary>
+    /// <summary>The largest data transfer of one request (about 63.5 MiB); larger ones get IOERR.</summary>
     public ulong MaxTransferBytes => (ulong)SegMax * SizeMax;
+
+    /// <summary>
+    /// The largest piece of a read or write handed to the backend at once, and so the largest host
+    /// buffer one request holds: a request is moved between guest RAM and the disk one chunk at a
+    /// time, however large it is and however its descriptors alias guest memory.
+    /// </summary>
+    public int ChunkBytes { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// The host buffer bytes of all reads and writes of the device in flight at the backend at once;
+    /// a chunk that would go beyond waits (in order) until earlier chunks complete.
+    /// </summary>
+    public long MaxBytesInFlight { get; init; } = 4 << 20;
 }

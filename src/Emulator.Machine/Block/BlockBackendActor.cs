@@ -25,8 +25,8 @@ public abstract record BlockBackendMessage
     /// </summary>
     public sealed record Freeze(string NewOverlayPath, ReplyTo<string> Reply) : BlockBackendMessage;
 
-    /// <summary>An I/O finished on the thread pool; handled inside the actor, which then replies.</summary>
-    internal sealed record Finished(BlockCompletion Completion, ReplyTo<BlockCompletion> Reply) : BlockBackendMessage;
+    /// <summary>An I/O finished on an I/O thread; handled inside the actor, which then replies. <see cref="Fault"/>: what the I/O code threw, beyond an I/O error.</summary>
+    internal sealed record Finished(BlockCompletion Completion, ReplyTo<BlockCompletion> Reply, Exception? Fault = null) : BlockBackendMessage;
 }
 
 /// <summary>
@@ -37,16 +37,26 @@ public abstract record BlockBackendMessage
 /// actor, which replies to the device. Requests may complete out of order, as on a real disk;
 /// virtio-blk orders nothing but FLUSH, which covers writes already completed.
 /// Discard and write-zeroes write zeroes (no hole punching), so discarded sectors read back as zeroes.
+/// An I/O error is the request's IOERR. Anything else the I/O code throws is a fault of the backend:
+/// the request still completes with IOERR (nothing waits for it forever) and
+/// <paramref name="faulted"/> hears of it; the machine stops itself with it. The process goes on.
 /// </summary>
-public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Actor<BlockBackendMessage>
+/// <param name="faulted">Called with a fault of the backend (from the actor or an I/O thread); null: faults only fail their request.</param>
+/// <param name="execute">Runs one request on an I/O thread; null: the image's reads and writes (tests pass code with a bug).</param>
+public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4, Action<Exception>? faulted = null, Func<BlockRequest, BlockCompletion>? execute = null)
+    : Actor<BlockBackendMessage>
 {
     private BlockIoThreads? io;
     private int inFlight;
 
-    public static Props<BlockBackendMessage> Props(BlockImage image, int ioThreads = 4) =>
-        Actors.Props.Create(() => new BlockBackendActor(image, ioThreads));
+    public static Props<BlockBackendMessage> Props(BlockImage image, int ioThreads = 4, Action<Exception>? faulted = null) =>
+        Actors.Props.Create(() => new BlockBackendActor(image, ioThreads, faulted));
 
-    protected override void PreStart() => io = new BlockIoThreads(Path.GetFileName(image.Path), ioThreads);
+    /// <summary>A backend whose I/O is <paramref name="execute"/> instead of the image's (for tests of a faulty backend).</summary>
+    internal static Props<BlockBackendMessage> Props(BlockImage image, Func<BlockRequest, BlockCompletion> execute, Action<Exception>? faulted) =>
+        Actors.Props.Create(() => new BlockBackendActor(image, 4, faulted, execute));
+
+    protected override void PreStart() => io = new BlockIoThreads(Path.GetFileName(image.Path), ioThreads, Report);
 
     protected override void Receive(BlockBackendMessage message)
     {
@@ -58,6 +68,11 @@ public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Act
             case BlockBackendMessage.Finished f:
                 inFlight--;
                 f.Reply.Reply(f.Completion);
+                if (f.Fault is not null)
+                {
+                    Report(f.Fault);
+                }
+
                 break;
             case BlockBackendMessage.GetInFlight g:
                 g.Reply.Reply(inFlight);
@@ -109,16 +124,22 @@ public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Act
         void Job()
         {
             BlockCompletion completion;
+            Exception? fault = null;
             try
             {
-                completion = Execute(request);
+                completion = execute is null ? Execute(request) : execute(request);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
                 completion = new BlockCompletion(BlockStatus.IoError, Message: $"{image.Path}: {e.Message}");
             }
+            catch (Exception e)
+            {
+                fault = e;
+                completion = new BlockCompletion(BlockStatus.IoError, Message: $"{image.Path}: backend fault: {e.Message}");
+            }
 
-            self.Tell(new BlockBackendMessage.Finished(completion, reply));
+            self.Tell(new BlockBackendMessage.Finished(completion, reply, fault));
         }
 
         if (io is not null && io.TryPost(Job))
@@ -130,6 +151,20 @@ public sealed class BlockBackendActor(BlockImage image, int ioThreads = 4) : Act
             reply.Reply(new BlockCompletion(BlockStatus.IoError, Message: $"{image.Path}: the backend is stopping"));
         }
     }
+
+    /// <summary>Hands a backend fault on; a handler that throws is ignored (it runs on I/O threads too).</summary>
+    private void Report(Exception fault)
+    {
+        try
+        {
+            faulted?.Invoke(fault);
+        }
+        catch (Exception)
+        {
+            // Reporting must not fail the thread it runs on.
+        }
+    }
+
     private BlockCompletion? Refuse(BlockRequest r)
     {
         bool writes = r.Operation is BlockOperation.Write or BlockOperation.Discard or BlockOperation.WriteZeroes;

@@ -7,14 +7,19 @@ namespace Emulator.Machine.Block;
 /// the .NET thread pool: on Linux, .NET's asynchronous file I/O is a blocking pread/pwrite on a
 /// pool thread, and a guest with many requests in flight would starve the pool that the device
 /// actors run on (it grows by about one thread per half second). See RATIONALE.md.
+/// A job that throws is handed to the fault handler and the thread goes on with the next job: an
+/// exception escaping a thread would end the process, and every machine in it.
 /// </summary>
 internal sealed class BlockIoThreads
 {
     private readonly BlockingCollection<Action> work = [];
     private readonly Thread[] threads;
+    private readonly Action<Exception> faulted;
 
-    public BlockIoThreads(string name, int count)
+    /// <param name="faulted">Called on the I/O thread with what a job threw.</param>
+    public BlockIoThreads(string name, int count, Action<Exception> faulted)
     {
+        this.faulted = faulted;
         threads = new Thread[count];
         for (int i = 0; i < count; i++)
         {
@@ -53,7 +58,14 @@ internal sealed class BlockIoThreads
     {
         foreach (var job in work.GetConsumingEnumerable())
         {
-            job();
+            try
+            {
+                job();
+            }
+            catch (Exception e)
+            {
+                faulted(e);
+            }
         }
     }
 }

@@ -71,6 +71,9 @@ public static class PcMachine
     /// <summary>The most RAM this machine maps: below the 3 GiB MMIO hole (the loader places nothing above it).</summary>
     public const ulong MaxMemory = 3UL << 30;
 
+    /// <summary>The most vCPUs a machine has (as `emu -smp` and machine.proto allow).</summary>
+    public const int MaxCpus = 64;
+
     /// <summary>virtio-mmio windows as QEMU's microvm places them; device n interrupts on IOAPIC pin 16 + n.</summary>
     public const ulong VirtioBase = 0xfeb0_0000;
     public const int VirtioFirstGsi = 16;
@@ -87,6 +90,11 @@ public static class PcMachine
         if (config.MemoryBytes > MaxMemory)
         {
             throw new ArgumentOutOfRangeException(nameof(config), $"at most {MaxMemory >> 20} MiB of RAM is supported for now");
+        }
+
+        if (config.Cpus is < 1 or > MaxCpus)
+        {
+            throw new ArgumentOutOfRangeException(nameof(config), $"a machine has 1 to {MaxCpus} vCPUs, not {config.Cpus}");
         }
 
         var wiring = new ApicWiring();
@@ -155,7 +163,7 @@ public static class PcMachine
             VirtioBlk? blk = null;
             specs.Add(new DeviceSpec(name, s =>
             {
-                var backend = s.Spawn(BlockBackendActor.Props(image), $"disk{n}");
+                var backend = s.Spawn(BlockBackendActor.Props(image, faulted: e => s.Fail($"disk backend of {image.Path} failed", e)), $"disk{n}");
                 var client = new BlockBackendClient(backend, image, () => s.Self);
                 disks[n] = client;
                 blk = new VirtioBlk(client, new VirtioBlkOptions { Serial = $"emu-disk{n}" })

@@ -19,12 +19,16 @@ public abstract record DeviceMessage
 
 /// <summary>
 /// Owns one device (the object its register windows and events act on): every access and event
-/// reaches it as a message, one at a time. A device
-/// that throws replies all ones to that access and is restarted by its supervisor with the same
-/// device object (its registers are its state), so a faulty device never takes down the vCPU or
-/// the process.
+/// reaches it as a message, one at a time. A device that throws on a register access replies all
+/// ones to that access and is restarted by its supervisor with the same device object (its
+/// registers are its state): the guest sees a bus error and goes on. A device that throws on an
+/// event (a timer expiry, a disk completion, an input) has lost work the guest is waiting for and
+/// cannot be told about, so <paramref name="eventFailed"/> hears of it (the machine stops with the
+/// reason); the actor is still restarted, so pending requests are answered. Neither reaches the
+/// vCPU or the process.
 /// </summary>
-public sealed class DeviceActor : Actor<DeviceMessage>
+/// <param name="eventFailed">Called inside the actor with what an event threw; null: only the supervisor hears of it.</param>
+public sealed class DeviceActor(Action<Exception>? eventFailed = null) : Actor<DeviceMessage>
 {
     protected override void Receive(DeviceMessage message)
     {
@@ -54,7 +58,16 @@ public sealed class DeviceActor : Actor<DeviceMessage>
 
                 break;
             case DeviceMessage.Event e:
-                e.Action();
+                try
+                {
+                    e.Action();
+                }
+                catch (Exception ex)
+                {
+                    eventFailed?.Invoke(ex);
+                    throw;
+                }
+
                 break;
         }
     }

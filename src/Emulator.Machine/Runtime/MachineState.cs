@@ -12,6 +12,9 @@ public enum MachineState
 /// <summary>How a machine ended.</summary>
 public sealed record MachineExit(MachineExitReason Reason, string Detail)
 {
+    /// <summary>What was thrown, when a part of the machine failed (<see cref="VirtualMachine.Fail"/>); null otherwise.</summary>
+    public Exception? Cause { get; init; }
+
     /// <summary>The process exit code `emu` uses: 0 for a guest power-off (or reboot under -no-reboot).</summary>
     public int ExitCode => Reason is MachineExitReason.PowerOff or MachineExitReason.Reboot ? 0 : 1;
 }
@@ -27,7 +30,7 @@ public enum MachineExitReason
     /// <summary>Stopped from outside (the user or the control plane).</summary>
     Stopped,
 
-    /// <summary>A vCPU hit a triple fault or an internal error.</summary>
+    /// <summary>A vCPU hit a triple fault or an internal error, or a device or disk backend failed (<see cref="VirtualMachine.Fail"/>).</summary>
     Failed,
 }
 

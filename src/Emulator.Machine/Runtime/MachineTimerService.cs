@@ -5,7 +5,9 @@ namespace Emulator.Machine.Runtime;
 /// <summary>
 /// The machine's timers: one thread that sleeps until the earliest deadline on the machine
 /// clock and then runs that timer's expiry, which device hosts turn into a message to the
-/// device's actor. While the machine is paused nothing fires (the clock stands still).
+/// device's actor. While the machine is paused nothing fires (the clock stands still). An expiry
+/// that throws is handed to <see cref="Faulted"/> and the thread goes on: one machine's timer
+/// never ends the process (and with it every other machine).
 /// </summary>
 public sealed class MachineTimerService : ITimerService, IDisposable
 {
@@ -25,6 +27,12 @@ public sealed class MachineTimerService : ITimerService, IDisposable
 
     /// <summary>Expiries run so far.</summary>
     public long Fired { get; private set; }
+
+    /// <summary>Expiries that threw.</summary>
+    public long Faults { get; private set; }
+
+    /// <summary>Called on the timer thread with the timer's name and what its expiry threw (the machine stops itself with it).</summary>
+    public Action<string, Exception>? Faulted { get; init; }
 
     public IDeviceTimer Create(string name, Action<long> expired) => new Timer(this, name, expired);
 
@@ -106,7 +114,15 @@ public sealed class MachineTimerService : ITimerService, IDisposable
             }
 
             Fired++;
-            due!.Expired(deadline);
+            try
+            {
+                due!.Expired(deadline);
+            }
+            catch (Exception e)
+            {
+                Faults++;
+                Faulted?.Invoke(due!.Name, e);
+            }
         }
     }
 

@@ -38,7 +38,8 @@ public sealed class MachineServices(
     ActorSystem system,
     Func<ActorRef<DeviceMessage>> self,
     Func<string> machineId,
-    Action<Action> onStop)
+    Action<Action> onStop,
+    Action<string, Exception>? fail = null)
 {
     public MachineClock Clock => clock;
 
@@ -69,6 +70,12 @@ public sealed class MachineServices(
     /// an open trace span, for one.
     /// </summary>
     public void OnStop(Action action) => onStop(action);
+
+    /// <summary>
+    /// Stops the machine because of a fault the guest cannot be told about (a bug in the device's
+    /// backend, on a thread of its own): see <see cref="VirtualMachine.Fail"/>. <paramref name="what"/> names the part.
+    /// </summary>
+    public void Fail(string what, Exception cause) => fail?.Invoke(what, cause);
 }
 
 /// <summary>
@@ -85,6 +92,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
     private readonly List<ActorRef<VcpuMessage>> vcpus = [];
     private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor, DevicePersistence? Persistence)> devices = [];
     private readonly List<(string Device, Action Action)> stopHooks = [];
+    private long faults;
 
     /// <param name="tier1">Tier 1 (hot blocks compiled to WebAssembly) as chosen, or null for the interpreter alone.</param>
     public VirtualMachine(string name, ulong memoryBytes, int cpuCount, IEnumerable<DeviceSpec> deviceSpecs, Func<int, IVcpuSignalSource?>? signals = null, Tier1Options? tier1 = null)
@@ -98,7 +106,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
         (Memory, Cache) = MachineCode.Create(memoryBytes, tier1);
         Clock = new MachineClock();
         Clock.Pause(); // guest time starts when the machine does
-        Timers = new MachineTimerService(Clock);
+        Timers = new MachineTimerService(Clock) { Faulted = (timer, e) => Fail($"timer '{timer}' failed", e) };
         Bus = new IoBus();
         system = ActorSystem.Create(name);
         system.ActorFailed += f => DeviceFailures++;
@@ -149,6 +157,9 @@ public sealed partial class VirtualMachine : IAsyncDisposable
     /// <summary>Device handler exceptions the supervisors handled.</summary>
     public long DeviceFailures { get; private set; }
 
+    /// <summary>Faults that stopped (or would have stopped) the machine: <see cref="Fail"/> calls.</summary>
+    public long Faults => Interlocked.Read(ref faults);
+
     /// <summary>Completes when the machine stops, with why.</summary>
     public Task<MachineExit> Exited => exit.Task;
 
@@ -169,6 +180,20 @@ public sealed partial class VirtualMachine : IAsyncDisposable
 
     /// <summary>Stops the machine (any state but Stopped); <see cref="Exited"/> completes.</summary>
     public void Stop(MachineExit why) => actor.Tell(new MachineMessage.Stop(why));
+
+    /// <summary>
+    /// Stops the machine because a part of it failed where the guest cannot be told (a device's
+    /// timer expiry or disk completion threw, a disk backend or the timer thread hit a bug): the
+    /// exit is <see cref="MachineExitReason.Failed"/>, its detail names the part and the exception,
+    /// and RAM, CPU and device state stay as they were for inspection until the machine is disposed.
+    /// Callable from any thread; other machines of the process are not touched. A fault of a
+    /// stopped machine is only counted.
+    /// </summary>
+    public void Fail(string what, Exception cause)
+    {
+        Interlocked.Increment(ref faults);
+        Stop(new MachineExit(MachineExitReason.Failed, $"{what}: {cause.GetType().Name}: {cause.Message}") { Cause = cause });
+    }
 
     /// <summary>Wakes a vCPU so it notices an interrupt (or a request) soon: it leaves its slice and re-checks.</summary>
     public void Kick(int cpu)
@@ -219,9 +244,12 @@ public sealed partial class VirtualMachine : IAsyncDisposable
             system,
             () => self ?? throw new InvalidOperationException($"{spec.Name}: its actor does not exist yet"),
             () => Bus.MachineId,
-            action => stopHooks.Add((spec.Name, action)));
+            action => stopHooks.Add((spec.Name, action)),
+            (what, e) => Fail($"{spec.Name}: {what}", e));
         var device = spec.Create(services);
-        self = system.Spawn(Props.Create<DeviceMessage>(() => new DeviceActor()), spec.Name);
+        self = system.Spawn(
+            Props.Create<DeviceMessage>(() => new DeviceActor(e => Fail($"device '{spec.Name}' failed handling an event (a timer expiry, a disk completion or an input)", e))),
+            spec.Name);
         devices[spec.Name] = (device, self, spec.Persistence);
         foreach (var range in spec.Ranges)
         {

@@ -25,6 +25,12 @@ public sealed record SnapshotOptions
     /// </summary>
     public IReadOnlyList<string> AllowedDirectories { get; init; } = [];
 
+    /// <summary>The most vCPUs a restored machine may have (a server passes its per-machine cap).</summary>
+    public int MaxCpus { get; init; } = PcMachine.MaxCpus;
+
+    /// <summary>The most guest RAM a restored machine may have, in bytes (a server passes its per-machine cap).</summary>
+    public ulong MaxMemoryBytes { get; init; } = PcMachine.MaxMemory;
+
     /// <summary>What a restore may open: the layer directory and <see cref="AllowedDirectories"/>.</summary>
     public BackingPolicy Backing => BackingPolicy.Within([LayerDirectory, .. AllowedDirectories]);
 }
@@ -128,19 +134,29 @@ public static class MachineSnapshot
     /// <summary>
     /// Builds a new machine from a snapshot, not started. Its serial output goes to
     /// <paramref name="serialOutput"/>; its writable disks get new overlays in the layer directory.
-    /// Throws <see cref="SnapshotFormatException"/> for a file that is damaged, foreign or refers to
-    /// disks that changed since, and <see cref="BackingFileRefusedException"/> when the snapshot or
-    /// an overlay under it names a disk layer outside the layer directory and
-    /// <see cref="SnapshotOptions.AllowedDirectories"/>.
+    /// Throws <see cref="SnapshotTooLargeException"/> for a machine with more vCPUs or RAM than
+    /// <paramref name="options"/> allow (read from the first section, before the rest of the file
+    /// is read or anything is built), <see cref="SnapshotFormatException"/> for a file that is
+    /// damaged, foreign, describes a state no machine can be in, or refers to disks that changed
+    /// since, and <see cref="BackingFileRefusedException"/> when the snapshot or an overlay under it
+    /// names a disk layer outside the layer directory and <see cref="SnapshotOptions.AllowedDirectories"/>.
     /// </summary>
     public static async Task<VirtualMachine> RestoreAsync(string path, SnapshotOptions options, Action<ReadOnlySpan<byte>> serialOutput, CancellationToken cancel = default)
     {
+        // Cheap first: the machine section alone says how much the restore would make, before the
+        // whole file is read. (A file whose first section cannot be read is refused by Open, with why.)
+        if (TryDescribe(path) is { } summary)
+        {
+            CheckLimits(path, summary.Machine, options);
+        }
+
         using var reader = SnapshotReader.Open(path);
         var machineSection = reader.Get(Sections.Machine);
         var machine = ((SnapshotMachineSection)Sections.Decode(reader, machineSection, typeof(SnapshotMachineSection), SnapshotMachineSection.CurrentVersion))
             .AsOfVersion(machineSection.Version);
+        CheckLimits(path, machine, options); // the verified file's, in case it changed since
         var clock = (SnapshotClockSection)Sections.Decode(reader, reader.Get(Sections.Clock), typeof(SnapshotClockSection), SnapshotClockSection.CurrentVersion);
-        if (machine.Cpus < 1 || machine.MemoryBytes == 0 || machine.MemoryBytes > PcMachine.MaxMemory || machine.Disks.Count > PcMachine.MaxDisks)
+        if (machine.Cpus < 1 || machine.MemoryBytes == 0 || machine.Disks.Count > PcMachine.MaxDisks)
         {
             throw reader.Fail($"the machine section describes a machine this build cannot make ({machine.Cpus} vCPUs, {machine.MemoryBytes >> 20} MiB, {machine.Disks.Count} disks)");
         }
@@ -258,6 +274,28 @@ public static class MachineSnapshot
 
             overlays.ForEach(File.Delete);
             throw;
+        }
+    }
+
+    /// <summary>Refuses a machine section that asks for more than <paramref name="options"/> allow (<see cref="SnapshotTooLargeException"/>).</summary>
+    private static void CheckLimits(string path, SnapshotMachineSection machine, SnapshotOptions options)
+    {
+        if (machine.Cpus > options.MaxCpus || machine.MemoryBytes > options.MaxMemoryBytes)
+        {
+            throw new SnapshotTooLargeException(path,
+                $"the snapshot's machine has {machine.Cpus} vCPUs and {machine.MemoryBytes >> 20} MiB of RAM; a restored machine may have at most {options.MaxCpus} vCPUs and {options.MaxMemoryBytes >> 20} MiB");
+        }
+    }
+
+    private static SnapshotSummary? TryDescribe(string path)
+    {
+        try
+        {
+            return Describe(path);
+        }
+        catch (Exception e) when (e is SnapshotFormatException or IOException or UnauthorizedAccessException)
+        {
+            return null;
         }
     }
 

@@ -19,6 +19,13 @@ public static class SnapshotFile
 {
     public const int FormatVersion = 1;
     public const string EndSection = "end";
+
+    /// <summary>
+    /// The most sections a reader accepts: a machine has a few dozen (machine, clock, RAM, one per
+    /// vCPU and device; 64 vCPUs give about 150), so more is a crafted file, refused before its
+    /// section table grows without limit.
+    /// </summary>
+    public const int MaxSections = 4096;
     public static ReadOnlySpan<byte> Magic => "EMUSNAP\0"u8;
     internal const int HeaderSize = 24;
 }
@@ -300,6 +307,11 @@ public sealed class SnapshotReader : IDisposable
                 ReadExactly(file, buffer.AsSpan(0, n), payloadAt + done, length);
                 hash.AppendData(buffer, 0, n);
                 done += n;
+            }
+
+            if (sections.Count == SnapshotFile.MaxSections)
+            {
+                throw Bad($"corrupted: more than {SnapshotFile.MaxSections} sections");
             }
 
             sections.Add(new SnapshotSection(name, sectionVersion, payloadAt, (long)payloadLength));

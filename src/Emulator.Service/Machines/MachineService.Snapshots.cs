@@ -91,6 +91,16 @@ public sealed partial class MachineService
             throw new RpcException(StatusCode.DataLoss, e.Message);
         }
 
+        // The per-machine caps CreateMachine applies, from the first section alone: nothing else of
+        // the file is read, and nothing is made, for a machine this node would not create.
+        var asked = summary.Machine;
+        ulong askedMib = asked.MemoryBytes / (1UL << 20) + (asked.MemoryBytes % (1UL << 20) == 0 ? 0UL : 1UL);
+        if (asked.Cpus > options.MaxVcpusPerMachine || askedMib > options.MaxMemoryMibPerMachine)
+        {
+            throw new RpcException(StatusCode.ResourceExhausted,
+                $"snapshot '{r.SnapshotId}' is of a machine with {asked.Cpus} vCPUs and {askedMib} MiB; this node allows a machine at most {options.MaxVcpusPerMachine} vCPUs and {options.MaxMemoryMibPerMachine} MiB");
+        }
+
         string id = ChooseId(r.MachineId, "vm", "machine_id", machines.ContainsKey);
         await layersGate.WaitAsync(cancel).ConfigureAwait(false);
         await createGate.WaitAsync(cancel).ConfigureAwait(false);
@@ -102,7 +112,15 @@ public sealed partial class MachineService
             VirtualMachine vm;
             try
             {
-                var restore = new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = id, AllowedDirectories = options.AllowedDirectories, Tier1 = options.Tier1 };
+                var restore = new SnapshotOptions
+                {
+                    LayerDirectory = LayerDirectory,
+                    MachineId = id,
+                    AllowedDirectories = options.AllowedDirectories,
+                    MaxCpus = options.MaxVcpusPerMachine,
+                    MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
+                    Tier1 = options.Tier1,
+                };
                 vm = await MachineSnapshot.RestoreAsync(path, restore, line.Output, cancel).ConfigureAwait(false);
                 vm.StartPaused();
             }
@@ -112,6 +130,7 @@ public sealed partial class MachineService
                 throw e switch
                 {
                     SnapshotFormatException => new RpcException(StatusCode.DataLoss, e.Message),
+                    SnapshotTooLargeException => new RpcException(StatusCode.ResourceExhausted, e.Message),
                     BackingFileRefusedException => new RpcException(StatusCode.PermissionDenied, e.Message),
                     IOException or UnauthorizedAccessException => new RpcException(StatusCode.Internal, $"restoring '{r.SnapshotId}' failed: {e.Message}"),
                     _ => e,

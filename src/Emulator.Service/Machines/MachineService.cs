@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Emulator.Machine.Block;
 using Emulator.Machine.Boot;
 using Emulator.Machine.Pc;
@@ -18,6 +17,9 @@ namespace Emulator.Service.Machines;
 public sealed partial class MachineService(MachineServiceOptions options) : IAsyncDisposable
 {
     private const string Prefix = "emulator.v1.MachineService/";
+
+    /// <summary>The most console output one ConsoleOutput message carries.</summary>
+    private const int ConsoleChunkBytes = 16 * 1024;
     private readonly ConcurrentDictionary<string, HostedMachine> machines = new();
     private readonly SemaphoreSlim createGate = new(1, 1);
 
@@ -281,11 +283,11 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     private async Task Watch(MachineRef r, IServerStreamWriter<MachineEvent> responses, ServerCallContext context)
     {
         var m = Find(r.Id);
-        var events = Channel.CreateUnbounded<MachineEvent>();
-        using var subscription = m.Watch(e => events.Writer.TryWrite(e));
+        using var feed = new MachineEventFeed(m);
         await responses.WriteAsync(m.Event()).ConfigureAwait(false);
-        await foreach (var e in events.Reader.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        while (true)
         {
+            var e = await feed.ReadAsync(context.CancellationToken).ConfigureAwait(false);
             await responses.WriteAsync(e).ConfigureAwait(false);
             if (e.Detail == "deleted")
             {
@@ -318,9 +320,11 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
 
             try
             {
-                var output = Channel.CreateUnbounded<ByteString>();
-                using var listening = m.Console.Listen(bytes => output.Writer.TryWrite(ByteString.CopyFrom(bytes.Span)));
-                m.Console.Send(input.Current.Data.Span);
+                // Bounded both ways (machine.proto, AttachConsole): output drops its oldest bytes
+                // for a client that does not read; input waits for room in the line's queue.
+                var output = new ConsoleOutputBuffer();
+                using var listening = m.Console.Listen(bytes => output.Write(bytes.Span));
+                var first = input.Current.Data;
 
                 // Not disposed: the reader may still cancel it after the call has ended (see the
                 // finally below); it is linked to the call's token source, disposed with the call.
@@ -329,9 +333,10 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
                 {
                     try
                     {
+                        await m.Console.SendAsync(first.Memory, ended.Token).ConfigureAwait(false);
                         while (await input.MoveNextAsync().ConfigureAwait(false))
                         {
-                            m.Console.Send(input.Current.Data.Span);
+                            await m.Console.SendAsync(input.Current.Data.Memory, ended.Token).ConfigureAwait(false);
                         }
                     }
                     finally
@@ -342,9 +347,10 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
                 _ = m.Vm.Exited.ContinueWith(_ => ended.Cancel(), TaskScheduler.Default);
                 try
                 {
-                    await foreach (var chunk in output.Reader.ReadAllAsync(ended.Token).ConfigureAwait(false))
+                    while (true)
                     {
-                        await responses.WriteAsync(new ConsoleOutput { Data = chunk }).ConfigureAwait(false);
+                        var chunk = await output.ReadAsync(ConsoleChunkBytes, ended.Token).ConfigureAwait(false);
+                        await responses.WriteAsync(new ConsoleOutput { Data = ByteString.CopyFrom(chunk.Data), DroppedBytes = (ulong)chunk.DroppedBefore }).ConfigureAwait(false);
                     }
                 }
                 catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
