@@ -1,3 +1,5 @@
+using Microsoft.Win32.SafeHandles;
+
 namespace Emulator.Machine.Block;
 
 /// <summary>
@@ -21,11 +23,24 @@ public sealed class BackingPolicy
     /// <summary>No backing file at all: only raw disks can be opened.</summary>
     public static BackingPolicy None { get; } = new([]);
 
-    /// <summary>Files under <paramref name="directories"/> (compared as full paths, as request paths are).</summary>
+    /// <summary>
+    /// Files under <paramref name="directories"/>, each taken at its real path (a symbolic link to
+    /// a directory allows what lies in the directory it leads to); one that does not exist yet is
+    /// taken at its full path.
+    /// </summary>
     public static BackingPolicy Within(IEnumerable<string> directories) =>
-        new([.. directories.Select(d => System.IO.Path.GetFullPath(d).TrimEnd(System.IO.Path.DirectorySeparatorChar) + System.IO.Path.DirectorySeparatorChar)]);
+        new([.. directories.Select(d => RealDirectory(d).TrimEnd(System.IO.Path.DirectorySeparatorChar) + System.IO.Path.DirectorySeparatorChar)]);
 
-    /// <summary>True when <paramref name="path"/> may be opened under this policy.</summary>
+    /// <summary>The real path of <paramref name="directory"/> when it exists, else its full path.</summary>
+    public static string RealDirectory(string directory) =>
+        Directory.Exists(directory) ? HostFiles.RealPath(directory) : System.IO.Path.GetFullPath(directory);
+
+    /// <summary>
+    /// True when <paramref name="path"/> may be opened under this policy, judged by its real path:
+    /// an existing file's, or for a missing one its directory's real path and its name. A filter
+    /// before the open, so that nothing outside is touched; the file then opened is checked by
+    /// <see cref="Refuses"/>, since the name may lead elsewhere by then.
+    /// </summary>
     public bool Allows(string path)
     {
         if (roots is null)
@@ -34,8 +49,35 @@ public sealed class BackingPolicy
         }
 
         string full = System.IO.Path.GetFullPath(path);
-        return roots.Any(r => full.StartsWith(r, StringComparison.Ordinal));
+        string real = File.Exists(full)
+            ? HostFiles.RealPath(full)
+            : System.IO.Path.Combine(RealDirectory(System.IO.Path.GetDirectoryName(full) ?? full), System.IO.Path.GetFileName(full));
+        return Inside(real);
     }
+
+    /// <summary>
+    /// Why the file open in <paramref name="handle"/> may not be used under this policy, or null
+    /// when it may: the kernel's path of the open file must lie under the policy's directories, and
+    /// no other name may link to it (a hard link inside to a file outside looks like any file inside).
+    /// </summary>
+    public string? Refuses(SafeFileHandle handle)
+    {
+        if (roots is null)
+        {
+            return null;
+        }
+
+        string opened = HostFiles.OpenedPath(handle);
+        if (!Inside(opened))
+        {
+            return $"leads to {opened}, outside the allowed directories; refused";
+        }
+
+        ulong links = HostFiles.LinkCount(handle);
+        return links == 1 ? null : $"has {links} hard links (another of its names may lie outside the allowed directories); refused";
+    }
+
+    private bool Inside(string full) => roots!.Any(r => full.StartsWith(r, StringComparison.Ordinal));
 
     /// <summary>Throws <see cref="BackingFileRefusedException"/> unless <paramref name="named"/>, which the file <paramref name="by"/> names as a layer, is allowed.</summary>
     public void Check(string by, string named)
@@ -49,11 +91,20 @@ public sealed class BackingPolicy
 
 /// <summary>
 /// A file (an overlay's header, a snapshot) names a disk layer outside the directories its
-/// <see cref="BackingPolicy"/> allows; the named file was not touched.
+/// <see cref="BackingPolicy"/> allows: refused by name before it was touched, or, when its name
+/// passed, once opened (its real path lies outside, or it has other hard links).
 /// </summary>
-public sealed class BackingFileRefusedException(string by, string named)
-    : BlockImageException(by, $"names the disk layer {named}, which lies outside the directories allowed for disk layers; refused without opening it")
+public sealed class BackingFileRefusedException : BlockImageException
 {
+    public BackingFileRefusedException(string by, string named)
+        : this(by, named, "lies outside the directories allowed for disk layers; refused without opening it")
+    {
+    }
+
+    /// <summary>The file <paramref name="named"/> was opened and refused for <paramref name="reason"/> (<see cref="BackingPolicy.Refuses"/>).</summary>
+    public BackingFileRefusedException(string by, string named, string reason)
+        : base(by, $"names the disk layer {named}, which {reason}") => Named = named;
+
     /// <summary>The refused file.</summary>
-    public string Named { get; } = named;
+    public string Named { get; }
 }

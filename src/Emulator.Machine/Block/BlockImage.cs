@@ -87,6 +87,16 @@ public sealed partial class BlockImage : IDisposable
             while (true)
             {
                 var file = OpenFile(current, readOnly || !top);
+                // The name passed the policy before the open (CowOverlay.Load); the file opened is
+                // checked too, since a symbolic link or a rename could have put another one there.
+                // The top is the caller's, checked as the request path it came from.
+                string? refused = top ? null : backing.Refuses(file.SafeFileHandle);
+                if (refused is not null)
+                {
+                    file.Dispose();
+                    throw new BackingFileRefusedException(stack[^1].Path, current, refused);
+                }
+
                 if (currentFormat == BlockFormat.Raw)
                 {
                     var image = new BlockImage(current, file, [.. Enumerable.Reverse(stack)], readOnly, cache);

@@ -116,7 +116,7 @@ public sealed partial class MachineService
                 {
                     LayerDirectory = LayerDirectory,
                     MachineId = id,
-                    AllowedDirectories = options.AllowedDirectories,
+                    AllowedDirectories = allowedDirectories,
                     MaxCpus = options.MaxVcpusPerMachine,
                     MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
                     Tier1 = options.Tier1,

@@ -7,6 +7,7 @@ using Emulator.Machine.Telemetry;
 using Emulator.Service.Rpc;
 using Emulator.Service.V1;
 using Google.Protobuf;
+using Microsoft.Win32.SafeHandles;
 
 namespace Emulator.Service.Machines;
 
@@ -72,9 +73,14 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
             throw new RpcException(StatusCode.InvalidArgument, $"memory_mib must be 32 to {options.MaxMemoryMibPerMachine}");
         }
 
-        string kernel = AllowedFile(r.Kernel, "kernel") ?? throw new RpcException(StatusCode.InvalidArgument, "kernel is required");
-        string? initrd = AllowedFile(r.Initrd, "initrd");
-        var disks = r.Disks.Select(d => new DiskConfig(AllowedFile(d.Path, "disk")!, d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy }).ToList();
+        if (string.IsNullOrEmpty(r.Kernel))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, "kernel is required");
+        }
+
+        var (kernel, kernelBytes) = ReadAllowedFile(r.Kernel, "kernel");
+        var (initrd, initrdBytes) = string.IsNullOrEmpty(r.Initrd) ? (null, null) : ReadAllowedFile(r.Initrd, "initrd");
+        var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy }).ToList();
 
         await createGate.WaitAsync().ConfigureAwait(false);
         try
@@ -87,9 +93,9 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
             {
                 vm = PcMachine.Build(new PcConfig
                 {
-                    Kernel = await File.ReadAllBytesAsync(kernel).ConfigureAwait(false),
-                    KernelName = kernel,
-                    Initrd = initrd is null ? null : await File.ReadAllBytesAsync(initrd).ConfigureAwait(false),
+                    Kernel = kernelBytes!,
+                    KernelName = kernel!,
+                    Initrd = initrdBytes,
                     InitrdName = initrd ?? "initrd",
                     CommandLine = string.IsNullOrEmpty(r.CommandLine) ? "console=ttyS0" : r.CommandLine,
                     MemoryBytes = r.MemoryMib << 20,
@@ -176,7 +182,6 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         return hosted;
     }
 
-    /// <summary>Resolves a path confined to the allowed directories; null for an empty optional path.</summary>
     /// <summary>A drive spec's format: raw unless it says emucow (machine.proto, Disk.format).</summary>
     private static BlockFormat DiskFormat(Disk disk) =>
         BlockFormats.TryParse(disk.Format, out var format)
@@ -187,32 +192,97 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     /// Where the disk layers an overlay's header or a snapshot names may lie: the directories
     /// requests may name and layers/, where this node makes overlays (RATIONALE.md in Block/).
     /// </summary>
-    private BackingPolicy LayerPolicy => BackingPolicy.Within([.. options.AllowedDirectories, LayerDirectory]);
+    private BackingPolicy LayerPolicy => BackingPolicy.Within([.. allowedDirectories, LayerDirectory]);
 
-    private string? AllowedFile(string path, string what)
+    /// <summary>The allowed directories at their real paths, resolved once (a symbolic link given as --allow allows where it leads).</summary>
+    private readonly string[] allowedDirectories = [.. options.AllowedDirectories.Select(BackingPolicy.RealDirectory)];
+
+    /// <summary>Where a request's kernel, initrd and disks may lie (the same directories, resolved the same way).</summary>
+    private readonly BackingPolicy requestFiles = BackingPolicy.Within(options.AllowedDirectories);
+
+    /// <summary>
+    /// Reads a request's kernel or initrd (<see cref="OpenAllowed"/>) from the one descriptor that
+    /// was checked: its real path and its bytes.
+    /// </summary>
+    private (string? Path, byte[]? Bytes) ReadAllowedFile(string path, string what)
     {
-        if (string.IsNullOrEmpty(path))
+        using var file = OpenAllowed(path, what, out string real);
+        long length = RandomAccess.GetLength(file);
+        if (length > Array.MaxLength)
         {
-            return null;
+            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' is larger than {Array.MaxLength} bytes");
         }
 
-        string full = Path.GetFullPath(path);
-        bool inside = options.AllowedDirectories.Any(d =>
+        var bytes = new byte[length];
+        int at = 0;
+        while (at < bytes.Length)
         {
-            string root = Path.GetFullPath(d).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-            return full.StartsWith(root, StringComparison.Ordinal);
-        });
-        if (!inside)
+            int got = RandomAccess.Read(file, bytes.AsSpan(at), at);
+            if (got == 0)
+            {
+                throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' shrank while it was read");
+            }
+
+            at += got;
+        }
+
+        return (real, bytes);
+    }
+
+    /// <summary>
+    /// A request's disk (<see cref="OpenAllowed"/>) by its real path, which the block backend opens.
+    /// The backend opens it again: a file swapped in at that real path between the two opens is not
+    /// checked (the backend checks only the layers below the top on their descriptors).
+    /// </summary>
+    private string AllowedDisk(string path)
+    {
+        using var file = OpenAllowed(path, "disk", out string real);
+        return real;
+    }
+
+    /// <summary>
+    /// Opens a request's path for reading, confined to the allowed directories (machine.proto,
+    /// CreateMachineRequest). A relative path is refused (INVALID_ARGUMENT): it would name a file
+    /// by the server's working directory. The name must lead under an allowed directory before
+    /// anything is opened; then the opened file itself is checked, by the path the kernel opened
+    /// and its link count (<see cref="BackingPolicy.Refuses"/>), so a symbolic or hard link, or a
+    /// name swapped after the first check, cannot lead out (PERMISSION_DENIED).
+    /// </summary>
+    private SafeFileHandle OpenAllowed(string path, string what, out string real)
+    {
+        if (!Path.IsPathFullyQualified(path))
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' must be absolute");
+        }
+
+        if (!requestFiles.Allows(path))
         {
             throw new RpcException(StatusCode.PermissionDenied, $"{what} '{path}' is outside the directories this node allows");
         }
 
-        if (!File.Exists(full))
+        SafeFileHandle file;
+        try
+        {
+            file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' does not exist");
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' cannot be opened: {e.Message}");
+        }
 
-        return full;
+        string? refused = requestFiles.Refuses(file);
+        if (refused is not null)
+        {
+            file.Dispose();
+            throw new RpcException(StatusCode.PermissionDenied, $"{what} '{path}' {refused}");
+        }
+
+        real = HostFiles.OpenedPath(file);
+        return file;
     }
 
     private HostedMachine Find(string id) =>

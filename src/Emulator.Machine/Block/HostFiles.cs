@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Emulator.Machine.Block;
+
+/// <summary>
+/// What the host kernel says about a file, for confinement: the real path of a directory, the path
+/// an open descriptor really refers to, and its hard link count. A check on a name is lexical: a
+/// symbolic link inside an allowed directory leads out of it, and the name can be swapped between
+/// the check and the open. A check on the opened descriptor sees the file that will be read.
+/// Linux only: it reads /proc/self/fd and struct stat as x86-64 and arm64 lay it out.
+/// </summary>
+public static unsafe partial class HostFiles
+{
+    /// <summary>The real path of an existing file or directory (realpath(3)): absolute, no symbolic links, no "." or "..".</summary>
+    public static string RealPath(string path)
+    {
+        byte* resolved = realpath(path, null);
+        if (resolved is null)
+        {
+            throw new IOException($"cannot resolve {path}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+
+        try
+        {
+            return Marshal.PtrToStringUTF8((nint)resolved)!;
+        }
+        finally
+        {
+            // realpath(3) with a null buffer returns memory from malloc; NativeMemory.Free is free(3) on Unix.
+            NativeMemory.Free(resolved);
+        }
+    }
+
+    /// <summary>
+    /// The path the kernel opened <paramref name="handle"/> at: the target of /proc/self/fd/N
+    /// (proc(5)), which has every symbolic link resolved. A file removed since it was opened reads
+    /// "path (deleted)"; its link count is then 0, which <see cref="LinkCount"/> reports.
+    /// </summary>
+    public static string OpenedPath(SafeFileHandle handle)
+    {
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            // On Unix a SafeFileHandle's handle is the file descriptor; the AddRef keeps it from being closed and reused meanwhile.
+            string link = $"/proc/self/fd/{handle.DangerousGetHandle()}";
+            return new FileInfo(link).LinkTarget ?? throw new IOException($"{link} is not a symbolic link: is /proc mounted?");
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    /// <summary>st_nlink of the open file (fstat(2)): how many directory entries name it.</summary>
+    public static ulong LinkCount(SafeFileHandle handle)
+    {
+        // struct stat from the kernel's asm/stat.h: on x86-64 st_dev and st_ino (8 bytes each) come
+        // first, then st_nlink as 8 bytes; on arm64 (asm-generic/stat.h) st_dev, st_ino, a 4-byte
+        // st_mode, then st_nlink as 4 bytes. The structs are 144 and 128 bytes long.
+        const int StatBytes = 256;
+        byte* stat = stackalloc byte[StatBytes];
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            if (fstat((int)handle.DangerousGetHandle(), stat) != 0)
+            {
+                throw new IOException($"fstat failed: {Marshal.GetLastPInvokeErrorMessage()}");
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        return RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => *(ulong*)(stat + 16),
+            Architecture.Arm64 => *(uint*)(stat + 20),
+            var other => throw new PlatformNotSupportedException($"the struct stat layout of {other} is not known here"),
+        };
+    }
+
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial byte* realpath(string path, byte* resolved);
+
+    [LibraryImport("libc", EntryPoint = "fstat", SetLastError = true)]
+    private static partial int fstat(int fd, byte* stat);
+}
