@@ -16,10 +16,10 @@ public sealed class EmulatorCpu : IDisposable
     public const ulong StackTop = 0xf00000;
     private const ulong RamSize = 16 << 20;
 
-    /// <param name="tier1">Tier 1 as chosen (default: EMU_TIER1, so the host differential runs through tier 1 too when it is set).</param>
-    public EmulatorCpu(Tier1Options? tier1 = null)
+    /// <param name="tier1">Tier 1 as chosen; when null, EMU_TIER1's (so the host differential runs through tier 1 too when it is set) unless <paramref name="interpreterOnly"/>.</param>
+    public EmulatorCpu(Tier1Options? tier1 = null, bool interpreterOnly = false)
     {
-        (Memory, Cache) = MachineCode.Create(RamSize, tier1 ?? MachineCode.FromEnvironment());
+        (Memory, Cache) = MachineCode.Create(RamSize, tier1 ?? (interpreterOnly ? null : MachineCode.FromEnvironment()));
         Cpu = new Cpu(Memory);
         Engine = new ExecutionEngine(Cpu, Cache);
         CpuSetup.EnterFlat(Cpu, 64, CodeAddress, StackTop);
