@@ -54,9 +54,9 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         }
 
         // Instances of evicted modules stay in a Wasmtime store until it is dropped: when they
-        // outnumber the live modules, start a new context (live modules are instantiated again as
-        // they are next run).
-        if (context.InstanceCount > 2 * tierUp.LiveModules + 1024)
+        // outnumber the live modules, or the store nears Wasmtime's limit of 10,000 instances,
+        // start a new context (live modules are instantiated again as they are next run).
+        if (context.InstanceCount >= Math.Min(2 * tierUp.LiveModules + 1024, MaxInstances))
         {
             foreach (var m in instantiated)
             {
@@ -72,6 +72,9 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         instantiated.Add(module);
         return entries[Slot] = context.Instantiate(module.Code);
     }
+
+    /// <summary>Instances one context holds at most (Wasmtime's default store limit is 10,000).</summary>
+    private const int MaxInstances = 8192;
 
     /// <summary>Times this vCPU's engine context was replaced to free instances.</summary>
     public long Recycles;
