@@ -231,10 +231,11 @@ public sealed class TierUp : IDisposable
             module = new Tier1Module(code, [.. blocks], Math.Max(Volatile.Read(ref cpuSlots), 1));
             Interlocked.Add(ref ModuleBytes, wasm.Length);
         }
-        catch (Exception e) when (e is WasmCompileException or InvalidOperationException)
+        catch (Exception e)
         {
             // A block tier 1 cannot compile stays on tier 0 (PromotionState stays set, so it is not
-            // retried). Synchronous mode is for tests: there a failure is a bug to report at once.
+            // retried): whatever the engine throws, the background thread must not end the process.
+            // Synchronous mode is for tests: there a failure is a bug to report at once.
             Interlocked.Increment(ref Failures);
             LastFailure = e.Message;
             lock (liveGate)
