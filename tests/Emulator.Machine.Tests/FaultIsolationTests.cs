@@ -68,23 +68,6 @@ public sealed class FaultIsolationTests : IDisposable
 
     private static ulong Read64(VirtualMachine m, ulong pa) => BitConverter.ToUInt64(m.Memory.Span(pa, 8));
 
-    /// <summary>Polls until <paramref name="condition"/> holds; false after a minute (which bounds only a failing test).</summary>
-    private static async Task<bool> Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(1);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(10);
-        }
-
-        return true;
-    }
-
     /// <summary>
     /// Starts a healthy machine beside <paramref name="faulty"/>, waits for the faulty one to stop,
     /// checks its exit, and checks the healthy one still runs guest code afterwards.
@@ -104,7 +87,7 @@ public sealed class FaultIsolationTests : IDisposable
         _ = Read64(faulty, Counter); // the stopped machine's RAM is still there to inspect
 
         ulong before = Read64(healthy, Counter);
-        Assert.True(await Eventually(() => Read64(healthy, Counter) > before), "the healthy machine stopped running");
+        Assert.True(await Poll.Eventually(() => Read64(healthy, Counter) > before), "the healthy machine stopped running");
         Assert.Equal(MachineState.Running, healthy.State);
         Assert.Equal(0, healthy.Faults);
         return exit;
@@ -162,7 +145,7 @@ public sealed class FaultIsolationTests : IDisposable
         Assert.Contains("backend bug", exit.Detail);
 
         // The request itself was answered (an I/O error), so nothing in the device waits for ever.
-        Assert.True(await Eventually(() => seen is not null), "the failed request got no completion");
+        Assert.True(await Poll.Eventually(() => seen is not null), "the failed request got no completion");
         Assert.Equal(BlockStatus.IoError, seen!.Status);
     }
 }

@@ -35,27 +35,6 @@ public sealed class LifecycleTests
 
     private static ulong Read64(VirtualMachine m, ulong pa) => BitConverter.ToUInt64(m.Memory.Span(pa, 8));
 
-    /// <summary>
-    /// Polls until <paramref name="condition"/> holds; false if it still does not after a minute.
-    /// The minute bounds only how long a failing test takes: a loaded machine may take a while to
-    /// schedule the vCPU, and a passing test goes on as soon as the guest got there.
-    /// </summary>
-    private static async Task<bool> Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(1);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(10);
-        }
-
-        return true;
-    }
-
     [Fact]
     public async Task PauseStopsGuestTimeAndExecutionAndResumeContinues()
     {
@@ -67,7 +46,7 @@ public sealed class LifecycleTests
             a.jmp(loop);
         });
         Assert.Equal(MachineState.Running, m.Start());
-        Assert.True(await Eventually(() => Read64(m, Counter) > 0), "the guest never ran");
+        Assert.True(await Poll.Eventually(() => Read64(m, Counter) > 0), "the guest never ran");
         Assert.Equal(MachineState.Paused, m.Pause());
         ulong counter = Read64(m, Counter);
         ulong tsc = m.Clock.Tsc;
@@ -78,7 +57,7 @@ public sealed class LifecycleTests
         Assert.Equal(retired, m.Cpus[0].S.InstructionCount);
 
         Assert.Equal(MachineState.Running, m.Resume());
-        Assert.True(await Eventually(() => Read64(m, Counter) > counter), "the guest does not run again after resume");
+        Assert.True(await Poll.Eventually(() => Read64(m, Counter) > counter), "the guest does not run again after resume");
         Assert.True(m.Clock.Tsc > tsc);
         m.Stop(new MachineExit(MachineExitReason.Stopped, "test"));
         Assert.Equal(MachineExitReason.Stopped, (await m.Exited.WaitAsync(TimeSpan.FromSeconds(10))).Reason);
@@ -112,7 +91,7 @@ public sealed class LifecycleTests
             },
             new DeviceSpec("faulty", _ => new FaultyDevice(), IoRange.Port(0x99, 1)));
         m.Start();
-        await Eventually(() => m.Memory.Span(Marker, 1)[0] != 0);
+        await Poll.Eventually(() => m.Memory.Span(Marker, 1)[0] != 0);
 
         Assert.Equal(0x5a, m.Memory.Span(Marker, 1)[0]);
         Assert.True(m.DeviceFailures >= 1);

@@ -34,23 +34,6 @@ public sealed class SerialBoundsTests
         return (vm, line);
     }
 
-    /// <summary>Polls until <paramref name="condition"/> holds; false after a minute (which bounds only a failing test).</summary>
-    private static async Task<bool> Eventually(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddMinutes(1);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline)
-            {
-                return false;
-            }
-
-            await Task.Delay(10);
-        }
-
-        return true;
-    }
-
     [Fact]
     public async Task OutputForAReaderThatNeverReadsStaysUnderTheBoundAndCountsWhatItDrops()
     {
@@ -71,7 +54,7 @@ public sealed class SerialBoundsTests
         using var counting = line.Listen(bytes => Interlocked.Add(ref produced, bytes.Length));
         using var listening = line.Listen(bytes => buffer.Write(bytes.Span));
         vm.Start();
-        Assert.True(await Eventually(() => buffer.Dropped > 4 * buffer.Capacity), $"the guest wrote only {Interlocked.Read(ref produced)} bytes");
+        Assert.True(await Poll.Eventually(() => buffer.Dropped > 4 * buffer.Capacity), $"the guest wrote only {Interlocked.Read(ref produced)} bytes");
         vm.Stop(new MachineExit(MachineExitReason.Stopped, "test"));
         await vm.Exited.WaitAsync(TimeSpan.FromMinutes(1));
 
@@ -137,7 +120,7 @@ public sealed class SerialBoundsTests
         Assert.False(sending.IsCompleted);
         vm.Start();
         await sending.WaitAsync(TimeSpan.FromMinutes(2));
-        Assert.True(await Eventually(() => BitConverter.ToUInt64(vm.Memory.Span(Received, 8)) == Sent), "the guest did not get every byte");
+        Assert.True(await Poll.Eventually(() => BitConverter.ToUInt64(vm.Memory.Span(Received, 8)) == Sent), "the guest did not get every byte");
         Assert.Equal(0, line.InputDropped);
     }
 }
