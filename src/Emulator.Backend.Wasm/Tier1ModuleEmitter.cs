@@ -6,10 +6,19 @@ namespace Emulator.Backend.Wasm;
 /// <summary>
 /// Turns a batch of hot blocks into one WebAssembly module: it imports the machine's shared
 /// memory ("emu"."mem": guest RAM at 0, vCPU areas and block flags after it) and the host
-/// functions its blocks use, and exports "run" (param i64 state, i32 block) (result i32 exit):
-/// a loop that calls block functions through the module's table and follows the direct jumps
-/// between them (<see cref="ExitCode.Chain"/>), so chained blocks never leave Wasm. Batching
-/// amortises an engine's per-module cost.
+/// functions its blocks use, and exports "run" (param i64 state, i32 block) (result i32 exit).
+/// Batching amortises an engine's per-module cost.
+/// <para>
+/// All blocks are cases of that one function, a dispatch loop over a <c>br_table</c>:
+/// <code>
+/// load the retired count and the cached registers
+/// loop dispatch:
+///   switch (block) { case 0: ...block 0... case 1: ...block 1... }
+/// </code>
+/// A direct jump to a block of the module sets <c>block</c> and continues the loop, so chained
+/// blocks never leave the function and the registers stay in locals (<see cref="ModuleFrame"/>)
+/// across them; every exit stores them back first.
+/// </para>
 /// </summary>
 public static class Tier1ModuleEmitter
 {
@@ -19,47 +28,36 @@ public static class Tier1ModuleEmitter
         module.ImportMemory("emu", "mem", memoryBytes / 65536, shared: true, is64);
         bool flags = BlockLowering.DeclareImports(module, layout, blocks);
         int flagsFunction = flags ? module.FunctionIndex(FlagsFunction.Add(module)) : -1;
-        var functions = new int[blocks.Count];
-        for (int i = 0; i < blocks.Count; i++)
+        var frame = ModuleFrame.For(blocks, layout);
+
+        var c = new CodeWriter();
+        c.LocalGet(ModuleFrame.State);
+        if (!is64) c.I32WrapI64();
+        c.LocalSet(ModuleFrame.Sta);
+        frame.Load(c, layout);
+
+        // loop { block_{n-1} { ... block_0 { br_table } code 0 } ... code n-1 }: the end of
+        // block_i is where case i's code starts.
+        int n = blocks.Count;
+        c.Loop();
+        int dispatch = c.Depth;
+        for (int i = 0; i < n; i++)
         {
-            functions[i] = BlockLowering.Lower(module, layout, blocks, i, flagsFunction, is64);
+            c.Block();
         }
 
-        module.FunctionTable(functions);
-        module.Export("run", EmitRun(module));
-        return module.ToBytes();
-    }
+        c.LocalGet(ModuleFrame.BlockIndex);
+        c.BrTable([.. Enumerable.Range(0, n)], 0);
+        for (int i = 0; i < n; i++)
+        {
+            c.End();
+            BlockLowering.Lower(c, frame, module, layout, blocks, i, flagsFunction, dispatch, is64);
+        }
 
-    /// <summary>
-    /// <code>
-    /// loop: code = table[block](state)
-    ///       if (code &amp; 3 == chain) { block = code >> 8; continue }
-    /// return code
-    /// </code>
-    /// </summary>
-    private static int EmitRun(WasmModuleBuilder module)
-    {
-        const int State = 0, Block = 1, Code = 2;
-        var c = new CodeWriter();
-        c.Loop();
-        c.LocalGet(State);
-        c.LocalGet(Block);
-        c.CallIndirect(module.TypeOf([WasmType.I64], [WasmType.I32]));
-        c.LocalTee(Code);
-        c.I32Const(ExitCode.KindMask);
-        c.I32And();
-        c.I32Const(ExitCode.Chain);
-        c.I32Eq();
-        c.If();
-        c.LocalGet(Code);
-        c.I32Const(ExitCode.BlockShift);
-        c.I32ShrU();
-        c.LocalSet(Block);
-        c.Br(1);
         c.End();
+        c.Unreachable();
         c.End();
-        c.LocalGet(Code);
-        c.End();
-        return module.AddFunction([WasmType.I64, WasmType.I32], [WasmType.I32], [WasmType.I32], c);
+        module.Export("run", module.AddFunction([WasmType.I64, WasmType.I32], [WasmType.I32], frame.Locals(is64), c));
+        return module.ToBytes();
     }
 }

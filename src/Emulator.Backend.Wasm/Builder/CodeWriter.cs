@@ -29,15 +29,24 @@ public sealed class CodeWriter : ByteWriter
 {
     private const byte EmptyBlock = 0x40;
 
+    /// <summary>
+    /// How many blocks, loops and ifs enclose the next instruction. A construct's label can be
+    /// kept as the depth just after it opens and branched to from deeper with <see cref="BrTo"/>.
+    /// </summary>
+    public int Depth { get; private set; }
+
     // Control (5.4.1)
     public void Unreachable() => Byte(0x00);
-    public void Block() { Byte(0x02); Byte(EmptyBlock); }
-    public void Loop() { Byte(0x03); Byte(EmptyBlock); }
-    public void If() { Byte(0x04); Byte(EmptyBlock); }
-    public void IfResult(WasmType t) { Byte(0x04); Byte((byte)t); }
+    public void Block() { Byte(0x02); Byte(EmptyBlock); Depth++; }
+    public void Loop() { Byte(0x03); Byte(EmptyBlock); Depth++; }
+    public void If() { Byte(0x04); Byte(EmptyBlock); Depth++; }
+    public void IfResult(WasmType t) { Byte(0x04); Byte((byte)t); Depth++; }
     public void Else() => Byte(0x05);
-    public void End() => Byte(0x0b);
+    public void End() { Byte(0x0b); Depth--; }
     public void Br(int depth) { Byte(0x0c); U32((uint)depth); }
+
+    /// <summary>Branches to the construct whose <see cref="Depth"/> was <paramref name="label"/> just after it opened.</summary>
+    public void BrTo(int label) => Br(Depth - label);
     public void BrIf(int depth) { Byte(0x0d); U32((uint)depth); }
     public void BrTable(int[] depths, int defaultDepth)
     {

@@ -4,35 +4,39 @@ using Emulator.Ir;
 namespace Emulator.Backend.Wasm.Lowering;
 
 /// <summary>
-/// Lowers one block's ops to the body of a Wasm function <c>(param i64 state) (result i32 exit)</c>.
+/// Lowers one block's ops into its case of a module's run function (<see cref="Tier1ModuleEmitter"/>).
 /// Every IR value is an i64 holding the zero-extended value, as in tier 0; a frame slot that is
-/// a temp becomes a local, a constant slot an <c>i64.const</c>. The meaning of each op is
+/// a temp becomes a local, a constant slot an <c>i64.const</c>, and a register the module keeps
+/// in a local (<see cref="ModuleFrame"/>) is read and written there. The meaning of each op is
 /// <see cref="IrEval"/>'s: this file spells the same functions in Wasm instructions.
 /// </summary>
 internal sealed partial class BlockLowering
 {
     private readonly WasmModuleBuilder module;
     private readonly Tier1Layout layout;
+    private readonly ModuleFrame frame;
     private readonly Tier1Block block;
     private readonly IReadOnlyList<Tier1Block> moduleBlocks;
     private readonly int index;
     private readonly int flagsFunction;
+    private readonly int dispatchLabel;
     private readonly bool is64;
-    private readonly CodeWriter c = new();
+    private readonly CodeWriter c;
     private readonly int constCount;
-    private readonly int temps;
 
-    // Locals after the temps: scratch i64 values, then the state address and a TLB entry address (address type).
-    private readonly int la;
-    private readonly int x;
-    private readonly int y;
-    private readonly int z;
-    private readonly int sta;
-    private readonly int ent;
+    private const int la = ModuleFrame.La;
+    private const int x = ModuleFrame.X;
+    private const int y = ModuleFrame.Y;
+    private const int z = ModuleFrame.Z;
+    private const int sta = ModuleFrame.Sta;
+    private const int ent = ModuleFrame.Ent;
 
-    private BlockLowering(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, bool is64)
+    private BlockLowering(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, bool is64)
     {
+        this.c = c;
+        this.frame = frame;
         this.flagsFunction = flagsFunction;
+        this.dispatchLabel = dispatchLabel;
         this.module = module;
         this.layout = layout;
         moduleBlocks = blocks;
@@ -40,13 +44,6 @@ internal sealed partial class BlockLowering
         block = blocks[index];
         this.is64 = is64;
         constCount = block.Constants.Length;
-        temps = block.FrameSize - constCount;
-        la = 1 + temps;
-        x = la + 1;
-        y = la + 2;
-        z = la + 3;
-        sta = la + 4;
-        ent = la + 5;
     }
 
     private WasmType AddressType => is64 ? WasmType.I64 : WasmType.I32;
@@ -92,34 +89,22 @@ internal sealed partial class BlockLowering
     }
 
     /// <summary>
-    /// Adds the function of block <paramref name="index"/> of <paramref name="blocks"/> to
-    /// <paramref name="module"/> (whose imports are declared); <paramref name="flagsFunction"/> is
-    /// the module's lazy-flags function, or -1. Returns the block's defined-function index.
+    /// Writes the code of block <paramref name="index"/> of <paramref name="blocks"/> to
+    /// <paramref name="c"/>, inside the run function whose dispatch loop's label is
+    /// <paramref name="dispatchLabel"/> (branching there with the block index in its local runs
+    /// that block next); <paramref name="flagsFunction"/> is the module's lazy-flags function, or -1.
+    /// Every path of the code ends in a return or that branch.
     /// </summary>
-    public static int Lower(WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, bool is64)
+    public static void Lower(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, bool is64)
     {
-        var l = new BlockLowering(module, layout, blocks, index, flagsFunction, is64);
-        l.EmitBody();
-        var locals = new List<WasmType>();
-        for (int i = 0; i < l.temps + 4; i++) locals.Add(WasmType.I64);
-        locals.Add(l.AddressType);
-        locals.Add(l.AddressType);
-        return module.AddFunction([WasmType.I64], [WasmType.I32], [.. locals], l.c);
-    }
-
-    private void EmitBody()
-    {
-        c.LocalGet(0);
-        ToAddress();
-        c.LocalSet(sta);
-        foreach (ref readonly var op in block.Ops.AsSpan())
+        var l = new BlockLowering(c, frame, module, layout, blocks, index, flagsFunction, dispatchLabel, is64);
+        foreach (ref readonly var op in l.block.Ops.AsSpan())
         {
-            Emit(in op);
+            l.Emit(in op);
         }
 
-        // Every block ends with an op that leaves it; the validator needs the result anyway.
+        // Every block ends with an op that leaves it; this keeps the next case from being reached by falling through.
         c.Unreachable();
-        c.End();
     }
 
     private void Emit(in MicroOp op)
@@ -131,14 +116,31 @@ internal sealed partial class BlockLowering
                 SetDest(in op);
                 break;
             case IrOpcode.LdState:
-                c.LocalGet(sta);
-                c.Load(LoadOf(op.Type), op.Imm);
+                if (frame.IsCached((int)op.Imm, out int register))
+                {
+                    c.LocalGet(register);
+                }
+                else
+                {
+                    c.LocalGet(sta);
+                    c.Load(LoadOf(op.Type), op.Imm);
+                }
+
                 SetDest(in op);
                 break;
             case IrOpcode.StState:
-                c.LocalGet(sta);
-                Get(op.A);
-                c.Store(StoreOf(op.Type), op.Imm);
+                if (frame.IsCached((int)op.Imm, out register))
+                {
+                    Get(op.A);
+                    c.LocalSet(register);
+                }
+                else
+                {
+                    c.LocalGet(sta);
+                    Get(op.A);
+                    c.Store(StoreOf(op.Type), op.Imm);
+                }
+
                 break;
             case IrOpcode.Load:
                 EmitLoad(in op);
@@ -152,6 +154,7 @@ internal sealed partial class BlockLowering
                 c.I32Const(AtomicCode.Of(op.Op, op.Type, (AtomicOp)op.Imm));
                 Get(op.B);
                 if (op.Op == IrOpcode.AtomicCas) Get(op.C); else c.I64Const(0);
+                frame.Spill(c, layout);
                 c.Call(module.ImportFunction("emu", "atomic", AtomicParams, I64Result));
                 SetDest(in op);
                 FaultCheck(op.Insn);
@@ -166,9 +169,19 @@ internal sealed partial class BlockLowering
                     if (i < args) Get(slots[i]); else c.I64Const(0);
                 }
 
-                c.Call((int)op.Imm == layout.FlagsHelper && flagsFunction >= 0
-                    ? flagsFunction
-                    : module.ImportFunction("emu", "h" + op.Imm, HelperParams, I64Result));
+                if ((int)op.Imm == layout.FlagsHelper && flagsFunction >= 0)
+                {
+                    c.Call(flagsFunction);
+                }
+                else
+                {
+                    // A helper may read and write any register: the state is brought up to date
+                    // before it and the cached registers are read again after it.
+                    frame.Spill(c, layout);
+                    c.Call(module.ImportFunction("emu", "h" + op.Imm, HelperParams, I64Result));
+                    frame.Load(c, layout);
+                }
+
                 SetDest(in op);
                 if (op.CheckFault)
                 {
@@ -258,6 +271,7 @@ internal sealed partial class BlockLowering
         HostAddress();
         c.Load(LoadOf(op.Type), 0);
         c.Else();
+        frame.Spill(c, layout);
         c.LocalGet(la);
         c.I32Const(size);
         c.Call(module.ImportFunction("emu", "read", ReadParams, I64Result));
@@ -276,6 +290,7 @@ internal sealed partial class BlockLowering
         Get(op.B);
         c.Store(StoreOf(op.Type), 0);
         c.Else();
+        frame.Spill(c, layout);
         c.LocalGet(la);
         c.I32Const(size);
         Get(op.B);
@@ -353,13 +368,13 @@ internal sealed partial class BlockLowering
     }
 
     /// <summary>
-    /// A direct jump through chain slot <paramref name="slot"/>. When the target was compiled into
-    /// this module the block returns <see cref="ExitCode.Chain"/> to the run loop, which calls it
-    /// without leaving Wasm, as long as the target is still valid, the budget lasts and no exit is requested:
+    /// A direct jump through chain slot <paramref name="slot"/>. When the target is a block of
+    /// this module the jump stays in the run function, as long as the target is still valid,
+    /// the budget lasts and no exit is requested:
     /// <code>
-    /// rip = target; instructions += retired
-    /// if (flags[target.flag] == 0 &amp;&amp; instructions &lt; limit &amp;&amp; exit_request == 0) return chain(target)
-    /// return jump(this block, slot)
+    /// retired += n
+    /// if (flags[target.flag] == 0 &amp;&amp; retired &lt; limit &amp;&amp; exit_request == 0) { block = target; continue dispatch }
+    /// rip = target; spill; return jump(this block, slot)
     /// </code>
     /// </summary>
     private void Jump(int retired, ulong rip, int slot)
@@ -371,15 +386,11 @@ internal sealed partial class BlockLowering
             return;
         }
 
-        c.LocalGet(sta);
-        c.I64Const(rip);
-        c.Store(StoreKind.I64, (ulong)layout.Rip);
         AddRetired(retired);
         PushAddress(layout.CodeFlags + (ulong)moduleBlocks[target].Flag);
         c.Load(LoadKind.I32U8, 0);
         c.I32Eqz();
-        c.LocalGet(sta);
-        c.Load(LoadKind.I64, (ulong)layout.InstructionCount);
+        c.LocalGet(ModuleFrame.Retired);
         c.LocalGet(sta);
         c.Load(LoadKind.I64, (ulong)layout.InstructionLimit);
         c.I64LtU();
@@ -389,17 +400,18 @@ internal sealed partial class BlockLowering
         c.I32Eqz();
         c.I32And();
         c.If();
-        c.I32Const(ExitCode.Of(ExitCode.Chain, target));
-        c.Return();
+        c.I32Const(target);
+        c.LocalSet(ModuleFrame.BlockIndex);
+        c.BrTo(dispatchLabel);
         c.End();
-        c.I32Const(ExitCode.Of(ExitCode.Jump, index, slot));
-        c.Return();
+        Leave(0, rip, ExitCode.Of(ExitCode.Jump, index, slot));
     }
 
-    /// <summary>Retires <paramref name="retired"/> instructions and returns <paramref name="code"/> (RIP is set).</summary>
+    /// <summary>Retires <paramref name="retired"/> instructions, brings the state up to date and returns <paramref name="code"/> (RIP is set).</summary>
     private void Retire(int retired, int code)
     {
         AddRetired(retired);
+        frame.Spill(c, layout);
         c.I32Const(code);
         c.Return();
     }
@@ -408,12 +420,10 @@ internal sealed partial class BlockLowering
     {
         if (retired > 0)
         {
-            c.LocalGet(sta);
-            c.LocalGet(sta);
-            c.Load(LoadKind.I64, (ulong)layout.InstructionCount);
+            c.LocalGet(ModuleFrame.Retired);
             c.I64Const(retired);
             c.I64Add();
-            c.Store(StoreKind.I64, (ulong)layout.InstructionCount);
+            c.LocalSet(ModuleFrame.Retired);
         }
     }
 
@@ -432,7 +442,7 @@ internal sealed partial class BlockLowering
         }
         else
         {
-            c.LocalGet(1 + slot - constCount);
+            c.LocalGet(frame.TempBase + slot - constCount);
         }
     }
 
@@ -445,7 +455,7 @@ internal sealed partial class BlockLowering
         }
         else
         {
-            c.LocalSet(1 + op.Dest - constCount);
+            c.LocalSet(frame.TempBase + op.Dest - constCount);
         }
     }
 

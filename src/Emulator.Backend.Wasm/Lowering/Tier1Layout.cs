@@ -10,6 +10,11 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// </summary>
 /// <param name="CodeFlags">Wasm address of the machine's block flags (one byte per compiled block, non-zero once it is invalid).</param>
 /// <param name="FlagsHelper">The id of the lazy-flags helper, which modules compute themselves (<see cref="FlagsFunction"/>), or -1.</param>
+/// <param name="CachedState">
+/// 64-bit state fields compiled code may keep in locals between calls to the host (the guest's
+/// registers): the host's memory accesses ("read", "write", "atomic") must neither read nor
+/// write them; helpers may do both.
+/// </param>
 public sealed record Tier1Layout(
     int Rip,
     int InstructionCount,
@@ -26,7 +31,8 @@ public sealed record Tier1Layout(
     int TlbWriteTag,
     int TlbAddend,
     ulong CodeFlags,
-    int FlagsHelper = -1);
+    int FlagsHelper = -1,
+    IReadOnlyList<int>? CachedState = null);
 
 /// <summary>
 /// One block to compile: its ops bound to frame slots (the tier-0 form), the offset of the TLB
@@ -38,7 +44,6 @@ public sealed record Tier1Block(MicroOp[] Ops, ulong[] Constants, int FrameSize,
 /// <summary>
 /// What a module's run function returns: the kind in bits 0-1, for a direct jump (<see cref="Jump"/>)
 /// the chain slot taken in bits 2-7, and in bits 8+ the module's index of the block that left.
-/// Block functions also return <see cref="Chain"/> to the run loop, never to the host.
 /// </summary>
 public static class ExitCode
 {
@@ -50,9 +55,6 @@ public static class ExitCode
 
     /// <summary>A guest exception is recorded in the state; RIP is the faulting instruction's.</summary>
     public const int Exception = 2;
-
-    /// <summary>Inside a module only: run the module's block named in bits 8+ next.</summary>
-    public const int Chain = 3;
 
     public const int KindMask = 3;
 

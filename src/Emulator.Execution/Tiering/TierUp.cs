@@ -78,7 +78,19 @@ public sealed class TierUp : IDisposable
         TlbWriteTag: TlbEntry.WriteTagOffset,
         TlbAddend: TlbEntry.AddendOffset,
         CodeFlags: memory.CodeFlagsBase,
-        FlagsHelper: Emulator.X86.Helpers.CoreHelpers.ComputeFlags.Id);
+        FlagsHelper: Emulator.X86.Helpers.CoreHelpers.ComputeFlags.Id,
+        CachedState: CachedRegisters);
+
+    /// <summary>
+    /// What compiled code may keep in locals: the general registers, RFLAGS and the lazy-flags
+    /// fields. The softmmu (page walk, MMIO, faults) touches none of them; helpers do, and compiled
+    /// code stores them before and reloads them after every helper.
+    /// </summary>
+    private static readonly int[] CachedRegisters =
+    [
+        .. Enumerable.Range(0, 16).Select(CpuStateOffsets.GprOffset),
+        CpuStateOffsets.Rflags, CpuStateOffsets.CcDst, CpuStateOffsets.CcSrc1, CpuStateOffsets.CcSrc2, CpuStateOffsets.CcOp,
+    ];
 
     // Figures (read by benchmarks and the machine's metrics).
 
