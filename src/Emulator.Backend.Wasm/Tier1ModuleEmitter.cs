@@ -17,7 +17,7 @@ namespace Emulator.Backend.Wasm;
 /// </code>
 /// A direct jump to a block of the module sets <c>block</c> and continues the loop, so chained
 /// blocks never leave the function and the registers stay in locals (<see cref="ModuleFrame"/>)
-/// across them; every exit stores them back first.
+/// across them; every exit branches to one place that stores them back and returns.
 /// </para>
 /// </summary>
 public static class Tier1ModuleEmitter
@@ -36,9 +36,11 @@ public static class Tier1ModuleEmitter
         c.LocalSet(ModuleFrame.Sta);
         frame.Load(c, layout);
 
-        // loop { block_{n-1} { ... block_0 { br_table } code 0 } ... code n-1 }: the end of
-        // block_i is where case i's code starts.
+        // exit { loop { block_{n-1} { ... block_0 { br_table } code 0 } ... code n-1 } } spill:
+        // the end of block_i is where case i's code starts.
         int n = blocks.Count;
+        c.Block();
+        int exit = c.Depth;
         c.Loop();
         int dispatch = c.Depth;
         for (int i = 0; i < n; i++)
@@ -51,11 +53,14 @@ public static class Tier1ModuleEmitter
         for (int i = 0; i < n; i++)
         {
             c.End();
-            BlockLowering.Lower(c, frame, module, layout, blocks, i, flagsFunction, dispatch, is64);
+            BlockLowering.Lower(c, frame, module, layout, blocks, i, flagsFunction, dispatch, exit, is64);
         }
 
         c.End();
         c.Unreachable();
+        c.End();
+        frame.Spill(c, layout);
+        c.LocalGet(ModuleFrame.ExitCode);
         c.End();
         module.Export("run", module.AddFunction([WasmType.I64, WasmType.I32], [WasmType.I32], frame.Locals(is64), c));
         return module.ToBytes();

@@ -20,6 +20,7 @@ internal sealed partial class BlockLowering
     private readonly int index;
     private readonly int flagsFunction;
     private readonly int dispatchLabel;
+    private readonly int exitLabel;
     private readonly bool is64;
     private readonly CodeWriter c;
     private readonly int constCount;
@@ -31,9 +32,10 @@ internal sealed partial class BlockLowering
     private const int sta = ModuleFrame.Sta;
     private const int ent = ModuleFrame.Ent;
 
-    private BlockLowering(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, bool is64)
+    private BlockLowering(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int exitLabel, bool is64)
     {
         this.c = c;
+        this.exitLabel = exitLabel;
         this.frame = frame;
         this.flagsFunction = flagsFunction;
         this.dispatchLabel = dispatchLabel;
@@ -92,12 +94,13 @@ internal sealed partial class BlockLowering
     /// Writes the code of block <paramref name="index"/> of <paramref name="blocks"/> to
     /// <paramref name="c"/>, inside the run function whose dispatch loop's label is
     /// <paramref name="dispatchLabel"/> (branching there with the block index in its local runs
-    /// that block next); <paramref name="flagsFunction"/> is the module's lazy-flags function, or -1.
-    /// Every path of the code ends in a return or that branch.
+    /// that block next) and whose common exit (spill the registers, return the exit code local)
+    /// is <paramref name="exitLabel"/>; <paramref name="flagsFunction"/> is the module's
+    /// lazy-flags function, or -1. Every path of the code ends in a branch to one of the two.
     /// </summary>
-    public static void Lower(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, bool is64)
+    public static void Lower(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int exitLabel, bool is64)
     {
-        var l = new BlockLowering(c, frame, module, layout, blocks, index, flagsFunction, dispatchLabel, is64);
+        var l = new BlockLowering(c, frame, module, layout, blocks, index, flagsFunction, dispatchLabel, exitLabel, is64);
         foreach (ref readonly var op in l.block.Ops.AsSpan())
         {
             l.Emit(in op);
@@ -407,13 +410,13 @@ internal sealed partial class BlockLowering
         Leave(0, rip, ExitCode.Of(ExitCode.Jump, index, slot));
     }
 
-    /// <summary>Retires <paramref name="retired"/> instructions, brings the state up to date and returns <paramref name="code"/> (RIP is set).</summary>
+    /// <summary>Retires <paramref name="retired"/> instructions and leaves through the common exit with <paramref name="code"/> (RIP is set).</summary>
     private void Retire(int retired, int code)
     {
         AddRetired(retired);
-        frame.Spill(c, layout);
         c.I32Const(code);
-        c.Return();
+        c.LocalSet(ModuleFrame.ExitCode);
+        c.BrTo(exitLabel);
     }
 
     private void AddRetired(int retired)

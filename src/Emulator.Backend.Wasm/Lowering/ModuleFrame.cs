@@ -25,16 +25,19 @@ internal sealed class ModuleFrame
     public const int Sta = 2;
     public const int Ent = 3;
 
+    /// <summary>The exit code the function returns (i32), set before branching to the common exit.</summary>
+    public const int ExitCode = 4;
+
     /// <summary>i64 scratch: a memory access's address, and three values for multi-step ops.</summary>
-    public const int La = 4;
-    public const int X = 5;
-    public const int Y = 6;
-    public const int Z = 7;
+    public const int La = 5;
+    public const int X = 6;
+    public const int Y = 7;
+    public const int Z = 8;
 
     /// <summary>The vCPU's retired-instruction count.</summary>
-    public const int Retired = 8;
+    public const int Retired = 9;
 
-    private const int FirstCached = 9;
+    private const int FirstCached = 10;
 
     private readonly Dictionary<int, int> cached = [];
 
@@ -112,7 +115,7 @@ internal sealed class ModuleFrame
     public WasmType[] Locals(bool is64)
     {
         var address = is64 ? WasmType.I64 : WasmType.I32;
-        var locals = new List<WasmType> { address, address };
+        var locals = new List<WasmType> { address, address, WasmType.I32 };
         for (int i = La; i < TempBase + Temps; i++)
         {
             locals.Add(WasmType.I64);

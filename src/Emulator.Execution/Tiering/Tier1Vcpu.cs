@@ -26,7 +26,7 @@ public sealed unsafe class Tier1Vcpu : IDisposable
     {
         this.cpu = cpu;
         this.tierUp = tierUp;
-        Slot = tierUp.AttachCpu();
+        Slot = tierUp.AttachCpu(this);
         stateAddress = (long)(cpu.AreaOffset + VcpuArea.StateOffset);
         context = NewContext();
     }
@@ -37,7 +37,10 @@ public sealed unsafe class Tier1Vcpu : IDisposable
     public int Slot { get; }
 
     /// <summary>Entries into compiled code (each runs one block or more).</summary>
-    public long ModuleRuns;
+    public long ModuleRuns => Figures.Entries;
+
+    /// <summary>This vCPU's tier-1 counters.</summary>
+    internal Tier1RunFigures Figures = new();
 
     /// <summary>This vCPU's run function of <paramref name="module"/>, instantiating the module here on first use; null for a vCPU that joined after it was compiled.</summary>
     private ModuleEntry? EntryOf(Tier1Module module)
@@ -96,8 +99,11 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             ulong before = s->InstructionCount;
             s->InstructionLimit = before + (ulong)budget;
             int code = entry(stateAddress, tb.Tier1Index);
-            ModuleRuns++;
-            budget -= (long)(s->InstructionCount - before);
+            long retired = (long)(s->InstructionCount - before);
+            budget -= retired;
+            Figures.Entries++;
+            Figures.Instructions += retired;
+            Figures.Exits[code & ExitCode.KindMask]++;
             last = module.Blocks[ExitCode.BlockOf(code)];
             lastSlot = ExitCode.SlotOf(code);
             switch (code & ExitCode.KindMask)
@@ -145,4 +151,28 @@ public sealed unsafe class Tier1Vcpu : IDisposable
     }
 
     public void Dispose() => context.Dispose();
+}
+
+/// <summary>Counts of what compiled code did: entries from the host, guest instructions retired in it, and its exits by <see cref="ExitCode"/> kind.</summary>
+public sealed class Tier1RunFigures
+{
+    public long Entries;
+    public long Instructions;
+    public readonly long[] Exits = new long[4];
+
+    public long JumpExits => Exits[ExitCode.Jump];
+
+    public long DispatchExits => Exits[ExitCode.Dispatch];
+
+    public long ExceptionExits => Exits[ExitCode.Exception];
+
+    internal void Add(Tier1RunFigures other)
+    {
+        Entries += other.Entries;
+        Instructions += other.Instructions;
+        for (int i = 0; i < Exits.Length; i++)
+        {
+            Exits[i] += other.Exits[i];
+        }
+    }
 }

@@ -131,8 +131,33 @@ public sealed class TierUp : IDisposable
     /// <summary>The cache whose blocks this promotes (set by the cache), to find the targets of their jumps.</summary>
     internal TranslationCache? Cache { get; set; }
 
+    private readonly List<Tier1Vcpu> vcpus = [];
+
     /// <summary>A vCPU joins: the slot its per-vCPU entry points use.</summary>
-    public int AttachCpu() => Interlocked.Increment(ref cpuSlots) - 1;
+    internal int AttachCpu(Tier1Vcpu vcpu)
+    {
+        lock (vcpus)
+        {
+            vcpus.Add(vcpu);
+        }
+
+        return Interlocked.Increment(ref cpuSlots) - 1;
+    }
+
+    /// <summary>What the vCPUs did on tier 1, summed (read while they run, the figures are approximate).</summary>
+    public Tier1RunFigures RunFigures()
+    {
+        var sum = new Tier1RunFigures();
+        lock (vcpus)
+        {
+            foreach (var v in vcpus)
+            {
+                sum.Add(v.Figures);
+            }
+        }
+
+        return sum;
+    }
 
     /// <summary>Called by the interpreter when a block reaches the threshold (once per block and promotion).</summary>
     public void Promote(CompiledBlock tb)
