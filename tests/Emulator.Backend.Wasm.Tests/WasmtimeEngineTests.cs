@@ -33,7 +33,7 @@ public sealed unsafe class WasmtimeEngineTests
 
         byte* before = memory.Pointer;
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
-        vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)))(0x100, 0);
+        vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)), 0)(0x100, 0);
         Assert.True(before == memory.Pointer);
     }
 
@@ -54,7 +54,7 @@ public sealed unsafe class WasmtimeEngineTests
         using var engine = new WasmtimeEngine();
         using IWasmMemory memory = engine.CreateMemory(16 * Page, is64: false);
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
-        ModuleEntry run = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)));
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(16, is64: false)), 0);
 
         *(long*)(memory.Pointer + 0x100) = 0x1_2345_6789;
         int exit = run(0x100, 0);
@@ -81,7 +81,7 @@ public sealed unsafe class WasmtimeEngineTests
             ModuleEntry run;
             try
             {
-                run = vcpu.Instantiate(module);
+                run = vcpu.Instantiate(module, 0);
             }
             catch
             {
@@ -110,7 +110,7 @@ public sealed unsafe class WasmtimeEngineTests
             (address, op, b, c) => { calls.Add($"atomic {address} {op} {b} {c}"); return (1L << 32) + b + c; },
             id => (a, b, c, d) => { calls.Add($"h{id} {a} {b} {c} {d}"); return a + b + c + d + (id * 1000); });
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, imports);
-        ModuleEntry run = vcpu.Instantiate(engine.Compile(ImportCallingModule()));
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(ImportCallingModule()), 0);
 
         int exit = run(0x40, 0);
 
@@ -136,8 +136,8 @@ public sealed unsafe class WasmtimeEngineTests
         var imports = Unused with { Helper = id => { requested.Add(id); return (a, _, _, _) => (id * 1000) + a; } };
         using var vcpu = (WasmtimeVcpu)engine.CreateVcpu(memory, imports);
 
-        ModuleEntry first = vcpu.Instantiate(engine.Compile(HelperCallingModule(7)));
-        ModuleEntry second = vcpu.Instantiate(engine.Compile(HelperCallingModule(7, 12)));
+        ModuleEntry first = vcpu.Instantiate(engine.Compile(HelperCallingModule(7)), 0);
+        ModuleEntry second = vcpu.Instantiate(engine.Compile(HelperCallingModule(7, 12)), 0);
 
         Assert.Equal(7005, first(5, 0));
         Assert.Equal(7005 + 12005, second(5, 0));
@@ -158,7 +158,7 @@ public sealed unsafe class WasmtimeEngineTests
             .ToArray();
         module.Run(blocks);
 
-        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()));
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()), 0);
 
         Assert.Equal([10, 11, 12], Enumerable.Range(0, 3).Select(block => run(0, block)));
     }
@@ -171,7 +171,7 @@ public sealed unsafe class WasmtimeEngineTests
         using var engine = new WasmtimeEngine();
         using IWasmMemory memory = engine.CreateMemory(Bytes, is64: true);
         using IWasmVcpu vcpu = engine.CreateVcpu(memory, Unused);
-        ModuleEntry run = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(Bytes / Page, is64: true)));
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(LoadAddStoreModule(Bytes / Page, is64: true)), 0);
 
         *(long*)(memory.Pointer + Address) = 41;
         int exit = run(Address, 0);
@@ -197,7 +197,7 @@ public sealed unsafe class WasmtimeEngineTests
     {
         using var engine = new WasmtimeEngine();
         var module = new WasmtimeTestModule();
-        module.Function("run", [I64, I32], [I32], new WasmCode().I64Const(1)); // returns an i64 where an i32 is due
+        module.Function("run", [I64, I32, I32], [I32], new WasmCode().I64Const(1)); // returns an i64 where an i32 is due
 
         Assert.Throws<WasmCompileException>(() => engine.Compile(module.ToBytes()));
     }
@@ -214,7 +214,7 @@ public sealed unsafe class WasmtimeEngineTests
             module.Function(null, [I64], [I32], new WasmCode().Unreachable()),
             module.Function(null, [I64], [I32], new WasmCode().LocalGet(0).I32WrapI64().I64Load().I32WrapI64()),
             module.Function(null, [I64], [I32], new WasmCode().I32Const(3)));
-        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()));
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()), 0);
 
         Exception unreachable = Assert.ThrowsAny<Exception>(() => run(0, 0));
         Exception outOfBounds = Assert.ThrowsAny<Exception>(() => run(0xFFFF_0000, 1));
@@ -235,8 +235,8 @@ public sealed unsafe class WasmtimeEngineTests
         var module = new WasmtimeTestModule();
         int read = module.Import("read", [I64, I32], [I64]);
         module.ImportSharedMemory(1, is64: false);
-        module.Function("run", [I64, I32], [I32], new WasmCode().LocalGet(0).I32Const(8).Call(read).I32WrapI64());
-        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()));
+        module.Function("run", [I64, I32, I32], [I32], new WasmCode().LocalGet(0).I32Const(8).Call(read).I32WrapI64());
+        ModuleEntry run = vcpu.Instantiate(engine.Compile(module.ToBytes()), 0);
 
         var error = Assert.Throws<GuestAbortException>(() => run(0, 0));
         fail = false;
@@ -255,7 +255,7 @@ public sealed unsafe class WasmtimeEngineTests
 
         IWasmModule foreign = other.Compile(LoadAddStoreModule(1, is64: false));
 
-        Assert.Throws<ArgumentException>(() => vcpu.Instantiate(foreign));
+        Assert.Throws<ArgumentException>(() => vcpu.Instantiate(foreign, 0));
         Assert.Throws<ArgumentException>(() => other.CreateVcpu(memory, Unused));
     }
 
@@ -266,7 +266,7 @@ public sealed unsafe class WasmtimeEngineTests
         module.ImportSharedMemory(pages, is64);
         var code = Address(new WasmCode(), is64);
         code = Address(code, is64).I64Load().I64Const(1).I64Add().I64Store(8).I32Const(7);
-        module.Function("run", [I64, I32], [I32], code);
+        module.Function("run", [I64, I32, I32], [I32], code);
         return module.ToBytes();
     }
 
@@ -276,14 +276,14 @@ public sealed unsafe class WasmtimeEngineTests
         var module = new WasmtimeTestModule();
         module.ImportSharedMemory(pages, is64: false);
         var code = new WasmCode()
-            .LocalGet(0).I32WrapI64().I64Load(8).LocalSet(2) // local 2: the count, after state and block
+            .LocalGet(0).I32WrapI64().I64Load(8).LocalSet(3) // local 3: the count, after state, block and nested
             .Loop()
                 .LocalGet(0).I32WrapI64().I64Const(1).I64AtomicRmwAdd().Drop()
-                .LocalGet(2).I64Const(1).I64Sub().LocalSet(2)
-                .LocalGet(2).I64Const(0).I64Ne().BrIf(0)
+                .LocalGet(3).I64Const(1).I64Sub().LocalSet(3)
+                .LocalGet(3).I64Const(0).I64Ne().BrIf(0)
             .End()
             .I32Const(0);
-        module.Function("run", [I64, I32], [I32], code, i64Locals: 1);
+        module.Function("run", [I64, I32, I32], [I32], code, i64Locals: 1);
         return module.ToBytes();
     }
 
@@ -299,15 +299,15 @@ public sealed unsafe class WasmtimeEngineTests
         int atomic = module.Import("atomic", [I64, I32, I64, I64], [I64]);
         int h7 = module.Import("h7", [I64, I64, I64, I64], [I64]);
         module.ImportSharedMemory(1, is64: false);
-        // local 2: r + 5, then h (local 1 is the block index)
+        // local 3: r + 5, then h (locals 1 and 2 are the block index and the nested flag)
         var code = new WasmCode()
-            .LocalGet(0).I64Const(1).I64Add().I32Const(4).Call(read).I64Const(5).I64Add().LocalSet(2)
-            .LocalGet(0).I64Const(2).I64Add().I32Const(2).LocalGet(2).Call(write)
-            .LocalGet(0).I64Const(3).I64Add().I32Const(9).LocalGet(2).I64Const(77).Call(atomic)
-            .I64Const(10).I64Const(20).I64Const(30).Call(h7).LocalSet(2)
-            .LocalGet(0).I32WrapI64().LocalGet(2).I64Store()
-            .LocalGet(2).I32WrapI64();
-        module.Function("run", [I64, I32], [I32], code, i64Locals: 1);
+            .LocalGet(0).I64Const(1).I64Add().I32Const(4).Call(read).I64Const(5).I64Add().LocalSet(3)
+            .LocalGet(0).I64Const(2).I64Add().I32Const(2).LocalGet(3).Call(write)
+            .LocalGet(0).I64Const(3).I64Add().I32Const(9).LocalGet(3).I64Const(77).Call(atomic)
+            .I64Const(10).I64Const(20).I64Const(30).Call(h7).LocalSet(3)
+            .LocalGet(0).I32WrapI64().LocalGet(3).I64Store()
+            .LocalGet(3).I32WrapI64();
+        module.Function("run", [I64, I32, I32], [I32], code, i64Locals: 1);
         return module.ToBytes();
     }
 
@@ -323,7 +323,7 @@ public sealed unsafe class WasmtimeEngineTests
             code = code.LocalGet(0).I64Const(0).I64Const(0).I64Const(0).Call(helper).I64Add();
         }
 
-        module.Function("run", [I64, I32], [I32], code.I32WrapI64());
+        module.Function("run", [I64, I32, I32], [I32], code.I32WrapI64());
         return module.ToBytes();
     }
 

@@ -56,7 +56,7 @@ internal sealed class WasmtimeTestModule
     }
 
     /// <summary>
-    /// Defines and exports "run" (param i64 state, i32 block) (result i32): calls
+    /// Defines and exports "run" (param i64 state, i32 block, i32 nested) (result i32): calls
     /// <paramref name="blocks"/>[block](state), each a function (param i64) (result i32), and
     /// returns its result; traps (unreachable) on a block index out of range.
     /// </summary>
@@ -76,7 +76,7 @@ internal sealed class WasmtimeTestModule
             code = code.LocalGet(0).Call(block).Return().End();
         }
 
-        return Function("run", [I64, I32], [I32], code.Unreachable());
+        return Function("run", [I64, I32, I32], [I32], code.Unreachable());
     }
 
     public byte[] ToBytes()

@@ -86,6 +86,7 @@ public sealed class CodeWriter : ByteWriter
     public void I32GeS() => Byte(0x4e);
     public void I32Add() => Byte(0x6a);
     public void I32Shl() => Byte(0x74);
+    public void I32Or() => Byte(0x72);
     public void I32And() => Byte(0x71);
     public void I32Rotl() => Byte(0x77);
     public void I32Rotr() => Byte(0x78);

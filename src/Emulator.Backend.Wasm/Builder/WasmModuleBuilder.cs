@@ -20,7 +20,7 @@ public sealed class WasmModuleBuilder
     private readonly List<(int Type, WasmType[] Locals, byte[] Code)> functions = [];
     private readonly List<(string Name, int Function)> exports = [];
     private (string Module, string Name, ulong Pages, bool Shared, bool Is64)? memory;
-    private int[]? table;
+    private (string Module, string Name, uint Size)? table;
 
     public int TypeOf(WasmType[] parameters, WasmType[] results)
     {
@@ -62,8 +62,8 @@ public sealed class WasmModuleBuilder
 
     public int FunctionIndex(int definedFunction) => funcImports.Count + definedFunction;
 
-    /// <summary>Declares table 0 (funcref, fixed size) holding these defined functions in order, for call_indirect.</summary>
-    public void FunctionTable(int[] definedFunctions) => table = definedFunctions;
+    /// <summary>Imports table 0 (funcref, fixed size: minimum = maximum), for call_indirect.</summary>
+    public void ImportTable(string module, string name, uint size) => table = (module, name, size);
 
     public void Export(string name, int definedFunction) => exports.Add((name, definedFunction));
 
@@ -87,7 +87,7 @@ public sealed class WasmModuleBuilder
 
         Section(w, 2, s =>
         {
-            s.U32((uint)(funcImports.Count + (memory is null ? 0 : 1)));
+            s.U32((uint)(funcImports.Count + (memory is null ? 0 : 1) + (table is null ? 0 : 1)));
             foreach (var (module, name, type) in funcImports)
             {
                 s.Name(module);
@@ -106,6 +106,17 @@ public sealed class WasmModuleBuilder
                 s.U64(m.Pages);
                 s.U64(m.Pages);
             }
+
+            if (table is { } t)
+            {
+                s.Name(t.Module);
+                s.Name(t.Name);
+                s.Byte(0x01);
+                s.Byte(0x70); // funcref
+                s.Byte(0x01); // limits: minimum and maximum
+                s.U32(t.Size);
+                s.U32(t.Size);
+            }
         });
 
         Section(w, 3, s =>
@@ -113,18 +124,6 @@ public sealed class WasmModuleBuilder
             s.U32((uint)functions.Count);
             foreach (var f in functions) s.U32((uint)f.Type);
         });
-
-        if (table is { } entries)
-        {
-            Section(w, 4, s =>
-            {
-                s.U32(1);
-                s.Byte(0x70); // funcref
-                s.Byte(0x01);
-                s.U32((uint)entries.Length);
-                s.U32((uint)entries.Length);
-            });
-        }
 
         Section(w, 7, s =>
         {
@@ -136,21 +135,6 @@ public sealed class WasmModuleBuilder
                 s.U32((uint)FunctionIndex(f));
             }
         });
-
-        if (table is { } elements)
-        {
-            // One active segment at offset 0 of table 0 (spec 5.5.12, flags 0).
-            Section(w, 9, s =>
-            {
-                s.U32(1);
-                s.U32(0);
-                s.Byte(0x41);
-                s.S64(0);
-                s.Byte(0x0b);
-                s.U32((uint)elements.Length);
-                foreach (int f in elements) s.U32((uint)FunctionIndex(f));
-            });
-        }
 
         Section(w, 10, s =>
         {

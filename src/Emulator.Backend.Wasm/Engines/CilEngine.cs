@@ -1,4 +1,5 @@
 using Emulator.Wasm.Decoding;
+using Emulator.Wasm.Model;
 using Emulator.Wasm.Runtime;
 
 namespace Emulator.Backend.Wasm.Engines;
@@ -71,6 +72,7 @@ public sealed unsafe class CilEngine : IWasmEngine
     private sealed class CilVcpu : IWasmVcpu
     {
         private readonly Imports imports = new();
+        private readonly Table modules = new(new TableType(ValType.FuncRef, new Limits(Tier1ModuleEmitter.ModuleTableSize, Tier1ModuleEmitter.ModuleTableSize)));
 
         public CilVcpu(IWasmMemory memory, Tier1Imports host)
         {
@@ -78,6 +80,7 @@ public sealed unsafe class CilEngine : IWasmEngine
                 ? n.Wasm
                 : Memory.WrapNative((nint)memory.Pointer, (long)memory.Length, shared: true, memory.Is64);
             imports.Define("emu", "mem", wasmMemory);
+            imports.Define("emu", "modules", modules);
             imports.Define("emu", "read", host.Read);
             imports.Define("emu", "write", host.Write);
             imports.Define("emu", "atomic", host.Atomic);
@@ -88,7 +91,7 @@ public sealed unsafe class CilEngine : IWasmEngine
 
         public int InstanceCount { get; private set; }
 
-        public ModuleEntry Instantiate(IWasmModule module)
+        public ModuleEntry Instantiate(IWasmModule module, int moduleIndex)
         {
             var m = ((CilModule)module).Module;
             foreach (var import in m.Imports)
@@ -100,7 +103,10 @@ public sealed unsafe class CilEngine : IWasmEngine
             }
 
             InstanceCount++;
-            return Instance.Create(m, imports).GetFunction<ModuleEntry>("run");
+            var run = Instance.Create(m, imports).GetFunction("run");
+            modules[moduleIndex] = run;
+            var call = run.CreateDelegate<Func<long, int, int, int>>();
+            return (state, block) => call(state, block, 0);
         }
 
         public void Dispose()

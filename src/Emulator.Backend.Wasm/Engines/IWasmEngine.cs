@@ -48,8 +48,12 @@ public interface IWasmModule
 /// <summary>One vCPU's engine context.</summary>
 public interface IWasmVcpu : IDisposable
 {
-    /// <summary>Instantiates <paramref name="module"/> in this context and returns its export "run".</summary>
-    ModuleEntry Instantiate(IWasmModule module);
+    /// <summary>
+    /// Instantiates <paramref name="module"/> in this context, puts its export "run" at
+    /// <paramref name="moduleIndex"/> of the context's module table ("emu"."modules", where
+    /// compiled code finds other modules), and returns an entry to it.
+    /// </summary>
+    ModuleEntry Instantiate(IWasmModule module, int moduleIndex);
 
     /// <summary>
     /// Instances this context holds. Wasmtime frees instances only with their store, so the owner
@@ -59,9 +63,9 @@ public interface IWasmVcpu : IDisposable
 }
 
 /// <summary>
-/// A tier-1 module's "run": runs its block <paramref name="block"/> from the vCPU state at
-/// <paramref name="state"/> (a Wasm address), and the blocks it chains to, and returns an exit
-/// code (<see cref="Lowering.ExitCode"/>).
+/// A tier-1 module's "run" as the host calls it (not nested): runs its block
+/// <paramref name="block"/> from the vCPU state at <paramref name="state"/> (a Wasm address),
+/// and the blocks it reaches, and returns an exit code (<see cref="Lowering.ExitCode"/>).
 /// </summary>
 public delegate int ModuleEntry(long state, int block);
 

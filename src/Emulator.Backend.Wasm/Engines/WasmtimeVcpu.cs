@@ -25,6 +25,7 @@ public sealed class WasmtimeVcpu : IWasmVcpu
     private readonly Linker linker;
     private readonly Tier1Imports imports;
     private readonly HashSet<int> definedHelpers = [];
+    private readonly Table modules;
     private bool disposed;
 
     internal WasmtimeVcpu(WasmtimeEngine owner, Engine engine, WasmtimeSharedMemory memory, Tier1Imports imports)
@@ -36,6 +37,8 @@ public sealed class WasmtimeVcpu : IWasmVcpu
         try
         {
             DefineSharedMemory(memory);
+            modules = new Table(store, TableKind.FuncRef, null, Tier1ModuleEmitter.ModuleTableSize, Tier1ModuleEmitter.ModuleTableSize);
+            linker.Define(ImportModule, "modules", modules);
 
             // Host functions are created once in this store and defined into its linker, so an
             // instantiation reuses them; a function defined into a linker by callback alone
@@ -57,7 +60,7 @@ public sealed class WasmtimeVcpu : IWasmVcpu
     /// </summary>
     public int InstanceCount { get; private set; }
 
-    public ModuleEntry Instantiate(IWasmModule module)
+    public ModuleEntry Instantiate(IWasmModule module, int moduleIndex)
     {
         ObjectDisposedException.ThrowIf(disposed, this);
         if (module is not WasmtimeModule compiled || compiled.Owner != owner)
@@ -79,8 +82,9 @@ public sealed class WasmtimeVcpu : IWasmVcpu
 
         Function function = instance.GetFunction("run")
             ?? throw new ArgumentException("the module exports no function \"run\"", nameof(module));
-        Func<long, int, int> call = function.WrapFunc<long, int, int>()
-            ?? throw new ArgumentException("\"run\" is not (param i64 i32) (result i32)", nameof(module));
+        Func<long, int, int, int> call = function.WrapFunc<long, int, int, int>()
+            ?? throw new ArgumentException("\"run\" is not (param i64 i32 i32) (result i32)", nameof(module));
+        modules.SetElement((uint)moduleIndex, function);
         return new RunCall(call).Invoke;
     }
 
@@ -126,13 +130,13 @@ public sealed class WasmtimeVcpu : IWasmVcpu
     /// rethrows the original with its stack, so callers see what the helper threw. A Wasm trap
     /// (unreachable, out of bounds) stays a <see cref="TrapException"/>.
     /// </summary>
-    private sealed class RunCall(Func<long, int, int> call)
+    private sealed class RunCall(Func<long, int, int, int> call)
     {
         public int Invoke(long state, int block)
         {
             try
             {
-                return call(state, block);
+                return call(state, block, 0);
             }
             catch (WasmtimeException e) when (e is not TrapException && e.InnerException is not null)
             {

@@ -21,6 +21,7 @@ internal sealed partial class BlockLowering
     private readonly int flagsFunction;
     private readonly int dispatchLabel;
     private readonly int exitLabel;
+    private readonly int moduleIndex;
     private readonly bool is64;
     private readonly CodeWriter c;
     private readonly int constCount;
@@ -36,6 +37,7 @@ internal sealed partial class BlockLowering
     {
         this.c = c;
         this.exitLabel = exitLabel;
+        moduleIndex = frame.ModuleIndex;
         this.frame = frame;
         this.flagsFunction = flagsFunction;
         this.dispatchLabel = dispatchLabel;
@@ -207,24 +209,25 @@ internal sealed partial class BlockLowering
                 c.I64Const(0);
                 c.I64Ne();
                 c.If();
-                Leave(op.Insn, block.InsnPcs[op.Insn], ExitCode.Of(ExitCode.Dispatch, index));
+                Leave(op.Insn, block.InsnPcs[op.Insn], ExitCode.Of(ExitCode.Dispatch, moduleIndex, index));
                 c.End();
                 break;
             case IrOpcode.Goto:
                 Jump(op.Insn + 1, op.Imm, op.ChainSlot);
                 break;
             case IrOpcode.GotoIndirect:
-            {
-                int target = op.A;
+                AddRetired(op.Insn + 1);
+                Get(op.A);
+                c.LocalSet(la);
                 c.LocalGet(sta);
-                Get(target);
+                c.LocalGet(la);
                 c.Store(StoreKind.I64, (ulong)layout.Rip);
-                Retire(op.Insn + 1, ExitCode.Of(ExitCode.Dispatch, index));
+                FollowJumpCache();
+                Retire(0, ExitCode.Of(ExitCode.Dispatch, moduleIndex, index));
                 break;
-            }
 
             case IrOpcode.Exit:
-                Leave(op.Insn + 1, op.Imm, ExitCode.Of(ExitCode.Dispatch, index));
+                Leave(op.Insn + 1, op.Imm, ExitCode.Of(ExitCode.Dispatch, moduleIndex, index));
                 break;
             case IrOpcode.SmcCheck:
                 // A store invalidated this block (self-modifying code): leave after this instruction.
@@ -234,7 +237,7 @@ internal sealed partial class BlockLowering
                 c.LocalGet(sta);
                 c.I32Const(0);
                 c.Store(StoreKind.I32, (ulong)layout.CurrentTbInvalidated);
-                Leave(op.Insn + 1, op.Imm, ExitCode.Of(ExitCode.Dispatch, index));
+                Leave(op.Insn + 1, op.Imm, ExitCode.Of(ExitCode.Dispatch, moduleIndex, index));
                 c.End();
                 break;
             case IrOpcode.Raise:
@@ -358,7 +361,7 @@ internal sealed partial class BlockLowering
         c.LocalGet(sta);
         c.I32Const(0);
         c.Store(StoreKind.I32, (ulong)layout.CurrentTbInvalidated);
-        Leave(insn, block.InsnPcs[insn], ExitCode.Of(ExitCode.Exception, index));
+        Leave(insn, block.InsnPcs[insn], ExitCode.Of(ExitCode.Exception, moduleIndex, index));
     }
 
     /// <summary>Sets RIP to <paramref name="rip"/>, retires <paramref name="retired"/> instructions and returns <paramref name="code"/>.</summary>
@@ -373,41 +376,164 @@ internal sealed partial class BlockLowering
     /// <summary>
     /// A direct jump through chain slot <paramref name="slot"/>. When the target is a block of
     /// this module the jump stays in the run function, as long as the target is still valid,
-    /// the budget lasts and no exit is requested:
+    /// the budget lasts and no exit is requested; otherwise the jump cache may know the target:
     /// <code>
     /// retired += n
     /// if (flags[target.flag] == 0 &amp;&amp; retired &lt; limit &amp;&amp; exit_request == 0) { block = target; continue dispatch }
-    /// rip = target; spill; return jump(this block, slot)
+    /// rip = pc; follow the jump cache
+    /// leave with jump(this block, slot)
     /// </code>
     /// </summary>
     private void Jump(int retired, ulong rip, int slot)
     {
+        AddRetired(retired);
         int target = slot < block.ChainTargets.Length ? block.ChainTargets[slot] : -1;
-        if (target < 0)
+        if (target >= 0)
         {
-            Leave(retired, rip, ExitCode.Of(ExitCode.Jump, index, slot));
-            return;
+            PushAddress(layout.CodeFlags + (ulong)moduleBlocks[target].Flag);
+            c.Load(LoadKind.I32U8, 0);
+            c.I32Eqz();
+            MayContinue();
+            c.I32And();
+            c.If();
+            c.I32Const(target);
+            c.LocalSet(ModuleFrame.BlockIndex);
+            c.BrTo(dispatchLabel);
+            c.End();
         }
 
-        AddRetired(retired);
-        PushAddress(layout.CodeFlags + (ulong)moduleBlocks[target].Flag);
-        c.Load(LoadKind.I32U8, 0);
-        c.I32Eqz();
+        c.I64Const(rip);
+        c.LocalSet(la);
+        c.LocalGet(sta);
+        c.LocalGet(la);
+        c.Store(StoreKind.I64, (ulong)layout.Rip);
+        FollowJumpCache();
+        Retire(0, ExitCode.Of(ExitCode.Jump, moduleIndex, index, slot));
+    }
+
+    /// <summary>Pushes whether compiled code may go on to another block: budget left and no exit requested.</summary>
+    private void MayContinue()
+    {
         c.LocalGet(ModuleFrame.Retired);
         c.LocalGet(sta);
         c.Load(LoadKind.I64, (ulong)layout.InstructionLimit);
         c.I64LtU();
-        c.I32And();
         c.LocalGet(sta);
         c.Load(LoadKind.I32, (ulong)layout.ExitRequest);
         c.I32Eqz();
         c.I32And();
+    }
+
+    /// <summary>
+    /// A jump to the pc in <c>la</c> (RIP is set) that the vCPU's jump cache may resolve to a
+    /// compiled block (QEMU's lookup_and_goto_ptr): one of this module continues the dispatch
+    /// loop, one of another module leaves with <see cref="ExitCode.Transfer"/> for the
+    /// trampoline at the exit. Falls through when the cache has no usable entry.
+    /// <code>
+    /// e = jump_cache[(pc ^ pc >> 12) &amp; mask]
+    /// if (e.pc == pc &amp;&amp; e.mode == MODE)
+    ///   t = tlb[(pc >> 12) &amp; 255]
+    ///   if (flags[e.flag] == 0 &amp;&amp; budget and no exit request &amp;&amp; t.fetch_tag == page(pc) &amp;&amp; pc + t.addend == e.phys)
+    ///     if (e.module == THIS) { block = e.block; continue dispatch } else leave with transfer(e.module, e.block)
+    /// </code>
+    /// </summary>
+    private void FollowJumpCache()
+    {
+        int jc = layout.JumpCache;
+        c.LocalGet(la);
+        c.LocalGet(la);
+        c.I64Const(12);
+        c.I64ShrU();
+        c.I64Xor();
+        c.I64Const((1L << layout.JumpCacheBits) - 1);
+        c.I64And();
+        c.I64Const(JumpCacheEntry.SizeShift);
+        c.I64Shl();
+        ToAddress();
+        c.LocalGet(sta);
+        AddAddress();
+        c.LocalSet(ent);
+        c.LocalGet(ent);
+        c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
+        c.LocalGet(la);
+        c.I64Eq();
+        c.LocalGet(ent);
+        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Mode));
+        c.I32Const((int)block.Mode);
+        c.I32Eq();
+        c.I32And();
         c.If();
-        c.I32Const(target);
+
+        // x = the fetch TLB entry's offset from the state
+        c.LocalGet(la);
+        c.I64Const(layout.PageShift);
+        c.I64ShrU();
+        c.I64Const((1L << layout.TlbIndexBits) - 1);
+        c.I64And();
+        c.I64Const(layout.TlbEntryShift);
+        c.I64Shl();
+        c.LocalSet(x);
+
+        PushAddress(layout.CodeFlags);
+        c.LocalGet(ent);
+        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Flag));
+        c.I32Const(0xffff);
+        c.I32And();
+        if (is64) c.I64ExtendI32U();
+        AddAddress();
+        c.Load(LoadKind.I32U8, 0);
+        c.I32Eqz();
+        MayContinue();
+        c.I32And();
+        TlbField(layout.TlbFetchTag);
+        c.LocalGet(la);
+        c.I64Const(~((1L << layout.PageShift) - 1));
+        c.I64And();
+        c.I64Eq();
+        c.I32And();
+        c.LocalGet(la);
+        TlbField(layout.TlbAddend);
+        c.I64Add();
+        c.LocalGet(ent);
+        c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Phys));
+        c.I64Eq();
+        c.I32And();
+        c.If();
+        c.LocalGet(ent);
+        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Module));
+        c.I32Const(moduleIndex);
+        c.I32Eq();
+        c.If();
+        c.LocalGet(ent);
+        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Block));
         c.LocalSet(ModuleFrame.BlockIndex);
         c.BrTo(dispatchLabel);
         c.End();
-        Leave(0, rip, ExitCode.Of(ExitCode.Jump, index, slot));
+        c.LocalGet(ent);
+        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Block));
+        c.I32Const(6);
+        c.I32Shl();
+        c.LocalGet(ent);
+        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Module));
+        c.I32Const(18);
+        c.I32Shl();
+        c.I32Or();
+        c.I32Const(ExitCode.Transfer);
+        c.I32Or();
+        c.LocalSet(ModuleFrame.ExitCode);
+        c.BrTo(exitLabel);
+        c.End();
+        c.End();
+    }
+
+    /// <summary>Pushes an i64 field of the TLB entry at offset x from the state.</summary>
+    private void TlbField(int field)
+    {
+        c.LocalGet(x);
+        ToAddress();
+        c.LocalGet(sta);
+        AddAddress();
+        c.Load(LoadKind.I64, (ulong)(block.TlbOffset + field));
     }
 
     /// <summary>Retires <paramref name="retired"/> instructions and leaves through the common exit with <paramref name="code"/> (RIP is set).</summary>

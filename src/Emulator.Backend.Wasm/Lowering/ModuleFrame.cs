@@ -18,31 +18,34 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// </summary>
 internal sealed class ModuleFrame
 {
+    /// <summary>The parameters: the state address, the block to run, and whether the caller is another module's trampoline (i32).</summary>
     public const int State = 0;
     public const int BlockIndex = 1;
+    public const int Nested = 2;
 
-    /// <summary>The state address (address type), then a TLB entry address.</summary>
-    public const int Sta = 2;
-    public const int Ent = 3;
+    /// <summary>The state address (address type), then a TLB or jump-cache entry address.</summary>
+    public const int Sta = 3;
+    public const int Ent = 4;
 
     /// <summary>The exit code the function returns (i32), set before branching to the common exit.</summary>
-    public const int ExitCode = 4;
+    public const int ExitCode = 5;
 
-    /// <summary>i64 scratch: a memory access's address, and three values for multi-step ops.</summary>
-    public const int La = 5;
-    public const int X = 6;
-    public const int Y = 7;
-    public const int Z = 8;
+    /// <summary>i64 scratch: a memory access's address or a jump's target, and three values for multi-step ops.</summary>
+    public const int La = 6;
+    public const int X = 7;
+    public const int Y = 8;
+    public const int Z = 9;
 
     /// <summary>The vCPU's retired-instruction count.</summary>
-    public const int Retired = 9;
+    public const int Retired = 10;
 
-    private const int FirstCached = 10;
+    private const int FirstCached = 11;
 
     private readonly Dictionary<int, int> cached = [];
 
-    private ModuleFrame(List<int> cachedOffsets, HashSet<int> written, int temps)
+    private ModuleFrame(int moduleIndex, List<int> cachedOffsets, HashSet<int> written, int temps)
     {
+        ModuleIndex = moduleIndex;
         for (int i = 0; i < cachedOffsets.Count; i++)
         {
             cached[cachedOffsets[i]] = FirstCached + i;
@@ -53,6 +56,9 @@ internal sealed class ModuleFrame
         TempBase = FirstCached + cachedOffsets.Count;
         Temps = temps;
     }
+
+    /// <summary>The module's index in the module table (every exit code names it).</summary>
+    public int ModuleIndex { get; }
 
     /// <summary>State fields held in locals, in local order.</summary>
     public int[] CachedOffsets { get; }
@@ -69,7 +75,7 @@ internal sealed class ModuleFrame
 
     public int LocalOf(int offset) => cached[offset];
 
-    public static ModuleFrame For(IReadOnlyList<Tier1Block> blocks, Tier1Layout layout)
+    public static ModuleFrame For(int moduleIndex, IReadOnlyList<Tier1Block> blocks, Tier1Layout layout)
     {
         var candidates = new HashSet<int>(layout.CachedState ?? []);
         var refused = new HashSet<int>();
@@ -108,10 +114,10 @@ internal sealed class ModuleFrame
         }
 
         var kept = used.Where(f => !refused.Contains(f)).Order().ToList();
-        return new ModuleFrame(kept, written, temps);
+        return new ModuleFrame(moduleIndex, kept, written, temps);
     }
 
-    /// <summary>The declared locals after the two parameters.</summary>
+    /// <summary>The declared locals after the parameters.</summary>
     public WasmType[] Locals(bool is64)
     {
         var address = is64 ? WasmType.I64 : WasmType.I32;

@@ -10,6 +10,12 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// </summary>
 /// <param name="CodeFlags">Wasm address of the machine's block flags (one byte per compiled block, non-zero once it is invalid).</param>
 /// <param name="FlagsHelper">The id of the lazy-flags helper, which modules compute themselves (<see cref="FlagsFunction"/>), or -1.</param>
+/// <param name="JumpCache">
+/// Offset from the state of the vCPU's jump cache: 2^<paramref name="JumpCacheBits"/> entries of
+/// <see cref="JumpCacheEntry"/>, which the host fills with the compiled blocks it dispatches to,
+/// and compiled code reads to follow computed jumps, returns and jumps into other modules
+/// without leaving Wasm.
+/// </param>
 /// <param name="CachedState">
 /// 64-bit state fields compiled code may keep in locals between calls to the host (the guest's
 /// registers): the host's memory accesses ("read", "write", "atomic") must neither read nor
@@ -30,7 +36,10 @@ public sealed record Tier1Layout(
     int TlbReadTag,
     int TlbWriteTag,
     int TlbAddend,
+    int TlbFetchTag,
     ulong CodeFlags,
+    int JumpCache,
+    int JumpCacheBits,
     int FlagsHelper = -1,
     IReadOnlyList<int>? CachedState = null);
 
@@ -39,11 +48,41 @@ public sealed record Tier1Layout(
 /// its privilege level uses, its flag in the machine's block flags, and for each chain slot
 /// (each direct jump) the index in the same module of the block it may chain to, or -1.
 /// </summary>
-public sealed record Tier1Block(MicroOp[] Ops, ulong[] Constants, int FrameSize, ulong[] InsnPcs, int TlbOffset, int Flag, int[] ChainTargets);
+/// <param name="Mode">The processor mode the block was translated for (the jump cache's entries carry it).</param>
+public sealed record Tier1Block(MicroOp[] Ops, ulong[] Constants, int FrameSize, ulong[] InsnPcs, int TlbOffset, int Flag, int[] ChainTargets, uint Mode);
+
+/// <summary>
+/// One entry of a vCPU's jump cache (32 bytes): a compiled block, found by its pc. Compiled code
+/// continues in it when pc and mode match, its flag says it is valid, and the fetch TLB maps
+/// pc to <see cref="Phys"/> now (the host enters only blocks within one page).
+/// </summary>
+public static class JumpCacheEntry
+{
+    public const int Pc = 0;
+    public const int Phys = 8;
+    public const int Mode = 16;
+    public const int Flag = 20;
+
+    /// <summary>The module's index in the vCPU's module table.</summary>
+    public const int Module = 24;
+
+    /// <summary>The block's index in its module.</summary>
+    public const int Block = 28;
+
+    public const int Size = 32;
+    public const int SizeShift = 5;
+
+    /// <summary>A mode no block has: the mark of an empty entry.</summary>
+    public const uint EmptyMode = uint.MaxValue;
+
+    public static int IndexOf(ulong pc, int bits) => (int)((pc ^ (pc >> 12)) & ((1UL << bits) - 1));
+}
 
 /// <summary>
 /// What a module's run function returns: the kind in bits 0-1, for a direct jump (<see cref="Jump"/>)
-/// the chain slot taken in bits 2-7, and in bits 8+ the module's index of the block that left.
+/// the chain slot taken in bits 2-5, the index of the block that left in its module in bits
+/// 6-17, and that module's index in the module table in bits 18-31 (after a jump into another
+/// module, the block that leaves may not be the entered module's).
 /// </summary>
 public static class ExitCode
 {
@@ -56,15 +95,22 @@ public static class ExitCode
     /// <summary>A guest exception is recorded in the state; RIP is the faulting instruction's.</summary>
     public const int Exception = 2;
 
+    /// <summary>Inside Wasm only: a jump into block (bits 6-17) of module (bits 18-31) through the module table.</summary>
+    public const int Transfer = 3;
+
     public const int KindMask = 3;
 
-    public const int BlockShift = 8;
+    public const int MaxChainSlots = 16;
+    public const int MaxBlocks = 4096;
+    public const int MaxModules = 16384;
 
-    public static int SlotOf(int code) => (code >> 2) & 63;
+    public static int SlotOf(int code) => (code >> 2) & 15;
 
-    public static int BlockOf(int code) => code >> BlockShift;
+    public static int BlockOf(int code) => (code >> 6) & (MaxBlocks - 1);
 
-    public static int Of(int kind, int block, int chainSlot = 0) => kind | (chainSlot << 2) | (block << BlockShift);
+    public static int ModuleOf(int code) => (int)((uint)code >> 18);
+
+    public static int Of(int kind, int module, int block, int chainSlot = 0) => kind | (chainSlot << 2) | (block << 6) | (module << 18);
 }
 
 /// <summary>How the "atomic" import's op argument packs a LOCK-prefixed access.</summary>

@@ -1,3 +1,4 @@
+using Emulator.Backend.Wasm;
 using Emulator.Backend.Wasm.Engines;
 using Emulator.Backend.Wasm.Lowering;
 using Emulator.Ir;
@@ -22,12 +23,22 @@ public sealed unsafe class Tier1Vcpu : IDisposable
     private readonly List<Tier1Module> instantiated = [];
     private IWasmVcpu context;
 
+    /// <summary>The module whose instance sits at each index of <see cref="context"/>'s module table: exit codes name modules by that index.</summary>
+    private readonly Tier1Module?[] tableModules = new Tier1Module?[Tier1ModuleEmitter.ModuleTableSize];
+
+    /// <summary>This vCPU's jump cache in guest memory (<see cref="JumpCacheEntry"/>), read by compiled code.</summary>
+    private readonly byte* jumpCache;
+    private int seenEvictionEpoch;
+
     public Tier1Vcpu(TierUp tierUp, Cpu cpu)
     {
         this.cpu = cpu;
         this.tierUp = tierUp;
         Slot = tierUp.AttachCpu(this);
         stateAddress = (long)(cpu.AreaOffset + VcpuArea.StateOffset);
+        jumpCache = (byte*)cpu.State + (VcpuArea.JumpCacheOffset - VcpuArea.StateOffset);
+        seenEvictionEpoch = Volatile.Read(ref tierUp.EvictionEpoch);
+        FlushJumpCache();
         context = NewContext();
     }
 
@@ -67,13 +78,50 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             }
 
             instantiated.Clear();
+            Array.Clear(tableModules);
+            FlushJumpCache();
             context.Dispose();
             context = NewContext();
             Recycles++;
         }
 
         instantiated.Add(module);
-        return entries[Slot] = context.Instantiate(module.Code);
+        entry = context.Instantiate(module.Code, module.Index);
+        if (tableModules[module.Index] is not null)
+        {
+            // The index belonged to an evicted module: no jump may lead to its blocks any more.
+            FlushJumpCache();
+        }
+
+        tableModules[module.Index] = module;
+        return entries[Slot] = entry;
+    }
+
+    /// <summary>Empties the jump cache (compiled code then leaves on every jump it cannot chain).</summary>
+    private void FlushJumpCache()
+    {
+        for (int i = 0; i < 1 << VcpuArea.JumpCacheBits; i++)
+        {
+            *(uint*)(jumpCache + (i << JumpCacheEntry.SizeShift) + JumpCacheEntry.Mode) = JumpCacheEntry.EmptyMode;
+        }
+    }
+
+    /// <summary>Enters <paramref name="tb"/> (compiled in <paramref name="module"/>, instantiated here) in the jump cache, if it lies in one page.</summary>
+    private void Remember(CompiledBlock tb, Tier1Module module)
+    {
+        int flag = tb.Tier1Flag;
+        if (tb.PhysPage2 != ulong.MaxValue || flag < 0 || tb.Tier1 != module)
+        {
+            return;
+        }
+
+        byte* e = jumpCache + (JumpCacheEntry.IndexOf(tb.Pc, VcpuArea.JumpCacheBits) << JumpCacheEntry.SizeShift);
+        *(ulong*)(e + JumpCacheEntry.Pc) = tb.Pc;
+        *(ulong*)(e + JumpCacheEntry.Phys) = tb.PhysStart;
+        *(uint*)(e + JumpCacheEntry.Mode) = tb.Mode.Bits;
+        *(int*)(e + JumpCacheEntry.Flag) = flag;
+        *(int*)(e + JumpCacheEntry.Module) = module.Index;
+        *(int*)(e + JumpCacheEntry.Block) = tb.Tier1Index;
     }
 
     /// <summary>Instances one context holds at most (Wasmtime's default store limit is 10,000).</summary>
@@ -93,8 +141,16 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         var s = cpu.State;
         last = null;
         lastSlot = -1;
+        int epoch = Volatile.Read(ref tierUp.EvictionEpoch);
+        if (epoch != seenEvictionEpoch)
+        {
+            seenEvictionEpoch = epoch;
+            FlushJumpCache();
+        }
+
         while (EntryOf(module) is { } entry)
         {
+            Remember(tb, module);
             cpu.RunningBlock = tb;
             ulong before = s->InstructionCount;
             s->InstructionLimit = before + (ulong)budget;
@@ -104,7 +160,8 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             Figures.Entries++;
             Figures.Instructions += retired;
             Figures.Exits[code & ExitCode.KindMask]++;
-            last = module.Blocks[ExitCode.BlockOf(code)];
+            var left = tableModules[ExitCode.ModuleOf(code)] ?? throw new InvalidOperationException($"tier-1 exit code 0x{code:x} names no module of this vCPU");
+            last = left.Blocks[ExitCode.BlockOf(code)];
             lastSlot = ExitCode.SlotOf(code);
             switch (code & ExitCode.KindMask)
             {

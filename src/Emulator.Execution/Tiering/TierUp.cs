@@ -8,9 +8,12 @@ using Emulator.X86.State;
 namespace Emulator.Execution.Tiering;
 
 /// <summary>A compiled module and the blocks it holds (block i is index i of its run function).</summary>
-public sealed class Tier1Module(IWasmModule code, CompiledBlock[] blocks, int cpuSlots)
+public sealed class Tier1Module(IWasmModule code, CompiledBlock[] blocks, int cpuSlots, int index)
 {
     public IWasmModule Code { get; } = code;
+
+    /// <summary>Its index in every vCPU's module table (unique among live modules).</summary>
+    public int Index { get; } = index;
 
     public CompiledBlock[] Blocks { get; } = blocks;
 
@@ -34,6 +37,8 @@ public sealed class TierUp : IDisposable
     private readonly Queue<Tier1Module> live = new();
     private readonly object liveGate = new();
     private readonly bool[] flagUsed = new bool[GuestMemory.CodeFlagCount];
+    private readonly bool[] moduleIndexUsed = new bool[Tier1ModuleEmitter.ModuleTableSize];
+    private int nextModuleIndex;
 
     /// <summary>EMU_TIER1_DUMP=DIR writes every module there as tier1-N.wasm (for wasm2wat and wasm-validate).</summary>
     private readonly string? dumpDirectory;
@@ -77,7 +82,10 @@ public sealed class TierUp : IDisposable
         TlbReadTag: TlbEntry.ReadTagOffset,
         TlbWriteTag: TlbEntry.WriteTagOffset,
         TlbAddend: TlbEntry.AddendOffset,
+        TlbFetchTag: TlbEntry.FetchTagOffset,
         CodeFlags: memory.CodeFlagsBase,
+        JumpCache: VcpuArea.JumpCacheOffset - VcpuArea.StateOffset,
+        JumpCacheBits: VcpuArea.JumpCacheBits,
         FlagsHelper: Emulator.X86.Helpers.CoreHelpers.ComputeFlags.Id,
         CachedState: CachedRegisters);
 
@@ -102,6 +110,9 @@ public sealed class TierUp : IDisposable
     public long ModuleBytes;
     public long Evictions;
     public long Failures;
+
+    /// <summary>Incremented at every eviction: a vCPU that sees it change empties its jump cache before entering compiled code.</summary>
+    public int EvictionEpoch;
 
     public long LiveBlocks => Interlocked.Read(ref liveBlocks);
 
@@ -235,8 +246,15 @@ public sealed class TierUp : IDisposable
         }
     }
 
-    private void CompileBatch(IReadOnlyList<CompiledBlock> blocks)
+    private void CompileBatch(IReadOnlyList<CompiledBlock> batch)
     {
+        // An exit code names a chain slot in 4 bits: a block with more direct jumps stays on tier 0.
+        var blocks = batch.Where(b => b.Chains.Length <= ExitCode.MaxChainSlots).ToList();
+        if (blocks.Count == 0)
+        {
+            return;
+        }
+
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         if (!AllocateFlags(blocks))
         {
@@ -245,19 +263,21 @@ public sealed class TierUp : IDisposable
             return;
         }
 
+        int moduleIndex = -1;
         Tier1Module module;
         try
         {
+            moduleIndex = AllocateModuleIndex();
             var input = new Tier1Block[blocks.Count];
             for (int i = 0; i < blocks.Count; i++)
             {
                 var b = blocks[i];
                 int tlb = (b.Mode.Cpl == 3 ? VcpuArea.UserTlbOffset : VcpuArea.SupervisorTlbOffset) - VcpuArea.StateOffset;
-                input[i] = new Tier1Block(b.Ops, b.Constants, b.FrameSize, b.InsnPcs, tlb, b.Tier1Flag, ChainTargets(b, blocks));
+                input[i] = new Tier1Block(b.Ops, b.Constants, b.FrameSize, b.InsnPcs, tlb, b.Tier1Flag, ChainTargets(b, blocks), b.Mode.Bits);
             }
 
             var mem = Memory;
-            byte[] wasm = Tier1ModuleEmitter.Emit(input, layout!, mem.Length, mem.Is64);
+            byte[] wasm = Tier1ModuleEmitter.Emit(input, layout!, mem.Length, mem.Is64, moduleIndex);
             Options.ModuleObserver?.Invoke(wasm);
             if (dumpDirectory is not null)
             {
@@ -265,7 +285,7 @@ public sealed class TierUp : IDisposable
             }
 
             var code = Engine.Compile(wasm);
-            module = new Tier1Module(code, [.. blocks], Math.Max(Volatile.Read(ref cpuSlots), 1));
+            module = new Tier1Module(code, [.. blocks], Math.Max(Volatile.Read(ref cpuSlots), 1), moduleIndex);
             Interlocked.Add(ref ModuleBytes, wasm.Length);
         }
         catch (Exception e)
@@ -278,6 +298,10 @@ public sealed class TierUp : IDisposable
             lock (liveGate)
             {
                 FreeFlags(blocks);
+                if (moduleIndex >= 0)
+                {
+                    moduleIndexUsed[moduleIndex] = false;
+                }
             }
 
             if (Options.Synchronous)
@@ -422,6 +446,30 @@ public sealed class TierUp : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// A free index in the module table, taken round the table so that an index freed by an
+    /// eviction is reused as late as possible.
+    /// </summary>
+    private int AllocateModuleIndex()
+    {
+        lock (liveGate)
+        {
+            for (int tries = 0; tries < moduleIndexUsed.Length; tries++)
+            {
+                int i = nextModuleIndex;
+                nextModuleIndex = (nextModuleIndex + 1) % moduleIndexUsed.Length;
+                if (!moduleIndexUsed[i])
+                {
+                    moduleIndexUsed[i] = true;
+                    return i;
+                }
+            }
+        }
+
+        // Live modules are capped far below the table's size (each holds a block at least).
+        throw new InvalidOperationException("no free tier-1 module index");
+    }
+
     private void FreeFlags(IReadOnlyList<CompiledBlock> blocks)
     {
         foreach (var b in blocks)
@@ -462,8 +510,10 @@ public sealed class TierUp : IDisposable
         }
 
         FreeFlags(module.Blocks);
+        moduleIndexUsed[module.Index] = false;
         liveBlocks -= module.Blocks.Length;
         Interlocked.Increment(ref Evictions);
+        Interlocked.Increment(ref EvictionEpoch);
     }
 
     public void Dispose()

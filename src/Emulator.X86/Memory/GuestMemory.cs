@@ -175,5 +175,10 @@ public static class VcpuArea
 
     public const int SupervisorTlbOffset = StateOffset + StateBytes;
     public const int UserTlbOffset = SupervisorTlbOffset + Tlb.Bytes;
-    public const int Size = UserTlbOffset + Tlb.Bytes;
+
+    /// <summary>The vCPU's tier-1 jump cache: 2^<see cref="JumpCacheBits"/> entries of 32 bytes (see the tier-1 backend's JumpCacheEntry).</summary>
+    public const int JumpCacheOffset = UserTlbOffset + Tlb.Bytes;
+    public const int JumpCacheBits = 10;
+    public const int JumpCacheBytes = 32 << JumpCacheBits;
+    public const int Size = JumpCacheOffset + JumpCacheBytes;
 }
