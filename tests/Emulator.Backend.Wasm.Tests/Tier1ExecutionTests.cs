@@ -127,6 +127,72 @@ public class Tier1ExecutionTests
         Assert.True(t1.Engine.Tier1Runs > 0, "tier 1 never ran");
     }
 
+    /// <summary>
+    /// A loop that calls a function two pages away 1000 times; when <paramref name="patch"/>,
+    /// each round first rewrites the immediate of the function's <c>mov eax, imm32</c> with the
+    /// round's counter. RAX ends as the sum of what the calls returned.
+    /// </summary>
+    private static void CallsAcrossPages(Assembler a, bool patch)
+    {
+        var loop = a.CreateLabel();
+        var function = a.CreateLabel();
+        var done = a.CreateLabel();
+        a.xor(ebx, ebx);
+        a.mov(ecx, 1000);
+        a.Label(ref loop);
+        if (patch)
+        {
+            a.lea(rdi, __[function]);
+            a.mov(__dword_ptr[rdi + 1], ecx);
+        }
+
+        a.call(function);
+        a.add(rbx, rax);
+        a.dec(ecx);
+        a.jnz(loop);
+        a.mov(rax, rbx);
+        a.jmp(done);
+        a.db(new byte[8192]);
+        a.Label(ref function);
+        a.mov(eax, 7); // B8 imm32: the immediate is at function + 1
+        a.ret();
+        a.Label(ref done);
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Calls_and_returns_across_modules_stay_in_compiled_code(string engine)
+    {
+        using var t0 = new Tier1Machine(null).Load(a => CallsAcrossPages(a, patch: false));
+        using var t1 = new Tier1Machine(EngineNamed(engine)).Load(a => CallsAcrossPages(a, patch: false));
+        Assert.Equal(StopReason.Halted, t0.Run());
+        Assert.Equal(StopReason.Halted, t1.Run());
+
+        Assert.Equal(7000UL, t1.Cpu.Reg(Gpr.Rax));
+        Assert.Equal(t0.Cpu.S.InstructionCount, t1.Cpu.S.InstructionCount);
+
+        // The loop and the function are on different pages, so in different modules: each round
+        // makes a call into the other module and a return (a computed jump) back. Without the jump
+        // cache every one of those 2000 jumps would return to the host and enter Wasm again.
+        Assert.True(t1.Cache.TierUp!.Modules >= 2, $"{t1.Cache.TierUp.Modules} modules: the test needs the loop and the function apart");
+        Assert.True(t1.Engine.Tier1Runs < 100, $"{t1.Engine.Tier1Runs} entries into compiled code for 1000 calls and returns");
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void A_callee_rewritten_between_calls_is_never_entered_stale(string engine)
+    {
+        using var t0 = new Tier1Machine(null).Load(a => CallsAcrossPages(a, patch: true));
+        using var t1 = new Tier1Machine(EngineNamed(engine)).Load(a => CallsAcrossPages(a, patch: true));
+        Assert.Equal(StopReason.Halted, t0.Run());
+        Assert.Equal(StopReason.Halted, t1.Run());
+
+        Assert.Equal(500500UL, t0.Cpu.Reg(Gpr.Rax)); // 1000 + 999 + ... + 1
+        Assert.Equal(t0.Cpu.Reg(Gpr.Rax), t1.Cpu.Reg(Gpr.Rax));
+        Assert.Equal(t0.Cpu.S.InstructionCount, t1.Cpu.S.InstructionCount);
+        Assert.True(t1.Cache.Invalidations >= 999, $"only {t1.Cache.Invalidations} invalidations"); // the first patch precedes the first call
+    }
+
     [Theory]
     [MemberData(nameof(Engines))]
     public void Every_module_passes_wasm_validate(string engine)
@@ -139,6 +205,7 @@ public class Tier1ExecutionTests
                 SumLoop(a);
                 SelfModifying(a);
                 ManyBlocks(a);
+                CallsAcrossPages(a, patch: true);
             });
             Assert.Equal(StopReason.Halted, t1.Run());
         }
