@@ -159,7 +159,6 @@ internal sealed partial class BlockLowering
                 c.I32Const(AtomicCode.Of(op.Op, op.Type, (AtomicOp)op.Imm));
                 Get(op.B);
                 if (op.Op == IrOpcode.AtomicCas) Get(op.C); else c.I64Const(0);
-                frame.Spill(c, layout);
                 c.Call(module.ImportFunction("emu", "atomic", AtomicParams, I64Result));
                 SetDest(in op);
                 FaultCheck(op.Insn);
@@ -277,7 +276,6 @@ internal sealed partial class BlockLowering
         HostAddress();
         c.Load(LoadOf(op.Type), 0);
         c.Else();
-        frame.Spill(c, layout);
         c.LocalGet(la);
         c.I32Const(size);
         c.Call(module.ImportFunction("emu", "read", ReadParams, I64Result));
@@ -296,7 +294,6 @@ internal sealed partial class BlockLowering
         Get(op.B);
         c.Store(StoreOf(op.Type), 0);
         c.Else();
-        frame.Spill(c, layout);
         c.LocalGet(la);
         c.I32Const(size);
         Get(op.B);

@@ -10,8 +10,10 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// <para>
 /// A register stays in a local from entry to exit, across the blocks of the module, instead of
 /// a load and a store per block: the engine then keeps a hot loop's registers in host registers.
-/// The state in memory is brought up to date (spilled) before every call to the host and at
-/// every exit, and registers are reloaded after a helper (helpers read and write registers).
+/// The state in memory is brought up to date (spilled) at every exit and before every helper,
+/// and the registers are reloaded after a helper (helpers read and write registers). The
+/// softmmu's slow paths ("read", "write", "atomic") touch none of these fields, so they need
+/// neither (<see cref="Tier1Layout.CachedState"/>).
 /// A field is kept in a local only when every state access of the module to its bytes is a
 /// whole 64-bit access at its offset, so no narrower access can see a stale value.
 /// </para>

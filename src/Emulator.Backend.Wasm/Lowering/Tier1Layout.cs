@@ -17,9 +17,10 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// without leaving Wasm.
 /// </param>
 /// <param name="CachedState">
-/// 64-bit state fields compiled code may keep in locals between calls to the host (the guest's
-/// registers): the host's memory accesses ("read", "write", "atomic") must neither read nor
-/// write them; helpers may do both.
+/// 64-bit state fields compiled code may keep in locals (the guest's registers, and the
+/// retired-instruction count is kept the same way): the host's memory accesses ("read",
+/// "write", "atomic") must neither read nor write them, since they are not stored before those
+/// calls; helpers may do both.
 /// </param>
 public sealed record Tier1Layout(
     int Rip,
