@@ -15,6 +15,7 @@ namespace Emulator.Backend.Wasm;
 /// load the retired count and the cached registers
 /// loop dispatch:
 ///   switch (block) { case 0: ...block 0... case 1: ...block 1... }
+///   probe: the jump cache, for the blocks' computed jumps and jumps out of the module
 /// exit:
 ///   spill the registers
 ///   while (code is a transfer &amp;&amp; !nested) code = modules[code.module](state, code.block, nested: 1)
@@ -53,13 +54,15 @@ public static class Tier1ModuleEmitter
         c.LocalSet(ModuleFrame.Sta);
         frame.Load(c, layout);
 
-        // exit { loop { block_{n-1} { ... block_0 { br_table } code 0 } ... code n-1 } }: the end
-        // of block_i is where case i's code starts.
+        // exit { loop { probe { block_{n-1} { ... block_0 { br_table } code 0 } ... code n-1 } probe code } }:
+        // the end of block_i is where case i's code starts.
         int n = blocks.Count;
         c.Block();
         int exit = c.Depth;
         c.Loop();
         int dispatch = c.Depth;
+        c.Block();
+        int probe = c.Depth;
         for (int i = 0; i < n; i++)
         {
             c.Block();
@@ -70,9 +73,11 @@ public static class Tier1ModuleEmitter
         for (int i = 0; i < n; i++)
         {
             c.End();
-            BlockLowering.Lower(c, frame, module, layout, blocks, i, flagsFunction, dispatch, exit, is64);
+            BlockLowering.Lower(c, frame, module, layout, blocks, i, flagsFunction, dispatch, probe, exit, is64);
         }
 
+        c.End();
+        BlockLowering.EmitProbe(c, layout, is64, moduleIndex, dispatch, exit);
         c.End();
         c.Unreachable();
         c.End();

@@ -21,6 +21,7 @@ internal sealed partial class BlockLowering
     private readonly int flagsFunction;
     private readonly int dispatchLabel;
     private readonly int exitLabel;
+    private readonly int probeLabel;
     private readonly int moduleIndex;
     private readonly bool is64;
     private readonly CodeWriter c;
@@ -33,10 +34,11 @@ internal sealed partial class BlockLowering
     private const int sta = ModuleFrame.Sta;
     private const int ent = ModuleFrame.Ent;
 
-    private BlockLowering(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int exitLabel, bool is64)
+    private BlockLowering(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int probeLabel, int exitLabel, bool is64)
     {
         this.c = c;
         this.exitLabel = exitLabel;
+        this.probeLabel = probeLabel;
         moduleIndex = frame.ModuleIndex;
         this.frame = frame;
         this.flagsFunction = flagsFunction;
@@ -96,13 +98,14 @@ internal sealed partial class BlockLowering
     /// Writes the code of block <paramref name="index"/> of <paramref name="blocks"/> to
     /// <paramref name="c"/>, inside the run function whose dispatch loop's label is
     /// <paramref name="dispatchLabel"/> (branching there with the block index in its local runs
-    /// that block next) and whose common exit (spill the registers, return the exit code local)
-    /// is <paramref name="exitLabel"/>; <paramref name="flagsFunction"/> is the module's
-    /// lazy-flags function, or -1. Every path of the code ends in a branch to one of the two.
+    /// that block next), whose jump-cache probe is <paramref name="probeLabel"/> (<see cref="EmitProbe"/>)
+    /// and whose common exit (spill the registers, return the exit code local) is
+    /// <paramref name="exitLabel"/>; <paramref name="flagsFunction"/> is the module's lazy-flags
+    /// function, or -1. Every path of the code ends in a branch to one of the three.
     /// </summary>
-    public static void Lower(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int exitLabel, bool is64)
+    public static void Lower(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int probeLabel, int exitLabel, bool is64)
     {
-        var l = new BlockLowering(c, frame, module, layout, blocks, index, flagsFunction, dispatchLabel, exitLabel, is64);
+        var l = new BlockLowering(c, frame, module, layout, blocks, index, flagsFunction, dispatchLabel, probeLabel, exitLabel, is64);
         foreach (ref readonly var op in l.block.Ops.AsSpan())
         {
             l.Emit(in op);
@@ -218,11 +221,7 @@ internal sealed partial class BlockLowering
                 AddRetired(op.Insn + 1);
                 Get(op.A);
                 c.LocalSet(la);
-                c.LocalGet(sta);
-                c.LocalGet(la);
-                c.Store(StoreKind.I64, (ulong)layout.Rip);
-                FollowJumpCache();
-                Retire(0, ExitCode.Of(ExitCode.Dispatch, moduleIndex, index));
+                Probe(ExitCode.Of(ExitCode.Dispatch, moduleIndex, index));
                 break;
 
             case IrOpcode.Exit:
@@ -377,8 +376,7 @@ internal sealed partial class BlockLowering
     /// <code>
     /// retired += n
     /// if (flags[target.flag] == 0 &amp;&amp; retired &lt; limit &amp;&amp; exit_request == 0) { block = target; continue dispatch }
-    /// rip = pc; follow the jump cache
-    /// leave with jump(this block, slot)
+    /// probe the jump cache for pc, else leave with jump(this block, slot)
     /// </code>
     /// </summary>
     private void Jump(int retired, ulong rip, int slot)
@@ -401,11 +399,7 @@ internal sealed partial class BlockLowering
 
         c.I64Const(rip);
         c.LocalSet(la);
-        c.LocalGet(sta);
-        c.LocalGet(la);
-        c.Store(StoreKind.I64, (ulong)layout.Rip);
-        FollowJumpCache();
-        Retire(0, ExitCode.Of(ExitCode.Jump, moduleIndex, index, slot));
+        Probe(ExitCode.Of(ExitCode.Jump, moduleIndex, index, slot));
     }
 
     /// <summary>Pushes whether compiled code may go on to another block: budget left and no exit requested.</summary>
@@ -422,21 +416,47 @@ internal sealed partial class BlockLowering
     }
 
     /// <summary>
-    /// A jump to the pc in <c>la</c> (RIP is set) that the vCPU's jump cache may resolve to a
-    /// compiled block (QEMU's lookup_and_goto_ptr): one of this module continues the dispatch
-    /// loop, one of another module leaves with <see cref="ExitCode.Transfer"/> for the
-    /// trampoline at the exit. Falls through when the cache has no usable entry.
+    /// A jump to the pc in <c>la</c>: branches to the module's jump-cache probe
+    /// (<see cref="EmitProbe"/>) with this block's mode and TLB, which continues at the target
+    /// or leaves with <paramref name="code"/>.
+    /// </summary>
+    private void Probe(int code)
+    {
+        c.I32Const(code);
+        c.LocalSet(ModuleFrame.ExitCode);
+        c.I32Const((int)block.Mode);
+        c.LocalSet(ModuleFrame.ProbeMode);
+        c.I32Const(block.TlbOffset);
+        c.LocalSet(ModuleFrame.ProbeTlb);
+        c.BrTo(probeLabel);
+    }
+
+    /// <summary>
+    /// The jump-cache probe of a module, written once after its blocks: a jump to the pc in
+    /// <c>la</c> from a block in the mode and with the TLB the probe locals name (RIP is not set
+    /// yet) may continue in a compiled block the vCPU's jump cache holds (QEMU's
+    /// lookup_and_goto_ptr): one of this module continues the dispatch loop, one of another
+    /// module leaves with <see cref="ExitCode.Transfer"/> for the trampoline. Otherwise it
+    /// leaves with the exit code the block set.
     /// <code>
+    /// rip = pc
     /// e = jump_cache[(pc ^ pc >> 12) &amp; mask]
-    /// if (e.pc == pc &amp;&amp; e.mode == MODE)
+    /// if (e.pc == pc &amp;&amp; e.mode == mode)
     ///   t = tlb[(pc >> 12) &amp; 255]
     ///   if (flags[e.flag] == 0 &amp;&amp; budget and no exit request &amp;&amp; t.fetch_tag == page(pc) &amp;&amp; pc + t.addend == e.phys)
-    ///     if (e.module == THIS) { block = e.block; continue dispatch } else leave with transfer(e.module, e.block)
+    ///     if (e.module == THIS) { block = e.block; continue dispatch } else code = transfer(e.module, e.block)
+    /// leave
     /// </code>
     /// </summary>
-    private void FollowJumpCache()
+    public static void EmitProbe(CodeWriter c, Tier1Layout layout, bool is64, int moduleIndex, int dispatchLabel, int exitLabel)
     {
         int jc = layout.JumpCache;
+        void Address() { if (!is64) c.I32WrapI64(); }
+        void Add() { if (is64) c.I64Add(); else c.I32Add(); }
+
+        c.LocalGet(sta);
+        c.LocalGet(la);
+        c.Store(StoreKind.I64, (ulong)layout.Rip);
         c.LocalGet(la);
         c.LocalGet(la);
         c.I64Const(12);
@@ -446,9 +466,9 @@ internal sealed partial class BlockLowering
         c.I64And();
         c.I64Const(JumpCacheEntry.SizeShift);
         c.I64Shl();
-        ToAddress();
+        Address();
         c.LocalGet(sta);
-        AddAddress();
+        Add();
         c.LocalSet(ent);
         c.LocalGet(ent);
         c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
@@ -456,12 +476,12 @@ internal sealed partial class BlockLowering
         c.I64Eq();
         c.LocalGet(ent);
         c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Mode));
-        c.I32Const((int)block.Mode);
+        c.LocalGet(ModuleFrame.ProbeMode);
         c.I32Eq();
         c.I32And();
         c.If();
 
-        // x = the fetch TLB entry's offset from the state
+        // x = the address of the fetch TLB entry: state + tlb + ((pc >> 12) & 255) * 32
         c.LocalGet(la);
         c.I64Const(layout.PageShift);
         c.I64ShrU();
@@ -469,27 +489,43 @@ internal sealed partial class BlockLowering
         c.I64And();
         c.I64Const(layout.TlbEntryShift);
         c.I64Shl();
+        c.LocalGet(ModuleFrame.ProbeTlb);
+        c.I64ExtendI32U();
+        c.I64Add();
+        c.LocalGet(ModuleFrame.State);
+        c.I64Add();
         c.LocalSet(x);
 
-        PushAddress(layout.CodeFlags);
+        if (is64) c.I64Const((long)layout.CodeFlags); else c.I32Const((int)(uint)layout.CodeFlags);
         c.LocalGet(ent);
         c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Flag));
         c.I32Const(0xffff);
         c.I32And();
         if (is64) c.I64ExtendI32U();
-        AddAddress();
+        Add();
         c.Load(LoadKind.I32U8, 0);
         c.I32Eqz();
-        MayContinue();
+        c.LocalGet(ModuleFrame.Retired);
+        c.LocalGet(sta);
+        c.Load(LoadKind.I64, (ulong)layout.InstructionLimit);
+        c.I64LtU();
         c.I32And();
-        TlbField(layout.TlbFetchTag);
+        c.LocalGet(sta);
+        c.Load(LoadKind.I32, (ulong)layout.ExitRequest);
+        c.I32Eqz();
+        c.I32And();
+        c.LocalGet(x);
+        Address();
+        c.Load(LoadKind.I64, (ulong)layout.TlbFetchTag);
         c.LocalGet(la);
         c.I64Const(~((1L << layout.PageShift) - 1));
         c.I64And();
         c.I64Eq();
         c.I32And();
         c.LocalGet(la);
-        TlbField(layout.TlbAddend);
+        c.LocalGet(x);
+        Address();
+        c.Load(LoadKind.I64, (ulong)layout.TlbAddend);
         c.I64Add();
         c.LocalGet(ent);
         c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Phys));
@@ -518,19 +554,9 @@ internal sealed partial class BlockLowering
         c.I32Const(ExitCode.Transfer);
         c.I32Or();
         c.LocalSet(ModuleFrame.ExitCode);
+        c.End();
+        c.End();
         c.BrTo(exitLabel);
-        c.End();
-        c.End();
-    }
-
-    /// <summary>Pushes an i64 field of the TLB entry at offset x from the state.</summary>
-    private void TlbField(int field)
-    {
-        c.LocalGet(x);
-        ToAddress();
-        c.LocalGet(sta);
-        AddAddress();
-        c.Load(LoadKind.I64, (ulong)(block.TlbOffset + field));
     }
 
     /// <summary>Retires <paramref name="retired"/> instructions and leaves through the common exit with <paramref name="code"/> (RIP is set).</summary>

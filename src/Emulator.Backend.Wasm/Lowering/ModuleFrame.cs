@@ -32,16 +32,20 @@ internal sealed class ModuleFrame
     /// <summary>The exit code the function returns (i32), set before branching to the common exit.</summary>
     public const int ExitCode = 5;
 
+    /// <summary>The mode and the TLB offset (i32) of the block that branches to the jump-cache probe.</summary>
+    public const int ProbeMode = 6;
+    public const int ProbeTlb = 7;
+
     /// <summary>i64 scratch: a memory access's address or a jump's target, and three values for multi-step ops.</summary>
-    public const int La = 6;
-    public const int X = 7;
-    public const int Y = 8;
-    public const int Z = 9;
+    public const int La = 8;
+    public const int X = 9;
+    public const int Y = 10;
+    public const int Z = 11;
 
     /// <summary>The vCPU's retired-instruction count.</summary>
-    public const int Retired = 10;
+    public const int Retired = 12;
 
-    private const int FirstCached = 11;
+    private const int FirstCached = 13;
 
     private readonly Dictionary<int, int> cached = [];
 
@@ -123,7 +127,7 @@ internal sealed class ModuleFrame
     public WasmType[] Locals(bool is64)
     {
         var address = is64 ? WasmType.I64 : WasmType.I32;
-        var locals = new List<WasmType> { address, address, WasmType.I32 };
+        var locals = new List<WasmType> { address, address, WasmType.I32, WasmType.I32, WasmType.I32 };
         for (int i = La; i < TempBase + Temps; i++)
         {
             locals.Add(WasmType.I64);
