@@ -403,7 +403,9 @@ internal sealed partial class BlockLowering
     }
 
     /// <summary>Pushes whether compiled code may go on to another block: budget left and no exit requested.</summary>
-    private void MayContinue()
+    private void MayContinue() => MayContinue(c, layout);
+
+    private static void MayContinue(CodeWriter c, Tier1Layout layout)
     {
         c.LocalGet(ModuleFrame.Retired);
         c.LocalGet(sta);
@@ -505,14 +507,7 @@ internal sealed partial class BlockLowering
         Add();
         c.Load(LoadKind.I32U8, 0);
         c.I32Eqz();
-        c.LocalGet(ModuleFrame.Retired);
-        c.LocalGet(sta);
-        c.Load(LoadKind.I64, (ulong)layout.InstructionLimit);
-        c.I64LtU();
-        c.I32And();
-        c.LocalGet(sta);
-        c.Load(LoadKind.I32, (ulong)layout.ExitRequest);
-        c.I32Eqz();
+        MayContinue(c, layout);
         c.I32And();
         c.LocalGet(x);
         Address();
