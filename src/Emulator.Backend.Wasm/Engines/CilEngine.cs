@@ -20,7 +20,10 @@ public sealed unsafe class CilEngine : IWasmEngine
     {
         try
         {
-            return new CilModule(Module.Compile(wasm), wasm.Length);
+            // Compile to native code here, on the tier-1 compiler thread, not at the first call on a vCPU.
+            var module = Module.Compile(wasm);
+            module.CompileNative();
+            return new CilModule(module, wasm.Length);
         }
         catch (WasmModuleException e)
         {

@@ -34,6 +34,15 @@ internal static class CallingConvention
     /// handle is taken through DynamicMethod's internal GetMethodDescriptor (see RATIONALE.md). The pointers
     /// stay valid while the <see cref="DynamicMethod"/> objects are reachable.
     /// </summary>
+    /// <summary>JIT-compiles the methods now (DynamicMethods are otherwise compiled at their first call).</summary>
+    public static void Prepare(IReadOnlyList<DynamicMethod> methods)
+    {
+        foreach (var m in methods)
+        {
+            System.Runtime.CompilerServices.RuntimeHelpers.PrepareMethod((RuntimeMethodHandle)s_getMethodDescriptor.Invoke(m, null)!);
+        }
+    }
+
     public static nint[] FunctionPointers(IReadOnlyList<DynamicMethod> methods)
     {
         var result = new nint[methods.Count];

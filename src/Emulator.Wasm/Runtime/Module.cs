@@ -39,6 +39,12 @@ public sealed class Module
         return new Module(definition, methods, pointers);
     }
 
+    /// <summary>
+    /// Has the .NET JIT compile every function now, on the calling thread, instead of at its
+    /// first call (a host that compiles modules off its hot threads calls this there too).
+    /// </summary>
+    public void CompileNative() => CallingConvention.Prepare(Methods);
+
     public IEnumerable<Import> Imports => Definition.Imports;
 
     public IEnumerable<Export> Exports => Definition.Exports;
