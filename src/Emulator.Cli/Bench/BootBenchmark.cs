@@ -81,11 +81,15 @@ internal static class BootBenchmark
 
             var fields = line[10..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(f => f.Split('=')).ToDictionary(f => f[0], f => f[1]);
             string tier1 = fields.TryGetValue("compiled_blocks", out var blocks)
-                ? $"; tier 1: {blocks} blocks compiled in {fields["modules"]} modules, {fields["compile_us_per_block"]} us per block, {fields["module_bytes"]} bytes of Wasm"
+                ? $"; tier 1: {blocks} blocks compiled in {fields["modules"]} modules, {fields["compile_us_per_block"]} us per block, {fields["module_bytes"]} bytes of Wasm; " +
+                  $"{Share(fields["tier1_instructions"], fields["instructions"]):P0} of the instructions on tier 1, {fields["tier1_entries"]} entries into compiled code"
                 : "";
             return (ulong.Parse(fields["instructions"], CultureInfo.InvariantCulture), double.Parse(fields["guest_seconds"], CultureInfo.InvariantCulture), tier1);
         }
 
         throw new InvalidOperationException($"emu printed no statistics line: {stderr}");
     }
+
+    private static double Share(string part, string whole) =>
+        double.Parse(part, CultureInfo.InvariantCulture) / Math.Max(1, double.Parse(whole, CultureInfo.InvariantCulture));
 }
