@@ -63,7 +63,8 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         var health = new HealthService();
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => Listen(kestrel, options));
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        // Calls under way get 30 s to finish after the drain.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + TimeSpan.FromSeconds(30));
         builder.Services.AddRouting();
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(machines);
