@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
 namespace Emulator.Service.Tests;
@@ -16,6 +19,11 @@ public sealed class TracingTests
         {
             using var channel = server.Channel();
             await TestServer.Machines(channel).CreateMachineAsync(server.Tiny("traced-one"));
+
+            var resource = server.Host.Services.GetRequiredService<TracerProvider>().GetResource().Attributes.ToDictionary(a => a.Key, a => a.Value);
+            Assert.Equal("emu", resource["service.name"]);
+            Assert.Equal($"{Environment.MachineName}/{server.Host.Options.Listen}", resource["service.instance.id"]);
+            Assert.Equal(Environment.MachineName, resource["host.name"]);
         }
         finally
         {
@@ -38,5 +46,24 @@ public sealed class TracingTests
         var clientSpan = all.Single(a => a.SpanId == serverSpan.ParentSpanId);
         Assert.Equal(ActivityKind.Client, clientSpan.Kind);
         Assert.Equal(control.TraceId, clientSpan.TraceId);
+    }
+
+    [Fact]
+    public async Task Metrics_hold_the_servers_request_durations_and_the_emulators_own()
+    {
+        var metrics = new List<Metric>();
+        await using (var server = await TestServer.StartAsync(o => o with { ConfigureMetrics = m => m.AddInMemoryExporter(metrics) }))
+        {
+            using var channel = server.Channel();
+            var machines = TestServer.Machines(channel);
+            await machines.CreateMachineAsync(server.Tiny("metered"));
+            await machines.StartMachineAsync(new V1.MachineRef { Id = "metered" });
+            Assert.True(server.Host.Services.GetRequiredService<MeterProvider>().ForceFlush());
+        }
+
+        var names = metrics.Select(m => m.Name).ToHashSet();
+        Assert.Contains("http.server.request.duration", names);
+        Assert.Contains("emu.guest.instructions", names);
+        Assert.Contains("emu.actor.mailbox.depth", names);
     }
 }

@@ -26,7 +26,7 @@ namespace Emulator.Service.Hosting;
 public sealed class ControlPlaneHost : IAsyncDisposable
 {
     /// <summary>The services whose health is reported by name (besides the server's, "").</summary>
-    public static readonly string[] Services = [V1.MachineService.Descriptor.FullName];
+    public static readonly string[] ReportedServices = [V1.MachineService.Descriptor.FullName];
 
     private readonly WebApplication app;
     private bool stopped;
@@ -44,6 +44,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     public MachineService Machines { get; }
 
     public HealthService Health { get; }
+
+    /// <summary>The host's services (the OpenTelemetry providers, for tests).</summary>
+    internal IServiceProvider Services => app.Services;
 
     /// <summary>Where clients call, once started: "http://127.0.0.1:PORT", "https://..." or "unix:PATH".</summary>
     public string Address { get; private set; } = "";
@@ -106,7 +109,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         host.Address = options.Listen.SocketPath is { } socket
             ? "unix:" + socket
             : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        foreach (string service in Services)
+        foreach (string service in ReportedServices)
         {
             health.SetStatus(service, ServingStatus.Serving);
         }
@@ -152,7 +155,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     {
         bool otlp = new[] { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" }
             .Any(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)));
-        if (!otlp && options.ConfigureTracing is null)
+        if (!otlp && options.ConfigureTracing is null && options.ConfigureMetrics is null)
         {
             return;
         }
@@ -160,17 +163,30 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource => resource
                 .AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") ?? "emu", serviceInstanceId: $"{options.Machines.NodeName}/{options.Listen}")
-                .AddAttributes([new("host.name", Environment.MachineName)]))
-            .WithTracing(tracing =>
+                .AddAttributes([new("host.name", Environment.MachineName)]));
+        if (otlp || options.ConfigureTracing is not null)
+        {
+            telemetry.WithTracing(tracing =>
             {
                 tracing.AddSource(EmulatorTelemetry.ControlSourceName, EmulatorTelemetry.DeviceSourceName)
                     .AddAspNetCoreInstrumentation();
                 options.ConfigureTracing?.Invoke(tracing);
             });
+        }
+
+        if (otlp || options.ConfigureMetrics is not null)
+        {
+            // The emulator's (device requests, guest instructions, translations, mailbox depths) and
+            // the server's: ASP.NET Core's request durations, Kestrel's connections, Grpc.AspNetCore's calls.
+            telemetry.WithMetrics(metrics =>
+            {
+                metrics.AddMeter(EmulatorTelemetry.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Grpc.AspNetCore.Server");
+                options.ConfigureMetrics?.Invoke(metrics);
+            });
+        }
+
         if (otlp)
         {
-            telemetry.WithMetrics(metrics => metrics
-                .AddMeter(EmulatorTelemetry.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Grpc.AspNetCore.Server"));
             telemetry.UseOtlpExporter();
         }
     }

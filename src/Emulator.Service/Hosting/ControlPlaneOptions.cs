@@ -1,4 +1,5 @@
 using Emulator.Service.Machines;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
 namespace Emulator.Service.Hosting;
@@ -45,6 +46,9 @@ public sealed record ControlPlaneOptions
 
     /// <summary>Extra tracing set-up (an exporter for tests); OTLP is added when the standard OTEL_* variables name an endpoint.</summary>
     public Action<TracerProviderBuilder>? ConfigureTracing { get; init; }
+
+    /// <summary>Extra metrics set-up (an exporter for tests); OTLP is added when the standard OTEL_* variables name an endpoint.</summary>
+    public Action<MeterProviderBuilder>? ConfigureMetrics { get; init; }
 
     /// <summary>Why these options cannot be served, or null.</summary>
     public string? Problem()
