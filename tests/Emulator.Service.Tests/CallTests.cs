@@ -144,6 +144,18 @@ public sealed class CallTests(ServerFixture fixture) : IClassFixture<ServerFixtu
     }
 
     [Fact]
+    public async Task A_request_just_under_the_receive_limit_reaches_the_service()
+    {
+        using GrpcChannel channel = Server.Channel();
+        var machines = TestServer.Machines(channel);
+        // Refused by the service's own check (vcpus), so it was received and parsed whole.
+        var e = await Assert.ThrowsAsync<RpcException>(() => machines.CreateMachineAsync(
+            new CreateMachineRequest(Server.Tiny("calls-almost")) { Vcpus = 0, CommandLine = new string('x', Server.Host.Options.MaxReceiveMessageBytes - 1024) }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("vcpus", e.Status.Detail);
+    }
+
+    [Fact]
     public async Task Many_concurrent_calls_share_the_channel()
     {
         using GrpcChannel channel = Server.Channel();

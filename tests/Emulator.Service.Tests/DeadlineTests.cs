@@ -62,6 +62,19 @@ public sealed class DeadlineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_unexpected_failure_is_Unknown_without_its_message_and_leaves_no_machine()
+    {
+        using var channel = server.Channel();
+        var machines = TestServer.Machines(channel);
+        server.Host.Machines.BeforeCommit = (_, _) => throw new InvalidOperationException("secret host detail");
+        var e = await Assert.ThrowsAsync<RpcException>(() => machines.CreateMachineAsync(server.Tiny("failing")).ResponseAsync);
+        Assert.Equal(StatusCode.Unknown, e.StatusCode);
+        Assert.DoesNotContain("secret", e.Status.Detail);
+        Hold("nothing");
+        Assert.Empty((await machines.ListMachinesAsync(new ListMachinesRequest())).Machines);
+    }
+
+    [Fact]
     public async Task A_StartMachine_whose_client_has_gone_before_it_starts_leaves_the_machine_CREATED()
     {
         using var channel = server.Channel();

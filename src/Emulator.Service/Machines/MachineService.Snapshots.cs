@@ -139,7 +139,7 @@ public sealed partial class MachineService
                     await BeforeCommit("RestoreSnapshot", cancel).ConfigureAwait(false);
                     cancel.ThrowIfCancellationRequested();
                 }
-                catch (OperationCanceledException)
+                catch
                 {
                     await vm.DisposeAsync().ConfigureAwait(false);
                     CollectLayers(); // its new overlays

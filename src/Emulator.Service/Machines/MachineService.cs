@@ -141,7 +141,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
                 await BeforeCommit("CreateMachine", cancel).ConfigureAwait(false);
                 cancel.ThrowIfCancellationRequested();
             }
-            catch (OperationCanceledException)
+            catch
             {
                 line.Dispose();
                 await vm.DisposeAsync().ConfigureAwait(false);
