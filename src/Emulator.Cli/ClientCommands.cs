@@ -1,23 +1,24 @@
 using System.CommandLine;
 using Emulator.Cli.Terminal;
 using Emulator.Machine.Block;
-using Emulator.Service.Rpc;
+using Emulator.Service.Client;
 using Emulator.Service.V1;
 using Google.Protobuf;
+using Grpc.Core;
 using Spectre.Console;
 using MachineInfo = Emulator.Service.V1.Machine;
+using MachineClient = Emulator.Service.V1.MachineService.MachineServiceClient;
 
 namespace Emulator.Cli;
 
 /// <summary>
-/// `emu machine ...`, `emu snapshot ...` and `emu console ID`: the control plane's client. The server address comes
-/// from --server (default 127.0.0.1:50051), the bearer token from EMU_TOKEN. Errors print the
-/// gRPC status and message and exit non-zero.
+/// `emu machine ...`, `emu snapshot ...` and `emu console ID`: the control plane's client (Grpc.Net.Client).
+/// The server address comes from --server (default 127.0.0.1:50051; https://HOST:PORT for TLS,
+/// unix:PATH for a Unix socket), the bearer token from EMU_TOKEN. Errors print the gRPC status and
+/// message and exit non-zero.
 /// </summary>
 internal static class ClientCommands
 {
-    private const string Service = "emulator.v1.MachineService/";
-
     public static void AddTo(RootCommand root)
     {
         var server = new Option<string>("--server") { Description = "control plane address", DefaultValueFactory = _ => "127.0.0.1:50051", Recursive = true };
@@ -61,23 +62,23 @@ internal static class ClientCommands
                 request.Disks.Add(new Disk { Path = Path.GetFullPath(disk.Path), ReadOnly = disk.ReadOnly, Format = disk.Format.Name() });
             }
 
-            return Run(p.GetValue(server)!, async c => Show(await c.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", request)));
+            return Run(p.GetValue(server)!, async c => Show(await c.CreateMachineAsync(request)));
         });
         machine.Add(create);
 
         foreach (var (name, method, help) in new[]
                  {
-                     ("start", "StartMachine", "boot a CREATED machine"),
-                     ("pause", "PauseMachine", "pause a RUNNING machine (guest time stops)"),
-                     ("resume", "ResumeMachine", "resume a PAUSED machine"),
-                     ("stop", "StopMachine", "stop a machine for good"),
-                     ("show", "GetMachine", "show one machine"),
+                     ("start", (Func<MachineClient, MachineRef, AsyncUnaryCall<MachineInfo>>)((c, r) => c.StartMachineAsync(r)), "boot a CREATED machine"),
+                     ("pause", (c, r) => c.PauseMachineAsync(r), "pause a RUNNING machine (guest time stops)"),
+                     ("resume", (c, r) => c.ResumeMachineAsync(r), "resume a PAUSED machine"),
+                     ("stop", (c, r) => c.StopMachineAsync(r), "stop a machine for good"),
+                     ("show", (c, r) => c.GetMachineAsync(r), "show one machine"),
                  })
         {
             var cmd = new Command(name, help);
             var target = new Argument<string>("id");
             cmd.Add(target);
-            cmd.SetAction(p => Run(p.GetValue(server)!, async c => Show(await c.UnaryAsync<MachineRef, MachineInfo>(Service + method, new MachineRef { Id = p.GetValue(target)! }))));
+            cmd.SetAction(p => Run(p.GetValue(server)!, async c => Show(await method(c, new MachineRef { Id = p.GetValue(target)! }))));
             machine.Add(cmd);
         }
 
@@ -86,7 +87,7 @@ internal static class ClientCommands
         rm.Add(rmId);
         rm.SetAction(p => Run(p.GetValue(server)!, async c =>
         {
-            await c.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = p.GetValue(rmId)! });
+            await c.DeleteMachineAsync(new MachineRef { Id = p.GetValue(rmId)! });
             Console.WriteLine($"deleted {p.GetValue(rmId)}");
         }));
         machine.Add(rm);
@@ -94,7 +95,7 @@ internal static class ClientCommands
         var ls = new Command("ls", "list machines");
         ls.SetAction(p => Run(p.GetValue(server)!, async c =>
         {
-            var list = await c.UnaryAsync<ListMachinesRequest, ListMachinesResponse>(Service + "ListMachines", new ListMachinesRequest());
+            var list = await c.ListMachinesAsync(new ListMachinesRequest());
             var table = new Table().AddColumns("ID", "STATE", "VCPUS", "MEMORY", "NODE", "DETAIL");
             foreach (var m in list.Machines)
             {
@@ -130,7 +131,7 @@ internal static class ClientCommands
         create.SetAction(p => Run(p.GetValue(server)!, async c =>
         {
             var request = new CreateSnapshotRequest { MachineId = p.GetValue(machineId)!, SnapshotId = p.GetValue(snapshotId)! };
-            var s = await WithProgress($"snapshotting {request.MachineId}", () => c.UnaryAsync<CreateSnapshotRequest, Snapshot>(Service + "CreateSnapshot", request));
+            var s = await WithProgress($"snapshotting {request.MachineId}", () => c.CreateSnapshotAsync(request).ResponseAsync);
             Console.WriteLine($"{s.Id}: {Size(s.SizeBytes)} in {s.DurationNanos / 1e9:F2} s (guest stopped {s.DowntimeNanos / 1e6:F0} ms; " +
                 $"{s.MemoryPagesSaved} of {s.MemoryPages} RAM pages saved, the rest zero)");
         }));
@@ -144,7 +145,7 @@ internal static class ClientCommands
         restore.SetAction(p => Run(p.GetValue(server)!, async c =>
         {
             var request = new RestoreSnapshotRequest { SnapshotId = p.GetValue(fromId)!, MachineId = p.GetValue(newId)! };
-            Show(await WithProgress($"restoring {request.SnapshotId}", () => c.UnaryAsync<RestoreSnapshotRequest, MachineInfo>(Service + "RestoreSnapshot", request)));
+            Show(await WithProgress($"restoring {request.SnapshotId}", () => c.RestoreSnapshotAsync(request).ResponseAsync));
         }));
         snapshot.Add(restore);
 
@@ -153,7 +154,7 @@ internal static class ClientCommands
         ls.Add(of);
         ls.SetAction(p => Run(p.GetValue(server)!, async c =>
         {
-            var list = await c.UnaryAsync<ListSnapshotsRequest, ListSnapshotsResponse>(Service + "ListSnapshots", new ListSnapshotsRequest { MachineId = p.GetValue(of)! });
+            var list = await c.ListSnapshotsAsync(new ListSnapshotsRequest { MachineId = p.GetValue(of)! });
             var table = new Table().AddColumns("ID", "MACHINE", "CREATED (UTC)", "SIZE", "VCPUS", "MEMORY", "NODE");
             foreach (var s in list.Snapshots)
             {
@@ -170,7 +171,7 @@ internal static class ClientCommands
         rm.Add(rmId);
         rm.SetAction(p => Run(p.GetValue(server)!, async c =>
         {
-            await c.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = p.GetValue(rmId)! });
+            await c.DeleteSnapshotAsync(new SnapshotRef { Id = p.GetValue(rmId)! });
             Console.WriteLine($"deleted {p.GetValue(rmId)}");
         }));
         snapshot.Add(rm);
@@ -203,19 +204,19 @@ internal static class ClientCommands
     private static void Show(MachineInfo m) =>
         Console.WriteLine($"{m.Id}: {m.State} ({m.Spec?.Vcpus} vCPU, {m.Spec?.MemoryMib} MiB){(m.Detail.Length > 0 ? " " + m.Detail : "")}");
 
-    private static async Task Attach(GrpcClient client, string machineId)
+    private static async Task Attach(MachineClient client, string machineId)
     {
-        await using var call = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole");
-        await call.WriteAsync(new ConsoleInput { MachineId = machineId });
+        using var call = client.AttachConsole();
+        await call.RequestStream.WriteAsync(new ConsoleInput { MachineId = machineId });
         using var terminal = new SerialConsole();
         terminal.Open();
         using var cancel = new CancellationTokenSource();
         var input = Task.Run(() =>
         {
-            terminal.Pump(bytes => call.WriteAsync(new ConsoleInput { Data = ByteString.CopyFrom(bytes) }).GetAwaiter().GetResult(), cancel.Token);
-            call.CompleteAsync().GetAwaiter().GetResult();
+            terminal.Pump(bytes => call.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFrom(bytes) }).GetAwaiter().GetResult(), cancel.Token);
+            call.RequestStream.CompleteAsync().GetAwaiter().GetResult();
         });
-        await foreach (var chunk in call.ResponseStream)
+        await foreach (var chunk in call.ResponseStream.ReadAllAsync())
         {
             if (chunk.DroppedBytes > 0)
             {
@@ -230,24 +231,29 @@ internal static class ClientCommands
     }
 
     /// <summary>Connects, runs one client action, and maps gRPC errors to a message and exit code 1.</summary>
-    private static int Run(string address, Func<GrpcClient, Task> action)
+    private static int Run(string address, Func<MachineClient, Task> action)
     {
-        var uri = new Uri(address.Contains("://", StringComparison.Ordinal) ? address : "http://" + address);
         string? token = Environment.GetEnvironmentVariable("EMU_TOKEN");
-        using var client = new GrpcClient(uri, new GrpcClientOptions { BearerToken = string.IsNullOrEmpty(token) ? null : token });
+        if (token is { Length: 0 })
+        {
+            Console.Error.WriteLine("emu: EMU_TOKEN is set but empty: set it to the server's token, or unset it");
+            return 2;
+        }
+
+        using var channel = ControlPlaneChannel.Open(address, token);
         try
         {
-            action(client).GetAwaiter().GetResult();
+            action(new MachineClient(channel)).GetAwaiter().GetResult();
             return 0;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+        {
+            Console.Error.WriteLine($"emu: {e.StatusCode}: cannot reach the control plane at {address}: {e.Status.Detail}");
+            return 1;
         }
         catch (RpcException e)
         {
-            Console.Error.WriteLine($"emu: {e.Status}: {e.Detail}");
-            return 1;
-        }
-        catch (HttpRequestException e)
-        {
-            Console.Error.WriteLine($"emu: cannot reach the control plane at {address}: {e.Message}");
+            Console.Error.WriteLine($"emu: {e.StatusCode}: {e.Status.Detail}");
             return 1;
         }
     }

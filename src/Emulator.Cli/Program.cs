@@ -19,7 +19,8 @@ var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) whe
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH[,format=raw|emucow],if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable; raw unless format=emucow, never guessed from the file)" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
 
-using var telemetry = Telemetry.StartFromEnvironment();
+// `emu serve` sets up OpenTelemetry in its host (ControlPlaneHost); every other command here.
+using var telemetry = args is ["serve", ..] ? null : Telemetry.StartFromEnvironment();
 
 var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
 {
@@ -110,8 +111,8 @@ benchControl.SetAction(_ => ControlBenchmark.Run());
 bench.Add(benchControl);
 root.Add(bench);
 
-var serve = new Command("serve", "the gRPC control plane for this node (MachineService, grpc.health.v1); token from EMU_TOKEN");
-var listen = new Option<string>("--listen") { Description = "address:port to listen on", DefaultValueFactory = _ => "127.0.0.1:50051" };
+var serve = new Command("serve", "the gRPC control plane for this node (MachineService, grpc.health.v1, server reflection); token from EMU_TOKEN");
+var listen = new Option<string>("--listen") { Description = "address:port or unix:PATH to listen on (another host's reach needs EMU_TOKEN and TLS, or --insecure-listen)", DefaultValueFactory = _ => "127.0.0.1:50051" };
 var allow = new Option<string[]>("--allow") { Description = "a directory whose kernels, initrds and disks machines may use (repeatable; default: emu's image cache)" };
 var maxMachines = new Option<int>("--max-machines") { Description = "machines this node runs at most", DefaultValueFactory = _ => 16 };
 serve.Add(listen);
@@ -121,7 +122,19 @@ var snapshotDir = new Option<string?>("--snapshot-dir") { Description = "where s
 serve.Add(snapshotDir);
 var serveAccel = new Option<string>("-accel") { Description = "for every machine of the node: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N], as for emu itself", DefaultValueFactory = _ => "tcg" };
 serve.Add(serveAccel);
-serve.SetAction(parse => Serve.Run(parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir), parse.GetValue(serveAccel)!));
+var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (chain) to serve TLS with; needs --tls-key" };
+var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };
+var insecureListen = new Option<bool>("--insecure-listen") { Description = "serve a non-loopback address without a token and TLS anyway (a trusted network)" };
+var anonymousHealth = new Option<bool>("--anonymous-health") { Description = "answer grpc.health.v1 without the bearer token (for probes); every other service still needs it" };
+var drainSeconds = new Option<double>("--drain-seconds") { Description = "on SIGTERM, report NOT_SERVING this long while still serving, before streams end", DefaultValueFactory = _ => 0 };
+serve.Add(tlsCert);
+serve.Add(tlsKey);
+serve.Add(insecureListen);
+serve.Add(anonymousHealth);
+serve.Add(drainSeconds);
+serve.SetAction(parse => Serve.Run(new Serve.Settings(
+    parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir), parse.GetValue(serveAccel)!,
+    parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(insecureListen), parse.GetValue(anonymousHealth), parse.GetValue(drainSeconds))));
 root.Add(serve);
 
 ClientCommands.AddTo(root);

@@ -1,7 +1,10 @@
 using System.Runtime.InteropServices;
+using Emulator.Service.Client;
+using Emulator.Service.Hosting;
 using Emulator.Service.Machines;
-using Emulator.Service.Rpc;
 using Emulator.Service.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Emulator.Service.Tests;
 
@@ -14,11 +17,10 @@ namespace Emulator.Service.Tests;
 /// </summary>
 public sealed partial class ConfinementTests : IAsyncLifetime
 {
-    private const string Service = "emulator.v1.MachineService/";
     private readonly DirectoryInfo root = Directory.CreateTempSubdirectory("emu-confinement-");
-    private GrpcServer server = null!;
-    private MachineService machines = null!;
-    private GrpcClient client = null!;
+    private ControlPlaneHost server = null!;
+    private GrpcChannel channel = null!;
+    private V1.MachineService.MachineServiceClient client = null!;
 
     /// <summary>The directory the server allows, as given to it: a symbolic link to <see cref="Real"/>.</summary>
     private string Allowed => Path.Combine(root.FullName, "allowed");
@@ -35,18 +37,18 @@ public sealed partial class ConfinementTests : IAsyncLifetime
         File.WriteAllBytes(Path.Combine(Real, "kernel"), new byte[4096]);
         File.WriteAllBytes(Path.Combine(Outside, "secret"), new byte[4096]);
 
-        server = new GrpcServer(new GrpcServerOptions { Port = 0 });
-        machines = new MachineService(new MachineServiceOptions { AllowedDirectories = [Allowed], SnapshotDirectory = Path.Combine(root.FullName, "snapshots") });
-        machines.MapTo(server);
-        await server.StartAsync();
-        client = new GrpcClient(server.Address);
+        server = await ControlPlaneHost.StartAsync(new ControlPlaneOptions
+        {
+            Machines = new MachineServiceOptions { AllowedDirectories = [Allowed], SnapshotDirectory = Path.Combine(root.FullName, "snapshots") },
+        });
+        channel = ControlPlaneChannel.Open(server.Address);
+        client = new(channel);
     }
 
     public async Task DisposeAsync()
     {
-        client.Dispose();
+        channel.Dispose();
         await server.DisposeAsync();
-        await machines.DisposeAsync();
         root.Delete(recursive: true);
     }
 
@@ -58,15 +60,15 @@ public sealed partial class ConfinementTests : IAsyncLifetime
             request.Disks.Add(new Disk { Path = disk });
         }
 
-        return await Assert.ThrowsAsync<RpcException>(() => client.UnaryAsync<CreateMachineRequest, Service.V1.Machine>(Service + "CreateMachine", request));
+        return await Assert.ThrowsAsync<RpcException>(() => client.CreateMachineAsync(request).ResponseAsync);
     }
 
     /// <summary>Asserts the request's paths passed confinement and it failed on the kernel's contents.</summary>
     private static void AssertPassedConfinement(RpcException e)
     {
-        Assert.Equal(StatusCode.InvalidArgument, e.Status);
-        Assert.DoesNotContain("outside", e.Detail);
-        Assert.DoesNotContain("absolute", e.Detail);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.DoesNotContain("outside", e.Status.Detail);
+        Assert.DoesNotContain("absolute", e.Status.Detail);
     }
 
     [Fact]
@@ -83,7 +85,7 @@ public sealed partial class ConfinementTests : IAsyncLifetime
 
         var e = await Create(Path.Combine(Allowed, "escape"));
 
-        Assert.Equal(StatusCode.PermissionDenied, e.Status);
+        Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
     }
 
     [Fact]
@@ -93,7 +95,7 @@ public sealed partial class ConfinementTests : IAsyncLifetime
 
         var e = await Create(Path.Combine(Allowed, "kernel"), disk: Path.Combine(Allowed, "disk"));
 
-        Assert.Equal(StatusCode.PermissionDenied, e.Status);
+        Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
     }
 
     [Fact]
@@ -104,8 +106,8 @@ public sealed partial class ConfinementTests : IAsyncLifetime
 
         var e = await Create(inside);
 
-        Assert.Equal(StatusCode.PermissionDenied, e.Status);
-        Assert.Contains("hard links", e.Detail);
+        Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
+        Assert.Contains("hard links", e.Status.Detail);
     }
 
     [Theory]
@@ -116,8 +118,8 @@ public sealed partial class ConfinementTests : IAsyncLifetime
     {
         var e = await Create(relative);
 
-        Assert.Equal(StatusCode.InvalidArgument, e.Status);
-        Assert.Contains("must be absolute", e.Detail);
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("must be absolute", e.Status.Detail);
     }
 
     [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]

@@ -1,162 +1,133 @@
 namespace Emulator.Service.Tests;
 
-/// <summary>The server, called by the real gRPC client (Python grpcio); asserts what Python sees.</summary>
+/// <summary>The node's control plane called by the real gRPC client (Python grpcio); asserts what Python sees.</summary>
 public sealed class PythonClientTests(ServerFixture fixture) : IClassFixture<ServerFixture>
 {
     private TestServer Server => fixture.Server;
 
-    private Task<string[]> RunAsync(string script) => PythonGrpc.RunAsync(Server.Target, script);
+    private Task<string[]> RunAsync(string script) => PythonGrpc.RunAsync(Server.Target, script.Replace("KERNEL", Server.Kernel, StringComparison.Ordinal));
 
     [PythonFact]
     public async Task Health_Check_and_Watch()
     {
         string[] lines = await RunAsync("""
             print(health_pb2.HealthCheckResponse.ServingStatus.Name(health.Check(health_pb2.HealthCheckRequest(), timeout=10).status))
+            print(health_pb2.HealthCheckResponse.ServingStatus.Name(health.Check(health_pb2.HealthCheckRequest(service="emulator.v1.MachineService"), timeout=10).status))
             print(status(lambda: health.Check(health_pb2.HealthCheckRequest(service="nope"), timeout=10)))
             watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
             print(health_pb2.HealthCheckResponse.ServingStatus.Name(next(watch).status))
             watch.cancel()
             """);
-        Assert.Equal(["SERVING", "NOT_FOUND", "SERVING"], lines);
+        Assert.Equal(["SERVING", "SERVING", "NOT_FOUND", "SERVING"], lines);
     }
 
     [PythonFact]
     public async Task Unary_calls_and_status_details()
     {
         string[] lines = await RunAsync("""
-            reply = echo.Unary(echo_pb2.EchoRequest(text="hello", payload=b"x" * 1000), timeout=10)
-            print(reply.text, reply.size)
-            m = machine.GetMachine(machine_pb2.MachineRef(id="m1"), timeout=10)
+            m = machine.CreateMachine(machine_pb2.CreateMachineRequest(id="py-unary", vcpus=1, memory_mib=64, kernel="KERNEL"), timeout=30)
             print(m.id, machine_pb2.MachineState.Name(m.state), m.spec.vcpus, m.spec.memory_mib)
             try:
                 machine.GetMachine(machine_pb2.MachineRef(id="m9"), timeout=10)
             except grpc.RpcError as err:
                 print(err.code().name, err.details())
             try:
-                echo.Unary(echo_pb2.EchoRequest(text="status:FailedPrecondition"), timeout=10)
+                machine.PauseMachine(machine_pb2.MachineRef(id="py-unary"), timeout=10)
             except grpc.RpcError as err:
-                print(err.code().name, err.details())
-            print(status(lambda: echo.Unary(echo_pb2.EchoRequest(text="throw"), timeout=10)))
+                print(err.code().name)
+            print(status(lambda: machine.CreateMachine(machine_pb2.CreateMachineRequest(id="py-bad", vcpus=1, memory_mib=64, kernel="relative/kernel"), timeout=10)))
+            machine.DeleteMachine(machine_pb2.MachineRef(id="py-unary"), timeout=10)
             """);
         Assert.Equal([
-            "hello 1000",
-            "m1 MACHINE_STATE_RUNNING 2 256",
-            "NOT_FOUND no machine \"m9\"",
-            "FAILED_PRECONDITION niet gevonden — 100% ✓",
-            "UNKNOWN",
+            "py-unary MACHINE_STATE_CREATED 1 64",
+            "NOT_FOUND no machine 'm9'",
+            "FAILED_PRECONDITION",
+            "INVALID_ARGUMENT",
         ], lines);
     }
 
     [PythonFact]
-    public async Task Server_streaming_calls()
+    public async Task Server_and_bidirectional_streams()
     {
         string[] lines = await RunAsync("""
-            print(",".join(str(r.index) for r in echo.Count(echo_pb2.CountRequest(count=20), timeout=10)))
-            print(",".join(machine_pb2.MachineState.Name(e.state) for e in machine.WatchMachine(machine_pb2.MachineRef(id="m1"), timeout=10)))
-            """);
-        Assert.Equal([
-            string.Join(",", Enumerable.Range(0, 20)),
-            "MACHINE_STATE_RUNNING,MACHINE_STATE_PAUSED,MACHINE_STATE_STOPPED",
-        ], lines);
-    }
-
-    [PythonFact]
-    public async Task Client_streaming_call()
-    {
-        string[] lines = await RunAsync("""
-            reply = echo.Join(iter([echo_pb2.EchoRequest(text=t) for t in ["a", "b", "c"]]), timeout=10)
-            print(reply.text, reply.index)
-            print(echo.Join(iter([]), timeout=10).index)
-            """);
-        Assert.Equal(["a,b,c 3", "0"], lines);
-    }
-
-    [PythonFact]
-    public async Task Bidirectional_calls_interleave_requests_and_responses()
-    {
-        // Each response is read before the next request is sent: the server must answer
-        // while the request stream is still open.
-        string[] lines = await RunAsync("""
-            requests = queue.Queue()
-            def pending():
-                while True:
-                    item = requests.get()
-                    if item is None:
-                        return
-                    yield item
-            console = machine.AttachConsole(pending(), timeout=10)
-            requests.put(machine_pb2.ConsoleInput(machine_id="m1"))
-            seen = []
-            for data in [b"ls\n", b"uname -a\n"]:
-                requests.put(machine_pb2.ConsoleInput(data=data))
-                seen.append(next(console).data.decode().strip())
-            requests.put(None)
-            print("|".join(seen), len(list(console)))
+            machine.CreateMachine(machine_pb2.CreateMachineRequest(id="py-stream", vcpus=1, memory_mib=64, kernel="KERNEL"), timeout=30)
+            watch = machine.WatchMachine(machine_pb2.MachineRef(id="py-stream"), timeout=30)
+            print(machine_pb2.MachineState.Name(next(watch).state))
+            machine.DeleteMachine(machine_pb2.MachineRef(id="py-stream"), timeout=10)
+            print(",".join(e.detail for e in watch))
             print(status(lambda: list(machine.AttachConsole(iter([machine_pb2.ConsoleInput(data=b"x")]), timeout=10))))
-            chat = echo.Chat(iter([echo_pb2.EchoRequest(text=t) for t in ["x", "y"]]), timeout=10)
-            print(",".join(r.text for r in chat))
+            print(status(lambda: list(machine.AttachConsole(iter([machine_pb2.ConsoleInput(machine_id="nobody")]), timeout=10))))
             """);
-        Assert.Equal(["LS|UNAME -A 0", "INVALID_ARGUMENT", "X,Y"], lines);
+        Assert.Equal(["MACHINE_STATE_CREATED", "deleted", "INVALID_ARGUMENT", "NOT_FOUND"], lines);
     }
 
     [PythonFact]
-    public async Task Deadline_expires_as_DeadlineExceeded()
+    public async Task Deadline_passing_while_the_service_works_is_DeadlineExceeded_and_leaves_no_machine()
     {
-        string[] lines = await RunAsync("""
-            start = time.monotonic()
-            print(status(lambda: echo.Sleep(echo_pb2.SleepRequest(millis=10000, tag="py-deadline"), timeout=0.3)))
-            print(time.monotonic() - start < 5)
+        Server.Host.Machines.BeforeCommit = (call, cancel) => call == "CreateMachine" ? Task.Delay(Timeout.Infinite, cancel) : Task.CompletedTask;
+        try
+        {
+            string[] lines = await RunAsync("""
+                print(status(lambda: machine.CreateMachine(machine_pb2.CreateMachineRequest(id="py-late", vcpus=1, memory_mib=64, kernel="KERNEL"), timeout=0.05)))
+                """);
+            Assert.Equal(["DEADLINE_EXCEEDED"], lines);
+        }
+        finally
+        {
+            Server.Host.Machines.BeforeCommit = (_, _) => Task.CompletedTask;
+        }
+
+        string[] after = await RunAsync("""
+            machine.CreateMachine(machine_pb2.CreateMachineRequest(id="py-after", vcpus=1, memory_mib=64, kernel="KERNEL"), timeout=30)
+            print(status(lambda: machine.GetMachine(machine_pb2.MachineRef(id="py-late"), timeout=10)))
+            machine.DeleteMachine(machine_pb2.MachineRef(id="py-after"), timeout=10)
             """);
-        Assert.Equal(["DEADLINE_EXCEEDED", "True"], lines);
-        await Server.HandlerCancelled("py-deadline").WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["NOT_FOUND"], after);
     }
 
     [PythonFact]
-    public async Task Cancellation_reaches_the_handler()
-    {
-        string[] lines = await RunAsync("""
-            call = echo.Count(echo_pb2.CountRequest(count=1000, delay_ms=20, tag="py-cancel"), timeout=30)
-            next(call); next(call)
-            call.cancel()
-            print(status(lambda: list(call)))
-            """);
-        Assert.Equal(["CANCELLED"], lines);
-        await Server.HandlerCancelled("py-cancel").WaitAsync(TimeSpan.FromSeconds(10));
-    }
-
-    [PythonFact]
-    public async Task Unknown_and_unhandled_methods_are_Unimplemented()
+    public async Task Unknown_methods_are_Unimplemented_and_malformed_or_oversized_requests_refused()
     {
         string[] lines = await RunAsync("""
             nope = channel.unary_unary("/emulator.test.v1.Nope/Call")
             print(status(lambda: nope(b"", timeout=10)))
-            print(status(lambda: machine.DeleteSnapshot(machine_pb2.SnapshotRef(id="s1"), timeout=10)))
-            """);
-        Assert.Equal(["UNIMPLEMENTED", "UNIMPLEMENTED"], lines);
-    }
-
-    [PythonFact]
-    public async Task Oversized_message_is_ResourceExhausted()
-    {
-        string[] lines = await RunAsync("""
-            print(status(lambda: echo.Unary(echo_pb2.EchoRequest(payload=b"x" * (5 * 1024 * 1024)), timeout=20)))
+            raw = channel.unary_unary("/emulator.v1.MachineService/GetMachine")
+            print(status(lambda: raw(b"\x0a\xff\xff\xff\xff\x0f", timeout=10)))
             print(status(lambda: machine.CreateMachine(machine_pb2.CreateMachineRequest(id="big", command_line="x" * (5 * 1024 * 1024)), timeout=20)))
-            print(echo.Unary(echo_pb2.EchoRequest(payload=b"x" * (4 * 1024 * 1024 - 16)), timeout=20).size)
             """);
-        Assert.Equal(["RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", (4 * 1024 * 1024 - 16).ToString(System.Globalization.CultureInfo.InvariantCulture)], lines);
+        Assert.Equal(["UNIMPLEMENTED", "INTERNAL", "RESOURCE_EXHAUSTED"], lines);
     }
 
     [PythonFact]
     public async Task Bearer_token_is_checked()
     {
-        await using TestServer secured = await TestServer.StartAsync(token: "s3cret");
+        await using TestServer secured = await TestServer.StartAsync(o => o with { BearerToken = "s3cret" });
         string[] lines = await PythonGrpc.RunAsync(secured.Target, """
             request = health_pb2.HealthCheckRequest()
             print(status(lambda: health.Check(request, timeout=10)))
             print(status(lambda: health.Check(request, timeout=10, metadata=[("authorization", "Bearer wrong")])))
             print(status(lambda: health.Check(request, timeout=10, metadata=[("authorization", "Bearer s3cret")])))
-            print(status(lambda: list(echo.Count(echo_pb2.CountRequest(count=2), timeout=10))))
+            print(status(lambda: list(machine.WatchMachine(machine_pb2.MachineRef(id="x"), timeout=10))))
             """);
         Assert.Equal(["UNAUTHENTICATED", "UNAUTHENTICATED", "OK", "UNAUTHENTICATED"], lines);
+    }
+
+    [PythonFact]
+    public async Task A_Unix_socket_serves_grpcio()
+    {
+        string directory = Directory.CreateTempSubdirectory("emu-py-socket-").FullName;
+        try
+        {
+            await using TestServer local = await TestServer.StartAsync(o => o with { Listen = Hosting.ListenAddress.UnixSocket(Path.Combine(directory, "emu.sock")) });
+            string[] lines = await PythonGrpc.RunAsync(local.Target, """
+                print(health_pb2.HealthCheckResponse.ServingStatus.Name(health.Check(health_pb2.HealthCheckRequest(), timeout=10).status))
+                print(len(machine.ListMachines(machine_pb2.ListMachinesRequest(), timeout=10).machines))
+                """);
+            Assert.Equal(["SERVING", "0"], lines);
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 }

@@ -3,8 +3,8 @@ using Emulator.Testing;
 namespace Emulator.Service.Tests;
 
 /// <summary>
-/// Python's grpcio with this project's stubs (health, machine, the test echo service); each
-/// test runs a small script against the server and checks what it prints.
+/// Python's grpcio with this project's stubs (health, machine); each test runs a small script
+/// against the server and checks what it prints.
 /// </summary>
 internal static class PythonGrpc
 {
@@ -12,10 +12,8 @@ internal static class PythonGrpc
     private const string Prelude = """
         import sys, queue, threading, time, grpc
         import health_pb2, health_pb2_grpc
-        from emulator.test.v1 import echo_pb2, echo_pb2_grpc
         from emulator.v1 import machine_pb2, machine_pb2_grpc
         channel = grpc.insecure_channel(sys.argv[1])
-        echo = echo_pb2_grpc.EchoStub(channel)
         machine = machine_pb2_grpc.MachineServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
         def status(call):
@@ -33,7 +31,6 @@ internal static class PythonGrpc
     [
         new(Path.Combine("protos", "grpc", "health", "v1"), "health.proto"),
         new("protos", "emulator/v1/machine.proto"),
-        new(Path.Combine("tests", "Emulator.Service.Tests", "Protos"), "emulator/test/v1/echo.proto"),
     ], Prelude);
 
     /// <summary>Runs <paramref name="script"/> (after the prelude) against the server; returns its output lines.</summary>

@@ -1,8 +1,11 @@
 using System.Text.Json;
 using Emulator.Machine.Snapshots;
+using Emulator.Service.Client;
+using Emulator.Service.Hosting;
 using Emulator.Service.Machines;
-using Emulator.Service.Rpc;
 using Emulator.Service.V1;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Emulator.Service.Tests;
 
@@ -14,31 +17,30 @@ namespace Emulator.Service.Tests;
 /// </summary>
 public sealed class RestoreLimitsTests : IAsyncLifetime
 {
-    private const string Service = "emulator.v1.MachineService/";
     private readonly DirectoryInfo snapshots = Directory.CreateTempSubdirectory("emu-restore-limits-");
-    private GrpcServer server = null!;
-    private MachineService machines = null!;
-    private GrpcClient client = null!;
+    private ControlPlaneHost server = null!;
+    private GrpcChannel channel = null!;
+    private V1.MachineService.MachineServiceClient client = null!;
 
     public async Task InitializeAsync()
     {
-        server = new GrpcServer(new GrpcServerOptions { Port = 0 });
-        machines = new MachineService(new MachineServiceOptions
+        server = await ControlPlaneHost.StartAsync(new ControlPlaneOptions
         {
-            MaxVcpusPerMachine = 2,
-            MaxMemoryMibPerMachine = 256,
-            SnapshotDirectory = snapshots.FullName,
+            Machines = new MachineServiceOptions
+            {
+                MaxVcpusPerMachine = 2,
+                MaxMemoryMibPerMachine = 256,
+                SnapshotDirectory = snapshots.FullName,
+            },
         });
-        machines.MapTo(server);
-        await server.StartAsync();
-        client = new GrpcClient(server.Address);
+        channel = ControlPlaneChannel.Open(server.Address);
+        client = new(channel);
     }
 
     public async Task DisposeAsync()
     {
-        client.Dispose();
+        channel.Dispose();
         await server.DisposeAsync();
-        await machines.DisposeAsync();
         snapshots.Delete(recursive: true);
     }
 
@@ -69,11 +71,11 @@ public sealed class RestoreLimitsTests : IAsyncLifetime
     {
         Craft("big", cpus, memoryBytes);
         var e = await Assert.ThrowsAsync<RpcException>(() =>
-            client.UnaryAsync<RestoreSnapshotRequest, Service.V1.Machine>(Service + "RestoreSnapshot", new RestoreSnapshotRequest { SnapshotId = "big", MachineId = "restored" }));
-        Assert.Equal(StatusCode.ResourceExhausted, e.Status);
-        Assert.Contains("at most 2 vCPUs and 256 MiB", e.Detail);
+            client.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = "big", MachineId = "restored" }).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, e.StatusCode);
+        Assert.Contains("at most 2 vCPUs and 256 MiB", e.Status.Detail);
 
-        var list = await client.UnaryAsync<ListMachinesRequest, ListMachinesResponse>(Service + "ListMachines", new ListMachinesRequest());
+        var list = await client.ListMachinesAsync(new ListMachinesRequest());
         Assert.Empty(list.Machines);
         Assert.False(Directory.Exists(Path.Combine(snapshots.FullName, "layers")) && Directory.EnumerateFiles(Path.Combine(snapshots.FullName, "layers")).Any());
     }
@@ -83,8 +85,8 @@ public sealed class RestoreLimitsTests : IAsyncLifetime
     {
         Craft("small", 2, 256UL << 20);
         var e = await Assert.ThrowsAsync<RpcException>(() =>
-            client.UnaryAsync<RestoreSnapshotRequest, Service.V1.Machine>(Service + "RestoreSnapshot", new RestoreSnapshotRequest { SnapshotId = "small" }));
-        Assert.Equal(StatusCode.DataLoss, e.Status);
-        Assert.Contains("checksum", e.Detail);
+            client.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = "small" }).ResponseAsync);
+        Assert.Equal(StatusCode.DataLoss, e.StatusCode);
+        Assert.Contains("checksum", e.Status.Detail);
     }
 }

@@ -1,145 +1,78 @@
-using System.Collections.Concurrent;
-using Emulator.Service.Health;
-using Emulator.Service.Rpc;
-using Emulator.Service.Tests.V1;
+using Emulator.Service.Client;
+using Emulator.Service.Hosting;
+using Emulator.Service.Machines;
 using Emulator.Service.V1;
-using Google.Protobuf;
+using Grpc.Net.Client;
+using MachineClient = Emulator.Service.V1.MachineService.MachineServiceClient;
 
 namespace Emulator.Service.Tests;
 
 /// <summary>
-/// A server on 127.0.0.1, port 0, with Health, the Echo test service and a fake of a few
-/// MachineService calls (the real one is built on the machine API later).
+/// A node's control plane as `emu serve` builds it (ControlPlaneHost), on 127.0.0.1 with a port
+/// the system chooses unless the options say otherwise; its machines may use files in a temporary
+/// directory that holds <see cref="TinyKernel"/>, and its snapshots go to another.
 /// </summary>
 public sealed class TestServer : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<string, TaskCompletionSource> cancelled = new();
-    private readonly ConcurrentDictionary<string, TaskCompletionSource> released = new();
+    private readonly DirectoryInfo files;
 
-    private TestServer(GrpcServer server, HealthService health)
+    private TestServer(ControlPlaneHost host, DirectoryInfo files)
     {
-        Server = server;
-        Health = health;
+        Host = host;
+        this.files = files;
     }
 
-    public GrpcServer Server { get; }
-    public HealthService Health { get; }
-    public int Port => Server.Port;
-    public string Target => $"127.0.0.1:{Server.Port}";
+    public ControlPlaneHost Host { get; }
 
-    public static async Task<TestServer> StartAsync(string? token = null)
+    /// <summary>"http://127.0.0.1:PORT", "https://..." or "unix:PATH".</summary>
+    public string Address => Host.Address;
+
+    /// <summary>The address as Python's grpc.insecure_channel takes it.</summary>
+    public string Target => Address.StartsWith("unix:", StringComparison.Ordinal) ? Address : new Uri(Address).Authority;
+
+    /// <summary>A kernel the node allows.</summary>
+    public string Kernel => Path.Combine(files.FullName, "allowed", "vmlinux");
+
+    public string SnapshotDirectory => Path.Combine(files.FullName, "snapshots");
+
+    /// <summary>A machine of the tiny kernel: 1 vCPU, 64 MiB.</summary>
+    public CreateMachineRequest Tiny(string id) => new() { Id = id, Vcpus = 1, MemoryMib = 64, Kernel = Kernel, CommandLine = "console=ttyS0" };
+
+    /// <summary>Starts a server; <paramref name="configure"/> changes the options (its Machines are filled in after).</summary>
+    public static async Task<TestServer> StartAsync(Func<ControlPlaneOptions, ControlPlaneOptions>? configure = null)
     {
-        var server = new GrpcServer(new GrpcServerOptions { BearerToken = token });
-        var health = new HealthService();
-        health.MapTo(server);
-        var test = new TestServer(server, health);
-        server.AddServices(EchoReflection.Descriptor).AddServices(MachineReflection.Descriptor);
-        test.MapEcho();
-        test.MapMachineFake();
-        await server.StartAsync();
-        return test;
-    }
-
-    public GrpcClient Client(string? token = null) =>
-        new(Server.Address, new GrpcClientOptions { BearerToken = token });
-
-    /// <summary>Completes when the handler of the call tagged <paramref name="tag"/> saw its token cancelled.</summary>
-    public Task HandlerCancelled(string tag) => Signal(tag).Task;
-
-    private TaskCompletionSource Signal(string tag) =>
-        cancelled.GetOrAdd(tag, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-
-    /// <summary>Ends the sleep of the call tagged <paramref name="tag"/> that ignores cancellation, before its time is up.</summary>
-    public void Release(string tag) => Gate(tag).TrySetResult();
-
-    private TaskCompletionSource Gate(string tag) =>
-        released.GetOrAdd(tag, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-
-    private void Watch(string tag, CancellationToken token)
-    {
-        if (tag.Length > 0)
-            token.Register(() => Signal(tag).TrySetResult());
-    }
-
-    private void MapEcho()
-    {
-        Server.MapUnary<EchoRequest, EchoReply>("emulator.test.v1.Echo/Unary", (request, context) =>
+        var files = Directory.CreateTempSubdirectory("emu-service-test-");
+        string allowed = Directory.CreateDirectory(Path.Combine(files.FullName, "allowed")).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(allowed, "vmlinux"), TinyKernel.Bytes());
+        var options = (configure ?? (o => o))(new ControlPlaneOptions()) with
         {
-            if (request.Text == "throw")
-                throw new InvalidOperationException("secret host detail");
-            if (request.Text.StartsWith("status:", StringComparison.Ordinal))
-                throw new RpcException(Enum.Parse<StatusCode>(request.Text["status:".Length..]), "niet gevonden — 100% ✓");
-            return Task.FromResult(new EchoReply { Text = request.Text, Size = request.Payload.Length });
-        });
-        Server.MapServerStreaming<CountRequest, EchoReply>("emulator.test.v1.Echo/Count", async (request, responses, context) =>
-        {
-            Watch(request.Tag, context.CancellationToken);
-            for (int i = 0; i < request.Count; i++)
+            Machines = new MachineServiceOptions
             {
-                await responses.WriteAsync(new EchoReply { Text = $"n{i}", Index = i });
-                if (request.DelayMs > 0)
-                    await Task.Delay(request.DelayMs, context.CancellationToken);
-            }
-        });
-        Server.MapClientStreaming<EchoRequest, EchoReply>("emulator.test.v1.Echo/Join", async (requests, context) =>
-        {
-            var texts = new List<string>();
-            await foreach (EchoRequest request in requests)
-                texts.Add(request.Text);
-            return new EchoReply { Text = string.Join(",", texts), Index = texts.Count };
-        });
-        Server.MapDuplexStreaming<EchoRequest, EchoReply>("emulator.test.v1.Echo/Chat", async (requests, responses, context) =>
-        {
-            int index = 0;
-            await foreach (EchoRequest request in requests)
-                await responses.WriteAsync(new EchoReply { Text = request.Text.ToUpperInvariant(), Index = index++ });
-        });
-        Server.MapUnary<SleepRequest, EchoReply>("emulator.test.v1.Echo/Sleep", async (request, context) =>
-        {
-            Watch(request.Tag, context.CancellationToken);
-            if (request.IgnoreCancellation)
-                await Task.WhenAny(Task.Delay(request.Millis, CancellationToken.None), Gate(request.Tag).Task);
-            else
-                await Task.Delay(request.Millis, context.CancellationToken);
-            return new EchoReply { Text = "slept" };
-        });
-    }
-
-    private void MapMachineFake()
-    {
-        var machine = new global::Emulator.Service.V1.Machine
-        {
-            Id = "m1",
-            State = MachineState.Running,
-            Node = "node-a",
-            Spec = new MachineSpec { Vcpus = 2, MemoryMib = 256, Kernel = "/boot/vmlinux", CommandLine = "console=ttyS0" },
+                AllowedDirectories = [allowed],
+                SnapshotDirectory = Path.Combine(files.FullName, "snapshots"),
+                MaxVcpusPerMachine = 2,
+                MaxMemoryMibPerMachine = 256,
+                Tier1 = null,
+            },
         };
-        Server.MapUnary<MachineRef, global::Emulator.Service.V1.Machine>("emulator.v1.MachineService/GetMachine", (request, context) =>
-            request.Id == machine.Id
-                ? Task.FromResult(machine)
-                : throw new RpcException(StatusCode.NotFound, $"no machine \"{request.Id}\""));
-        Server.MapUnary<CreateMachineRequest, global::Emulator.Service.V1.Machine>("emulator.v1.MachineService/CreateMachine", (request, context) =>
-            Task.FromResult(new global::Emulator.Service.V1.Machine { Id = request.Id, State = MachineState.Created }));
-        Server.MapServerStreaming<MachineRef, MachineEvent>("emulator.v1.MachineService/WatchMachine", async (request, events, context) =>
+        try
         {
-            foreach (MachineState state in new[] { MachineState.Running, MachineState.Paused, MachineState.Stopped })
-                await events.WriteAsync(new MachineEvent { MachineId = request.Id, State = state });
-        });
-        Server.MapDuplexStreaming<ConsoleInput, ConsoleOutput>("emulator.v1.MachineService/AttachConsole", async (input, output, context) =>
+            return new TestServer(await ControlPlaneHost.StartAsync(options), files);
+        }
+        catch
         {
-            bool first = true;
-            await foreach (ConsoleInput message in input)
-            {
-                if (first && message.MachineId != machine.Id)
-                    throw message.MachineId.Length == 0
-                        ? new RpcException(StatusCode.InvalidArgument, "the first message must name the machine")
-                        : new RpcException(StatusCode.NotFound, $"no machine \"{message.MachineId}\"");
-                if (!first)
-                    await output.WriteAsync(new ConsoleOutput { Data = ByteString.CopyFrom(message.Data.ToByteArray().Select(b => (byte)char.ToUpperInvariant((char)b)).ToArray()) });
-                first = false;
-            }
-        });
+            files.Delete(recursive: true);
+            throw;
+        }
     }
 
-    public ValueTask DisposeAsync() => Server.DisposeAsync();
+    public GrpcChannel Channel(string? token = null) => ControlPlaneChannel.Open(Address, token);
+
+    public static MachineClient Machines(GrpcChannel channel) => new(channel);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Host.DisposeAsync();
+        files.Delete(recursive: true);
+    }
 }

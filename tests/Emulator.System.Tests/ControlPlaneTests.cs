@@ -3,53 +3,55 @@ using System.Text;
 using Emulator.Cli.Terminal;
 using Emulator.Machine.Block;
 using Emulator.Machine.Telemetry;
+using Emulator.Service.Client;
+using Emulator.Service.Hosting;
 using Emulator.Service.Machines;
-using Emulator.Service.Rpc;
 using Emulator.Service.V1;
 using MachineInfo = Emulator.Service.V1.Machine;
 using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
 using OpenTelemetry;
 using OpenTelemetry.Trace;
-using StatusCode = Emulator.Service.Rpc.StatusCode;
+using StatusCode = Grpc.Core.StatusCode;
 using Xunit;
 
 namespace Emulator.System.Tests;
 
 /// <summary>
-/// The control plane end to end over gRPC (our server and client on loopback): bad requests get
+/// The control plane end to end over gRPC (ControlPlaneHost and Grpc.Net.Client on loopback): bad requests get
 /// the documented status codes, then the default guest is created, started, reached over
 /// AttachConsole, paused and resumed, stopped and deleted.
 /// </summary>
 public sealed class ControlPlaneTests : IAsyncLifetime
 {
-    private const string Service = "emulator.v1.MachineService/";
     private static readonly TimeSpan Boot = TimeSpan.FromMinutes(5);
-    private GrpcServer server = null!;
-    private MachineService machines = null!;
-    private GrpcClient client = null!;
+    private ControlPlaneHost server = null!;
+    private GrpcChannel channel = null!;
+    private Emulator.Service.V1.MachineService.MachineServiceClient client = null!;
     private readonly DirectoryInfo snapshots = Directory.CreateTempSubdirectory("emu-cp-snapshots-");
     private readonly DirectoryInfo disks = Directory.CreateTempSubdirectory("emu-cp-disks-");
     private readonly DirectoryInfo notAllowed = Directory.CreateTempSubdirectory("emu-cp-outside-");
 
     public async Task InitializeAsync()
     {
-        server = new GrpcServer(new GrpcServerOptions { Port = 0 });
-        machines = new MachineService(new MachineServiceOptions
+        server = await ControlPlaneHost.StartAsync(new ControlPlaneOptions
         {
-            AllowedDirectories = [DefaultGuest.ImageDirectory, disks.FullName],
-            MaxMemoryMibPerNode = 2048,
-            SnapshotDirectory = snapshots.FullName,
+            Machines = new MachineServiceOptions
+            {
+                AllowedDirectories = [DefaultGuest.ImageDirectory, disks.FullName],
+                MaxMemoryMibPerNode = 2048,
+                SnapshotDirectory = snapshots.FullName,
+            },
         });
-        machines.MapTo(server);
-        await server.StartAsync();
-        client = new GrpcClient(server.Address);
+        channel = ControlPlaneChannel.Open(server.Address);
+        client = new(channel);
     }
 
     public async Task DisposeAsync()
     {
-        client.Dispose();
+        channel.Dispose();
         await server.DisposeAsync();
-        await machines.DisposeAsync();
         snapshots.Delete(recursive: true);
         disks.Delete(recursive: true);
         notAllowed.Delete(recursive: true);
@@ -57,8 +59,13 @@ public sealed class ControlPlaneTests : IAsyncLifetime
 
     private Task<MachineInfo> Call(string method, IMessage request) => method switch
     {
-        "CreateMachine" => client.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + method, (CreateMachineRequest)request),
-        _ => client.UnaryAsync<MachineRef, MachineInfo>(Service + method, (MachineRef)request),
+        "CreateMachine" => client.CreateMachineAsync((CreateMachineRequest)request).ResponseAsync,
+        "StartMachine" => client.StartMachineAsync((MachineRef)request).ResponseAsync,
+        "PauseMachine" => client.PauseMachineAsync((MachineRef)request).ResponseAsync,
+        "ResumeMachine" => client.ResumeMachineAsync((MachineRef)request).ResponseAsync,
+        "StopMachine" => client.StopMachineAsync((MachineRef)request).ResponseAsync,
+        "GetMachine" => client.GetMachineAsync((MachineRef)request).ResponseAsync,
+        _ => throw new ArgumentException($"not a call that returns a machine: {method}", nameof(method)),
     };
 
     private static CreateMachineRequest Guest(string id) => new()
@@ -77,7 +84,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         async Task<StatusCode> Status(Func<Task> call)
         {
             var e = await Assert.ThrowsAsync<RpcException>(call);
-            return e.Status;
+            return e.StatusCode;
         }
 
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("zero-cpus")) { Vcpus = 0 })));
@@ -93,7 +100,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(StatusCode.FailedPrecondition, await Status(() => Call("PauseMachine", new MachineRef { Id = "created" })));
         Assert.Equal(StatusCode.FailedPrecondition, await Status(() => Call("StopMachine", new MachineRef { Id = "created" })));
         Assert.Equal(StatusCode.ResourceExhausted, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("too-much")) { MemoryMib = 2048 })));
-        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "created" });
+        await client.DeleteMachineAsync(new MachineRef { Id = "created" });
         Assert.Equal(StatusCode.NotFound, await Status(() => Call("GetMachine", new MachineRef { Id = "created" })));
     }
 
@@ -120,17 +127,17 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         {
             var created = await Call("CreateMachine", new CreateMachineRequest(Guest("forged-raw")) { Disks = { new Disk { Path = forged } } });
             Assert.Equal(Emulator.Service.V1.MachineState.Created, created.State);
-            await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "forged-raw" });
+            await client.DeleteMachineAsync(new MachineRef { Id = "forged-raw" });
         }
 
         var denied = await Assert.ThrowsAsync<RpcException>(() => Call("CreateMachine",
             new CreateMachineRequest(Guest("escaping")) { Disks = { new Disk { Path = escaping, Format = "emucow" } } }));
-        Assert.Equal(StatusCode.PermissionDenied, denied.Status);
-        Assert.Contains(secret, denied.Detail);
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        Assert.Contains(secret, denied.Status.Detail);
 
         var unknown = await Assert.ThrowsAsync<RpcException>(() => Call("CreateMachine",
             new CreateMachineRequest(Guest("qcow2")) { Disks = { new Disk { Path = forged, Format = "qcow2" } } }));
-        Assert.Equal(StatusCode.InvalidArgument, unknown.Status);
+        Assert.Equal(StatusCode.InvalidArgument, unknown.StatusCode);
     }
 
     [Fact]
@@ -144,7 +151,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
 
         await Call("CreateMachine", Guest("traced"));
         await Assert.ThrowsAsync<RpcException>(() => Call("PauseMachine", new MachineRef { Id = "traced" }));
-        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "traced" });
+        await client.DeleteMachineAsync(new MachineRef { Id = "traced" });
 
         List<Activity> mine;
         lock (spans)
@@ -210,28 +217,28 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         await Call("CreateMachine", new CreateMachineRequest(Guest("smp")) { Vcpus = 2 });
         await Call("StartMachine", new MachineRef { Id = "smp" });
         string digest;
-        await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+        using (var console = client.AttachConsole())
         {
-            await console.WriteAsync(new ConsoleInput { MachineId = "smp" });
-            var reader = new ConsoleReader(console.ResponseStream.GetAsyncEnumerator());
+            await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = "smp" });
+            var reader = new ConsoleReader(console.ResponseStream.ReadAllAsync().GetAsyncEnumerator());
             await reader.WaitFor(global::System.Text.RegularExpressions.Regex.Escape(ConsoleSession.Prompt));
-            await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\n(dd if=/dev/zero bs=1M count=32 2>/dev/null | sha256sum; echo work-done; echo online-$(cat /sys/devices/system/cpu/online)-end) &\n") });
+            await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\n(dd if=/dev/zero bs=1M count=32 2>/dev/null | sha256sum; echo work-done; echo online-$(cat /sys/devices/system/cpu/online)-end) &\n") });
             await Task.Delay(1500);
-            var snap = await client.UnaryAsync<CreateSnapshotRequest, Snapshot>(Service + "CreateSnapshot", new CreateSnapshotRequest { MachineId = "smp", SnapshotId = "smp-snap" });
+            var snap = await client.CreateSnapshotAsync(new CreateSnapshotRequest { MachineId = "smp", SnapshotId = "smp-snap" });
             Assert.Equal(2u, snap.Vcpus);
             digest = (await reader.WaitFor("([0-9a-f]{64})  -[\\s\\S]*?work-done")).Groups[1].Value;
             await Call("StopMachine", new MachineRef { Id = "smp" });
         }
 
-        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "smp" });
+        await client.DeleteMachineAsync(new MachineRef { Id = "smp" });
         Assert.Equal(Convert.ToHexStringLower(global::System.Security.Cryptography.SHA256.HashData(new byte[32 << 20])), digest);
 
-        var restored = await client.UnaryAsync<RestoreSnapshotRequest, MachineInfo>(Service + "RestoreSnapshot", new RestoreSnapshotRequest { SnapshotId = "smp-snap", MachineId = "smp-restored" });
+        var restored = await client.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = "smp-snap", MachineId = "smp-restored" });
         Assert.Equal(Emulator.Service.V1.MachineState.Paused, restored.State);
-        await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+        using (var console = client.AttachConsole())
         {
-            await console.WriteAsync(new ConsoleInput { MachineId = "smp-restored" });
-            var reader = new ConsoleReader(console.ResponseStream.GetAsyncEnumerator());
+            await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = "smp-restored" });
+            var reader = new ConsoleReader(console.ResponseStream.ReadAllAsync().GetAsyncEnumerator());
             await Call("ResumeMachine", new MachineRef { Id = "smp-restored" });
             Assert.Equal(digest, (await reader.WaitFor("([0-9a-f]{64})  -[\\s\\S]*?work-done")).Groups[1].Value);
             // The job itself reports the online CPUs when it finishes, which is after the restore.
@@ -239,8 +246,8 @@ public sealed class ControlPlaneTests : IAsyncLifetime
             await Call("StopMachine", new MachineRef { Id = "smp-restored" });
         }
 
-        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "smp-restored" });
-        await client.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = "smp-snap" });
+        await client.DeleteMachineAsync(new MachineRef { Id = "smp-restored" });
+        await client.DeleteSnapshotAsync(new SnapshotRef { Id = "smp-snap" });
     }
 
     [Fact]
@@ -250,10 +257,10 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(Emulator.Service.V1.MachineState.Created, created.State);
         Assert.Equal(Emulator.Service.V1.MachineState.Running, (await Call("StartMachine", new MachineRef { Id = "vm1" })).State);
 
-        await using var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole");
-        await console.WriteAsync(new ConsoleInput { MachineId = "vm1" });
+        using var console = client.AttachConsole();
+        await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = "vm1" });
         var seen = new StringBuilder();
-        var output = console.ResponseStream.GetAsyncEnumerator();
+        var output = console.ResponseStream.ReadAllAsync().GetAsyncEnumerator();
         async Task WaitFor(string text)
         {
             using var timeout = new CancellationTokenSource(Boot);
@@ -265,18 +272,18 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         }
 
         await WaitFor(ConsoleSession.Prompt);
-        await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho $((6*7))-ok\n") });
+        await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho $((6*7))-ok\n") });
         await WaitFor("42-ok");
 
         Assert.Equal(Emulator.Service.V1.MachineState.Paused, (await Call("PauseMachine", new MachineRef { Id = "vm1" })).State);
         Assert.Equal(Emulator.Service.V1.MachineState.Running, (await Call("ResumeMachine", new MachineRef { Id = "vm1" })).State);
-        await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("echo $((7*8))-ok\n") });
+        await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("echo $((7*8))-ok\n") });
         await WaitFor("56-ok");
 
-        var list = await client.UnaryAsync<ListMachinesRequest, ListMachinesResponse>(Service + "ListMachines", new ListMachinesRequest());
+        var list = await client.ListMachinesAsync(new ListMachinesRequest());
         Assert.Contains(list.Machines, m => m.Id == "vm1" && m.State == Emulator.Service.V1.MachineState.Running);
 
         Assert.Equal(Emulator.Service.V1.MachineState.Stopped, (await Call("StopMachine", new MachineRef { Id = "vm1" })).State);
-        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = "vm1" });
+        await client.DeleteMachineAsync(new MachineRef { Id = "vm1" });
     }
 }

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using Emulator.Cli.Terminal;
-using Emulator.Service.Health;
+using Emulator.Service.Hosting;
 using Emulator.Service.Machines;
-using Emulator.Service.Rpc;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -27,25 +26,25 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
 
     private async Task<string[]> RunScenario(string scenario, string? token)
     {
-        var server = new GrpcServer(new GrpcServerOptions { Port = 0, BearerToken = token });
-        new HealthService().MapTo(server);
         var snapshots = Directory.CreateTempSubdirectory("emu-py-snapshots-");
         // A file in the catalogue that is not a sound snapshot: restoring it is DATA_LOSS.
         await File.WriteAllBytesAsync(Path.Combine(snapshots.FullName, "damaged.emusnap"), "EMUSNAP\0 but nothing else"u8.ToArray());
         // The machine's disk: a copy of the default guest's ext4 image, in a directory the node allows.
         var disks = Directory.CreateTempSubdirectory("emu-py-disks-");
         File.Copy(DefaultGuest.RootFs, Path.Combine(disks.FullName, "disk.raw"));
-        var machines = new MachineService(new MachineServiceOptions
+        var server = await ControlPlaneHost.StartAsync(new ControlPlaneOptions
         {
-            AllowedDirectories = [DefaultGuest.ImageDirectory, disks.FullName],
-            SnapshotDirectory = snapshots.FullName,
+            BearerToken = token,
+            Machines = new MachineServiceOptions
+            {
+                AllowedDirectories = [DefaultGuest.ImageDirectory, disks.FullName],
+                SnapshotDirectory = snapshots.FullName,
+            },
         });
-        machines.MapTo(server);
-        await server.StartAsync();
         try
         {
             string script = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "control_plane.py"));
-            string[] arguments = [$"127.0.0.1:{server.Port}", scenario, DefaultGuest.ImageDirectory, ConsoleSession.Prompt, Path.Combine(disks.FullName, "disk.raw"), token ?? ""];
+            string[] arguments = [new Uri(server.Address).Authority, scenario, DefaultGuest.ImageDirectory, ConsoleSession.Prompt, Path.Combine(disks.FullName, "disk.raw"), token ?? ""];
             string[] lines = await python.RunAsync(script, Limit, arguments);
             foreach (string line in lines)
             {
@@ -67,7 +66,6 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
         finally
         {
             await server.DisposeAsync();
-            await machines.DisposeAsync();
             snapshots.Delete(recursive: true);
             disks.Delete(recursive: true);
         }

@@ -264,7 +264,8 @@ def restore_and_finish(snapshot_id, original_digest):
     console.type("\n")
     time.sleep(1)
     fact("restored shell", console.run("echo $((8*9))-ok", r"(\d+)-ok").group(1))
-    marker = console.run("echo 3 > /proc/sys/vm/drop_caches; echo disk=$(head -c 11 /dev/vda)=", r"disk=(.*)=").group(1)
+    # disk$((1)) is echoed as typed and answered as disk1: the pattern cannot match the echoed line.
+    marker = console.run("echo 3 > /proc/sys/vm/drop_caches; echo disk$((1))=$(head -c 11 /dev/vda)=", r"disk1=(.*)=").group(1)
     fact("restored disk holds what was written before the snapshot:", marker)
     machines.StopMachine(pb.MachineRef(id=restored.id), metadata=AUTH, timeout=60)
     console.wait_ended()

@@ -2,23 +2,25 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Emulator.Cli.Terminal;
+using Emulator.Service.Client;
+using Emulator.Service.Hosting;
 using Emulator.Service.Machines;
-using Emulator.Service.Rpc;
 using Emulator.Service.V1;
 using Google.Protobuf;
+using Grpc.Core;
 using MachineInfo = Emulator.Service.V1.Machine;
+using MachineClient = Emulator.Service.V1.MachineService.MachineServiceClient;
 
 namespace Emulator.Cli.Bench;
 
 /// <summary>
 /// `emu bench control`: the control plane over gRPC on loopback, against a server started in
-/// this process (GrpcServer + MachineService, as `emu serve` builds them). Unary round trips
-/// through our GrpcClient and, when python3-grpcio is installed, through grpcio; then the time
+/// this process (ControlPlaneHost, as `emu serve` builds it: Kestrel and Grpc.AspNetCore). Unary
+/// round trips through Grpc.Net.Client and, when python3-grpcio is installed, through grpcio; then the time
 /// from CreateMachine to the guest's shell prompt. Figures, not a test.
 /// </summary>
 internal static class ControlBenchmark
 {
-    private const string Service = "emulator.v1.MachineService/";
     private const int WarmUp = 500;
     private const int Iterations = 5000;
     private const int BootRuns = 3;
@@ -37,15 +39,16 @@ internal static class ControlBenchmark
 
     private static async Task<int> RunAsync(string image)
     {
-        await using var server = new GrpcServer(new GrpcServerOptions { Port = 0 });
         var snapshots = Directory.CreateTempSubdirectory("emu-bench-snapshots-");
-        await using var machines = new MachineService(new MachineServiceOptions { AllowedDirectories = [image], SnapshotDirectory = snapshots.FullName });
-        machines.MapTo(server);
-        await server.StartAsync();
-        using var client = new GrpcClient(server.Address);
-        Console.WriteLine($"control plane: in-process server on {server.Address} (cleartext HTTP/2), one client, calls one after another");
+        await using var server = await ControlPlaneHost.StartAsync(new ControlPlaneOptions
+        {
+            Machines = new MachineServiceOptions { AllowedDirectories = [image], SnapshotDirectory = snapshots.FullName },
+        });
+        using var channel = ControlPlaneChannel.Open(server.Address);
+        var client = new MachineClient(channel);
+        Console.WriteLine($"control plane: in-process server on {server.Address} (Kestrel, cleartext HTTP/2), one Grpc.Net.Client channel, calls one after another");
 
-        await MeasureUnary(client, server.Port, image);
+        await MeasureUnary(client, new Uri(server.Address).Port, image);
         await MeasureCreateToShell(client, image);
         try
         {
@@ -69,10 +72,10 @@ internal static class ControlBenchmark
         CommandLine = GuestImage.DefaultAppend,
     };
 
-    private static async Task MeasureUnary(GrpcClient client, int port, string image)
+    private static async Task MeasureUnary(MachineClient client, int port, string image)
     {
         // A CREATED machine: the calls read its record; no guest runs beside them.
-        await client.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", Guest(image, "bench-idle"));
+        await client.CreateMachineAsync(Guest(image, "bench-idle"));
         var get = new MachineRef { Id = "bench-idle" };
         var list = new ListMachinesRequest();
         Console.WriteLine($"unary round trips, {Iterations:N0} calls after {WarmUp} warm-up, one machine (CREATED):");
@@ -80,20 +83,20 @@ internal static class ControlBenchmark
         var pythonFigures = python is null ? null : PythonGrpcLoop.Measure(python, port, WarmUp, Iterations,
             [("GetMachine", get.ToByteArray()), ("ListMachines", list.ToByteArray())]);
 
-        Line("GetMachine", await Time(() => client.UnaryAsync<MachineRef, MachineInfo>(Service + "GetMachine", get)), pythonFigures?["GetMachine"]);
-        Line("ListMachines", await Time(() => client.UnaryAsync<ListMachinesRequest, ListMachinesResponse>(Service + "ListMachines", list)), pythonFigures?["ListMachines"]);
+        Line("GetMachine", await Time(() => client.GetMachineAsync(get).ResponseAsync), pythonFigures?["GetMachine"]);
+        Line("ListMachines", await Time(() => client.ListMachinesAsync(list).ResponseAsync), pythonFigures?["ListMachines"]);
         if (python is null)
         {
             Console.WriteLine("  Python: python3 with grpc not found (apt-get install python3-grpcio): no comparison");
         }
 
-        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", get);
+        await client.DeleteMachineAsync(get);
     }
 
     private static void Line(string method, LatencyFigures ours, LatencyFigures? python)
     {
         string beside = python is { } p ? $" | Python grpcio: {p}" : "";
-        Console.WriteLine($"  {method,-12} C# GrpcClient: {ours}{beside}");
+        Console.WriteLine($"  {method,-12} C# Grpc.Net.Client: {ours}{beside}");
     }
 
     private static async Task<LatencyFigures> Time<T>(Func<Task<T>> call)
@@ -115,7 +118,7 @@ internal static class ControlBenchmark
         return LatencyFigures.From(samples, Stopwatch.GetElapsedTime(start).TotalSeconds);
     }
 
-    private static async Task MeasureCreateToShell(GrpcClient client, string image)
+    private static async Task MeasureCreateToShell(MachineClient client, string image)
     {
         Console.WriteLine($"create to shell over gRPC: CreateMachine + StartMachine + AttachConsole until \"{ConsoleSession.Prompt.Trim()}\"; vmlinux + initramfs.cpio.gz, 512 MiB, 1 vCPU, append \"{GuestImage.DefaultAppend}\"");
         var seconds = new List<double>();
@@ -123,32 +126,32 @@ internal static class ControlBenchmark
         {
             string id = $"bench-boot-{run}";
             var sw = Stopwatch.StartNew();
-            await client.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", Guest(image, id));
+            await client.CreateMachineAsync(Guest(image, id));
             var created = sw.Elapsed;
-            await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StartMachine", new MachineRef { Id = id });
-            await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+            await client.StartMachineAsync(new MachineRef { Id = id });
+            using (var console = client.AttachConsole())
             {
-                await console.WriteAsync(new ConsoleInput { MachineId = id });
+                await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = id });
                 await WaitForPrompt(console);
                 seconds.Add(sw.Elapsed.TotalSeconds);
                 Console.WriteLine($"  run {run}: {sw.Elapsed.TotalSeconds,6:F1} s (CreateMachine {created.TotalMilliseconds:F0} ms)");
-                await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StopMachine", new MachineRef { Id = id });
+                await client.StopMachineAsync(new MachineRef { Id = id });
             }
 
-            await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = id });
+            await client.DeleteMachineAsync(new MachineRef { Id = id });
         }
 
         seconds.Sort();
         Console.WriteLine($"  median: {seconds[seconds.Count / 2],5:F1} s");
     }
 
-    private static Task WaitForPrompt(StreamingCall<ConsoleInput, ConsoleOutput> console) => WaitFor(console, ConsoleSession.Prompt);
+    private static Task WaitForPrompt(AsyncDuplexStreamingCall<ConsoleInput, ConsoleOutput> console) => WaitFor(console, ConsoleSession.Prompt);
 
-    private static async Task WaitFor(StreamingCall<ConsoleInput, ConsoleOutput> console, string text)
+    private static async Task WaitFor(AsyncDuplexStreamingCall<ConsoleInput, ConsoleOutput> console, string text)
     {
         var seen = new StringBuilder();
         using var timeout = new CancellationTokenSource(Boot);
-        await using var output = console.ResponseStream.GetAsyncEnumerator(timeout.Token);
+        await using var output = console.ResponseStream.ReadAllAsync(timeout.Token).GetAsyncEnumerator(timeout.Token);
         while (!seen.ToString().Contains(text, StringComparison.Ordinal))
         {
             if (!await output.MoveNextAsync())
@@ -166,20 +169,20 @@ internal static class ControlBenchmark
     /// machine, resume it and time until it answers a command on its console. Then QEMU's figures
     /// for the same (<see cref="QemuSnapshotReference"/>) and the ratios.
     /// </summary>
-    private static async Task MeasureSnapshots(GrpcClient client, string image)
+    private static async Task MeasureSnapshots(MachineClient client, string image)
     {
         Console.WriteLine("snapshot and restore of an idle guest at its shell prompt (vmlinux + initramfs, 512 MiB, 1 vCPU, PAUSED):");
         const string id = "bench-snap";
-        await client.UnaryAsync<CreateMachineRequest, MachineInfo>(Service + "CreateMachine", Guest(image, id));
-        await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StartMachine", new MachineRef { Id = id });
-        await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+        await client.CreateMachineAsync(Guest(image, id));
+        await client.StartMachineAsync(new MachineRef { Id = id });
+        using (var console = client.AttachConsole())
         {
-            await console.WriteAsync(new ConsoleInput { MachineId = id });
+            await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = id });
             await WaitForPrompt(console);
         }
 
         await Task.Delay(TimeSpan.FromSeconds(2)); // let the guest settle into idle
-        await client.UnaryAsync<MachineRef, MachineInfo>(Service + "PauseMachine", new MachineRef { Id = id });
+        await client.PauseMachineAsync(new MachineRef { Id = id });
         var snapshotMs = new List<double>();
         var serverMs = new List<double>();
         var sizes = new List<double>();
@@ -187,7 +190,7 @@ internal static class ControlBenchmark
         for (int run = 1; run <= BootRuns; run++)
         {
             var sw = Stopwatch.StartNew();
-            var snap = await client.UnaryAsync<CreateSnapshotRequest, Snapshot>(Service + "CreateSnapshot", new CreateSnapshotRequest { MachineId = id, SnapshotId = $"bench-{run}" });
+            var snap = await client.CreateSnapshotAsync(new CreateSnapshotRequest { MachineId = id, SnapshotId = $"bench-{run}" });
             snapshotMs.Add(sw.Elapsed.TotalMilliseconds);
             serverMs.Add(snap.DurationNanos / 1e6);
             sizes.Add(snap.SizeBytes);
@@ -196,28 +199,28 @@ internal static class ControlBenchmark
                 $"{snap.SizeBytes / 1048576.0:F1} MiB file, {snap.MemoryPagesSaved} of {snap.MemoryPages} RAM pages saved ({snap.MemoryPagesSaved * 4096 / 1048576.0:F0} MiB non-zero)"));
         }
 
-        await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StopMachine", new MachineRef { Id = id });
-        await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = id });
+        await client.StopMachineAsync(new MachineRef { Id = id });
+        await client.DeleteMachineAsync(new MachineRef { Id = id });
         for (int run = 1; run <= BootRuns; run++)
         {
             string restoredId = $"bench-restored-{run}";
             var sw = Stopwatch.StartNew();
-            await client.UnaryAsync<RestoreSnapshotRequest, MachineInfo>(Service + "RestoreSnapshot", new RestoreSnapshotRequest { SnapshotId = $"bench-{run}", MachineId = restoredId });
+            await client.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = $"bench-{run}", MachineId = restoredId });
             var restored = sw.Elapsed;
-            await using (var console = client.DuplexStreaming<ConsoleInput, ConsoleOutput>(Service + "AttachConsole"))
+            using (var console = client.AttachConsole())
             {
-                await console.WriteAsync(new ConsoleInput { MachineId = restoredId });
-                await client.UnaryAsync<MachineRef, MachineInfo>(Service + "ResumeMachine", new MachineRef { Id = restoredId });
-                await console.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho $((6*7))-ok\n") });
+                await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = restoredId });
+                await client.ResumeMachineAsync(new MachineRef { Id = restoredId });
+                await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho $((6*7))-ok\n") });
                 await WaitFor(console, "42-ok");
                 answeredMs.Add(sw.Elapsed.TotalMilliseconds);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  restore {run}: RestoreSnapshot {restored.TotalMilliseconds,5:F0} ms, to a command answered on the console {sw.Elapsed.TotalMilliseconds,5:F0} ms"));
-                await client.UnaryAsync<MachineRef, MachineInfo>(Service + "StopMachine", new MachineRef { Id = restoredId });
+                await client.StopMachineAsync(new MachineRef { Id = restoredId });
             }
 
-            await client.UnaryAsync<MachineRef, DeleteMachineResponse>(Service + "DeleteMachine", new MachineRef { Id = restoredId });
-            await client.UnaryAsync<SnapshotRef, DeleteSnapshotResponse>(Service + "DeleteSnapshot", new SnapshotRef { Id = $"bench-{run}" });
+            await client.DeleteMachineAsync(new MachineRef { Id = restoredId });
+            await client.DeleteSnapshotAsync(new SnapshotRef { Id = $"bench-{run}" });
         }
 
         QemuSnapshotReference.Compare(image, new EmuSnapshotFigures(QemuSnapshotReference.Median(snapshotMs), QemuSnapshotReference.Median(serverMs), QemuSnapshotReference.Median(sizes), QemuSnapshotReference.Median(answeredMs)));

@@ -1,18 +1,18 @@
-using Emulator.Service.Rpc;
+using Grpc.Core;
 using Grpc.Health.V1;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
 namespace Emulator.Service.Health;
 
 /// <summary>
-/// The standard grpc.health.v1.Health service. The server as a whole ("") is SERVING
-/// from the start; other services appear when their status is set.
+/// The standard grpc.health.v1.Health service, per service: the server as a whole ("") and each
+/// service the node maps are SERVING once it serves, NOT_SERVING while it drains. Ours rather than
+/// Grpc.HealthCheck's HealthServiceImpl: a Watch must be sure to send NOT_SERVING before the drain
+/// ends it (HealthServiceImpl's watchers may be ended first), and Grpc.AspNetCore.HealthChecks
+/// learns statuses by polling on a timer.
 /// </summary>
-public sealed class HealthService
+public sealed class HealthService : Grpc.Health.V1.Health.HealthBase
 {
-    public const string CheckMethod = "grpc.health.v1.Health/Check";
-    public const string WatchMethod = "grpc.health.v1.Health/Watch";
-
     private readonly Lock gate = new();
     private readonly Dictionary<string, ServingStatus> statuses = new(StringComparer.Ordinal) { [""] = ServingStatus.Serving };
     private TaskCompletionSource changed = NewSignal();
@@ -28,46 +28,75 @@ public sealed class HealthService
             signal = changed;
             changed = NewSignal();
         }
+
+        signal.SetResult();
+    }
+
+    /// <summary>Sets the server and every known service to <paramref name="status"/> (a drain).</summary>
+    public void SetAll(ServingStatus status)
+    {
+        TaskCompletionSource signal;
+        lock (gate)
+        {
+            foreach (string service in statuses.Keys.ToList())
+            {
+                statuses[service] = status;
+            }
+
+            signal = changed;
+            changed = NewSignal();
+        }
+
         signal.SetResult();
     }
 
     public ServingStatus? GetStatus(string service)
     {
         lock (gate)
+        {
             return statuses.TryGetValue(service, out ServingStatus status) ? status : null;
+        }
     }
 
-    /// <summary>Declares the Health service on the server and registers Check and Watch.</summary>
-    public void MapTo(GrpcServer server)
-    {
-        server.AddServices(HealthReflection.Descriptor);
-        server.MapUnary<HealthCheckRequest, HealthCheckResponse>(CheckMethod, CheckAsync);
-        server.MapServerStreaming<HealthCheckRequest, HealthCheckResponse>(WatchMethod, WatchAsync);
-    }
-
-    private Task<HealthCheckResponse> CheckAsync(HealthCheckRequest request, ServerCallContext context) =>
+    public override Task<HealthCheckResponse> Check(HealthCheckRequest request, ServerCallContext context) =>
         GetStatus(request.Service) is { } status
             ? Task.FromResult(new HealthCheckResponse { Status = status })
-            : throw new RpcException(StatusCode.NotFound, $"Unknown service \"{request.Service}\"");
+            : throw new RpcException(new Status(StatusCode.NotFound, $"unknown service \"{request.Service}\""));
 
-    private async Task WatchAsync(HealthCheckRequest request, IServerStreamWriter<HealthCheckResponse> responses, ServerCallContext context)
+    public override async Task Watch(HealthCheckRequest request, IServerStreamWriter<HealthCheckResponse> responses, ServerCallContext context)
     {
         ServingStatus? last = null;
         while (true)
         {
-            ServingStatus current;
-            Task next;
-            lock (gate)
-            {
-                current = statuses.TryGetValue(request.Service, out ServingStatus status) ? status : ServingStatus.ServiceUnknown;
-                next = changed.Task;
-            }
+            (ServingStatus current, Task next) = Current(request.Service);
             if (current != last)
             {
-                await responses.WriteAsync(new HealthCheckResponse { Status = current });
+                await responses.WriteAsync(new HealthCheckResponse { Status = current }).ConfigureAwait(false);
                 last = current;
             }
-            await next.WaitAsync(context.CancellationToken);
+
+            try
+            {
+                await next.WaitAsync(context.CancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // A drain sets NOT_SERVING, then ends the streams: the watcher hears the former first.
+                if (Current(request.Service).Status is var final && final != last)
+                {
+                    await responses.WriteAsync(new HealthCheckResponse { Status = final }).ConfigureAwait(false);
+                }
+
+                throw;
+            }
+        }
+    }
+
+    private (ServingStatus Status, Task Next) Current(string service)
+    {
+        lock (gate)
+        {
+            return (statuses.TryGetValue(service, out ServingStatus status) ? status : ServingStatus.ServiceUnknown, changed.Task);
         }
     }
 }

@@ -3,8 +3,8 @@ using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
 using Emulator.Machine.Snapshots;
 using Emulator.Machine.Telemetry;
-using Emulator.Service.Rpc;
 using Emulator.Service.V1;
+using Grpc.Core;
 
 namespace Emulator.Service.Machines;
 
@@ -24,13 +24,17 @@ public sealed partial class MachineService
 
     private string LayerDirectory => Directory.CreateDirectory(Path.Combine(options.SnapshotDirectory, "layers")).FullName;
 
-    private void MapSnapshots(GrpcServer server)
-    {
-        server.MapUnary<CreateSnapshotRequest, Snapshot>(Prefix + "CreateSnapshot", (r, c) => Traced("CreateSnapshot", r.MachineId, () => CreateSnapshot(r, c.CancellationToken)));
-        server.MapUnary<RestoreSnapshotRequest, Service.V1.Machine>(Prefix + "RestoreSnapshot", (r, c) => Traced("RestoreSnapshot", r.MachineId, () => RestoreSnapshot(r, c.CancellationToken)));
-        server.MapUnary<ListSnapshotsRequest, ListSnapshotsResponse>(Prefix + "ListSnapshots", (r, c) => Task.FromResult(ListSnapshots(r)));
-        server.MapUnary<SnapshotRef, DeleteSnapshotResponse>(Prefix + "DeleteSnapshot", (r, c) => Traced("DeleteSnapshot", "", () => DeleteSnapshot(r)));
-    }
+    public override Task<Snapshot> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) =>
+        Traced("CreateSnapshot", request.MachineId, () => CreateSnapshot(request, context.CancellationToken));
+
+    public override Task<Service.V1.Machine> RestoreSnapshot(RestoreSnapshotRequest request, ServerCallContext context) =>
+        Traced("RestoreSnapshot", request.MachineId, () => RestoreSnapshot(request, context.CancellationToken));
+
+    public override Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context) =>
+        Task.FromResult(ListSnapshots(request));
+
+    public override Task<DeleteSnapshotResponse> DeleteSnapshot(SnapshotRef request, ServerCallContext context) =>
+        Traced("DeleteSnapshot", "", () => DeleteSnapshot(request));
 
     private string SnapshotPath(string id) => Path.Combine(SnapshotDirectory, id + SnapshotExtension);
 
@@ -45,21 +49,28 @@ public sealed partial class MachineService
             string path = SnapshotPath(id);
             if (File.Exists(path))
             {
-                throw new RpcException(StatusCode.AlreadyExists, $"snapshot '{id}' exists");
+                throw Failure(StatusCode.AlreadyExists, $"snapshot '{id}' exists");
             }
 
             SnapshotReport report;
             try
             {
                 report = await MachineSnapshot.SaveAsync(m.Vm, path, new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = m.Id }, cancel).ConfigureAwait(false);
+                // The deadline or the client may be gone by now: then no snapshot file is kept.
+                await BeforeCommit("CreateSnapshot", cancel).ConfigureAwait(false);
+                cancel.ThrowIfCancellationRequested();
             }
-            catch (MachineStateException e)
+            catch (Exception e)
             {
-                throw new RpcException(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}: {e.Message}");
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException or BlockImageException or InvalidOperationException)
-            {
-                throw new RpcException(StatusCode.Internal, $"snapshot of '{m.Id}' failed: {e.Message}");
+                // No file of a call that did not succeed stays (none was there: checked above, under the gates).
+                File.Delete(path);
+                throw e switch
+                {
+                    MachineStateException => Failure(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}: {e.Message}"),
+                    IOException or UnauthorizedAccessException or TimeoutException or BlockImageException or InvalidOperationException =>
+                        Failure(StatusCode.Internal, $"snapshot of '{m.Id}' failed: {e.Message}"),
+                    _ => e,
+                };
             }
 
             m.Publish(m.State, $"snapshot {id} taken");
@@ -88,7 +99,7 @@ public sealed partial class MachineService
         }
         catch (SnapshotFormatException e)
         {
-            throw new RpcException(StatusCode.DataLoss, e.Message);
+            throw Failure(StatusCode.DataLoss, e.Message);
         }
 
         // The per-machine caps CreateMachine applies, from the first section alone: nothing else of
@@ -97,7 +108,7 @@ public sealed partial class MachineService
         ulong askedMib = asked.MemoryBytes / (1UL << 20) + (asked.MemoryBytes % (1UL << 20) == 0 ? 0UL : 1UL);
         if (asked.Cpus > options.MaxVcpusPerMachine || askedMib > options.MaxMemoryMibPerMachine)
         {
-            throw new RpcException(StatusCode.ResourceExhausted,
+            throw Failure(StatusCode.ResourceExhausted,
                 $"snapshot '{r.SnapshotId}' is of a machine with {asked.Cpus} vCPUs and {askedMib} MiB; this node allows a machine at most {options.MaxVcpusPerMachine} vCPUs and {options.MaxMemoryMibPerMachine} MiB");
         }
 
@@ -122,6 +133,19 @@ public sealed partial class MachineService
                     Tier1 = options.Tier1,
                 };
                 vm = await MachineSnapshot.RestoreAsync(path, restore, line.Output, cancel).ConfigureAwait(false);
+                try
+                {
+                    // The deadline or the client may be gone by now: then nothing of the machine is kept.
+                    await BeforeCommit("RestoreSnapshot", cancel).ConfigureAwait(false);
+                    cancel.ThrowIfCancellationRequested();
+                }
+                catch
+                {
+                    await vm.DisposeAsync().ConfigureAwait(false);
+                    CollectLayers(); // its new overlays
+                    throw;
+                }
+
                 vm.StartPaused();
             }
             catch (Exception e)
@@ -129,10 +153,10 @@ public sealed partial class MachineService
                 line.Dispose();
                 throw e switch
                 {
-                    SnapshotFormatException => new RpcException(StatusCode.DataLoss, e.Message),
-                    SnapshotTooLargeException => new RpcException(StatusCode.ResourceExhausted, e.Message),
-                    BackingFileRefusedException => new RpcException(StatusCode.PermissionDenied, e.Message),
-                    IOException or UnauthorizedAccessException => new RpcException(StatusCode.Internal, $"restoring '{r.SnapshotId}' failed: {e.Message}"),
+                    SnapshotFormatException => Failure(StatusCode.DataLoss, e.Message),
+                    SnapshotTooLargeException => Failure(StatusCode.ResourceExhausted, e.Message),
+                    BackingFileRefusedException => Failure(StatusCode.PermissionDenied, e.Message),
+                    IOException or UnauthorizedAccessException => Failure(StatusCode.Internal, $"restoring '{r.SnapshotId}' failed: {e.Message}"),
                     _ => e,
                 };
             }
@@ -273,12 +297,12 @@ public sealed partial class MachineService
     {
         if (string.IsNullOrEmpty(id))
         {
-            throw new RpcException(StatusCode.InvalidArgument, "a snapshot id is required");
+            throw Failure(StatusCode.InvalidArgument, "a snapshot id is required");
         }
 
         CheckId(id, "snapshot id");
         string path = SnapshotPath(id);
-        return File.Exists(path) ? path : throw new RpcException(StatusCode.NotFound, $"no snapshot '{id}'");
+        return File.Exists(path) ? path : throw Failure(StatusCode.NotFound, $"no snapshot '{id}'");
     }
 
     private Snapshot Describe(string id, SnapshotSummary s) => new()

@@ -4,9 +4,9 @@ using Emulator.Machine.Boot;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
 using Emulator.Machine.Telemetry;
-using Emulator.Service.Rpc;
 using Emulator.Service.V1;
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Win32.SafeHandles;
 
 namespace Emulator.Service.Machines;
@@ -15,36 +15,54 @@ namespace Emulator.Service.Machines;
 /// emulator.v1.MachineService on one node: machines are PC machines of actors run in this
 /// process. Each call's preconditions and error codes are those documented in machine.proto.
 /// </summary>
-public sealed partial class MachineService(MachineServiceOptions options) : IAsyncDisposable
+public sealed partial class MachineService(MachineServiceOptions options) : V1.MachineService.MachineServiceBase, IAsyncDisposable
 {
-    private const string Prefix = "emulator.v1.MachineService/";
-
     /// <summary>The most console output one ConsoleOutput message carries.</summary>
     private const int ConsoleChunkBytes = 16 * 1024;
     private readonly ConcurrentDictionary<string, HostedMachine> machines = new();
     private readonly SemaphoreSlim createGate = new(1, 1);
 
-    public void MapTo(GrpcServer server)
-    {
-        server.AddServices(MachineReflection.Descriptor);
-        server.MapUnary<CreateMachineRequest, Service.V1.Machine>(Prefix + "CreateMachine", (r, c) => Traced("CreateMachine", r.Id, () => Create(r)));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StartMachine", (r, c) => Traced("StartMachine", r.Id, () => Transition(r, m => m.Vm.Start(), Service.V1.MachineState.Running)));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "PauseMachine", (r, c) => Traced("PauseMachine", r.Id, () => Transition(r, m => m.Vm.Pause(), Service.V1.MachineState.Paused)));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "ResumeMachine", (r, c) => Traced("ResumeMachine", r.Id, () => Transition(r, m => m.Vm.Resume(), Service.V1.MachineState.Running)));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "StopMachine", (r, c) => Traced("StopMachine", r.Id, () => Stop(r)));
-        server.MapUnary<MachineRef, DeleteMachineResponse>(Prefix + "DeleteMachine", (r, c) => Traced("DeleteMachine", r.Id, () => Delete(r)));
-        server.MapUnary<MachineRef, Service.V1.Machine>(Prefix + "GetMachine", (r, c) => Traced("GetMachine", r.Id, () => Task.FromResult(Find(r.Id).Describe(options.NodeName))));
-        server.MapUnary<ListMachinesRequest, ListMachinesResponse>(Prefix + "ListMachines", (r, c) =>
-            Task.FromResult(new ListMachinesResponse { Machines = { machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Describe(options.NodeName)) } }));
-        server.MapServerStreaming<MachineRef, MachineEvent>(Prefix + "WatchMachine", Watch);
-        server.MapDuplexStreaming<ConsoleInput, ConsoleOutput>(Prefix + "AttachConsole", AttachConsole);
-        MapSnapshots(server);
-    }
+    /// <summary>
+    /// Runs when a call's work is done and before its result is kept (the machine registered, the
+    /// snapshot reported), with the call's token. Nothing by default; a test holds a call here so
+    /// that its deadline passes at the last moment, and checks nothing of it is left.
+    /// </summary>
+    internal Func<string, CancellationToken, Task> BeforeCommit { get; set; } = (_, _) => Task.CompletedTask;
+
+    public override Task<Service.V1.Machine> CreateMachine(CreateMachineRequest request, ServerCallContext context) =>
+        Traced("CreateMachine", request.Id, () => Create(request, context.CancellationToken));
+
+    public override Task<Service.V1.Machine> StartMachine(MachineRef request, ServerCallContext context) =>
+        Traced("StartMachine", request.Id, () => Transition(request, m => m.Vm.Start(), Service.V1.MachineState.Running, context.CancellationToken));
+
+    public override Task<Service.V1.Machine> PauseMachine(MachineRef request, ServerCallContext context) =>
+        Traced("PauseMachine", request.Id, () => Transition(request, m => m.Vm.Pause(), Service.V1.MachineState.Paused, context.CancellationToken));
+
+    public override Task<Service.V1.Machine> ResumeMachine(MachineRef request, ServerCallContext context) =>
+        Traced("ResumeMachine", request.Id, () => Transition(request, m => m.Vm.Resume(), Service.V1.MachineState.Running, context.CancellationToken));
+
+    public override Task<Service.V1.Machine> StopMachine(MachineRef request, ServerCallContext context) =>
+        Traced("StopMachine", request.Id, () => Stop(request));
+
+    public override Task<DeleteMachineResponse> DeleteMachine(MachineRef request, ServerCallContext context) =>
+        Traced("DeleteMachine", request.Id, () => Delete(request));
+
+    public override Task<Service.V1.Machine> GetMachine(MachineRef request, ServerCallContext context) =>
+        Traced("GetMachine", request.Id, () => Task.FromResult(Find(request.Id).Describe(options.NodeName)));
+
+    public override Task<ListMachinesResponse> ListMachines(ListMachinesRequest request, ServerCallContext context) =>
+        Task.FromResult(new ListMachinesResponse { Machines = { machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Describe(options.NodeName)) } });
+
+    public override Task WatchMachine(MachineRef request, IServerStreamWriter<MachineEvent> responseStream, ServerCallContext context) =>
+        Watch(request, responseStream, context);
+
+    /// <summary>A refusal with its gRPC status (machine.proto's error model).</summary>
+    private static RpcException Failure(StatusCode code, string detail) => new(new Status(code, detail));
 
     /// <summary>Runs a control call inside a span named after it, tagged with the machine id and the outcome.</summary>
     private static async Task<T> Traced<T>(string call, string machineId, Func<Task<T>> body)
     {
-        using var span = EmulatorTelemetry.ControlPlane.StartActivity("MachineService/" + call, System.Diagnostics.ActivityKind.Server);
+        using var span = EmulatorTelemetry.ControlPlane.StartActivity("MachineService/" + call, System.Diagnostics.ActivityKind.Internal);
         span?.SetTag("rpc.method", call);
         span?.SetTag("machine.id", machineId);
         try
@@ -53,36 +71,36 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         }
         catch (RpcException e)
         {
-            span?.SetTag("rpc.grpc.status_code", (int)e.Status);
-            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Detail);
+            span?.SetTag("rpc.grpc.status_code", (int)e.StatusCode);
+            span?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.Status.Detail);
             throw;
         }
     }
 
-    private async Task<Service.V1.Machine> Create(CreateMachineRequest r)
+    private async Task<Service.V1.Machine> Create(CreateMachineRequest r, CancellationToken cancel)
     {
         string id = ChooseId(r.Id, "vm", "id", machines.ContainsKey);
 
         if (r.Vcpus < 1 || r.Vcpus > options.MaxVcpusPerMachine)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"vcpus must be 1 to {options.MaxVcpusPerMachine}");
+            throw Failure(StatusCode.InvalidArgument, $"vcpus must be 1 to {options.MaxVcpusPerMachine}");
         }
 
         if (r.MemoryMib < 32 || r.MemoryMib > options.MaxMemoryMibPerMachine)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"memory_mib must be 32 to {options.MaxMemoryMibPerMachine}");
+            throw Failure(StatusCode.InvalidArgument, $"memory_mib must be 32 to {options.MaxMemoryMibPerMachine}");
         }
 
         if (string.IsNullOrEmpty(r.Kernel))
         {
-            throw new RpcException(StatusCode.InvalidArgument, "kernel is required");
+            throw Failure(StatusCode.InvalidArgument, "kernel is required");
         }
 
         var (kernel, kernelBytes) = ReadAllowedFile(r.Kernel, "kernel");
         var (initrd, initrdBytes) = string.IsNullOrEmpty(r.Initrd) ? (null, null) : ReadAllowedFile(r.Initrd, "initrd");
         var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy }).ToList();
 
-        await createGate.WaitAsync().ConfigureAwait(false);
+        await createGate.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
             Admit(id, r.MemoryMib);
@@ -109,12 +127,25 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
             catch (BackingFileRefusedException e)
             {
                 line.Dispose();
-                throw new RpcException(StatusCode.PermissionDenied, e.Message);
+                throw Failure(StatusCode.PermissionDenied, e.Message);
             }
             catch (Exception e) when (e is BootImageException or BlockImageException or ArgumentException or IOException)
             {
                 line.Dispose();
-                throw new RpcException(StatusCode.InvalidArgument, e.Message);
+                throw Failure(StatusCode.InvalidArgument, e.Message);
+            }
+
+            try
+            {
+                // The deadline or the client may be gone by now: then nothing of the machine is kept.
+                await BeforeCommit("CreateMachine", cancel).ConfigureAwait(false);
+                cancel.ThrowIfCancellationRequested();
+            }
+            catch
+            {
+                line.Dispose();
+                await vm.DisposeAsync().ConfigureAwait(false);
+                throw;
             }
 
             return Register(id, r, vm, line).Describe(options.NodeName);
@@ -148,7 +179,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     {
         if (id.Length is 0 or > 64 || id.Any(ch => !(char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')) || id[0] == '.')
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{field} must be 1-64 characters of letters, digits, '-', '_' or '.' (not starting with '.')");
+            throw Failure(StatusCode.InvalidArgument, $"{field} must be 1-64 characters of letters, digits, '-', '_' or '.' (not starting with '.')");
         }
     }
 
@@ -157,18 +188,18 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     {
         if (machines.ContainsKey(id))
         {
-            throw new RpcException(StatusCode.AlreadyExists, $"machine '{id}' exists");
+            throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists");
         }
 
         if (machines.Count >= options.MaxMachines)
         {
-            throw new RpcException(StatusCode.ResourceExhausted, $"this node runs at most {options.MaxMachines} machines");
+            throw Failure(StatusCode.ResourceExhausted, $"this node runs at most {options.MaxMachines} machines");
         }
 
         ulong used = (ulong)machines.Values.Sum(m => (long)m.Spec.MemoryMib);
         if (used + memoryMib > options.MaxMemoryMibPerNode)
         {
-            throw new RpcException(StatusCode.ResourceExhausted, $"this node has {options.MaxMemoryMibPerNode - used} MiB of guest memory left");
+            throw Failure(StatusCode.ResourceExhausted, $"this node has {options.MaxMemoryMibPerNode - used} MiB of guest memory left");
         }
     }
 
@@ -186,7 +217,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     private static BlockFormat DiskFormat(Disk disk) =>
         BlockFormats.TryParse(disk.Format, out var format)
             ? format
-            : throw new RpcException(StatusCode.InvalidArgument, $"disk '{disk.Path}': format must be \"{BlockFormats.RawName}\" (the default) or \"{BlockFormats.EmuCowName}\", not \"{disk.Format}\"");
+            : throw Failure(StatusCode.InvalidArgument, $"disk '{disk.Path}': format must be \"{BlockFormats.RawName}\" (the default) or \"{BlockFormats.EmuCowName}\", not \"{disk.Format}\"");
 
     /// <summary>
     /// Where the disk layers an overlay's header or a snapshot names may lie: the directories
@@ -210,7 +241,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         long length = RandomAccess.GetLength(file);
         if (length > Array.MaxLength)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' is larger than {Array.MaxLength} bytes");
+            throw Failure(StatusCode.InvalidArgument, $"{what} '{path}' is larger than {Array.MaxLength} bytes");
         }
 
         var bytes = new byte[length];
@@ -220,7 +251,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
             int got = RandomAccess.Read(file, bytes.AsSpan(at), at);
             if (got == 0)
             {
-                throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' shrank while it was read");
+                throw Failure(StatusCode.InvalidArgument, $"{what} '{path}' shrank while it was read");
             }
 
             at += got;
@@ -252,12 +283,12 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     {
         if (!Path.IsPathFullyQualified(path))
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' must be absolute");
+            throw Failure(StatusCode.InvalidArgument, $"{what} '{path}' must be absolute");
         }
 
         if (!requestFiles.Allows(path))
         {
-            throw new RpcException(StatusCode.PermissionDenied, $"{what} '{path}' is outside the directories this node allows");
+            throw Failure(StatusCode.PermissionDenied, $"{what} '{path}' is outside the directories this node allows");
         }
 
         SafeFileHandle file;
@@ -267,18 +298,18 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' does not exist");
+            throw Failure(StatusCode.InvalidArgument, $"{what} '{path}' does not exist");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new RpcException(StatusCode.InvalidArgument, $"{what} '{path}' cannot be opened: {e.Message}");
+            throw Failure(StatusCode.InvalidArgument, $"{what} '{path}' cannot be opened: {e.Message}");
         }
 
         string? refused = requestFiles.Refuses(file);
         if (refused is not null)
         {
             file.Dispose();
-            throw new RpcException(StatusCode.PermissionDenied, $"{what} '{path}' {refused}");
+            throw Failure(StatusCode.PermissionDenied, $"{what} '{path}' {refused}");
         }
 
         real = HostFiles.OpenedPath(file);
@@ -286,19 +317,21 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
     }
 
     private HostedMachine Find(string id) =>
-        machines.TryGetValue(id, out var m) ? m : throw new RpcException(StatusCode.NotFound, $"no machine '{id}'");
+        machines.TryGetValue(id, out var m) ? m : throw Failure(StatusCode.NotFound, $"no machine '{id}'");
 
-    private async Task<Service.V1.Machine> Transition(MachineRef r, Func<HostedMachine, Emulator.Machine.Runtime.MachineState> action, Service.V1.MachineState after)
+    /// <summary>A state change; a call whose deadline passed or whose client left before it is made makes none.</summary>
+    private async Task<Service.V1.Machine> Transition(MachineRef r, Func<HostedMachine, Emulator.Machine.Runtime.MachineState> action, Service.V1.MachineState after, CancellationToken cancel)
     {
         var m = Find(r.Id);
-        await m.Gate.WaitAsync().ConfigureAwait(false);
+        await m.Gate.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
+            cancel.ThrowIfCancellationRequested();
             action(m);
         }
         catch (MachineStateException e)
         {
-            throw new RpcException(StatusCode.FailedPrecondition, e.Message);
+            throw Failure(StatusCode.FailedPrecondition, e.Message);
         }
         finally
         {
@@ -314,7 +347,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         var m = Find(r.Id);
         if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
         {
-            throw new RpcException(StatusCode.FailedPrecondition, $"machine '{r.Id}' is {m.State}, not running or paused");
+            throw Failure(StatusCode.FailedPrecondition, $"machine '{r.Id}' is {m.State}, not running or paused");
         }
 
         await m.Gate.WaitAsync().ConfigureAwait(false);
@@ -337,7 +370,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         var m = Find(r.Id);
         if (m.State is Service.V1.MachineState.Running or Service.V1.MachineState.Paused)
         {
-            throw new RpcException(StatusCode.FailedPrecondition, $"machine '{r.Id}' is {m.State}: stop it first");
+            throw Failure(StatusCode.FailedPrecondition, $"machine '{r.Id}' is {m.State}: stop it first");
         }
 
         if (machines.TryRemove(r.Id, out _))
@@ -366,89 +399,86 @@ public sealed partial class MachineService(MachineServiceOptions options) : IAsy
         }
     }
 
-    private async Task AttachConsole(IAsyncEnumerable<ConsoleInput> requests, IServerStreamWriter<ConsoleOutput> responses, ServerCallContext context)
+    public override async Task AttachConsole(IAsyncStreamReader<ConsoleInput> requests, IServerStreamWriter<ConsoleOutput> responses, ServerCallContext context)
     {
-        var input = requests.GetAsyncEnumerator(context.CancellationToken);
-        Task? reader = null;
+        if (!await requests.MoveNext(context.CancellationToken).ConfigureAwait(false) || string.IsNullOrEmpty(requests.Current.MachineId))
+        {
+            throw Failure(StatusCode.InvalidArgument, "the first console message must name the machine");
+        }
+
+        var m = Find(requests.Current.MachineId);
+        if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
+        {
+            throw Failure(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}");
+        }
+
+        if (Interlocked.CompareExchange(ref m.ConsoleWriters, 1, 0) != 0)
+        {
+            throw Failure(StatusCode.ResourceExhausted, $"another console is attached to '{m.Id}'");
+        }
+
         try
         {
-            if (!await input.MoveNextAsync().ConfigureAwait(false) || string.IsNullOrEmpty(input.Current.MachineId))
-            {
-                throw new RpcException(StatusCode.InvalidArgument, "the first console message must name the machine");
-            }
+            // Bounded both ways (machine.proto, AttachConsole): output drops its oldest bytes
+            // for a client that does not read; input waits for room in the line's queue.
+            var output = new ConsoleOutputBuffer();
+            using var listening = m.Console.Listen(bytes => output.Write(bytes.Span));
+            var first = requests.Current.Data;
 
-            var m = Find(input.Current.MachineId);
-            if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
+            // Not disposed: the machine's exit may still cancel it after the call has ended; it is
+            // linked to the call's token source, disposed with the call.
+            var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            var reader = Task.Run(async () =>
             {
-                throw new RpcException(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}");
-            }
-
-            if (Interlocked.CompareExchange(ref m.ConsoleWriters, 1, 0) != 0)
-            {
-                throw new RpcException(StatusCode.ResourceExhausted, $"another console is attached to '{m.Id}'");
-            }
-
-            try
-            {
-                // Bounded both ways (machine.proto, AttachConsole): output drops its oldest bytes
-                // for a client that does not read; input waits for room in the line's queue.
-                var output = new ConsoleOutputBuffer();
-                using var listening = m.Console.Listen(bytes => output.Write(bytes.Span));
-                var first = input.Current.Data;
-
-                // Not disposed: the reader may still cancel it after the call has ended (see the
-                // finally below); it is linked to the call's token source, disposed with the call.
-                var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-                reader = Task.Run(async () =>
-                {
-                    try
-                    {
-                        await m.Console.SendAsync(first.Memory, ended.Token).ConfigureAwait(false);
-                        while (await input.MoveNextAsync().ConfigureAwait(false))
-                        {
-                            await m.Console.SendAsync(input.Current.Data.Memory, ended.Token).ConfigureAwait(false);
-                        }
-                    }
-                    finally
-                    {
-                        ended.Cancel(); // the client half-closed, or its request stream ended the call
-                    }
-                });
-                _ = m.Vm.Exited.ContinueWith(_ => ended.Cancel(), TaskScheduler.Default);
                 try
                 {
-                    while (true)
+                    await m.Console.SendAsync(first.Memory, ended.Token).ConfigureAwait(false);
+                    while (await requests.MoveNext(ended.Token).ConfigureAwait(false))
                     {
-                        var chunk = await output.ReadAsync(ConsoleChunkBytes, ended.Token).ConfigureAwait(false);
-                        await responses.WriteAsync(new ConsoleOutput { Data = ByteString.CopyFrom(chunk.Data), DroppedBytes = (ulong)chunk.DroppedBefore }).ConfigureAwait(false);
+                        await m.Console.SendAsync(requests.Current.Data.Memory, ended.Token).ConfigureAwait(false);
                     }
                 }
-                catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+                finally
                 {
-                    // The machine stopped or the client half-closed: end the stream with OK.
+                    ended.Cancel(); // the client half-closed, or its request stream ended the call
                 }
+            });
+            _ = m.Vm.Exited.ContinueWith(_ => ended.Cancel(), TaskScheduler.Default);
+            try
+            {
+                while (true)
+                {
+                    var chunk = await output.ReadAsync(ConsoleChunkBytes, ended.Token).ConfigureAwait(false);
+                    await responses.WriteAsync(new ConsoleOutput { Data = ByteString.CopyFrom(chunk.Data), DroppedBytes = (ulong)chunk.DroppedBefore }).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+            {
+                // The machine stopped or the client half-closed: end the stream with OK.
             }
             finally
             {
-                Interlocked.Exchange(ref m.ConsoleWriters, 0);
+                // The input read must be over before the call ends: Kestrel reuses a finished
+                // request's stream for the next one, and a read left pending would read that call's
+                // body ("Reading is already in progress" there). Cancelling its token ends it.
+                ended.Cancel();
+                try
+                {
+                    await reader.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // ended by the cancellation above
+                }
             }
         }
         finally
         {
-            // When the machine stopped, the reader still waits for a request: disposing the
-            // enumerator under a pending MoveNextAsync throws NotSupportedException (the call
-            // then ended UNKNOWN, not OK). The read ends when the call completes; dispose after.
-            if (reader is null)
-            {
-                await input.DisposeAsync().ConfigureAwait(false);
-            }
-            else
-            {
-                _ = reader.ContinueWith(t => { _ = t.Exception; return input.DisposeAsync().AsTask(); }, TaskScheduler.Default).Unwrap();
-            }
+            Interlocked.Exchange(ref m.ConsoleWriters, 0);
         }
     }
 
+    /// <summary>Closes every machine of the node (after the server stopped taking calls).</summary>
     public async ValueTask DisposeAsync()
     {
         foreach (var m in machines.Values)

@@ -1,0 +1,219 @@
+using System.Security.Cryptography.X509Certificates;
+using Emulator.Machine.Telemetry;
+using Emulator.Service.Health;
+using Emulator.Service.Machines;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Grpc.AspNetCore.Server.Model;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
+
+namespace Emulator.Service.Hosting;
+
+/// <summary>
+/// A node's control plane: MachineService, grpc.health.v1 and server reflection on Kestrel
+/// (HTTP/2: h2c, or TLS with ALPN; TCP or a Unix socket), in a Microsoft.Extensions.Hosting host
+/// with OpenTelemetry. `emu serve`, the benchmark and the tests all build it here.
+/// </summary>
+public sealed class ControlPlaneHost : IAsyncDisposable
+{
+    /// <summary>The services whose health is reported by name (besides the server's, "").</summary>
+    public static readonly string[] ReportedServices = [V1.MachineService.Descriptor.FullName];
+
+    private readonly WebApplication app;
+    private bool stopped;
+
+    private ControlPlaneHost(WebApplication app, ControlPlaneOptions options, MachineService machines, HealthService health)
+    {
+        this.app = app;
+        Options = options;
+        Machines = machines;
+        Health = health;
+    }
+
+    public ControlPlaneOptions Options { get; }
+
+    public MachineService Machines { get; }
+
+    public HealthService Health { get; }
+
+    /// <summary>The host's services (the OpenTelemetry providers, for tests).</summary>
+    internal IServiceProvider Services => app.Services;
+
+    /// <summary>Where clients call, once started: "http://127.0.0.1:PORT", "https://..." or "unix:PATH".</summary>
+    public string Address { get; private set; } = "";
+
+    /// <summary>Fired when the host begins to stop (SIGTERM, Ctrl-C, <see cref="StopAsync"/>).</summary>
+    public CancellationToken Stopping => app.Lifetime.ApplicationStopping;
+
+    /// <summary>Builds and starts the node's control plane; throws <see cref="ArgumentException"/> for options it must refuse (<see cref="ControlPlaneOptions.Problem"/>).</summary>
+    public static async Task<ControlPlaneHost> StartAsync(ControlPlaneOptions options, CancellationToken cancel = default)
+    {
+        if (options.Problem() is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(options));
+        }
+
+        var machines = new MachineService(options.Machines);
+        var health = new HealthService();
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => Listen(kestrel, options));
+        // Calls under way get 30 s to finish after the drain.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + TimeSpan.FromSeconds(30));
+        builder.Services.AddRouting();
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(machines);
+        builder.Services.AddSingleton(health);
+        builder.Services.AddSingleton<NodeDrain>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<NodeDrain>());
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = options.MaxReceiveMessageBytes;
+            grpc.MaxSendMessageSize = options.MaxSendMessageBytes;
+            grpc.EnableDetailedErrors = false; // an unexpected exception's message may hold host details: UNKNOWN without it
+            grpc.Interceptors.Add<BearerTokenInterceptor>();
+            grpc.Interceptors.Add<DrainInterceptor>();
+        });
+        builder.Services.AddGrpcReflection();
+        // Every service bound by StrictParsingMethodProvider instead of Grpc.AspNetCore's own binder.
+        builder.Services.RemoveAll(typeof(IServiceMethodProvider<>));
+        builder.Services.AddSingleton(typeof(IServiceMethodProvider<>), typeof(StrictParsingMethodProvider<>));
+        AddTelemetry(builder.Services, options);
+
+        var app = builder.Build();
+        app.UseRouting();
+        app.MapGrpcService<MachineService>();
+        app.MapGrpcService<HealthService>();
+        app.MapGrpcReflectionService();
+
+        var host = new ControlPlaneHost(app, options, machines, health);
+        try
+        {
+            await app.StartAsync(cancel).ConfigureAwait(false);
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            await machines.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        host.Address = options.Listen.SocketPath is { } socket
+            ? "unix:" + socket
+            : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        foreach (string service in ReportedServices)
+        {
+            health.SetStatus(service, ServingStatus.Serving);
+        }
+
+        return host;
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, ControlPlaneOptions options)
+    {
+        kestrel.AddServerHeader = false;
+        kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+        kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxConcurrentStreamsPerConnection;
+        X509Certificate2? certificate = options.TlsCertificatePath is { } cert
+            ? X509Certificate2.CreateFromPemFile(cert, options.TlsKeyPath)
+            : null;
+
+        void Configure(ListenOptions listen)
+        {
+            // gRPC is HTTP/2 only: h2c by prior knowledge in cleartext, ALPN "h2" under TLS.
+            listen.Protocols = HttpProtocols.Http2;
+            if (certificate is not null)
+            {
+                listen.UseHttps(certificate);
+            }
+        }
+
+        if (options.Listen.SocketPath is { } socket)
+        {
+            kestrel.ListenUnixSocket(socket, Configure);
+        }
+        else
+        {
+            kestrel.Listen(options.Listen.Tcp!, Configure);
+        }
+    }
+
+    /// <summary>
+    /// OpenTelemetry through the host: the ASP.NET Core server span of each call is the parent of
+    /// the project's control and device spans; OTLP export when the standard OTEL_EXPORTER_OTLP_*
+    /// variables name an endpoint (the exporter reads the rest of OTEL_* itself).
+    /// </summary>
+    private static void AddTelemetry(IServiceCollection services, ControlPlaneOptions options)
+    {
+        bool otlp = new[] { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT" }
+            .Any(v => !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(v)));
+        if (!otlp && options.ConfigureTracing is null && options.ConfigureMetrics is null)
+        {
+            return;
+        }
+
+        var telemetry = services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource
+                .AddService(Environment.GetEnvironmentVariable("OTEL_SERVICE_NAME") ?? "emu", serviceInstanceId: $"{options.Machines.NodeName}/{options.Listen}")
+                .AddAttributes([new("host.name", Environment.MachineName)]));
+        if (otlp || options.ConfigureTracing is not null)
+        {
+            telemetry.WithTracing(tracing =>
+            {
+                tracing.AddSource(EmulatorTelemetry.ControlSourceName, EmulatorTelemetry.DeviceSourceName)
+                    .AddAspNetCoreInstrumentation();
+                options.ConfigureTracing?.Invoke(tracing);
+            });
+        }
+
+        if (otlp || options.ConfigureMetrics is not null)
+        {
+            // The emulator's (device requests, guest instructions, translations, mailbox depths) and
+            // the server's: ASP.NET Core's request durations, Kestrel's connections, Grpc.AspNetCore's calls.
+            telemetry.WithMetrics(metrics =>
+            {
+                metrics.AddMeter(EmulatorTelemetry.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Grpc.AspNetCore.Server");
+                options.ConfigureMetrics?.Invoke(metrics);
+            });
+        }
+
+        if (otlp)
+        {
+            telemetry.UseOtlpExporter();
+        }
+    }
+
+    /// <summary>Waits until the host is told to stop (SIGTERM, Ctrl-C), then stops it.</summary>
+    public async Task WaitForShutdownAsync()
+    {
+        await app.WaitForShutdownAsync().ConfigureAwait(false);
+        await StopAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Drains (<see cref="NodeDrain"/>), stops serving, then closes every machine.</summary>
+    public async Task StopAsync()
+    {
+        if (stopped)
+        {
+            return;
+        }
+
+        stopped = true;
+        await app.StopAsync().ConfigureAwait(false);
+        await Machines.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+    }
+}
