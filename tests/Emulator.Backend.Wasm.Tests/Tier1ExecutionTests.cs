@@ -193,6 +193,59 @@ public class Tier1ExecutionTests
         Assert.True(t1.Cache.Invalidations >= 999, $"only {t1.Cache.Invalidations} invalidations"); // the first patch precedes the first call
     }
 
+    /// <summary>
+    /// 20,000 rounds of two LOCK-prefixed increments of shared counters: <c>lock add</c> on the
+    /// first, a <c>lock cmpxchg</c> retry loop on the second, and an <c>xchg</c> round trip.
+    /// </summary>
+    private static void LockedCounters(Assembler a)
+    {
+        var loop = a.CreateLabel();
+        var retry = a.CreateLabel();
+        a.mov(rdi, Tier1Machine.DataAddress);
+        a.mov(ecx, 20_000);
+        a.Label(ref loop);
+        a.@lock.add(__qword_ptr[rdi], 1);
+        a.Label(ref retry);
+        a.mov(rax, __qword_ptr[rdi + 8]);
+        a.lea(rdx, __[rax + 1]);
+        a.@lock.cmpxchg(__qword_ptr[rdi + 8], rdx);
+        a.jnz(retry);
+        a.mov(ebx, ecx);
+        a.xchg(__dword_ptr[rdi + 16 + 4 * 0], ebx); // a per-round store through XCHG (always locked)
+        a.dec(ecx);
+        a.jnz(loop);
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public async Task Locked_increments_from_two_vcpus_with_tier1_lose_nothing(string engine)
+    {
+        // Every block is compiled by the vCPU that translates it, before it first runs there.
+        var options = new Execution.Tiering.Tier1Options(EngineNamed(engine)) { Threshold = 1, Synchronous = true };
+        var (memory, cache) = Execution.Tiering.MachineCode.Create(16 << 20, options);
+        using var first = new Tier1Machine(memory, cache).Load(LockedCounters);
+        var second = new Cpu(memory);
+        var secondEngine = new ExecutionEngine(second, cache);
+        try
+        {
+            CpuSetup.EnterFlat(second, 64, Tier1Machine.CodeAddress, Tier1Machine.StackTop - 0x10000);
+            var runs = new[] { (first.Engine, first.Cpu), (secondEngine, second) }
+                .Select(v => Task.Run(() => v.Item1.Run(10_000_000)))
+                .ToArray();
+            var reasons = await Task.WhenAll(runs);
+
+            Assert.All(reasons, r => Assert.Equal(StopReason.Halted, r));
+            Assert.Equal(40_000UL, BitConverter.ToUInt64(first.Memory.Span(Tier1Machine.DataAddress, 8)));
+            Assert.Equal(40_000UL, BitConverter.ToUInt64(first.Memory.Span(Tier1Machine.DataAddress + 8, 8)));
+            Assert.True(first.Engine.Tier1Runs + secondEngine.Tier1Runs > 0, "tier 1 never ran");
+        }
+        finally
+        {
+            secondEngine.Dispose();
+            second.Dispose();
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Engines))]
     public void Every_module_passes_wasm_validate(string engine)
@@ -206,6 +259,7 @@ public class Tier1ExecutionTests
                 SelfModifying(a);
                 ManyBlocks(a);
                 CallsAcrossPages(a, patch: true);
+                LockedCounters(a);
             });
             Assert.Equal(StopReason.Halted, t1.Run());
         }

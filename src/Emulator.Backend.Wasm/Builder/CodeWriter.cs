@@ -71,6 +71,9 @@ public sealed class CodeWriter : ByteWriter
 
     // Memory (5.4.6): memory 0, alignment hint 0 (any alignment is allowed for plain accesses).
     public void Load(LoadKind kind, ulong offset) { Byte((byte)kind); U32(0); U64(offset); }
+
+    /// <summary>A threads-proposal atomic (0xfe prefix); its alignment must be the access's natural one (log2 bytes).</summary>
+    public void Atomic(int opcode, int alignLog2, ulong offset) { Byte(0xfe); U32((uint)opcode); U32((uint)alignLog2); U64(offset); }
     public void Store(StoreKind kind, ulong offset) { Byte((byte)kind); U32(0); U64(offset); }
 
     // Numeric (5.4.7)

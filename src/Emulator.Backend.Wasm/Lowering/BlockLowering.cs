@@ -158,13 +158,7 @@ internal sealed partial class BlockLowering
                 break;
             case IrOpcode.AtomicRmw:
             case IrOpcode.AtomicCas:
-                Get(op.A);
-                c.I32Const(AtomicCode.Of(op.Op, op.Type, (AtomicOp)op.Imm));
-                Get(op.B);
-                if (op.Op == IrOpcode.AtomicCas) Get(op.C); else c.I64Const(0);
-                c.Call(module.ImportFunction("emu", "atomic", AtomicParams, I64Result));
-                SetDest(in op);
-                FaultCheck(op.Insn);
+                EmitAtomic(in op);
                 break;
             case IrOpcode.Call:
             {
@@ -299,6 +293,60 @@ internal sealed partial class BlockLowering
         c.Call(module.ImportFunction("emu", "write", WriteParams, []));
         FaultCheck(op.Insn);
         c.End();
+    }
+
+    /// <summary>
+    /// A LOCK-prefixed access. An aligned access to a writable RAM page the TLB maps (no
+    /// translated code on it: such pages have no write tag) is one Wasm atomic on the shared
+    /// memory, so it is atomic against every vCPU; anything else (unaligned, which Wasm atomics
+    /// refuse, page-crossing, MMIO, a fault) goes to the host's <c>atomic</c>:
+    /// <code>
+    /// e = tlb[(la >> 12) &amp; 255]
+    /// if (e.write_tag == ((la + size - 1) &amp; ~0xfff) &amp;&amp; (la &amp; (size - 1)) == 0)
+    ///     old = atomic_rmw_op(ram + la + e.addend, b)          // or cmpxchg(.., b, c)
+    /// else
+    ///     old = atomic(la, op, b, c); leave on a fault
+    /// </code>
+    /// </summary>
+    private void EmitAtomic(in MicroOp op)
+    {
+        int size = 1 << (int)op.Type;
+        bool cas = op.Op == IrOpcode.AtomicCas;
+        TlbProbe(op.A, size, layout.TlbWriteTag);
+        if (size > 1)
+        {
+            c.LocalGet(la);
+            c.I64Const(size - 1);
+            c.I64And();
+            c.I64Eqz();
+            c.I32And();
+        }
+
+        c.IfResult(WasmType.I64);
+        HostAddress();
+        Get(op.B);
+        if (cas) Get(op.C);
+        // The threads proposal's i64 forms: groups of seven opcodes from add (0x1e) to cmpxchg
+        // (0x48): i32, i64, i32 8u, i32 16u, i64 8u, i64 16u, i64 32u.
+        int group = cas ? 0x48 : (AtomicOp)op.Imm switch
+        {
+            AtomicOp.Add => 0x1e,
+            AtomicOp.And => 0x2c,
+            AtomicOp.Or => 0x33,
+            AtomicOp.Xor => 0x3a,
+            _ => 0x41,
+        };
+        int form = size switch { 1 => 4, 2 => 5, 4 => 6, _ => 1 };
+        c.Atomic(group + form, (int)op.Type, 0);
+        c.Else();
+        c.LocalGet(la);
+        c.I32Const(AtomicCode.Of(op.Op, op.Type, (AtomicOp)op.Imm));
+        Get(op.B);
+        if (cas) Get(op.C); else c.I64Const(0);
+        c.Call(module.ImportFunction("emu", "atomic", AtomicParams, I64Result));
+        FaultCheck(op.Insn);
+        c.End();
+        SetDest(in op);
     }
 
     /// <summary>Sets la and ent, and leaves on the stack whether the entry's tag matches the access's last byte's page.</summary>
