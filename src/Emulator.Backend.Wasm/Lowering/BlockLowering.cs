@@ -353,13 +353,8 @@ internal sealed partial class BlockLowering
     private void TlbProbe(int address, int size, int tagOffset)
     {
         Get(address);
-        c.LocalTee(la);
-        c.I64Const(layout.PageShift);
-        c.I64ShrU();
-        c.I64Const((1L << layout.TlbIndexBits) - 1);
-        c.I64And();
-        c.I64Const(layout.TlbEntryShift);
-        c.I64Shl();
+        c.LocalSet(la);
+        TlbEntryOffset(c, layout);
         ToAddress();
         c.LocalGet(sta);
         AddAddress();
@@ -501,8 +496,8 @@ internal sealed partial class BlockLowering
     public static void EmitProbe(CodeWriter c, Tier1Layout layout, bool is64, int moduleIndex, int dispatchLabel, int exitLabel)
     {
         int jc = layout.JumpCache;
-        void Address() { if (!is64) c.I32WrapI64(); }
-        void Add() { if (is64) c.I64Add(); else c.I32Add(); }
+        void Address() => ToAddress(c, is64);
+        void Add() => AddAddress(c, is64);
 
         c.LocalGet(sta);
         c.LocalGet(la);
@@ -532,13 +527,7 @@ internal sealed partial class BlockLowering
         c.If();
 
         // x = the address of the fetch TLB entry: state + tlb + ((pc >> 12) & 255) * 32
-        c.LocalGet(la);
-        c.I64Const(layout.PageShift);
-        c.I64ShrU();
-        c.I64Const((1L << layout.TlbIndexBits) - 1);
-        c.I64And();
-        c.I64Const(layout.TlbEntryShift);
-        c.I64Shl();
+        TlbEntryOffset(c, layout);
         c.LocalGet(ModuleFrame.ProbeTlb);
         c.I64ExtendI32U();
         c.I64Add();
@@ -655,14 +644,30 @@ internal sealed partial class BlockLowering
     }
 
     /// <summary>An i64 on the stack becomes an address of the memory's type.</summary>
-    private void ToAddress()
+    private void ToAddress() => ToAddress(c, is64);
+
+    private static void ToAddress(CodeWriter c, bool is64)
     {
         if (!is64) c.I32WrapI64();
     }
 
-    private void AddAddress()
+    private void AddAddress() => AddAddress(c, is64);
+
+    private static void AddAddress(CodeWriter c, bool is64)
     {
         if (is64) c.I64Add(); else c.I32Add();
+    }
+
+    /// <summary>Pushes the offset in a TLB of the entry for the linear address in <c>la</c> (i64).</summary>
+    private static void TlbEntryOffset(CodeWriter c, Tier1Layout layout)
+    {
+        c.LocalGet(la);
+        c.I64Const(layout.PageShift);
+        c.I64ShrU();
+        c.I64Const((1L << layout.TlbIndexBits) - 1);
+        c.I64And();
+        c.I64Const(layout.TlbEntryShift);
+        c.I64Shl();
     }
 
     private static LoadKind LoadOf(IrType t) => t switch
