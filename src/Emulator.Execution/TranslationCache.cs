@@ -16,9 +16,19 @@ namespace Emulator.Execution;
 /// </summary>
 public sealed class TranslationCache : ICodeWriteObserver, IDisposable
 {
+    /// <summary>Blocks the cache holds at most by default (a few hundred MB at worst; a Linux boot translates about 70,000).</summary>
+    public const int DefaultMaxBlocks = 131_072;
+
     /// <param name="tierUp">Tier 1's promotion for this machine, or null for tier 0 alone. The cache owns it.</param>
-    public TranslationCache(TierUp? tierUp = null)
+    /// <param name="maxBlocks">
+    /// Blocks held at most: translating one more first drops them all (QEMU's tb_flush when its
+    /// code buffer is full), so no guest code, however much it generates, grows the host's memory
+    /// without bound.
+    /// </param>
+    public TranslationCache(TierUp? tierUp = null, int maxBlocks = DefaultMaxBlocks)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBlocks, 1);
+        MaxBlocks = maxBlocks;
         TierUp = tierUp;
         if (tierUp is not null)
         {
@@ -43,6 +53,11 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
 
     /// <summary>Blocks dropped because guest code under them was written.</summary>
     public long Invalidations { get; private set; }
+
+    public int MaxBlocks { get; }
+
+    /// <summary>Times the cache was full and dropped every block.</summary>
+    public long Flushes { get; private set; }
 
     public int Count
     {
@@ -91,6 +106,11 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
                 return tb; // the fetch faulted: the block only raises that fault; not cached
             }
 
+            if (blocks.Count >= MaxBlocks)
+            {
+                FlushAll(cpu.Memory);
+            }
+
             blocks[(info.PhysStart, pc, mode.Bits)] = tb;
             AddToPage(info.PhysStart & ~GuestMemory.PageMask, tb);
             if (info.PhysPage2 != ulong.MaxValue)
@@ -100,6 +120,31 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
         }
 
         return tb;
+    }
+
+    /// <summary>
+    /// Drops every block (the cache is full): each is marked invalid, as if its code had been
+    /// written, so no vCPU chains or dispatches into it again, tier-1 code included (its flag is
+    /// set), and its pages stop being watched for writes until code is translated there again.
+    /// A block a vCPU is running finishes; the next lookup translates afresh.
+    /// </summary>
+    private void FlushAll(GuestMemory memory)
+    {
+        foreach (var tb in blocks.Values)
+        {
+            tb.Invalid = true;
+            TierUp?.MarkInvalid(tb);
+        }
+
+        Invalidations += blocks.Count;
+        Flushes++;
+        blocks.Clear();
+        foreach (ulong page in byPage.Keys)
+        {
+            memory.ClearCodePage(page);
+        }
+
+        byPage.Clear();
     }
 
     /// <summary>In debug builds every block is validated, before and after the passes.</summary>

@@ -246,6 +246,26 @@ public class Tier1ExecutionTests
         }
     }
 
+    /// <summary>
+    /// A cache of 16 blocks under a loop of 41: it fills again and again, drops everything each
+    /// time (compiled blocks included), and the guest computes the same result.
+    /// </summary>
+    [Theory]
+    [InlineData("off")]
+    [InlineData("cil")]
+    [InlineData("wasmtime")]
+    public void A_full_translation_cache_drops_its_blocks_and_the_guest_runs_on(string engine)
+    {
+        var options = engine == "off" ? null : new Execution.Tiering.Tier1Options(EngineNamed(engine)) { Threshold = 1, Synchronous = true };
+        var (memory, cache) = Execution.Tiering.MachineCode.Create(16 << 20, options, maxBlocks: 16);
+        using var t = new Tier1Machine(memory, cache).Load(ManyBlocks);
+
+        Assert.Equal(StopReason.Halted, t.Run());
+        Assert.Equal(50UL * (40 * 41 / 2), t.Cpu.Reg(Gpr.Rax));
+        Assert.True(cache.Flushes > 50, $"{cache.Flushes} flushes");
+        Assert.True(cache.Count <= 16, $"{cache.Count} blocks held");
+    }
+
     [Theory]
     [MemberData(nameof(Engines))]
     public void Every_module_passes_wasm_validate(string engine)

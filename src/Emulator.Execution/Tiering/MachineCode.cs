@@ -8,16 +8,17 @@ public static class MachineCode
     /// <summary>
     /// Guest memory of <paramref name="ramBytes"/> and a translation cache that promotes hot blocks
     /// per <paramref name="tier1"/> (null: tier 0 alone). With tier 1 the memory is the engine's linear memory.
+    /// The cache holds at most <paramref name="maxBlocks"/> blocks.
     /// </summary>
-    public static (GuestMemory Memory, TranslationCache Cache) Create(ulong ramBytes, Tier1Options? tier1)
+    public static (GuestMemory Memory, TranslationCache Cache) Create(ulong ramBytes, Tier1Options? tier1, int maxBlocks = TranslationCache.DefaultMaxBlocks)
     {
         if (tier1 is null)
         {
-            return (new GuestMemory(ramBytes), new TranslationCache());
+            return (new GuestMemory(ramBytes), new TranslationCache(null, maxBlocks));
         }
 
         var tierUp = new TierUp(tier1);
-        return (tierUp.CreateGuestMemory(ramBytes), new TranslationCache(tierUp));
+        return (tierUp.CreateGuestMemory(ramBytes), new TranslationCache(tierUp, maxBlocks));
     }
 
     /// <summary>The tier-1 engine when nothing names one (the faster on the boot and guest benchmarks; README, Figures).</summary>
