@@ -6,8 +6,9 @@ namespace Emulator.Cli.Bench;
 /// <summary>
 /// `emu bench guest`: workloads inside the default guest, timed from the serial console, each
 /// beside qemu-system-x86_64 -accel tcg running the same kernel, initramfs and commands:
-/// a parallel workload (two sha256sum jobs) on 1, 2 and 4 vCPUs, and sequential write and read
-/// throughput of virtio-blk with dd. Figures, not tests.
+/// single-vCPU workloads (sha256sum, gzip/gunzip, awk, sort, an ash loop), a parallel workload
+/// (two sha256sum jobs) on 1, 2 and 4 vCPUs, and sequential write and read throughput of
+/// virtio-blk with dd. Figures, not tests.
 /// </summary>
 internal static class GuestBenchmark
 {
@@ -16,6 +17,20 @@ internal static class GuestBenchmark
     private const string ParallelSetup = "head -c 16777216 /dev/zero > /tmp/z";
     private const string Parallel = "sha256sum /tmp/z > /tmp/a & sha256sum /tmp/z > /tmp/b; wait";
     private const int DiskMiB = 32;
+
+    // Inputs made once per boot, untimed: 16 MiB of zeros, 2 MiB of random bytes, 100,000 numbers.
+    private const string WorkSetup =
+        "head -c 16777216 /dev/zero > /tmp/z; head -c 2097152 /dev/urandom > /tmp/r; seq 1 100000 | awk '{ print ($1 * 7919) % 100003 }' > /tmp/n";
+
+    /// <summary>The single-vCPU workloads, each timed alone in one boot per runner.</summary>
+    private static readonly (string Name, string Command)[] Work =
+    [
+        ("sha256sum 16 MiB", "sha256sum /tmp/z > /dev/null"),
+        ("gzip + gunzip 2 MiB", "gzip -c /tmp/r > /tmp/r.gz && gunzip -c /tmp/r.gz > /dev/null"),
+        ("awk loop 300,000", "awk 'BEGIN { s = 0; for (i = 0; i < 300000; i++) s += i % 7; print s }' > /dev/null"),
+        ("sort -n 100,000", "sort -n /tmp/n > /dev/null"),
+        ("ash loop 20,000", "i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done"),
+    ];
 
     public static int Run(string part)
     {
@@ -27,6 +42,11 @@ internal static class GuestBenchmark
 
         string? qemu = QemuReference.FindQemu();
         string kernel = Path.Combine(image, "vmlinux"), initrd = Path.Combine(image, "initramfs.cpio.gz");
+        if (part is "all" or "work")
+        {
+            RunWork(qemu, kernel, initrd);
+        }
+
         if (part is "all" or "smp")
         {
             RunSmp(qemu, kernel, initrd);
@@ -45,6 +65,24 @@ internal static class GuestBenchmark
 
     /// <summary>emu's command line prefix for a tier (EMU_TIER1 is ignored: -accel says).</summary>
     private static string[] Emu(string tier) => [Path.Combine(AppContext.BaseDirectory, "emu.dll"), "-accel", $"tcg,tier1={tier}"];
+
+    private static void RunWork(string? qemu, string kernel, string initrd)
+    {
+        Console.WriteLine("workloads on 1 vCPU: wall time of each command at the serial console (s), each runner booted once");
+        var runners = Tiers.Select(t => ($"emu tier1={t}", "dotnet", Emu(t))).ToList();
+        if (qemu is not null)
+        {
+            runners.Add(("QEMU", qemu, ["-accel", "tcg", "-nographic"]));
+        }
+
+        var times = runners.Select(r => TimeAll(r.Item2, r.Item3, kernel, initrd, 1, null, WorkSetup, [.. Work.Select(w => w.Command)])).ToList();
+        Console.WriteLine($"{"workload",-22} {string.Join(" ", runners.Select(r => $"{r.Item1,18}"))}{(qemu is null ? "" : $" {"emu/QEMU (wasmtime)",20}")}");
+        for (int i = 0; i < Work.Length; i++)
+        {
+            string ratio = qemu is null ? "" : $" {times[Tiers.Length - 1][i] / times[^1][i],20:F2}";
+            Console.WriteLine($"{Work[i].Name,-22} {string.Join(" ", times.Select(t => $"{t[i],18:F2}"))}{ratio}");
+        }
+    }
 
     private static void RunSmp(string? qemu, string kernel, string initrd)
     {
@@ -91,7 +129,11 @@ internal static class GuestBenchmark
     }
 
     /// <summary>Boots a machine, runs <paramref name="command"/> once at the prompt, and returns its wall time in seconds.</summary>
-    private static double Time(string program, string[] prefix, string kernel, string initrd, int cpus, string? disk, string? setup, string command)
+    private static double Time(string program, string[] prefix, string kernel, string initrd, int cpus, string? disk, string? setup, string command) =>
+        TimeAll(program, prefix, kernel, initrd, cpus, disk, setup, [command])[0];
+
+    /// <summary>Boots a machine, runs each of <paramref name="commands"/> once at the prompt, in order, and returns their wall times in seconds.</summary>
+    private static double[] TimeAll(string program, string[] prefix, string kernel, string initrd, int cpus, string? disk, string? setup, string[] commands)
     {
         var args = new List<string>(prefix)
         {
@@ -118,9 +160,14 @@ internal static class GuestBenchmark
             session.Run(setup, Timeout);
         }
 
-        var sw = Stopwatch.StartNew();
-        session.Run(command, Timeout);
-        double seconds = sw.Elapsed.TotalSeconds;
+        var seconds = new double[commands.Length];
+        for (int i = 0; i < commands.Length; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            session.Run(commands[i], Timeout);
+            seconds[i] = sw.Elapsed.TotalSeconds;
+        }
+
         session.Type("poweroff -f\n");
         session.WaitForExit(Timeout);
         return seconds;
