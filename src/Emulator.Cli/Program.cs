@@ -110,6 +110,7 @@ var benchControl = new Command("control", "the gRPC control plane: unary call la
 benchControl.SetAction(_ => ControlBenchmark.Run());
 bench.Add(benchControl);
 root.Add(bench);
+root.Add(Emulator.Cli.Fuzz.FuzzCommand.Create());
 
 var serve = new Command("serve", "the gRPC control plane for this node (MachineService, grpc.health.v1, server reflection); token from EMU_TOKEN");
 var listen = new Option<string>("--listen") { Description = "address:port or unix:PATH to listen on (another host's reach needs EMU_TOKEN and TLS, or --insecure-listen)", DefaultValueFactory = _ => "127.0.0.1:50051" };

@@ -19,9 +19,6 @@ public enum StopReason
     /// <summary>Someone set ExitRequest (an interrupt, a pause).</summary>
     ExitRequested,
 
-    /// <summary>RIP reached the requested stop address.</summary>
-    StopAddress,
-
     /// <summary>A fault while delivering a double fault: the machine must reset or stop.</summary>
     TripleFault,
 }
@@ -75,9 +72,6 @@ public sealed class ExecutionEngine : IDisposable
     /// <summary>The interrupt controller, when <see cref="DeliverEvents"/> is set.</summary>
     public IInterruptSource? Interrupts { get; set; }
 
-    /// <summary>Stop when RIP equals this (before running the instruction there); ulong.MaxValue for none.</summary>
-    public ulong StopAt { get; set; } = ulong.MaxValue;
-
     /// <summary>Runs up to <paramref name="maxInstructions"/> guest instructions.</summary>
     public StopReason Run(long maxInstructions)
     {
@@ -125,11 +119,6 @@ public sealed class ExecutionEngine : IDisposable
                 return StopReason.ExitRequested;
             }
 
-            if (cpu.S.Rip == StopAt)
-            {
-                return StopReason.StopAddress;
-            }
-
             if (budget <= 0)
             {
                 return StopReason.Budget;
@@ -143,7 +132,7 @@ public sealed class ExecutionEngine : IDisposable
                 continue;
             }
 
-            if (chainFrom is { Invalid: false } && chainFrom.Mode == tb.Mode && StopAt == ulong.MaxValue && SamePage(chainFrom, tb))
+            if (chainFrom is { Invalid: false } && chainFrom.Mode == tb.Mode && SamePage(chainFrom, tb))
             {
                 chainFrom.Chains[chainSlot] = tb;
             }

@@ -48,24 +48,7 @@ public sealed partial class ClientCommandTests
         snapshots.Delete(recursive: true);
     }
 
-    /// <summary>Runs emu to completion; checks its exit code and returns stdout and stderr together.</summary>
-    private static string Emu(int expectedExit, string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "emu.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(Timeout), $"emu {string.Join(' ', args)} did not finish");
-        string all = stdout + stderr.Result;
-        Assert.True(p.ExitCode == expectedExit, $"emu {string.Join(' ', args)} exited {p.ExitCode}: {all}");
-        return all;
-    }
+    private static string Emu(int expectedExit, string[] args) => EmuProcess.Run(expectedExit, args, Timeout);
 
     [GeneratedRegex(@"http://[0-9.]+:[0-9]+/?")]
     private static partial Regex Address();

@@ -6,6 +6,25 @@ namespace Emulator.X86.Tests;
 
 public class FlowTests
 {
+    /// <summary>
+    /// RIP 0xffff_ffff_ffff_ffff is canonical. The dispatcher once used that value to mean "no stop
+    /// address" and compared RIP with it, so a guest that jumped there stopped its vCPU's run
+    /// loop before every instruction and never got on (found by `emu fuzz code`).
+    /// </summary>
+    [Fact]
+    public void AJumpToTheLastAddressRunsWhatIsThere()
+    {
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            a.mov(rax, ulong.MaxValue);
+            a.jmp(rax);
+        });
+        int vector = m.RunToException(100);
+        Assert.True(vector >= 0);
+        Assert.Equal(ulong.MaxValue, m.Cpu.S.Rip);
+    }
+
     [Fact]
     public void LoopSumsWithConditionalBranch()
     {

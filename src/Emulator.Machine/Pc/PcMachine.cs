@@ -81,6 +81,9 @@ public static class PcMachine
 
     public static VirtualMachine Build(PcConfig config) => Build(config, loadGuest: true);
 
+    /// <summary>The machine without a guest in RAM (no ACPI tables, kernel or boot_params): for code that puts its own there (the fuzzer).</summary>
+    public static VirtualMachine BuildWithoutGuest(PcConfig config) => Build(config, loadGuest: false);
+
     /// <summary>
     /// Builds the machine; with <paramref name="loadGuest"/> false the firmware's work (ACPI tables,
     /// kernel, boot_params) is skipped: a snapshot's RAM and CPU state will replace it.
