@@ -5,6 +5,18 @@ namespace Emulator.Cli.Fuzz;
 /// <summary>`emu fuzz`: the fuzzers, with fixed seeds and replay commands (CI runs them briefly; longer runs by hand).</summary>
 internal static class FuzzCommand
 {
+    /// <summary>Exit code 2 with the reason for a bad case range, or null.</summary>
+    private static int? Ranges(long first, long cases)
+    {
+        if (first >= 0 && cases >= 0)
+        {
+            return null;
+        }
+
+        Console.Error.WriteLine("emu fuzz: --first and --cases are 0 or more");
+        return 2;
+    }
+
     public static Command Create()
     {
         var fuzz = new Command("fuzz", "fuzzers: random guest code and device traffic, malformed files, malformed gRPC requests (exit 1 on a finding)");
@@ -49,6 +61,13 @@ internal static class FuzzCommand
             return CodeFuzzer.Run(o, Console.Out);
         });
         fuzz.Add(code);
+
+        var files = new Command("files", "damaged snapshot and overlay files: each refused with the documented error, or restored/opened and used");
+        files.Add(seed);
+        files.Add(first);
+        files.Add(cases);
+        files.SetAction(parse => Ranges(parse.GetValue(first), parse.GetValue(cases)) ?? FileFuzzer.Run(parse.GetValue(seed), parse.GetValue(first), parse.GetValue(cases), Console.Out));
+        fuzz.Add(files);
         return fuzz;
     }
 }

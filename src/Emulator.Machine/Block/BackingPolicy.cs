@@ -48,6 +48,13 @@ public sealed class BackingPolicy
             return true;
         }
 
+        // A name from a file is taken only as an absolute path without NULs (no working directory
+        // to resolve it against; GetFullPath would throw on a NUL).
+        if (!System.IO.Path.IsPathFullyQualified(path) || path.Contains('\0', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
         string full = System.IO.Path.GetFullPath(path);
         string real = File.Exists(full)
             ? HostFiles.RealPath(full)

@@ -162,6 +162,9 @@ internal sealed record CowHeader(ulong VirtualSize, string BackingPath, BlockFor
     }
 
     /// <summary>CRC-32C (Castagnoli), as the hardware instruction computes it.</summary>
+    /// <summary>Recomputes the checksum of an edited header (for tools that make damaged headers on purpose: the fuzzer).</summary>
+    public static void Reseal(Span<byte> h) => BinaryPrimitives.WriteUInt32LittleEndian(h[ChecksumOffset..], Checksum(h[..ChecksumOffset]));
+
     private static uint Checksum(ReadOnlySpan<byte> bytes)
     {
         uint crc = ~0u;

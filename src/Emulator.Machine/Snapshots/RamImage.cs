@@ -51,6 +51,18 @@ public static class RamImage
     /// <summary>Fills freshly allocated (all-zero) guest RAM from a "ram" section.</summary>
     public static void Decode(Stream payload, GuestMemory memory, Func<string, Exception> corrupted)
     {
+        try
+        {
+            DecodeAll(payload, memory, corrupted);
+        }
+        catch (EndOfStreamException)
+        {
+            throw corrupted("RAM section: cut off before its last chunk");
+        }
+    }
+
+    private static void DecodeAll(Stream payload, GuestMemory memory, Func<string, Exception> corrupted)
+    {
         Span<byte> header = stackalloc byte[16];
         payload.ReadExactly(header);
         ulong size = BinaryPrimitives.ReadUInt64LittleEndian(header);
