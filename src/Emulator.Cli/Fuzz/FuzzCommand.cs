@@ -68,6 +68,13 @@ internal static class FuzzCommand
         files.Add(cases);
         files.SetAction(parse => Ranges(parse.GetValue(first), parse.GetValue(cases)) ?? FileFuzzer.Run(parse.GetValue(seed), parse.GetValue(first), parse.GetValue(cases), Console.Out));
         fuzz.Add(files);
+
+        var grpc = new Command("grpc", "malformed requests to every MachineService method of an in-process control plane: each a documented status, the service still serving after");
+        grpc.Add(seed);
+        grpc.Add(first);
+        grpc.Add(cases);
+        grpc.SetAction(parse => Ranges(parse.GetValue(first), parse.GetValue(cases)) ?? GrpcFuzzer.Run(parse.GetValue(seed), parse.GetValue(first), parse.GetValue(cases), Console.Out));
+        fuzz.Add(grpc);
         return fuzz;
     }
 }
