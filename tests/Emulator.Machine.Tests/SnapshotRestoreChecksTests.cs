@@ -139,6 +139,6 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
         }
 
         var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => MachineSnapshot.RestoreAsync(crafted, Options(), _ => { }));
-        Assert.Contains("size 0", e.Reason);
+        Assert.Contains("virtio-blk0: Queues[0].Size = 0 is refused: must be a power of 2 from 1 to", e.Reason);
     }
 }
