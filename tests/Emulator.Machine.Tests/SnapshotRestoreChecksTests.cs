@@ -141,4 +141,69 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
         var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => MachineSnapshot.RestoreAsync(crafted, Options(), _ => { }));
         Assert.Contains("virtio-blk0: Queues[0].Size = 0 is refused: must be a power of 2 from 1 to", e.Reason);
     }
+
+    /// <summary>
+    /// Device sections as the build before the state descriptions wrote them: each payload with its
+    /// version inside, and virtio-mmio at version 1, without the device's own state (added in 2).
+    /// Such a file restores; a version 1 virtio-mmio section that has the newer field is refused.
+    /// </summary>
+    [Fact]
+    public async Task DeviceSectionsOfTheEarlierVersionsStillRestore()
+    {
+        string disk = Path.Combine(dir, "disk.img");
+        await File.WriteAllBytesAsync(disk, new byte[1 << 20]);
+        string saved = Path.Combine(dir, "saved.emusnap");
+        await using (var vm = PcMachine.Build(new PcConfig
+        {
+            Kernel = TestImages.BzImage([0xf4, 0xeb, 0xfd]), // hlt; jmp back
+            MemoryBytes = 32UL << 20,
+            Disks = [new DiskConfig(disk, ReadOnly: true)],
+        }))
+        {
+            vm.Start();
+            await MachineSnapshot.SaveAsync(vm, saved, Options());
+        }
+
+        string older = Path.Combine(dir, "older.emusnap");
+        string mixed = Path.Combine(dir, "mixed.emusnap");
+        foreach (var (to, dropDevice) in new[] { (older, true), (mixed, false) })
+        {
+            using var reader = SnapshotReader.Open(saved);
+            using var file = File.Create(to);
+            using var writer = new SnapshotWriter(file, reader.Created);
+            foreach (var section in reader.Sections)
+            {
+                byte[] payload = reader.ReadAll(section);
+                int version = section.Version;
+                if (section.Name.StartsWith("device/", StringComparison.Ordinal))
+                {
+                    var state = JsonNode.Parse(payload)!.AsObject();
+                    if (section.Name == "device/virtio-blk0")
+                    {
+                        version = 1;
+                        if (dropDevice)
+                        {
+                            state.Remove("Device");
+                        }
+                    }
+
+                    state["Version"] = version;
+                    payload = System.Text.Encoding.UTF8.GetBytes(state.ToJsonString());
+                }
+
+                writer.Section(section.Name, version, payload);
+            }
+
+            writer.Finish();
+        }
+
+        await using (var restored = await MachineSnapshot.RestoreAsync(older, Options(), _ => { }))
+        {
+            Assert.Equal(Emulator.Machine.Runtime.MachineState.Created, restored.State);
+        }
+
+        var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => MachineSnapshot.RestoreAsync(mixed, Options(), _ => { }));
+        Assert.Contains("virtio-blk0: Device", e.Reason);
+        Assert.Contains("added in version 2", e.Reason);
+    }
 }
