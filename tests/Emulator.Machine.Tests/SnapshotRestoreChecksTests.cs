@@ -90,35 +90,45 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
     }
 
     /// <summary>Copies a snapshot section by section into a new file, passing each payload through <paramref name="edit"/>.</summary>
-    private static void Rewrite(string from, string to, Func<string, byte[], byte[]> edit)
+    private static void Rewrite(string from, string to, Func<string, byte[], byte[]> edit) =>
+        Rewrite(from, to, (name, version, payload) => (version, edit(name, payload)));
+
+    /// <summary>Copies a snapshot section by section, passing each section's version and payload through <paramref name="edit"/>.</summary>
+    private static void Rewrite(string from, string to, Func<string, int, byte[], (int Version, byte[] Payload)> edit)
     {
         using var reader = SnapshotReader.Open(from);
         using var file = File.Create(to);
         using var writer = new SnapshotWriter(file, reader.Created);
         foreach (var section in reader.Sections)
         {
-            writer.Section(section.Name, section.Version, edit(section.Name, reader.ReadAll(section)));
+            var (version, payload) = edit(section.Name, section.Version, reader.ReadAll(section));
+            writer.Section(section.Name, version, payload);
         }
 
         writer.Finish();
     }
 
-    [Fact]
-    public async Task ASavedVirtqueueOfSizeZeroIsRefusedAsDamaged()
+    /// <summary>A snapshot of a machine with one read-only disk, halted in its guest.</summary>
+    private async Task<string> SnapshotOfAMachineWithADisk()
     {
         string disk = Path.Combine(dir, "disk.img");
         await File.WriteAllBytesAsync(disk, new byte[1 << 20]);
         string saved = Path.Combine(dir, "saved.emusnap");
-        await using (var vm = PcMachine.Build(new PcConfig
+        await using var vm = PcMachine.Build(new PcConfig
         {
             Kernel = TestImages.BzImage([0xf4, 0xeb, 0xfd]), // hlt; jmp back
             MemoryBytes = 32UL << 20,
             Disks = [new DiskConfig(disk, ReadOnly: true)],
-        }))
-        {
-            vm.Start();
-            await MachineSnapshot.SaveAsync(vm, saved, Options());
-        }
+        });
+        vm.Start();
+        await MachineSnapshot.SaveAsync(vm, saved, Options());
+        return saved;
+    }
+
+    [Fact]
+    public async Task ASavedVirtqueueOfSizeZeroIsRefusedAsDamaged()
+    {
+        string saved = await SnapshotOfAMachineWithADisk();
 
         string crafted = Path.Combine(dir, "crafted.emusnap");
         Rewrite(saved, crafted, (name, payload) =>
@@ -150,51 +160,32 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
     [Fact]
     public async Task DeviceSectionsOfTheEarlierVersionsStillRestore()
     {
-        string disk = Path.Combine(dir, "disk.img");
-        await File.WriteAllBytesAsync(disk, new byte[1 << 20]);
-        string saved = Path.Combine(dir, "saved.emusnap");
-        await using (var vm = PcMachine.Build(new PcConfig
-        {
-            Kernel = TestImages.BzImage([0xf4, 0xeb, 0xfd]), // hlt; jmp back
-            MemoryBytes = 32UL << 20,
-            Disks = [new DiskConfig(disk, ReadOnly: true)],
-        }))
-        {
-            vm.Start();
-            await MachineSnapshot.SaveAsync(vm, saved, Options());
-        }
+        string saved = await SnapshotOfAMachineWithADisk();
 
         string older = Path.Combine(dir, "older.emusnap");
         string mixed = Path.Combine(dir, "mixed.emusnap");
         foreach (var (to, dropDevice) in new[] { (older, true), (mixed, false) })
         {
-            using var reader = SnapshotReader.Open(saved);
-            using var file = File.Create(to);
-            using var writer = new SnapshotWriter(file, reader.Created);
-            foreach (var section in reader.Sections)
+            Rewrite(saved, to, (name, version, payload) =>
             {
-                byte[] payload = reader.ReadAll(section);
-                int version = section.Version;
-                if (section.Name.StartsWith("device/", StringComparison.Ordinal))
+                if (!name.StartsWith("device/", StringComparison.Ordinal))
                 {
-                    var state = JsonNode.Parse(payload)!.AsObject();
-                    if (section.Name == "device/virtio-blk0")
-                    {
-                        version = 1;
-                        if (dropDevice)
-                        {
-                            state.Remove("Device");
-                        }
-                    }
-
-                    state["Version"] = version;
-                    payload = System.Text.Encoding.UTF8.GetBytes(state.ToJsonString());
+                    return (version, payload);
                 }
 
-                writer.Section(section.Name, version, payload);
-            }
+                var state = JsonNode.Parse(payload)!.AsObject();
+                if (name == "device/virtio-blk0")
+                {
+                    version = 1;
+                    if (dropDevice)
+                    {
+                        state.Remove("Device");
+                    }
+                }
 
-            writer.Finish();
+                state["Version"] = version;
+                return (version, System.Text.Encoding.UTF8.GetBytes(state.ToJsonString()));
+            });
         }
 
         await using (var restored = await MachineSnapshot.RestoreAsync(older, Options(), _ => { }))

@@ -42,9 +42,6 @@ public sealed class StateDescription<TDevice> : IDeviceStateDescription
 
     public Type DeviceType => typeof(TDevice);
 
-    /// <summary>The field names, in order.</summary>
-    public IReadOnlyList<string> Fields => fields.Select(f => f.Name).ToList();
-
     /// <summary>An integer field (u8 to u64, i32, i64; JSON number). Its type's range is checked, then <paramref name="rule"/>.</summary>
     public StateDescription<TDevice> Int<T>(string name, Func<TDevice, T> get, Action<TDevice, T> set, StateRule? rule = null, int since = 1, T fallback = default)
         where T : struct, IBinaryInteger<T>, IMinMaxValue<T> =>
