@@ -1,5 +1,6 @@
 using Emulator.Devices.AcpiPm;
 using Emulator.Devices.Bus;
+using Emulator.Devices.State;
 using Xunit;
 
 namespace Emulator.Devices.Tests;
@@ -156,16 +157,16 @@ public class AcpiPmTests
         pm.Write(2, 2, 0x0100);
         pm.PressPowerButton();
         pm.Write(4, 2, 5 << 10);
-        var saved = pm.SaveState();
+        var saved = AcpiPmDevice.SavedState.Save(pm);
 
         var line = new RecordingInterruptLine();
         var copy = new AcpiPmDevice(() => nowNs, line);
-        copy.RestoreState(saved);
+        AcpiPmDevice.SavedState.Restore(copy, saved);
         Assert.Equal(0x0100UL, copy.Read(0, 2));
         Assert.Equal(0x0100UL, copy.Read(2, 2));
         Assert.Equal((ulong)(5 << 10 | 1), copy.Read(4, 2));
         Assert.True(line.Level);
-        Assert.Throws<ArgumentException>(() => copy.RestoreState(saved with { Version = 99 }));
+        Assert.Throws<DeviceStateException>(() => AcpiPmDevice.SavedState.Load(copy, 99, saved));
     }
 
     [Fact]
@@ -196,7 +197,7 @@ public class AcpiPmTests
         var reset = new ResetControlDevice();
         reset.Write(0, 1, 0x0a);
         var copy = new ResetControlDevice();
-        copy.RestoreState(reset.SaveState());
+        ResetControlDevice.SavedState.Copy(reset, copy);
         Assert.Equal(0x0aUL, copy.Read(0, 1));
     }
 }

@@ -249,11 +249,11 @@ public class CmosRtcTests
         SetCmos(0x50, 0x77);
         SetCmos(0x0B, 0x06);
         At(3_000_000_000);
-        var state = rtc.SaveState();
+        var state = CmosRtc.SavedState.Save(rtc);
         var t2 = new ManualTimerService();
         t2.AdvanceTo(3_000_000_000);
         var copy = new CmosRtc(NullInterruptLine.Instance, t2, () => t2.NowNs, new DateTime(2000, 1, 1));
-        copy.RestoreState(state);
+        CmosRtc.SavedState.Restore(copy, state);
         Assert.Equal(Start.AddSeconds(3), copy.Now);
         copy.Write(0, 1, 0x50);
         Assert.Equal(0x77UL, copy.Read(1, 1));

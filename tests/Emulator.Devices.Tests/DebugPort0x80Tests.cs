@@ -15,7 +15,7 @@ public class DebugPort0x80Tests
         Assert.Equal(2, port.Writes);
         Assert.Equal(0xFFUL, port.Read(0, 1));
         var copy = new DebugPort0x80();
-        copy.RestoreState(port.SaveState());
+        DebugPort0x80.SavedState.Copy(port, copy);
         Assert.Equal(0x34, copy.LastPostCode);
         Assert.Equal(0, port.Unexpected.Count);
     }

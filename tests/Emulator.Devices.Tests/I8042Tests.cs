@@ -147,7 +147,7 @@ public class I8042Tests
         Command(0xAA);
         Command(0x60);
         var copy = new I8042();
-        copy.RestoreState(kbc.SaveState());
+        I8042.SavedState.Copy(kbc, copy);
         copy.DataPort.Write(0, 1, 0x47);
         Assert.Equal(0x47, copy.CommandByte);
     }

@@ -1,5 +1,6 @@
 using Emulator.Devices.Apic;
 using Emulator.Devices.Bus;
+using Emulator.Devices.State;
 using Xunit;
 using static Emulator.Devices.Apic.IoApicRegisters;
 
@@ -170,11 +171,11 @@ public class IoApicTests
         Program(9, (uint)LevelTriggered | 0x49, destination: 2);
         ioapic.SetIrq(9, true);
         var copy = new IoApic(bus);
-        copy.RestoreState(ioapic.SaveState());
+        IoApic.SavedState.Copy(ioapic, copy);
         Assert.Equal(ioapic.RedirectionEntry(9), copy.RedirectionEntry(9));
         copy.EndOfInterrupt(0x49); // still asserted in the copy: sends again
         Assert.Equal(2, bus.Messages.Count);
-        Assert.Throws<ArgumentException>(() => copy.RestoreState(new IoApicState { Version = 2 }));
+        Assert.Throws<DeviceStateException>(() => IoApic.SavedState.Load(copy, 2, IoApic.SavedState.Save(ioapic)));
     }
 
     [Fact]

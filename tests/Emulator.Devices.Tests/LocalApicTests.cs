@@ -1,5 +1,6 @@
 using Emulator.Devices.Apic;
 using Emulator.Devices.Bus;
+using Emulator.Devices.State;
 using Xunit;
 using static Emulator.Devices.Apic.LocalApicRegisters;
 
@@ -295,17 +296,18 @@ public class LocalApicTests
         apic.Accept(Fixed(0x61, level: true));
         apic.Accept(Fixed(0x45));
         Assert.Equal(0x61, apic.Acknowledge());
-        var state = apic.SaveState();
-        Assert.Equal([0x61], state.InServiceVectors);
-        Assert.Equal([0x45], state.RequestedVectors);
+        var state = LocalApic.SavedState.Save(apic);
+        var fields = System.Text.Json.Nodes.JsonNode.Parse(state)!;
+        Assert.Equal("[97]", fields["InServiceVectors"]!.ToJsonString());
+        Assert.Equal("[69]", fields["RequestedVectors"]!.ToJsonString());
 
         var copy = ApicTestKit.NewApic(timers);
-        copy.RestoreState(state);
+        LocalApic.SavedState.Restore(copy, state);
         foreach (int reg in new[] { Id, Tpr, Ppr, Ldr, Dfr, Svr, IsrBase + 0x30, TmrBase + 0x30, IrrBase + 0x20, LvtLint0 })
         {
             Assert.Equal(apic.R(reg), copy.R(reg));
         }
 
-        Assert.Throws<ArgumentException>(() => copy.RestoreState(state with { Version = 99 }));
+        Assert.Throws<DeviceStateException>(() => LocalApic.SavedState.Load(copy, 99, state));
     }
 }

@@ -218,10 +218,10 @@ public class LocalApicTimerTests
         apic.W(LvtTimer, (TimerPeriodic << LvtTimerModeShift) | TimerVector);
         apic.W(TimerInitialCount, 100);
         timers.AdvanceTo(30_000);
-        var state = apic.SaveState();
+        var state = LocalApic.SavedState.Save(apic);
 
         var copy = ApicTestKit.NewApic(timers);
-        copy.RestoreState(state);
+        LocalApic.SavedState.Restore(copy, state);
         Assert.Equal(70u, copy.R(TimerCurrentCount));
         timers.AdvanceTo(100_000);
         Assert.True(copy.HasPendingInterrupt);

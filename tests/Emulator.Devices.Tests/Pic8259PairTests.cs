@@ -315,7 +315,7 @@ public class Pic8259PairTests
         pic.Acknowledge();
         pic.SetIrq(1, true);
         var copy = new Pic8259Pair();
-        copy.RestoreState(pic.SaveState());
+        Pic8259Pair.SavedState.Copy(pic, copy);
         Assert.True(copy.HasInterrupt);
         Assert.Equal(0x31, copy.Acknowledge());
         Assert.Equal(pic.Registers.Isr | 0x02, copy.Registers.Isr);

@@ -385,13 +385,13 @@ public class Pit8254Tests
         Out(0x40, 0xE8);
         Out(0x40, 0x03); // 1000
         At(TickNs(300));
-        var state = pit.SaveState();
+        var state = Pit8254.SavedState.Save(pit);
 
         var timers2 = new ManualTimerService();
         timers2.AdvanceTo(TickNs(300));
         var line = new RecordingInterruptLine();
         var copy = new Pit8254(line, timers2, () => timers2.NowNs);
-        copy.RestoreState(state);
+        Pit8254.SavedState.Restore(copy, state);
         Assert.Equal(700, copy.CurrentCount(0));
         Assert.True(line.Level);
         timers2.AdvanceTo(TickNs(3000) + 1);

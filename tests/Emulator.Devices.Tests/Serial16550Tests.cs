@@ -278,11 +278,11 @@ public class Serial16550Tests
         Out(Mcr, McrOut2 | McrDtr);
         Out(Ier, IerErbfi);
         uart.Receive("hello"u8);
-        var state = uart.SaveState();
+        var state = Serial16550.SavedState.Save(uart);
 
         var line = new RecordingInterruptLine();
         var copy = new Serial16550(line, _ => { });
-        copy.RestoreState(state);
+        Serial16550.SavedState.Restore(copy, state);
         Assert.True(line.Level);
         Assert.Equal(0xC0 | IirReceivedData, (int)copy.Read(Iir, 1));
         Assert.Equal('h', (int)copy.Read(Rbr, 1));

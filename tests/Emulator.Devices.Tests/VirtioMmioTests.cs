@@ -1,4 +1,6 @@
+using System.Text.Json.Nodes;
 using Emulator.Devices.Bus;
+using Emulator.Devices.State;
 using Emulator.Devices.Virtio;
 using Emulator.Devices.VirtioBlk;
 using Emulator.X86.Memory;
@@ -325,12 +327,12 @@ public sealed class VirtioMmioTests : IDisposable
     {
         driver.Initialize(Version1 | EventIdx);
         driver.Submit(VirtioBlkRegisters.TypeFlush, 0);
-        var saved = transport.SaveState();
+        var saved = VirtioMmioTransport.SavedState.Save(transport);
 
         var copy = new VirtioMmioTransport(new Blk(backend), new GuestRamAccess(ram), NullInterruptLine.Instance);
-        copy.RestoreState(saved);
+        VirtioMmioTransport.SavedState.Restore(copy, saved);
         Assert.Equal(15u, (uint)copy.Read(Status, 4));
-        Assert.Equal(transport.Queues[0].SaveState(), copy.Queues[0].SaveState());
+        Assert.Equal(saved, VirtioMmioTransport.SavedState.Save(copy));
         Assert.Equal(1, copy.Queues[0].UsedIdx);
 
         // The restored device continues where the first one stopped.
@@ -349,23 +351,33 @@ public sealed class VirtioMmioTests : IDisposable
     public void RestoredStateIsCheckedAsStrictlyAsRegisterWrites()
     {
         driver.Initialize(Version1 | EventIdx);
-        var saved = transport.SaveState();
-        var queue = saved.Queues[0];
-        var refused = new (VirtioMmioState State, string Reason)[]
+        byte[] saved = VirtioMmioTransport.SavedState.Save(transport);
+        byte[] Edited(Action<JsonNode> edit)
         {
-            (saved with { Queues = [queue with { Size = 0 }] }, "size 0"),
-            (saved with { Queues = [queue with { Size = 24 }] }, "size 24"),
-            (saved with { Queues = [queue with { Size = 512 }] }, "size 512"),
-            (saved with { Queues = [] }, "queues []"),
-            (saved with { Queues = [queue, queue with { Index = 1 }] }, "queues [0, 1]"),
-            (saved with { DriverFeatures = saved.DriverFeatures | (1UL << 27) }, "never offered"),
-            (saved with { Version = 99 }, "version 99"),
+            var node = JsonNode.Parse(saved)!;
+            edit(node);
+            return System.Text.Encoding.UTF8.GetBytes(node.ToJsonString());
+        }
+
+        ulong features = (ulong)JsonNode.Parse(saved)!["DriverFeatures"]!;
+        var refused = new (byte[] State, int Version, string Field, string Reason)[]
+        {
+            (Edited(s => s["Queues"]![0]!["Size"] = 0), 2, "Queues[0].Size", "a power of 2 from 1 to 256"),
+            (Edited(s => s["Queues"]![0]!["Size"] = 24), 2, "Queues[0].Size", "a power of 2 from 1 to 256"),
+            (Edited(s => s["Queues"]![0]!["Size"] = 512), 2, "Queues[0].Size", "a power of 2 from 1 to 256"),
+            (Edited(s => s["Queues"] = new JsonArray()), 2, "Queues", "exactly 1"),
+            (Edited(s => s["Queues"]!.AsArray().Add(s["Queues"]![0]!.DeepClone())), 2, "Queues", "exactly 1"),
+            (Edited(s => s["Queues"]![0]!["Index"] = 1), 2, "Queues[0].Index", "its position"),
+            (Edited(s => s["DriverFeatures"] = features | (1UL << 27)), 2, "DriverFeatures", "features offered"),
+            (saved, 99, "section version", "versions 1 to 2"),
         };
 
-        foreach (var (state, reason) in refused)
+        foreach (var (state, version, field, reason) in refused)
         {
-            var e = Assert.Throws<ArgumentException>(() => transport.RestoreState(state));
-            Assert.Contains(reason, e.Message);
+            var e = Assert.Throws<DeviceStateException>(() => VirtioMmioTransport.SavedState.Load(transport, version, state, "virtio-blk0"));
+            Assert.Equal("virtio-blk0", e.Device);
+            Assert.Equal(field, e.Field);
+            Assert.Contains(reason, e.Constraint);
         }
 
         Assert.Equal(16, transport.Queues[0].Size);

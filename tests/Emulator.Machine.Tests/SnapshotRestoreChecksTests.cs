@@ -90,35 +90,45 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
     }
 
     /// <summary>Copies a snapshot section by section into a new file, passing each payload through <paramref name="edit"/>.</summary>
-    private static void Rewrite(string from, string to, Func<string, byte[], byte[]> edit)
+    private static void Rewrite(string from, string to, Func<string, byte[], byte[]> edit) =>
+        Rewrite(from, to, (name, version, payload) => (version, edit(name, payload)));
+
+    /// <summary>Copies a snapshot section by section, passing each section's version and payload through <paramref name="edit"/>.</summary>
+    private static void Rewrite(string from, string to, Func<string, int, byte[], (int Version, byte[] Payload)> edit)
     {
         using var reader = SnapshotReader.Open(from);
         using var file = File.Create(to);
         using var writer = new SnapshotWriter(file, reader.Created);
         foreach (var section in reader.Sections)
         {
-            writer.Section(section.Name, section.Version, edit(section.Name, reader.ReadAll(section)));
+            var (version, payload) = edit(section.Name, section.Version, reader.ReadAll(section));
+            writer.Section(section.Name, version, payload);
         }
 
         writer.Finish();
     }
 
-    [Fact]
-    public async Task ASavedVirtqueueOfSizeZeroIsRefusedAsDamaged()
+    /// <summary>A snapshot of a machine with one read-only disk, halted in its guest.</summary>
+    private async Task<string> SnapshotOfAMachineWithADisk()
     {
         string disk = Path.Combine(dir, "disk.img");
         await File.WriteAllBytesAsync(disk, new byte[1 << 20]);
         string saved = Path.Combine(dir, "saved.emusnap");
-        await using (var vm = PcMachine.Build(new PcConfig
+        await using var vm = PcMachine.Build(new PcConfig
         {
             Kernel = TestImages.BzImage([0xf4, 0xeb, 0xfd]), // hlt; jmp back
             MemoryBytes = 32UL << 20,
             Disks = [new DiskConfig(disk, ReadOnly: true)],
-        }))
-        {
-            vm.Start();
-            await MachineSnapshot.SaveAsync(vm, saved, Options());
-        }
+        });
+        vm.Start();
+        await MachineSnapshot.SaveAsync(vm, saved, Options());
+        return saved;
+    }
+
+    [Fact]
+    public async Task ASavedVirtqueueOfSizeZeroIsRefusedAsDamaged()
+    {
+        string saved = await SnapshotOfAMachineWithADisk();
 
         string crafted = Path.Combine(dir, "crafted.emusnap");
         Rewrite(saved, crafted, (name, payload) =>
@@ -139,6 +149,52 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
         }
 
         var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => MachineSnapshot.RestoreAsync(crafted, Options(), _ => { }));
-        Assert.Contains("size 0", e.Reason);
+        Assert.Contains("virtio-blk0: Queues[0].Size = 0 is refused: must be a power of 2 from 1 to", e.Reason);
+    }
+
+    /// <summary>
+    /// Device sections as the build before the state descriptions wrote them: each payload with its
+    /// version inside, and virtio-mmio at version 1, without the device's own state (added in 2).
+    /// Such a file restores; a version 1 virtio-mmio section that has the newer field is refused.
+    /// </summary>
+    [Fact]
+    public async Task DeviceSectionsOfTheEarlierVersionsStillRestore()
+    {
+        string saved = await SnapshotOfAMachineWithADisk();
+
+        string older = Path.Combine(dir, "older.emusnap");
+        string mixed = Path.Combine(dir, "mixed.emusnap");
+        foreach (var (to, dropDevice) in new[] { (older, true), (mixed, false) })
+        {
+            Rewrite(saved, to, (name, version, payload) =>
+            {
+                if (!name.StartsWith("device/", StringComparison.Ordinal))
+                {
+                    return (version, payload);
+                }
+
+                var state = JsonNode.Parse(payload)!.AsObject();
+                if (name == "device/virtio-blk0")
+                {
+                    version = 1;
+                    if (dropDevice)
+                    {
+                        state.Remove("Device");
+                    }
+                }
+
+                state["Version"] = version;
+                return (version, System.Text.Encoding.UTF8.GetBytes(state.ToJsonString()));
+            });
+        }
+
+        await using (var restored = await MachineSnapshot.RestoreAsync(older, Options(), _ => { }))
+        {
+            Assert.Equal(Emulator.Machine.Runtime.MachineState.Created, restored.State);
+        }
+
+        var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => MachineSnapshot.RestoreAsync(mixed, Options(), _ => { }));
+        Assert.Contains("virtio-blk0: Device", e.Reason);
+        Assert.Contains("added in version 2", e.Reason);
     }
 }

@@ -15,7 +15,7 @@ namespace Emulator.Devices.AcpiPm;
 /// bit 23) is not generated: Linux never enables the timer's fixed event.
 /// </para>
 /// </summary>
-public sealed class AcpiPmDevice : IIoDevice
+public sealed partial class AcpiPmDevice : IIoDevice
 {
     private readonly Func<long> nowNs;
     private readonly IInterruptLine sci;
@@ -120,21 +120,6 @@ public sealed class AcpiPmDevice : IIoDevice
             WriteControl(controlMask, controlValue);
         }
 
-        UpdateSci();
-    }
-
-    public AcpiPmState SaveState() => new() { Pm1Status = status, Pm1Enable = enable, Pm1Control = control };
-
-    public void RestoreState(AcpiPmState state)
-    {
-        if (state.Version is < 1 or > AcpiPmState.CurrentVersion)
-        {
-            throw new ArgumentException($"{Name}: saved state version {state.Version} is not supported (this build reads 1..{AcpiPmState.CurrentVersion})");
-        }
-
-        status = (ushort)(state.Pm1Status & StatusMask);
-        enable = (ushort)(state.Pm1Enable & EnableMask);
-        control = (ushort)((state.Pm1Control & (BM_RLD | SLP_TYP_Mask)) | SCI_EN);
         UpdateSci();
     }
 

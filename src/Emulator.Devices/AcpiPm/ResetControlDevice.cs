@@ -8,7 +8,7 @@ namespace Emulator.Devices.AcpiPm;
 /// Writing a value with RST_CPU set raises <see cref="ResetRequested"/>; Linux writes 0x06
 /// (ACPI reboot) or 0x02 then 0x06/0x0E (its "pci" reboot method), both of which work.
 /// </summary>
-public sealed class ResetControlDevice : IIoDevice
+public sealed partial class ResetControlDevice : IIoDevice
 {
     private byte value;
 
@@ -46,17 +46,5 @@ public sealed class ResetControlDevice : IIoDevice
         {
             ResetRequested?.Invoke((b & SYS_RST) != 0);
         }
-    }
-
-    public ResetControlState SaveState() => new() { Value = value };
-
-    public void RestoreState(ResetControlState state)
-    {
-        if (state.Version is < 1 or > ResetControlState.CurrentVersion)
-        {
-            throw new ArgumentException($"{Name}: saved state version {state.Version} is not supported (this build reads 1..{ResetControlState.CurrentVersion})");
-        }
-
-        value = (byte)(state.Value & (SYS_RST | FULL_RST));
     }
 }

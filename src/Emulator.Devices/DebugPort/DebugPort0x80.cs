@@ -6,7 +6,7 @@ namespace Emulator.Devices.DebugPort;
 /// Port 0x80: writes are accepted and remembered as the last POST code (and counted: Linux's
 /// outb_p delays land here), reads give 0xFF as on a PC with no POST card. Not thread-safe.
 /// </summary>
-public sealed class DebugPort0x80(string name = "port80") : IIoDevice
+public sealed partial class DebugPort0x80(string name = "port80") : IIoDevice
 {
     public string Name => name;
 
@@ -39,18 +39,5 @@ public sealed class DebugPort0x80(string name = "port80") : IIoDevice
         // A wider write puts its low byte on port 0x80.
         LastPostCode = (byte)value;
         Writes++;
-    }
-
-    public DebugPort0x80State SaveState() => new() { LastPostCode = LastPostCode, Writes = Writes };
-
-    public void RestoreState(DebugPort0x80State state)
-    {
-        if (state.Version is < 1 or > DebugPort0x80State.CurrentVersion)
-        {
-            throw new ArgumentException($"port80 state version {state.Version} is not supported", nameof(state));
-        }
-
-        LastPostCode = state.LastPostCode;
-        Writes = state.Writes;
     }
 }

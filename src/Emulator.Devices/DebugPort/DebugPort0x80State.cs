@@ -1,13 +1,11 @@
+using Emulator.Devices.State;
+
 namespace Emulator.Devices.DebugPort;
 
-/// <summary>Saved state of a <see cref="DebugPort0x80"/> (snapshot section "port80").</summary>
-public sealed record DebugPort0x80State
+public sealed partial class DebugPort0x80
 {
-    public const int CurrentVersion = 1;
-
-    /// <summary>Section version; 1 added every field below.</summary>
-    public int Version { get; init; } = CurrentVersion;
-
-    public byte LastPostCode { get; init; }
-    public long Writes { get; init; }
+    /// <summary>Saved state (section "port80"). Version 1: every field.</summary>
+    public static StateDescription<DebugPort0x80> SavedState { get; } = new StateDescription<DebugPort0x80>("port80", version: 1)
+        .Int("LastPostCode", d => d.LastPostCode, (d, v) => d.LastPostCode = v)
+        .Int("Writes", d => d.Writes, (d, v) => d.Writes = v, StateRule.Within(0, long.MaxValue));
 }

@@ -10,7 +10,7 @@ namespace Emulator.Devices.Apic;
 /// asserted, set Remote IRR, and send again after the EOI for their vector if still asserted.
 /// Not thread-safe: one access, input change or EOI at a time.
 /// </summary>
-public sealed class IoApic : IIoDevice
+public sealed partial class IoApic : IIoDevice
 {
     private readonly IApicBus bus;
     private readonly UnexpectedAccesses unexpected = new();
@@ -214,32 +214,6 @@ public sealed class IoApic : IIoDevice
             (entry & LevelTriggered) != 0,
             Assert: true,
             SourceId: -1));
-    }
-
-    public IoApicState SaveState() => new()
-    {
-        Id = id,
-        IoRegSel = ioRegSel,
-        Pins = [.. Enumerable.Range(0, PinCount).Select(p => new IoApicPinState { Pin = p, Entry = entries[p], Level = pinLevels[p] })],
-    };
-
-    public void RestoreState(IoApicState state)
-    {
-        if (state.Version is < 1 or > IoApicState.CurrentVersion)
-        {
-            throw new ArgumentException($"I/O APIC state version {state.Version} is not supported (this build reads 1 to {IoApicState.CurrentVersion})", nameof(state));
-        }
-
-        id = state.Id & IdMask;
-        ioRegSel = state.IoRegSel;
-        foreach (var p in state.Pins)
-        {
-            if ((uint)p.Pin < PinCount)
-            {
-                entries[p.Pin] = p.Entry;
-                pinLevels[p.Pin] = p.Level;
-            }
-        }
     }
 
     private sealed class PinLine(IoApic ioApic, int gsi) : IInterruptLine

@@ -11,7 +11,7 @@ namespace Emulator.Devices.Keyboard;
 /// <see cref="DataPort"/> and <see cref="CommandPort"/> map the two ports separately, since
 /// 0x61 in between belongs to the PIT's port B. Not thread-safe.
 /// </summary>
-public sealed class I8042 : IIoDevice
+public sealed partial class I8042 : IIoDevice
 {
     private readonly IInterruptLine keyboardIrq;
     private readonly IInterruptLine auxIrq;
@@ -213,36 +213,6 @@ public sealed class I8042 : IIoDevice
             auxIrqLevel = aux;
             auxIrq.Set(aux);
         }
-    }
-
-    public I8042State SaveState() => new()
-    {
-        CommandByte = commandByte,
-        OutputPort = outputPort,
-        SystemFlag = systemFlag,
-        LastWriteWasCommand = lastWriteWasCommand,
-        OutputBuffer = outputBuffer,
-        OutputFull = outputFull,
-        OutputFromAux = outputFromAux,
-        PendingCommand = pendingCommand,
-    };
-
-    public void RestoreState(I8042State state)
-    {
-        if (state.Version is < 1 or > I8042State.CurrentVersion)
-        {
-            throw new ArgumentException($"i8042 state version {state.Version} is not supported", nameof(state));
-        }
-
-        commandByte = state.CommandByte;
-        outputPort = state.OutputPort;
-        systemFlag = state.SystemFlag;
-        lastWriteWasCommand = state.LastWriteWasCommand;
-        outputBuffer = state.OutputBuffer;
-        outputFull = state.OutputFull;
-        outputFromAux = state.OutputFromAux;
-        pendingCommand = state.PendingCommand;
-        UpdateIrqs();
     }
 
     private sealed class PortView(I8042 controller, int offset, string name) : IIoDevice

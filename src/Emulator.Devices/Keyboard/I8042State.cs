@@ -1,21 +1,22 @@
+using Emulator.Devices.State;
+using static Emulator.Devices.Keyboard.I8042Registers;
+
 namespace Emulator.Devices.Keyboard;
 
-/// <summary>Saved state of an <see cref="I8042"/> (snapshot section "i8042").</summary>
-public sealed record I8042State
+public sealed partial class I8042
 {
-    public const int CurrentVersion = 1;
-
-    /// <summary>Section version; 1 added every field below.</summary>
-    public int Version { get; init; } = CurrentVersion;
-
-    public byte CommandByte { get; init; }
-    public byte OutputPort { get; init; }
-    public bool SystemFlag { get; init; }
-    public bool LastWriteWasCommand { get; init; }
-    public byte OutputBuffer { get; init; }
-    public bool OutputFull { get; init; }
-    public bool OutputFromAux { get; init; }
-
-    /// <summary>The controller command waiting for its data byte on port 0x60, or 0.</summary>
-    public byte PendingCommand { get; init; }
+    /// <summary>
+    /// Saved state (section "i8042"). Version 1: every field. PendingCommand is a controller
+    /// command waiting for its data byte on port 0x60, or 0: only the commands that take one.
+    /// </summary>
+    public static StateDescription<I8042> SavedState { get; } = new StateDescription<I8042>("i8042", version: 1)
+        .Int("CommandByte", d => d.commandByte, (d, v) => d.commandByte = v)
+        .Int("OutputPort", d => d.outputPort, (d, v) => d.outputPort = v)
+        .Flag("SystemFlag", d => d.systemFlag, (d, v) => d.systemFlag = v)
+        .Flag("LastWriteWasCommand", d => d.lastWriteWasCommand, (d, v) => d.lastWriteWasCommand = v)
+        .Int("OutputBuffer", d => d.outputBuffer, (d, v) => d.outputBuffer = v)
+        .Flag("OutputFull", d => d.outputFull, (d, v) => d.outputFull = v)
+        .Flag("OutputFromAux", d => d.outputFromAux, (d, v) => d.outputFromAux = v)
+        .Int("PendingCommand", d => d.pendingCommand, (d, v) => d.pendingCommand = v, StateRule.OneOf(0, WriteCommandByte, WriteOutputPort, WriteKeyboardOutput, WriteAuxOutput, WriteAux))
+        .AfterLoad(d => d.UpdateIrqs());
 }

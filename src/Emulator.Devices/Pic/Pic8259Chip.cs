@@ -7,7 +7,7 @@ namespace Emulator.Devices.Pic;
 /// rotation, and the ICW/OCW command decoding (8259A datasheet, "Functional Description" and
 /// "Programming the 8259A"). The <see cref="Pic8259Pair"/> wires two of them and drives INTA.
 /// </summary>
-internal sealed class Pic8259Chip(bool isMaster, byte elcrMask)
+internal sealed partial class Pic8259Chip(bool isMaster, byte elcrMask)
 {
     private byte irr, isr, imr, elcr, lines, vectorBase;
     private int lowestPriority = 7; // IR7 lowest after ICW1; rotation moves it
@@ -21,6 +21,9 @@ internal sealed class Pic8259Chip(bool isMaster, byte elcrMask)
     public byte Imr => imr;
 
     public byte VectorBase => vectorBase;
+
+    /// <summary>The ELCR bits this chip has (inputs that can be level-triggered).</summary>
+    public byte ElcrMask => elcrMask;
 
     public byte Elcr
     {
@@ -263,47 +266,5 @@ internal sealed class Pic8259Chip(bool isMaster, byte elcrMask)
             default:
                 break; // no operation
         }
-    }
-
-    public Pic8259ChipState Save() => new()
-    {
-        Irr = irr,
-        Isr = isr,
-        Imr = imr,
-        Elcr = elcr,
-        Lines = lines,
-        VectorBase = vectorBase,
-        LowestPriority = lowestPriority,
-        InitStep = initStep,
-        ExpectIcw4 = expectIcw4,
-        SingleMode = singleMode,
-        LevelTriggeredMode = levelTriggeredMode,
-        AutoEoi = autoEoi,
-        RotateOnAutoEoi = rotateOnAutoEoi,
-        SpecialFullyNested = specialFullyNested,
-        SpecialMask = specialMask,
-        ReadIsr = readIsr,
-        Poll = poll,
-    };
-
-    public void Restore(Pic8259ChipState s)
-    {
-        irr = s.Irr;
-        isr = s.Isr;
-        imr = s.Imr;
-        elcr = (byte)(s.Elcr & elcrMask);
-        lines = s.Lines;
-        vectorBase = s.VectorBase;
-        lowestPriority = s.LowestPriority & 7;
-        initStep = s.InitStep is >= 0 and <= 3 ? s.InitStep : 0;
-        expectIcw4 = s.ExpectIcw4;
-        singleMode = s.SingleMode;
-        levelTriggeredMode = s.LevelTriggeredMode;
-        autoEoi = s.AutoEoi;
-        rotateOnAutoEoi = s.RotateOnAutoEoi;
-        specialFullyNested = s.SpecialFullyNested;
-        specialMask = s.SpecialMask;
-        readIsr = s.ReadIsr;
-        poll = s.Poll;
     }
 }

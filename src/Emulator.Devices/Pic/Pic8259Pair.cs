@@ -12,7 +12,7 @@ namespace Emulator.Devices.Pic;
 /// Each port range is its own <see cref="IIoDevice"/>: <see cref="MasterPorts"/>,
 /// <see cref="SlavePorts"/>, <see cref="ElcrPorts"/>. Not thread-safe.
 /// </summary>
-public sealed class Pic8259Pair : IInterruptSource
+public sealed partial class Pic8259Pair : IInterruptSource
 {
     private readonly Pic8259Chip master = new(isMaster: true, ElcrMasterMask);
     private readonly Pic8259Chip slave = new(isMaster: false, ElcrSlaveMask);
@@ -139,21 +139,6 @@ public sealed class Pic8259Pair : IInterruptSource
             intr = level;
             OutputChanged?.Invoke(level);
         }
-    }
-
-    public Pic8259PairState SaveState() => new() { Master = master.Save(), Slave = slave.Save() };
-
-    public void RestoreState(Pic8259PairState state)
-    {
-        if (state.Version is < 1 or > Pic8259PairState.CurrentVersion)
-        {
-            throw new ArgumentException($"pic state version {state.Version} is not supported", nameof(state));
-        }
-
-        master.Restore(state.Master);
-        slave.Restore(state.Slave);
-        intr = master.PendingRequest() >= 0;
-        Update();
     }
 
     private sealed class InputLine(Pic8259Pair pic, int irq) : IInterruptLine

@@ -10,7 +10,7 @@ namespace Emulator.Devices.Pit;
 /// polls. Counter 1 (DRAM refresh on old PCs) counts but drives nothing; counter 2's GATE and
 /// OUT are reached through <see cref="PortB"/> (port 0x61). Not thread-safe.
 /// </summary>
-public sealed class Pit8254 : IIoDevice
+public sealed partial class Pit8254 : IIoDevice
 {
     private readonly Func<long> nowNs;
     private readonly IInterruptLine irq0;
@@ -173,29 +173,5 @@ public sealed class Pit8254 : IIoDevice
         {
             out0Timer.Arm(deadline);
         }
-    }
-
-    public Pit8254State SaveState() => new()
-    {
-        Counter0 = channels[0].Save(),
-        Counter1 = channels[1].Save(),
-        Counter2 = channels[2].Save(),
-        PortB = PortB.Latched,
-        RefreshToggle = PortB.Refresh,
-    };
-
-    public void RestoreState(Pit8254State state)
-    {
-        if (state.Version is < 1 or > Pit8254State.CurrentVersion)
-        {
-            throw new ArgumentException($"pit state version {state.Version} is not supported", nameof(state));
-        }
-
-        channels[0].Restore(state.Counter0);
-        channels[1].Restore(state.Counter1);
-        channels[2].Restore(state.Counter2);
-        PortB.Restore(state.PortB, state.RefreshToggle);
-        irq0Level = !channels[0].Out(nowNs());
-        UpdateOut0(nowNs());
     }
 }

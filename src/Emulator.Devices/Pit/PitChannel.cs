@@ -10,7 +10,7 @@ namespace Emulator.Devices.Pit;
 /// count written in mode 2 or 3 while counting takes effect at the end of the current period
 /// (for mode 3 the datasheet allows the end of either half-cycle; the end of the low one is used).
 /// </summary>
-internal sealed class PitChannel
+internal sealed partial class PitChannel
 {
     private int countRegister;
     private bool countWritten, lsbWritten, readMsbNext;
@@ -433,57 +433,4 @@ internal sealed class PitChannel
 
     private static int ToBcd(int v) => v / 1000 % 10 << 12 | v / 100 % 10 << 8 | v / 10 % 10 << 4 | v % 10;
 
-    public PitChannelState Save() => new()
-    {
-        Mode = Mode,
-        Access = Access,
-        Bcd = Bcd,
-        Gate = Gate,
-        CountRegister = countRegister,
-        CountWritten = countWritten,
-        LsbWritten = lsbWritten,
-        LsbLatch = lsbLatch,
-        ReadMsbNext = readMsbNext,
-        CountLatched = countLatched,
-        LatchedCount = latchedCount,
-        LatchedMsbNext = latchedMsbNext,
-        StatusLatched = statusLatched,
-        LatchedStatus = latchedStatus,
-        NullCount = nullCount,
-        Counting = counting,
-        StartNs = startNs,
-        StartValue = startValue,
-        FrozenValue = frozenValue,
-        TerminalDone = terminalDone,
-        ReloadPending = reloadPending,
-        ReloadNs = reloadNs,
-        ReloadValue = reloadValue,
-    };
-
-    public void Restore(PitChannelState s)
-    {
-        Mode = s.Mode is >= 0 and <= 5 ? s.Mode : 0;
-        Access = s.Access is >= 1 and <= 3 ? s.Access : AccessLsbMsb;
-        Bcd = s.Bcd;
-        Gate = s.Gate;
-        countRegister = s.CountRegister & 0xFFFF;
-        countWritten = s.CountWritten;
-        lsbWritten = s.LsbWritten;
-        lsbLatch = s.LsbLatch;
-        readMsbNext = s.ReadMsbNext;
-        countLatched = s.CountLatched;
-        latchedCount = s.LatchedCount;
-        latchedMsbNext = s.LatchedMsbNext;
-        statusLatched = s.StatusLatched;
-        latchedStatus = s.LatchedStatus;
-        nullCount = s.NullCount;
-        counting = s.Counting && s.StartValue >= 1;
-        startNs = s.StartNs;
-        startValue = Math.Max(1, s.StartValue);
-        frozenValue = s.FrozenValue;
-        terminalDone = s.TerminalDone;
-        reloadPending = s.ReloadPending && s.ReloadValue >= 1;
-        reloadNs = s.ReloadNs;
-        reloadValue = s.ReloadValue;
-    }
 }

@@ -17,9 +17,9 @@ public sealed class SystemControlPortB : IIoDevice
 
     public string Name => pit.Name + "-portb";
 
-    internal byte Latched { get; private set; }
+    internal byte Latched { get; set; }
 
-    internal bool Refresh { get; private set; }
+    internal bool Refresh { get; set; }
 
     /// <summary>Bit 1: the speaker is driven from counter 2 (no sound is produced).</summary>
     public bool SpeakerEnabled => (Latched & PortBSpeakerData) != 0;
@@ -46,11 +46,5 @@ public sealed class SystemControlPortB : IIoDevice
 
         Latched = (byte)(value & PortBWritable);
         pit.SetGate2((Latched & PortBGate2) != 0);
-    }
-
-    internal void Restore(byte latched, bool refresh)
-    {
-        Latched = (byte)(latched & PortBWritable);
-        Refresh = refresh;
     }
 }

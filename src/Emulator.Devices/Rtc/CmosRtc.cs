@@ -12,7 +12,7 @@ namespace Emulator.Devices.Rtc;
 /// high for the 244 us before each second. Bytes other than the clock registers are RAM.
 /// Not thread-safe.
 /// </summary>
-public sealed class CmosRtc : IIoDevice
+public sealed partial class CmosRtc : IIoDevice
 {
     private const long TicksPerSecond = TimeSpan.TicksPerSecond;
 
@@ -412,66 +412,6 @@ public sealed class CmosRtc : IIoDevice
         return Match(secondsAlarm, EncodeField(Seconds, f))
             && Match(minutesAlarm, EncodeField(Minutes, f))
             && Match(hoursAlarm, EncodeField(Hours, f));
-    }
-
-    public CmosRtcState SaveState()
-    {
-        CollectFlags(nowNs());
-        return new CmosRtcState
-        {
-            Index = index,
-            NmiMasked = NmiMasked,
-            RegisterA = regA,
-            RegisterB = regB,
-            SecondsAlarm = secondsAlarm,
-            MinutesAlarm = minutesAlarm,
-            HoursAlarm = hoursAlarm,
-            Flags = flags,
-            FlagsClearedNs = flagsClearedNs,
-            BaseTicks = baseTicks,
-            BaseNs = baseNs,
-            HeldSeconds = held.Second,
-            HeldMinutes = held.Minute,
-            HeldHours = held.Hour,
-            HeldDay = held.Day,
-            HeldMonth = held.Month,
-            HeldYear = held.Year,
-            Ram = (byte[])ram.Clone(),
-        };
-    }
-
-    public void RestoreState(CmosRtcState state)
-    {
-        if (state.Version is < 1 or > CmosRtcState.CurrentVersion)
-        {
-            throw new ArgumentException($"rtc state version {state.Version} is not supported", nameof(state));
-        }
-
-        index = (byte)(state.Index & 0x7F);
-        NmiMasked = state.NmiMasked;
-        regA = (byte)(state.RegisterA & ~AUip);
-        regB = state.RegisterB;
-        secondsAlarm = state.SecondsAlarm;
-        minutesAlarm = state.MinutesAlarm;
-        hoursAlarm = state.HoursAlarm;
-        flags = (byte)(state.Flags & (CPf | CAf | CUf));
-        flagsClearedNs = state.FlagsClearedNs;
-        baseTicks = state.BaseTicks;
-        baseNs = state.BaseNs;
-        held = new Fields
-        {
-            Second = state.HeldSeconds,
-            Minute = state.HeldMinutes,
-            Hour = state.HeldHours,
-            Day = state.HeldDay,
-            Month = state.HeldMonth,
-            Year = state.HeldYear,
-        };
-        Array.Clear(ram);
-        state.Ram.AsSpan(0, Math.Min(Size, state.Ram.Length)).CopyTo(ram);
-        irqLevel = !((flags & regB & (CPf | CAf | CUf)) != 0);
-        UpdateIrq();
-        Rearm();
     }
 
     /// <summary>Calendar fields as the registers hold them; built into a date only when read whole, so partial writes under SET may pass through invalid dates.</summary>

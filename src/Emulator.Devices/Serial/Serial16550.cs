@@ -10,7 +10,7 @@ namespace Emulator.Devices.Serial;
 /// right after the write. Input is injected with <see cref="Receive"/>. As on a PC, MCR.OUT2
 /// gates the interrupt output onto the IRQ line. Not thread-safe (see <see cref="IIoDevice"/>).
 /// </summary>
-public sealed class Serial16550 : IIoDevice, ITracesOwnAccesses
+public sealed partial class Serial16550 : IIoDevice, ITracesOwnAccesses
 {
     // Modem inputs seen outside loopback: a connected terminal (carrier, data set ready, clear to send).
     private const byte ConnectedModemInputs = MsrDcd | MsrDsr | MsrCts;
@@ -450,55 +450,5 @@ public sealed class Serial16550 : IIoDevice, ITracesOwnAccesses
             irqLevel = level;
             irq.Set(level);
         }
-    }
-
-    public Serial16550State SaveState()
-    {
-        var fifo = new byte[rxCount];
-        for (int i = 0; i < rxCount; i++)
-        {
-            fifo[i] = rxFifo[(rxHead + i) % FifoSize];
-        }
-
-        return new Serial16550State
-        {
-            Ier = ier,
-            Lcr = lcr,
-            Mcr = mcr,
-            Lsr = lsr,
-            Msr = msr,
-            Scr = scr,
-            Fcr = fcr,
-            DivisorLow = dll,
-            DivisorHigh = dlm,
-            ThrEmptyPending = thrEmptyPending,
-            ReceiveFifo = fifo,
-        };
-    }
-
-    public void RestoreState(Serial16550State state)
-    {
-        if (state.Version is < 1 or > Serial16550State.CurrentVersion)
-        {
-            throw new ArgumentException($"serial16550 state version {state.Version} is not supported", nameof(state));
-        }
-
-        ier = (byte)(state.Ier & IerMask);
-        lcr = state.Lcr;
-        mcr = (byte)(state.Mcr & McrMask);
-        lsr = state.Lsr;
-        msr = state.Msr;
-        scr = state.Scr;
-        fcr = state.Fcr;
-        dll = state.DivisorLow;
-        dlm = state.DivisorHigh;
-        thrEmptyPending = state.ThrEmptyPending;
-        rxHead = 0;
-        rxCount = Math.Min(state.ReceiveFifo.Length, FifoSize);
-        state.ReceiveFifo.AsSpan(0, rxCount).CopyTo(rxFifo);
-
-        // Re-drive the line from the restored registers.
-        irqLevel = !(CurrentInterrupt() != IirNoInterrupt && (mcr & (McrOut2 | McrLoop)) == McrOut2);
-        UpdateIrq();
     }
 }

@@ -30,6 +30,9 @@ public interface IVirtioDevice
 
     /// <summary>The driver reset the device (Status written 0): drop requests in flight, forget negotiated state.</summary>
     void Reset();
+
+    /// <summary>The description of the device's own saved state, saved inside its transport's; null: it has none.</summary>
+    State.IStateShape? SavedState => null;
 }
 
 /// <summary>What a device may ask of its transport.</summary>

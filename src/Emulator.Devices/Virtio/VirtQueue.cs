@@ -47,7 +47,7 @@ public sealed class DescriptorChain(ushort head, List<VirtqBuffer> buffers, Chai
 /// only: it pops chains from the available ring, pushes used elements, and applies the
 /// notification suppression rules (2.6.7, 2.6.10 with VIRTIO_F_EVENT_IDX).
 /// </summary>
-public sealed class VirtQueue
+public sealed partial class VirtQueue
 {
     public VirtQueue(int index, ushort maxSize)
     {
@@ -275,52 +275,4 @@ public sealed class VirtQueue
     public static bool NeedEvent(ushort eventIdx, ushort newIdx, ushort oldIdx) =>
         (ushort)(newIdx - eventIdx - 1) < (ushort)(newIdx - oldIdx);
 
-    public VirtQueueState SaveState() => new()
-    {
-        Index = Index,
-        Size = Size,
-        Ready = Ready,
-        DescTable = DescTable,
-        AvailRing = AvailRing,
-        UsedRing = UsedRing,
-        LastAvailIdx = LastAvailIdx,
-        UsedIdx = UsedIdx,
-        SignalledUsed = SignalledUsed,
-        SignalledUsedValid = SignalledUsedValid,
-        Broken = Broken,
-    };
-
-    /// <summary>
-    /// Throws <see cref="ArgumentException"/> unless <paramref name="s"/> is a state this queue can
-    /// be in: checked as strictly as the driver's register writes, since a snapshot is input too
-    /// (a size of 0 would divide by zero at the next notification).
-    /// </summary>
-    public void Check(VirtQueueState s)
-    {
-        if (s.Index != Index)
-        {
-            throw new ArgumentException($"the saved state of virtqueue {s.Index} does not belong to virtqueue {Index}", nameof(s));
-        }
-
-        if (!IsValidSize(s.Size, MaxSize))
-        {
-            throw new ArgumentException($"virtqueue {Index}: saved size {s.Size} is not a power of 2 from 1 to {MaxSize}", nameof(s));
-        }
-    }
-
-    /// <summary>Puts a saved state back; throws <see cref="ArgumentException"/>, changing nothing, if <see cref="Check"/> refuses it.</summary>
-    public void RestoreState(VirtQueueState s)
-    {
-        Check(s);
-        Size = s.Size;
-        Ready = s.Ready;
-        DescTable = s.DescTable;
-        AvailRing = s.AvailRing;
-        UsedRing = s.UsedRing;
-        LastAvailIdx = s.LastAvailIdx;
-        UsedIdx = s.UsedIdx;
-        SignalledUsed = s.SignalledUsed;
-        SignalledUsedValid = s.SignalledUsedValid;
-        Broken = s.Broken;
-    }
 }

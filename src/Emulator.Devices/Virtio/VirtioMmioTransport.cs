@@ -10,7 +10,7 @@ namespace Emulator.Devices.Virtio;
 /// required (6.1: a device refuses FEATURES_OK without it). VIRTIO_F_INDIRECT_DESC and
 /// VIRTIO_F_EVENT_IDX are offered for every device. Not thread-safe (see <see cref="IIoDevice"/>).
 /// </summary>
-public sealed class VirtioMmioTransport : IIoDevice, IVirtioTransport
+public sealed partial class VirtioMmioTransport : IIoDevice, IVirtioTransport
 {
     private const ulong TransportFeatures = (1UL << FeatureVersion1) | (1UL << FeatureRingIndirectDesc) | (1UL << FeatureRingEventIdx);
 
@@ -287,59 +287,4 @@ public sealed class VirtioMmioTransport : IIoDevice, IVirtioTransport
 
     private void UpdateIrq() => irq.Set(interruptStatus != 0);
 
-    public VirtioMmioState SaveState() => new()
-    {
-        Status = status,
-        DeviceFeaturesSel = deviceFeaturesSel,
-        DriverFeatures = driverFeatures,
-        DriverFeaturesSel = driverFeaturesSel,
-        QueueSel = queueSel,
-        InterruptStatus = interruptStatus,
-        ConfigGeneration = configGeneration,
-        Queues = queues.Select(q => q.SaveState()).ToArray(),
-    };
-
-    /// <summary>
-    /// Puts a saved state back. It is checked first, as strictly as the driver's register writes
-    /// (every queue of this device exactly once, each with a valid size; negotiated features only
-    /// ones offered, with VERSION_1); a state that fails throws <see cref="ArgumentException"/>
-    /// and changes nothing.
-    /// </summary>
-    public void RestoreState(VirtioMmioState s)
-    {
-        if (s.Version is < 1 or > VirtioMmioState.CurrentVersion)
-        {
-            throw new ArgumentException($"virtio-mmio state version {s.Version} is not one this build reads (1 to {VirtioMmioState.CurrentVersion})", nameof(s));
-        }
-
-        var indices = s.Queues.Select(q => q.Index).Order().ToArray();
-        if (!indices.SequenceEqual(Enumerable.Range(0, queues.Length)))
-        {
-            throw new ArgumentException($"{Name}: the saved state has queues [{string.Join(", ", indices)}]; the device has {queues.Length}", nameof(s));
-        }
-
-        foreach (var qs in s.Queues)
-        {
-            queues[qs.Index].Check(qs);
-        }
-
-        if ((s.Status & StatusFeaturesOk) != 0 && ((s.DriverFeatures & ~OfferedFeatures) != 0 || (s.DriverFeatures & (1UL << FeatureVersion1)) == 0))
-        {
-            throw new ArgumentException($"{Name}: the saved features 0x{s.DriverFeatures:x} were never offered (0x{OfferedFeatures:x}) or lack VERSION_1", nameof(s));
-        }
-
-        status = s.Status;
-        deviceFeaturesSel = s.DeviceFeaturesSel;
-        driverFeatures = s.DriverFeatures;
-        driverFeaturesSel = s.DriverFeaturesSel;
-        queueSel = s.QueueSel;
-        interruptStatus = s.InterruptStatus;
-        configGeneration = s.ConfigGeneration;
-        foreach (var qs in s.Queues)
-        {
-            queues[qs.Index].RestoreState(qs);
-        }
-
-        UpdateIrq();
-    }
 }

@@ -28,7 +28,7 @@ namespace Emulator.Devices.VirtioBlk;
 /// the device's list of requests.
 /// Not thread-safe: calls and backend completions come one at a time from the device's actor.
 /// </summary>
-public sealed class VirtioBlk : IVirtioDevice
+public sealed partial class VirtioBlk : IVirtioDevice
 {
     private readonly IBlockBackend backend;
     private readonly VirtioBlkOptions options;
@@ -162,23 +162,6 @@ public sealed class VirtioBlk : IVirtioDevice
             {
                 return;
             }
-        }
-    }
-
-    public VirtioBlkState SaveState() => new() { CapacitySectors = CapacitySectors, MalformedChains = MalformedChains };
-
-    public void RestoreState(VirtioBlkState s)
-    {
-        if (s.Version > VirtioBlkState.CurrentVersion)
-        {
-            throw new ArgumentException($"virtio-blk state version {s.Version} is newer than {VirtioBlkState.CurrentVersion}", nameof(s));
-        }
-
-        MalformedChains = s.MalformedChains;
-        if (s.CapacitySectors != CapacitySectors && transport is not null)
-        {
-            // The image changed size while saved: tell the driver to re-read capacity (5.2.6).
-            transport.ConfigChanged();
         }
     }
 

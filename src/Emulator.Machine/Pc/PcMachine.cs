@@ -118,19 +118,19 @@ public static class PcMachine
             new("pic", _ => pic = new Pic8259Pair(),
                 IoRange.Port(0x20, 2, d => ((Pic8259Pair)d).MasterPorts),
                 IoRange.Port(0xa0, 2, d => ((Pic8259Pair)d).SlavePorts),
-                IoRange.Port(0x4d0, 2, d => ((Pic8259Pair)d).ElcrPorts)) { Persistence = DevicePersistence.Of<Pic8259Pair, Pic8259PairState>(Pic8259PairState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
-            new("ioapic", _ => ioapic = new IoApic(wiring), IoRange.Memory(ApicWiring.IoApicBase, 0x1000)) { Persistence = DevicePersistence.Of<IoApic, IoApicState>(IoApicState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+                IoRange.Port(0x4d0, 2, d => ((Pic8259Pair)d).ElcrPorts)) { Persistence = DevicePersistence.Of(Pic8259Pair.SavedState) },
+            new("ioapic", _ => ioapic = new IoApic(wiring), IoRange.Memory(ApicWiring.IoApicBase, 0x1000)) { Persistence = DevicePersistence.Of(IoApic.SavedState) },
             new("pit", s => new Pit8254(Isa(0), s.Timers, () => s.Clock.NowNanoseconds),
                 IoRange.Port(0x40, 4),
-                IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)) { Persistence = DevicePersistence.Of<Pit8254, Pit8254State>(Pit8254State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
-            new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)) { Persistence = DevicePersistence.Of<CmosRtc, CmosRtcState>(CmosRtcState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
-            new("uart0", s => Uart(s, Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)) { Persistence = DevicePersistence.Of<Serial16550, Serial16550State>(Serial16550State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+                IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)) { Persistence = DevicePersistence.Of(Pit8254.SavedState) },
+            new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)) { Persistence = DevicePersistence.Of(CmosRtc.SavedState) },
+            new("uart0", s => Uart(s, Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)) { Persistence = DevicePersistence.Of(Serial16550.SavedState) },
             new("i8042", _ => new I8042(Isa(1), Isa(12)),
                 IoRange.Port(0x60, 1, d => ((I8042)d).DataPort),
-                IoRange.Port(0x64, 1, d => ((I8042)d).CommandPort)) { Persistence = DevicePersistence.Of<I8042, I8042State>(I8042State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
-            new("port80", _ => new DebugPort0x80(), IoRange.Port(0x80, 1)) { Persistence = DevicePersistence.Of<DebugPort0x80, DebugPort0x80State>(DebugPort0x80State.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
-            new("acpi-pm", s => new AcpiPmDevice(() => s.Clock.NowNanoseconds, Isa(9)), IoRange.Port(AcpiPmRegisters.DefaultBase, 12)) { Persistence = DevicePersistence.Of<AcpiPmDevice, AcpiPmState>(AcpiPmState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
-            new("reset", _ => new ResetControlDevice(), IoRange.Port(ResetControlRegisters.Port, 1)) { Persistence = DevicePersistence.Of<ResetControlDevice, ResetControlState>(ResetControlState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)) },
+                IoRange.Port(0x64, 1, d => ((I8042)d).CommandPort)) { Persistence = DevicePersistence.Of(I8042.SavedState) },
+            new("port80", _ => new DebugPort0x80(), IoRange.Port(0x80, 1)) { Persistence = DevicePersistence.Of(DebugPort0x80.SavedState) },
+            new("acpi-pm", s => new AcpiPmDevice(() => s.Clock.NowNanoseconds, Isa(9)), IoRange.Port(AcpiPmRegisters.DefaultBase, 12)) { Persistence = DevicePersistence.Of(AcpiPmDevice.SavedState) },
+            new("reset", _ => new ResetControlDevice(), IoRange.Port(ResetControlRegisters.Port, 1)) { Persistence = DevicePersistence.Of(ResetControlDevice.SavedState) },
         };
 
         if (config.Disks.Count > MaxDisks)
@@ -177,8 +177,7 @@ public static class PcMachine
             }, IoRange.Memory(window, VirtioMmioRegisters.WindowSize))
             {
                 // A request handed to the backend must complete before the queue state is saved.
-                Persistence = DevicePersistence.Of<VirtioMmioTransport, VirtioMmioState>(
-                    VirtioMmioState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x), _ => blk!.InFlight > 0),
+                Persistence = DevicePersistence.Of(VirtioMmioTransport.SavedState, _ => blk!.InFlight > 0),
             });
             dsdt.AddVirtioMmio(window, VirtioMmioRegisters.WindowSize, (uint)gsi);
         }
@@ -193,7 +192,7 @@ public static class PcMachine
                 ReadTsc = () => Vm().Cpus[index].Tsc,
             })
             {
-                Persistence = DevicePersistence.Of<LocalApic, LocalApicState>(LocalApicState.CurrentVersion, d => d.SaveState(), (d, x) => d.RestoreState(x)),
+                Persistence = DevicePersistence.Of(LocalApic.SavedState),
             });
         }
 

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using Emulator.Actors;
+using Emulator.Devices.State;
 using Emulator.X86.State;
 
 namespace Emulator.Machine.Runtime;
@@ -63,35 +63,38 @@ public sealed partial class VirtualMachine
                 continue;
             }
 
-            // Copied inside the actor (a JSON round trip, the form snapshots store anyway): a saved
-            // record may share a collection with the live device, which goes on changing after a
-            // running machine resumes, while the snapshot file is still being written.
-            object state = await actor.Ask<object>(r => new DeviceMessage.Event(() =>
+            // Saved inside the actor, into a payload of its own: the device goes on changing after
+            // a running machine resumes, while the snapshot file is still being written.
+            byte[] payload = await actor.Ask<byte[]>(r => new DeviceMessage.Event(() =>
             {
                 try
                 {
-                    byte[] json = JsonSerializer.SerializeToUtf8Bytes(persistence.Save(device), persistence.StateType);
-                    r.Reply(JsonSerializer.Deserialize(json, persistence.StateType)!);
+                    r.Reply(persistence.State.Save(device));
                 }
                 catch (Exception e)
                 {
                     r.Fail(e);
                 }
             }), ControlTimeout, cancel).ConfigureAwait(false);
-            saved.Add(new DeviceSavedState(name, persistence.Version, state));
+            saved.Add(new DeviceSavedState(name, persistence.State.Version, payload));
         }
 
         return new MachineSavedState(Clock.NowNanoseconds, cpus, saved);
     }
 
-    /// <summary>The state type and version each saved device has in this machine (to read a snapshot's sections).</summary>
+    /// <summary>The names of every device of this machine, saved or not.</summary>
+    public IReadOnlyCollection<string> DeviceNames => devices.Keys;
+
+    /// <summary>The state description of each saved device of this machine (to read a snapshot's sections).</summary>
     public IReadOnlyDictionary<string, DevicePersistence> Persistence =>
         devices.Where(d => d.Value.Persistence is not null).ToDictionary(d => d.Key, d => d.Value.Persistence!);
 
     /// <summary>
-    /// Puts a captured state into this machine, which must be newly built and not started: the
-    /// clock first (device timers re-arm from it), then each device inside its actor, then the vCPUs.
-    /// Every saved device must exist here and every device here must be in the state, or nothing runs.
+    /// Puts a captured state into this machine, which must be newly built and not started. Every
+    /// device's saved state is checked first, against its description and the live device (a
+    /// refusal is a <see cref="DeviceStateException"/> and changes nothing); then the clock (device
+    /// timers re-arm from it), each device inside its actor, and the vCPUs. Every saved device must
+    /// exist here and every device here must be in the state, or nothing runs.
     /// </summary>
     public async Task RestoreAsync(MachineSavedState state, CancellationToken cancel = default)
     {
@@ -112,15 +115,35 @@ public sealed partial class VirtualMachine
             throw new ArgumentException($"the saved devices ({string.Join(", ", given.Order())}) do not match this machine's ({string.Join(", ", expected.Order())})", nameof(state));
         }
 
-        Clock.Restore(state.ClockNanoseconds);
+        // Every device's state is read and checked (inside its actor) before any is applied, so a
+        // state refused for the last device leaves the first ones as they were built.
+        var pending = new List<(ActorRef<DeviceMessage> Actor, IPendingRestore Restore)>();
         foreach (var saved in state.Devices)
         {
             var (device, actor, persistence) = devices[saved.Name];
+            var loaded = await actor.Ask<IPendingRestore>(r => new DeviceMessage.Event(() =>
+            {
+                try
+                {
+                    r.Reply(persistence!.State.Load(device, saved.Version, saved.Payload, saved.Name));
+                }
+                catch (Exception e)
+                {
+                    r.Fail(e);
+                }
+            }), ControlTimeout, cancel).ConfigureAwait(false);
+            pending.Add((actor, loaded));
+        }
+
+        // The clock first: post-load hooks re-arm device timers from it.
+        Clock.Restore(state.ClockNanoseconds);
+        foreach (var (actor, restore) in pending)
+        {
             await actor.Ask<bool>(r => new DeviceMessage.Event(() =>
             {
                 try
                 {
-                    persistence!.Restore(device, saved.State);
+                    restore.Apply();
                     r.Reply(true);
                 }
                 catch (Exception e)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Emulator.Devices.State;
 using Emulator.Machine.Block;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
@@ -236,17 +237,19 @@ public static class MachineSnapshot
                 cpus.Add((CpuSavedState)Sections.Decode(reader, reader.Get(Sections.CpuPrefix + i), typeof(CpuSavedState), CpuSavedState.CurrentVersion));
             }
 
+            // Device sections are read here and checked, field by field, by each device's state
+            // description when the machine restores them (below), before any is applied.
             var persistences = vm.Persistence;
             var devices = new List<DeviceSavedState>();
             foreach (var section in reader.Sections.Where(s => s.Name.StartsWith(Sections.DevicePrefix, StringComparison.Ordinal)))
             {
                 string name = section.Name[Sections.DevicePrefix.Length..];
-                if (!persistences.TryGetValue(name, out var persistence))
+                if (!persistences.ContainsKey(name))
                 {
                     throw reader.Fail($"the snapshot has a device '{name}' this machine does not have");
                 }
 
-                devices.Add(new DeviceSavedState(name, section.Version, Sections.Decode(reader, section, persistence.StateType, persistence.Version)));
+                devices.Add(new DeviceSavedState(name, section.Version, reader.ReadAll(section)));
             }
 
             using (var ram = reader.OpenSection(reader.Get(Sections.Ram)))
@@ -261,6 +264,10 @@ public static class MachineSnapshot
             catch (ArgumentException e)
             {
                 throw reader.Fail($"the saved state does not fit: {e.Message}", e);
+            }
+            catch (DeviceStateException e)
+            {
+                throw reader.Fail($"device state refused: {e.Message}", e);
             }
 
             return vm;
@@ -341,7 +348,7 @@ public static class MachineSnapshot
 
                 foreach (var device in saved.Devices)
                 {
-                    writer.Section(Sections.DevicePrefix + device.Name, device.Version, Sections.Encode(device.State, device.State.GetType()));
+                    writer.Section(Sections.DevicePrefix + device.Name, device.Version, device.Payload);
                 }
 
                 writer.SectionHeader(Sections.Ram, RamImage.Version, (ulong)ram.Sum(c => (long)c.Length));
