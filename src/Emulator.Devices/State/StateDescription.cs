@@ -142,6 +142,13 @@ public sealed class StateDescription<TDevice> : IDeviceStateDescription
             throw new DeviceStateException(who, "section version", version.ToString(System.Globalization.CultureInfo.InvariantCulture), $"this build reads versions {MinVersion} to {Version}");
         }
 
+        // JsonDocument checks the UTF-8 of names and strings only when they are read, with an
+        // InvalidOperationException: check it all first (found by `emu fuzz files`).
+        if (!System.Text.Unicode.Utf8.IsValid(payload))
+        {
+            throw new DeviceStateException(who, "(section)", "", "not valid UTF-8");
+        }
+
         JsonDocument document;
         try
         {
