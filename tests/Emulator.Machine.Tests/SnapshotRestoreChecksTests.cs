@@ -152,6 +152,18 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
         Assert.Contains("virtio-blk0: Queues[0].Size = 0 is refused: must be a power of 2 from 1 to", e.Reason);
     }
 
+    /// <summary>A device section far larger than any device's state is refused before a buffer of its size is allocated.</summary>
+    [Fact]
+    public async Task AHugeDeviceSectionIsRefusedBeforeItIsRead()
+    {
+        string saved = await SnapshotOfAMachineWithADisk();
+        string crafted = Path.Combine(dir, "huge.emusnap");
+        Rewrite(saved, crafted, (name, payload) => name == "device/virtio-blk0" ? new byte[SnapshotReader.MaxSmallSection + 1] : payload);
+
+        var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => MachineSnapshot.RestoreAsync(crafted, Options(), _ => { }));
+        Assert.Contains($"section 'device/virtio-blk0' holds {SnapshotReader.MaxSmallSection + 1} bytes", e.Reason);
+    }
+
     /// <summary>
     /// Device sections as the build before the state descriptions wrote them: each payload with its
     /// version inside, and virtio-mmio at version 1, without the device's own state (added in 2).

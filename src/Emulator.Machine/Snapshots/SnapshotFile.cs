@@ -214,9 +214,17 @@ public sealed class SnapshotReader : IDisposable
     public SnapshotSection Get(string name) =>
         Sections.FirstOrDefault(s => s.Name == name) is { Name: not null } s ? s : throw Fail($"the section '{name}' is missing");
 
-    /// <summary>A section's payload, read into memory (for the small ones).</summary>
+    /// <summary>The most a section read whole may hold: every such section (machine, clock, vCPU, device) is a few KiB.</summary>
+    public const int MaxSmallSection = 1 << 20;
+
+    /// <summary>A section's payload, read into memory (for the small ones; a larger one is refused before it is allocated).</summary>
     public byte[] ReadAll(SnapshotSection section)
     {
+        if (section.Length > MaxSmallSection)
+        {
+            throw Fail($"section '{section.Name}' holds {section.Length} bytes, more than the {MaxSmallSection} such a section may");
+        }
+
         var bytes = new byte[section.Length];
         RandomAccess.Read(file.SafeFileHandle, bytes, section.Offset);
         return bytes;
