@@ -41,6 +41,28 @@ public sealed record MachineOptions
     /// </summary>
     public static string? ParseMemory(string text, out ulong bytes)
     {
+        if (ParseSize(text, "memory size", out bytes) is { } error)
+        {
+            return error;
+        }
+
+        if (bytes < 32UL << 20)
+        {
+            return $"memory size {text} is too small: Linux needs at least 32 MiB";
+        }
+
+        if (bytes > 64UL << 30)
+        {
+            return $"memory size {text} is too large (at most 64G)";
+        }
+
+        bytes &= ~0xfffUL;
+        return null;
+    }
+
+    /// <summary>A size: N (MiB), N with K, M, G or T (optionally KiB...), or size=N[suffix]. Returns an error naming <paramref name="what"/>, or null.</summary>
+    public static string? ParseSize(string text, string what, out ulong bytes)
+    {
         bytes = 0;
         string s = text.Trim();
         if (s.StartsWith("size=", StringComparison.OrdinalIgnoreCase))
@@ -68,22 +90,11 @@ public sealed record MachineOptions
 
         if (unit == 0 || !ulong.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n))
         {
-            return $"invalid memory size '{text}' (examples: 512, 512M, 2G)";
+            return $"invalid {what} '{text}' (examples: 512, 512M, 2G)";
         }
 
         bytes = n * unit;
-        if (bytes < 32UL << 20)
-        {
-            return $"memory size {text} is too small: Linux needs at least 32 MiB";
-        }
-
-        if (bytes > 64UL << 30 || bytes / unit != n)
-        {
-            return $"memory size {text} is too large (at most 64G)";
-        }
-
-        bytes &= ~0xfffUL;
-        return null;
+        return bytes / unit != n || bytes > long.MaxValue ? $"{what} {text} is too large" : null;
     }
 
     /// <summary>Parses -smp N or -smp cpus=N[,...].</summary>

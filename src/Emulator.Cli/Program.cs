@@ -121,6 +121,8 @@ serve.Add(allow);
 serve.Add(maxMachines);
 var snapshotDir = new Option<string?>("--snapshot-dir") { Description = "where snapshots and disk overlays are kept (default: the user's local data directory, emu/snapshots)" };
 serve.Add(snapshotDir);
+var snapshotQuota = new Option<string>("--snapshot-quota") { Description = "disk space snapshots and their disk overlays may take together (512M, 20G...); beyond it CreateSnapshot is RESOURCE_EXHAUSTED and guest writes needing new overlay space fail as I/O errors", DefaultValueFactory = _ => "64G" };
+serve.Add(snapshotQuota);
 var serveAccel = new Option<string>("-accel") { Description = "for every machine of the node: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N], as for emu itself", DefaultValueFactory = _ => "tcg" };
 serve.Add(serveAccel);
 var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (chain) to serve TLS with; needs --tls-key" };
@@ -134,7 +136,7 @@ serve.Add(insecureListen);
 serve.Add(anonymousHealth);
 serve.Add(drainSeconds);
 serve.SetAction(parse => Serve.Run(new Serve.Settings(
-    parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir), parse.GetValue(serveAccel)!,
+    parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir), parse.GetValue(snapshotQuota)!, parse.GetValue(serveAccel)!,
     parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(insecureListen), parse.GetValue(anonymousHealth), parse.GetValue(drainSeconds))));
 root.Add(serve);
 

@@ -12,6 +12,7 @@ internal static class Serve
         string[] Allow,
         int MaxMachines,
         string? SnapshotDirectory,
+        string SnapshotQuota,
         string Accel,
         string? TlsCertificate,
         string? TlsKey,
@@ -32,6 +33,16 @@ internal static class Serve
         if (ListenAddress.TryParse(settings.Listen, out string? listenError) is not { } listen)
         {
             return Refuse($"--listen {listenError}");
+        }
+
+        if (MachineOptions.ParseSize(settings.SnapshotQuota, "--snapshot-quota", out ulong quota) is { } quotaError)
+        {
+            return Refuse(quotaError);
+        }
+
+        if (quota < 1UL << 20)
+        {
+            return Refuse("--snapshot-quota must be at least 1M");
         }
 
         if (settings.DrainSeconds < 0)
@@ -57,7 +68,7 @@ internal static class Serve
             TlsKeyPath = settings.TlsKey is null ? null : Path.GetFullPath(settings.TlsKey),
             InsecureListen = settings.InsecureListen,
             DrainDelay = TimeSpan.FromSeconds(settings.DrainSeconds),
-            Machines = new MachineServiceOptions { AllowedDirectories = allowed, MaxMachines = settings.MaxMachines, SnapshotDirectory = snapshots, Tier1 = tier1 },
+            Machines = new MachineServiceOptions { AllowedDirectories = allowed, MaxMachines = settings.MaxMachines, SnapshotDirectory = snapshots, SnapshotQuotaBytes = (long)quota, Tier1 = tier1 },
         };
         if (options.Problem() is { } problem)
         {

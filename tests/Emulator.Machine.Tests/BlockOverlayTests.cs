@@ -37,6 +37,38 @@ public sealed class BlockOverlayTests : IDisposable
         return path;
     }
 
+    /// <summary>
+    /// An overlay takes each cluster it allocates from the quota: once the quota is used up a write
+    /// that needs a new cluster fails as an I/O error (which the guest sees) and writes nothing,
+    /// while writes into clusters it has and writes of other disks' raw bases go on.
+    /// </summary>
+    [Fact]
+    public void AnOverlayStopsAllocatingWhenTheQuotaIsUsedUp()
+    {
+        string basePath = NewBase();
+        var model = File.ReadAllBytes(basePath);
+        using var image = BlockImage.OpenRaw(basePath);
+        image.Freeze(File_("top.cow"));
+        var quota = new DiskQuota(Directory.CreateDirectory(File_("empty")).FullName, 2 * Cluster);
+        image.Quota = quota;
+
+        var ones = new byte[100];
+        ones.AsSpan().Fill(1);
+        image.Write(ones, 0);
+        image.Write(ones, 5 * Cluster + 10);
+        Assert.Equal(2L * Cluster, quota.UsedBytes);
+        var e = Assert.Throws<DiskQuotaExceededException>(() => image.Write(ones, 9 * Cluster));
+        Assert.IsAssignableFrom<IOException>(e);
+
+        // A cluster the overlay has takes nothing more; the refused write left no trace.
+        image.Write(ones, 50);
+        ones.CopyTo(model, 0);
+        ones.CopyTo(model, 5 * Cluster + 10);
+        ones.CopyTo(model, 50);
+        Assert.Equal(model, ReadAll(image));
+        Assert.Equal(2L * Cluster, quota.UsedBytes);
+    }
+
     [Fact]
     public void RandomReadsWritesAndZeroesMatchTheModelAcrossFreezesAndReopens()
     {

@@ -38,22 +38,22 @@ public sealed class TestServer : IAsyncDisposable
     /// <summary>A machine of the tiny kernel: 1 vCPU, 64 MiB.</summary>
     public CreateMachineRequest Tiny(string id) => new() { Id = id, Vcpus = 1, MemoryMib = 64, Kernel = Kernel, CommandLine = "console=ttyS0" };
 
-    /// <summary>Starts a server; <paramref name="configure"/> changes the options (its Machines are filled in after).</summary>
-    public static async Task<TestServer> StartAsync(Func<ControlPlaneOptions, ControlPlaneOptions>? configure = null)
+    /// <summary>Starts a server; <paramref name="configure"/> changes the options (its Machines are filled in after, and changed by <paramref name="machines"/>).</summary>
+    public static async Task<TestServer> StartAsync(Func<ControlPlaneOptions, ControlPlaneOptions>? configure = null, Func<MachineServiceOptions, MachineServiceOptions>? machines = null)
     {
         var files = Directory.CreateTempSubdirectory("emu-service-test-");
         string allowed = Directory.CreateDirectory(Path.Combine(files.FullName, "allowed")).FullName;
         await File.WriteAllBytesAsync(Path.Combine(allowed, "vmlinux"), TinyKernel.Bytes());
         var options = (configure ?? (o => o))(new ControlPlaneOptions()) with
         {
-            Machines = new MachineServiceOptions
+            Machines = (machines ?? (m => m))(new MachineServiceOptions
             {
                 AllowedDirectories = [allowed],
                 SnapshotDirectory = Path.Combine(files.FullName, "snapshots"),
                 MaxVcpusPerMachine = 2,
                 MaxMemoryMibPerMachine = 256,
                 Tier1 = null,
-            },
+            }),
         };
         try
         {

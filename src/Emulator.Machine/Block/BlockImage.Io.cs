@@ -21,6 +21,9 @@ public sealed partial class BlockImage
     [ThreadStatic]
     private static byte[]? clusterScratch;
 
+    /// <summary>The quota a cluster the top overlay allocates is taken from (none: unlimited). Writes to a raw base take none.</summary>
+    public DiskQuota? Quota { get; set; }
+
     private readonly Lock[] stripes = [.. Enumerable.Range(0, StripeCount).Select(_ => new Lock())];
 
     /// <summary>Reads at <paramref name="offset"/> up to the end of the disk; returns the bytes read (fewer than asked only at the end). Past the end of a layer's file reads as zeroes.</summary>
@@ -99,6 +102,11 @@ public sealed partial class BlockImage
                 // Another thread copied it up while we waited.
                 RandomAccess.Write(top.Handle, piece, top.DataStart + offset);
                 return;
+            }
+
+            if (Quota is { } quota && !quota.TryTake(ClusterSize))
+            {
+                throw new DiskQuotaExceededException(top.Path, quota.LimitBytes);
             }
 
             long start = cluster << ClusterBits;

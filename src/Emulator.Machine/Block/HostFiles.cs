@@ -89,6 +89,33 @@ public static unsafe partial class HostFiles
         };
     }
 
+    /// <summary>
+    /// The bytes a regular file occupies on disk (st_blocks * 512 from lstat(2)); 0 for anything
+    /// else (links, FIFOs, devices: never opened here) or a file that vanished meanwhile.
+    /// </summary>
+    public static long AllocatedBytes(string path)
+    {
+        // struct stat: st_mode at 24 (x86-64) or 16 (arm64), st_blocks at 64 on both.
+        const int StatBytes = 256;
+        byte* stat = stackalloc byte[StatBytes];
+        if (lstat(path, stat) != 0)
+        {
+            return 0;
+        }
+
+        uint mode = RuntimeInformation.ProcessArchitecture switch
+        {
+            Architecture.X64 => *(uint*)(stat + 24),
+            Architecture.Arm64 => *(uint*)(stat + 16),
+            var other => throw new PlatformNotSupportedException($"the struct stat layout of {other} is not known here"),
+        };
+        const uint TypeMask = 0xf000, Regular = 0x8000;
+        return (mode & TypeMask) == Regular ? *(long*)(stat + 64) * 512 : 0;
+    }
+
+    [LibraryImport("libc", EntryPoint = "lstat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int lstat(string path, byte* stat);
+
     [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial byte* realpath(string path, byte* resolved);
 

@@ -25,6 +25,9 @@ namespace Emulator.Machine.Pc;
 public sealed record DiskConfig(string Path, bool ReadOnly = false, BlockCacheMode Cache = BlockCacheMode.Writeback, BlockFormat Format = BlockFormat.Raw)
 {
     public BackingPolicy Backing { get; init; } = BackingPolicy.None;
+
+    /// <summary>The quota clusters its overlays allocate are taken from (a server's snapshot and layer quota), or none.</summary>
+    public DiskQuota? Quota { get; init; }
 }
 
 /// <summary>What a PC machine is made from.</summary>
@@ -146,7 +149,9 @@ public static class PcMachine
         {
             foreach (var disk in config.Disks)
             {
-                images.Add(BlockImage.Open(disk.Path, disk.Format, disk.Backing, disk.ReadOnly, disk.Cache));
+                var image = BlockImage.Open(disk.Path, disk.Format, disk.Backing, disk.ReadOnly, disk.Cache);
+                image.Quota = disk.Quota;
+                images.Add(image);
             }
         }
         catch

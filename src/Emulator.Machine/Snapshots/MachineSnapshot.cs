@@ -32,6 +32,9 @@ public sealed record SnapshotOptions
     /// <summary>The most guest RAM a restored machine may have, in bytes (a server passes its per-machine cap).</summary>
     public ulong MaxMemoryBytes { get; init; } = PcMachine.MaxMemory;
 
+    /// <summary>The quota a restored machine's overlays take their clusters from (a server's), or none.</summary>
+    public Emulator.Machine.Block.DiskQuota? Quota { get; init; }
+
     /// <summary>What a restore may open: the layer directory and <see cref="AllowedDirectories"/>.</summary>
     public BackingPolicy Backing => BackingPolicy.Within([LayerDirectory, .. AllowedDirectories]);
 }
@@ -202,7 +205,7 @@ public static class MachineSnapshot
                     format = BlockFormat.EmuCow;
                 }
 
-                disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache, format) { Backing = backing });
+                disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache, format) { Backing = backing, Quota = options.Quota });
             }
 
             try

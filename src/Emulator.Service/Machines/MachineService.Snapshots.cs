@@ -22,6 +22,11 @@ public sealed partial class MachineService
 
     private string SnapshotDirectory => Directory.CreateDirectory(options.SnapshotDirectory).FullName;
 
+    /// <summary>The node's snapshot and layer quota, measured from what the directory holds when the service starts.</summary>
+    private DiskQuota Quota => quota.Value;
+
+    private readonly Lazy<DiskQuota> quota = new(() => new DiskQuota(Directory.CreateDirectory(options.SnapshotDirectory).FullName, options.SnapshotQuotaBytes));
+
     private string LayerDirectory => Directory.CreateDirectory(Path.Combine(options.SnapshotDirectory, "layers")).FullName;
 
     public override Task<Snapshot> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) =>
@@ -52,10 +57,22 @@ public sealed partial class MachineService
                 throw Failure(StatusCode.AlreadyExists, $"snapshot '{id}' exists");
             }
 
+            if (Quota.FreeBytes == 0)
+            {
+                throw Failure(StatusCode.ResourceExhausted, $"the snapshot quota of this node ({Quota.LimitBytes >> 20} MiB) is used up");
+            }
+
             SnapshotReport report;
             try
             {
                 report = await MachineSnapshot.SaveAsync(m.Vm, path, new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = m.Id }, cancel).ConfigureAwait(false);
+                long size = HostFiles.AllocatedBytes(path);
+                if (!Quota.TryTake(size))
+                {
+                    throw Failure(StatusCode.ResourceExhausted,
+                        $"the snapshot takes {size >> 20} MiB and this node's snapshot quota has {Quota.FreeBytes >> 20} of {Quota.LimitBytes >> 20} MiB left; it was not kept");
+                }
+
                 // The deadline or the client may be gone by now: then no snapshot file is kept.
                 await BeforeCommit("CreateSnapshot", cancel).ConfigureAwait(false);
                 cancel.ThrowIfCancellationRequested();
@@ -64,6 +81,7 @@ public sealed partial class MachineService
             {
                 // No file of a call that did not succeed stays (none was there: checked above, under the gates).
                 File.Delete(path);
+                Quota.Remeasure();
                 throw e switch
                 {
                     MachineStateException => Failure(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}: {e.Message}"),
@@ -131,6 +149,7 @@ public sealed partial class MachineService
                     MaxCpus = options.MaxVcpusPerMachine,
                     MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
                     Tier1 = options.Tier1,
+                    Quota = Quota,
                 };
                 vm = await MachineSnapshot.RestoreAsync(path, restore, line.Output, cancel).ConfigureAwait(false);
                 try
@@ -291,6 +310,8 @@ public sealed partial class MachineService
                 File.Delete(layer);
             }
         }
+
+        Quota.Remeasure();
     }
 
     private string ExistingSnapshot(string id)

@@ -98,7 +98,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
 
         var (kernel, kernelBytes) = ReadAllowedFile(r.Kernel, "kernel");
         var (initrd, initrdBytes) = string.IsNullOrEmpty(r.Initrd) ? (null, null) : ReadAllowedFile(r.Initrd, "initrd");
-        var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy }).ToList();
+        var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy, Quota = Quota }).ToList();
 
         await createGate.WaitAsync(cancel).ConfigureAwait(false);
         try

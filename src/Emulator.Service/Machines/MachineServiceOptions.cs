@@ -23,6 +23,15 @@ public sealed record MachineServiceOptions
     /// <summary>Where snapshot files (id.emusnap) and disk overlays (layers/) live; created when needed.</summary>
     public string SnapshotDirectory { get; init; } = DefaultSnapshotDirectory;
 
+    /// <summary>
+    /// The disk space snapshots and copy-on-write layers may take together under <see cref="SnapshotDirectory"/>:
+    /// a snapshot that does not fit is refused (RESOURCE_EXHAUSTED), a guest write that needs a new
+    /// overlay cluster beyond it fails in the guest as an I/O error.
+    /// </summary>
+    public long SnapshotQuotaBytes { get; init; } = DefaultSnapshotQuotaBytes;
+
+    public const long DefaultSnapshotQuotaBytes = 64L << 30;
+
     /// <summary>The user's local data directory, emu/snapshots.</summary>
     public static string DefaultSnapshotDirectory =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "emu", "snapshots");
