@@ -56,6 +56,37 @@ public sealed class BlockFormatTests : IDisposable
 
     private static FileStream HoldExclusively(string path) => new(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
 
+    /// <summary>
+    /// A disk's own file is checked once opened, not only by name before: a name that passed a
+    /// server's check and was then made a symbolic link to a file outside is refused, the file
+    /// outside untouched (held under an exclusive lock, which any open would fail on anyway).
+    /// </summary>
+    [Fact]
+    public void ADiskSwappedForALinkOutsideAfterItsCheckIsRefusedWhenOpened()
+    {
+        string secret = Path.Combine(outside, "secret.img");
+        File.WriteAllBytes(secret, Random(DiskSize, 9));
+        string disk = File_("disk.img");
+        File.CreateSymbolicLink(disk, secret);
+
+        var e = Assert.Throws<BlockImageException>(() => BlockImage.Open(disk, BlockFormat.Raw, BackingPolicy.None, BackingPolicy.Within([dir]), readOnly: true));
+        Assert.Contains("outside the allowed directories", e.Message);
+    }
+
+    /// <summary>A FIFO named as a disk is refused at once (a read-only open of it would wait for a writer forever).</summary>
+    [Fact]
+    public async Task AFifoNamedAsADiskIsRefusedWithoutWaiting()
+    {
+        string fifo = File_("fifo");
+        Assert.Equal(0, mkfifo(fifo, 0x1b6));
+        var open = Task.Run(() => BlockImage.Open(fifo, BlockFormat.Raw, BackingPolicy.None, readOnly: true));
+        var e = await Assert.ThrowsAsync<BlockImageException>(() => open.WaitAsync(TimeSpan.FromMinutes(1)));
+        Assert.Contains("not a regular file", e.Message);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mkfifo", SetLastError = true)]
+    private static extern int mkfifo(string path, uint mode);
+
     [Fact]
     public void ARawDiskThatStartsWithAnOverlayHeaderIsReadAsItsOwnBytes()
     {

@@ -98,6 +98,21 @@ public sealed partial class ConfinementTests : IAsyncLifetime
         Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
     }
 
+    /// <summary>A FIFO where a kernel or a disk should be: refused at once (opening it for reading would wait for a writer forever).</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AFifoAsKernelOrDiskIsRefusedWithoutHangingTheCall(bool asDisk)
+    {
+        string fifo = Path.Combine(Real, "fifo");
+        Assert.True(mkfifo(fifo, 0x1b6) == 0, $"mkfifo(3) failed: {Marshal.GetLastPInvokeErrorMessage()}");
+
+        var e = await Create(asDisk ? Path.Combine(Allowed, "kernel") : fifo, disk: asDisk ? fifo : null).WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.Equal(StatusCode.InvalidArgument, e.StatusCode);
+        Assert.Contains("not a regular file", e.Status.Detail);
+    }
+
     [Fact]
     public async Task AHardLinkInsideToAFileOutsideIsPermissionDenied()
     {
@@ -124,4 +139,7 @@ public sealed partial class ConfinementTests : IAsyncLifetime
 
     [LibraryImport("libc", EntryPoint = "link", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int link(string existing, string created);
+
+    [LibraryImport("libc", EntryPoint = "mkfifo", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int mkfifo(string path, uint mode);
 }

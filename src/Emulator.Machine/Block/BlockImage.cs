@@ -75,7 +75,15 @@ public sealed partial class BlockImage : IDisposable
     /// touched. Throws <see cref="BlockImageException"/> naming the file when it is missing, a
     /// directory, not accessible, a damaged overlay, or an overlay whose backing file changed.
     /// </summary>
-    public static BlockImage Open(string path, BlockFormat format, BackingPolicy backing, bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback)
+    public static BlockImage Open(string path, BlockFormat format, BackingPolicy backing, bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback) =>
+        Open(path, format, backing, BackingPolicy.Unconfined, readOnly, cache);
+
+    /// <summary>
+    /// As above, with the file at <paramref name="path"/> itself checked, once opened, against
+    /// <paramref name="confinement"/> (a server's allowed directories): what was checked by name
+    /// before may have been swapped since, and the descriptor is what will be used.
+    /// </summary>
+    public static BlockImage Open(string path, BlockFormat format, BackingPolicy backing, BackingPolicy confinement, bool readOnly = false, BlockCacheMode cache = BlockCacheMode.Writeback)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         var stack = new List<CowOverlay>();
@@ -89,12 +97,12 @@ public sealed partial class BlockImage : IDisposable
                 var file = OpenFile(current, readOnly || !top);
                 // The name passed the policy before the open (CowOverlay.Load); the file opened is
                 // checked too, since a symbolic link or a rename could have put another one there.
-                // The top is the caller's, checked as the request path it came from.
-                string? refused = top ? null : backing.Refuses(file.SafeFileHandle);
+                // The top is checked against the caller's confinement (a server's allowed directories).
+                string? refused = (top ? confinement : backing).Refuses(file.SafeFileHandle);
                 if (refused is not null)
                 {
                     file.Dispose();
-                    throw new BackingFileRefusedException(stack[^1].Path, current, refused);
+                    throw top ? new BlockImageException(current, $"refused: {refused}") : new BackingFileRefusedException(stack[^1].Path, current, refused);
                 }
 
                 if (currentFormat == BlockFormat.Raw)
@@ -298,8 +306,8 @@ public sealed partial class BlockImage : IDisposable
         try
         {
             // bufferSize 0: no FileStream buffer, every access goes through RandomAccess on the handle.
-            return new FileStream(path, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite,
-                readOnly ? FileShare.Read : FileShare.None, bufferSize: 0);
+            // Opened without blocking and only if a regular file (a FIFO there would hang the open).
+            return new FileStream(HostFiles.OpenRegular(path, write: !readOnly), readOnly ? FileAccess.Read : FileAccess.ReadWrite, bufferSize: 0);
         }
         catch (UnauthorizedAccessException e)
         {

@@ -103,15 +103,74 @@ public static unsafe partial class HostFiles
             return 0;
         }
 
-        uint mode = RuntimeInformation.ProcessArchitecture switch
-        {
-            Architecture.X64 => *(uint*)(stat + 24),
-            Architecture.Arm64 => *(uint*)(stat + 16),
-            var other => throw new PlatformNotSupportedException($"the struct stat layout of {other} is not known here"),
-        };
         const uint TypeMask = 0xf000, Regular = 0x8000;
-        return (mode & TypeMask) == Regular ? *(long*)(stat + 64) * 512 : 0;
+        return (Mode(stat) & TypeMask) == Regular ? *(long*)(stat + 64) * 512 : 0;
     }
+
+    /// <summary>
+    /// Opens a regular file for reading (shared lock) or for reading and writing (exclusive lock),
+    /// as FileStream's FileShare.Read and FileShare.None do, without ever blocking: opened with
+    /// O_NONBLOCK, so a FIFO or device put where a disk or kernel was expected does not hang the
+    /// caller, then refused unless fstat says it is a regular file. Throws IOException with why.
+    /// </summary>
+    public static SafeFileHandle OpenRegular(string path, bool write)
+    {
+        const int ReadOnly = 0, ReadWrite = 2, NonBlock = 0x800, CloseOnExec = 0x80000;
+        const int LockShared = 1, LockExclusive = 2, LockNonBlock = 4;
+        int fd = open(path, (write ? ReadWrite : ReadOnly) | NonBlock | CloseOnExec);
+        if (fd < 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            string why = Marshal.GetPInvokeErrorMessage(errno);
+            throw errno switch
+            {
+                2 => new FileNotFoundException($"{path}: {why}", path), // ENOENT
+                13 or 1 => new UnauthorizedAccessException($"{path}: {why}"), // EACCES, EPERM
+                _ => new IOException($"{path}: {why}"),
+            };
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        try
+        {
+            const int StatBytes = 256;
+            byte* stat = stackalloc byte[StatBytes];
+            if (fstat(fd, stat) != 0)
+            {
+                throw new IOException($"{path}: fstat failed: {Marshal.GetLastPInvokeErrorMessage()}");
+            }
+
+            if ((Mode(stat) & 0xf000) != 0x8000)
+            {
+                throw new IOException($"{path} is not a regular file");
+            }
+
+            if (flock(fd, (write ? LockExclusive : LockShared) | LockNonBlock) != 0)
+            {
+                throw new IOException($"{path} is in use (locked by another process or machine)");
+            }
+
+            return handle;
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    private static uint Mode(byte* stat) => RuntimeInformation.ProcessArchitecture switch
+    {
+        Architecture.X64 => *(uint*)(stat + 24),
+        Architecture.Arm64 => *(uint*)(stat + 16),
+        var other => throw new PlatformNotSupportedException($"the struct stat layout of {other} is not known here"),
+    };
+
+    [LibraryImport("libc", EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    private static partial int flock(int fd, int operation);
 
     [LibraryImport("libc", EntryPoint = "lstat", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
     private static partial int lstat(string path, byte* stat);

@@ -26,6 +26,9 @@ public sealed record DiskConfig(string Path, bool ReadOnly = false, BlockCacheMo
 {
     public BackingPolicy Backing { get; init; } = BackingPolicy.None;
 
+    /// <summary>Where the disk file itself must lie, checked on the opened file (a server's allowed directories); by default anywhere.</summary>
+    public BackingPolicy Confinement { get; init; } = BackingPolicy.Unconfined;
+
     /// <summary>The quota clusters its overlays allocate are taken from (a server's snapshot and layer quota), or none.</summary>
     public DiskQuota? Quota { get; init; }
 }
@@ -149,7 +152,7 @@ public static class PcMachine
         {
             foreach (var disk in config.Disks)
             {
-                var image = BlockImage.Open(disk.Path, disk.Format, disk.Backing, disk.ReadOnly, disk.Cache);
+                var image = BlockImage.Open(disk.Path, disk.Format, disk.Backing, disk.Confinement, disk.ReadOnly, disk.Cache);
                 image.Quota = disk.Quota;
                 images.Add(image);
             }

@@ -205,7 +205,7 @@ public static class MachineSnapshot
                     format = BlockFormat.EmuCow;
                 }
 
-                disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache, format) { Backing = backing, Quota = options.Quota });
+                disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache, format) { Backing = backing, Confinement = backing, Quota = options.Quota });
             }
 
             try

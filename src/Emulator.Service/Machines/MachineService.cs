@@ -98,7 +98,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
 
         var (kernel, kernelBytes) = ReadAllowedFile(r.Kernel, "kernel");
         var (initrd, initrdBytes) = string.IsNullOrEmpty(r.Initrd) ? (null, null) : ReadAllowedFile(r.Initrd, "initrd");
-        var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy, Quota = Quota }).ToList();
+        var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy, Confinement = requestFiles, Quota = Quota }).ToList();
 
         await createGate.WaitAsync(cancel).ConfigureAwait(false);
         try
@@ -294,7 +294,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         SafeFileHandle file;
         try
         {
-            file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            file = HostFiles.OpenRegular(path, write: false);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
