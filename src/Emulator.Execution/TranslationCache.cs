@@ -30,6 +30,11 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBlocks, 1);
         MaxBlocks = maxBlocks;
         TierUp = tierUp;
+        translator.EnteringCodePage = page =>
+        {
+            WatchPage(page);
+            CodePageWatched?.Invoke(page);
+        };
         if (tierUp is not null)
         {
             tierUp.Cache = this;
@@ -166,6 +171,19 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
         }
 
         list.Add(tb);
+        WatchPage(page); // again: a write while the block was translated may have unmarked it
+    }
+
+    /// <summary>
+    /// Marks a page as holding code and takes every vCPU's write permission for it from its TLB,
+    /// so later stores take the slow path and invalidate. Done before the translator reads the
+    /// page's bytes (<see cref="Translator.EnteringCodePage"/>): a store that lands after the
+    /// bytes were read is then seen (marking after reading left that store's block stale). A store
+    /// already under way on another vCPU with its old permission may still land unseen, as on
+    /// hardware, where cross-modifying code must serialize (SDM Vol. 3A 8.1.3).
+    /// </summary>
+    private void WatchPage(ulong page)
+    {
         if (cpus.Count > 0 && cpus[0].Memory.MarkCodePage(page))
         {
             foreach (var c in cpus)
@@ -174,6 +192,9 @@ public sealed class TranslationCache : ICodeWriteObserver, IDisposable
             }
         }
     }
+
+    /// <summary>For tests: runs (under the cache's lock, on the translating thread) after a page is watched and before its bytes are read.</summary>
+    public Action<ulong>? CodePageWatched { get; set; }
 
     public bool OnCodeWrite(Cpu cpu, ulong physAddr, int size) => InvalidateRange(physAddr, size, cpu);
 

@@ -257,7 +257,16 @@ public sealed unsafe partial class Cpu
                 e.ReadTag = page;
                 if (!Memory.IsCodePage(physPage))
                 {
+                    // Another vCPU may mark the page as code between that check and this store, and
+                    // revoke write tags before this one exists. Both sides store, fence, then load
+                    // (the marker: code bit, then the tags), so at least one sees the other: if the
+                    // mark is visible after the fence, this vCPU takes its own tag back.
                     e.WriteTag = page;
+                    Interlocked.MemoryBarrier();
+                    if (Memory.IsCodePage(physPage))
+                    {
+                        e.WriteTag = TlbEntry.Invalid;
+                    }
                 }
 
                 break;

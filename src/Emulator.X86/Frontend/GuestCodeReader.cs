@@ -25,6 +25,9 @@ internal sealed unsafe class GuestCodeReader : CodeReader
 
     public ulong BytesRead { get; private set; }
 
+    /// <summary>Called with each physical page before the first byte is read from it (the cache marks it as holding code there).</summary>
+    public Action<ulong>? EnteringPage { get; set; }
+
     public void Reset(Cpu cpu, ulong startLinear, ulong wrapMask)
     {
         this.cpu = cpu;
@@ -69,6 +72,7 @@ internal sealed unsafe class GuestCodeReader : CodeReader
                 SecondPhysPage = pa & ~GuestMemory.PageMask;
             }
 
+            EnteringPage?.Invoke(pa & ~GuestMemory.PageMask);
             pageLinear = page;
             pageHost = cpu.Memory.Ram + (pa & ~GuestMemory.PageMask);
         }

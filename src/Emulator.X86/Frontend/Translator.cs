@@ -28,6 +28,13 @@ public sealed partial class Translator
     static Translator() => IrPrinter.StateNames ??= CpuStateOffsets.Name;
 
     private readonly GuestCodeReader reader = new();
+
+    /// <summary>Called with each physical page the block's code comes from, before any byte of it is read.</summary>
+    public Action<ulong>? EnteringCodePage
+    {
+        get => reader.EnteringPage;
+        set => reader.EnteringPage = value;
+    }
     private IrBuilder b = null!;
     private Cpu cpu = null!;
 
