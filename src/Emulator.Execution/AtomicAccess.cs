@@ -9,8 +9,8 @@ public static unsafe class AtomicAccess
 {
     /// <summary>
     /// A host interlocked op on guest RAM. An access that crosses a page or is not RAM cannot be
-    /// one host atomic; it is done as a plain read and write (a split lock, which x86 also makes
-    /// slow and Linux treats as a bug). False: a guest exception is recorded.
+    /// one host atomic; it is a read and a write under the machine's split lock
+    /// (<see cref="Emulator.X86.Memory.GuestMemory.SplitLock"/>). False: a guest exception is recorded.
     /// </summary>
     public static bool Run(Cpu cpu, IrOpcode op, IrType type, AtomicOp rmw, ulong address, ulong b, ulong c, out ulong old)
     {
@@ -25,22 +25,31 @@ public static unsafe class AtomicAccess
             return true;
         }
 
-        if (!ok || !cpu.Read(address, size, out old))
+        if (!ok)
         {
             old = 0;
             return false;
         }
 
-        ulong next = op == IrOpcode.AtomicCas
-            ? (old == b ? c : old)
-            : rmw switch
+        lock (cpu.Memory.SplitLock)
+        {
+            if (!cpu.Read(address, size, out old))
             {
-                AtomicOp.Add => old + b,
-                AtomicOp.And => old & b,
-                AtomicOp.Or => old | b,
-                AtomicOp.Xor => old ^ b,
-                _ => b,
-            };
-        return cpu.Write(address, size, next & mask);
+                old = 0;
+                return false;
+            }
+
+            ulong next = op == IrOpcode.AtomicCas
+                ? (old == b ? c : old)
+                : rmw switch
+                {
+                    AtomicOp.Add => old + b,
+                    AtomicOp.And => old & b,
+                    AtomicOp.Or => old | b,
+                    AtomicOp.Xor => old ^ b,
+                    _ => b,
+                };
+            return cpu.Write(address, size, next & mask);
+        }
     }
 }

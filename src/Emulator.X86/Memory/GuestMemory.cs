@@ -20,6 +20,14 @@ public sealed unsafe class GuestMemory : IDisposable
     public const ulong PageSize = 1UL << PageShift;
     public const ulong PageMask = PageSize - 1;
 
+    /// <summary>
+    /// Held by every vCPU around a LOCK-prefixed access that cannot be one host atomic (it crosses
+    /// a page, or is not RAM): such split locks are atomic against each other. They are not atomic
+    /// against another vCPU's aligned locked or plain accesses to the same bytes at that moment;
+    /// x86 makes split locks slow and Linux treats them as bugs.
+    /// </summary>
+    public Lock SplitLock { get; } = new();
+
     /// <summary>vCPU areas reserved after RAM (untouched ones cost no host memory).</summary>
     public const int MaxVcpus = 256;
 
