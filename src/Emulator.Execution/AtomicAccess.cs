@@ -9,8 +9,8 @@ public static unsafe class AtomicAccess
 {
     /// <summary>
     /// A host interlocked op on guest RAM. An access that crosses a page or is not RAM cannot be
-    /// one host atomic; it is a read and a write under the machine's split lock
-    /// (<see cref="Emulator.X86.Memory.GuestMemory.SplitLock"/>). False: a guest exception is recorded.
+    /// one host atomic; it is a read and a write while the other vCPUs wait
+    /// (<see cref="Alone"/>). False: a guest exception is recorded.
     /// </summary>
     public static bool Run(Cpu cpu, IrOpcode op, IrType type, AtomicOp rmw, ulong address, ulong b, ulong c, out ulong old)
     {
@@ -31,25 +31,68 @@ public static unsafe class AtomicAccess
             return false;
         }
 
-        lock (cpu.Memory.SplitLock)
+        using var alone = Alone.Enter(cpu);
+        if (!cpu.Read(address, size, out old))
         {
-            if (!cpu.Read(address, size, out old))
+            old = 0;
+            return false;
+        }
+
+        ulong next = op == IrOpcode.AtomicCas
+            ? (old == b ? c : old)
+            : rmw switch
             {
-                old = 0;
-                return false;
+                AtomicOp.Add => old + b,
+                AtomicOp.And => old & b,
+                AtomicOp.Or => old | b,
+                AtomicOp.Xor => old ^ b,
+                _ => b,
+            };
+        return cpu.Write(address, size, next & mask);
+    }
+
+    /// <summary>
+    /// This vCPU alone runs guest code until disposed (<see cref="GuestMemory.Exclusive"/>): it
+    /// gives up its shared hold, asks the others to stop, and takes the lock exclusively; then
+    /// back to shared.
+    /// </summary>
+    public readonly ref struct Alone : IDisposable
+    {
+        private readonly ReaderWriterLockSlim? gate;
+        private readonly bool wasRunning;
+
+        private Alone(ReaderWriterLockSlim gate, bool wasRunning)
+        {
+            this.gate = gate;
+            this.wasRunning = wasRunning;
+        }
+
+        public static Alone Enter(Cpu cpu)
+        {
+            var gate = cpu.Memory.Exclusive;
+            bool running = gate.IsReadLockHeld;
+            if (running)
+            {
+                gate.ExitReadLock();
             }
 
-            ulong next = op == IrOpcode.AtomicCas
-                ? (old == b ? c : old)
-                : rmw switch
-                {
-                    AtomicOp.Add => old + b,
-                    AtomicOp.And => old & b,
-                    AtomicOp.Or => old | b,
-                    AtomicOp.Xor => old ^ b,
-                    _ => b,
-                };
-            return cpu.Write(address, size, next & mask);
+            cpu.Memory.RequestExitOthers(cpu);
+            gate.EnterWriteLock();
+            return new Alone(gate, running);
+        }
+
+        public void Dispose()
+        {
+            if (gate is null)
+            {
+                return;
+            }
+
+            gate.ExitWriteLock();
+            if (wasRunning)
+            {
+                gate.EnterReadLock();
+            }
         }
     }
 }

@@ -72,8 +72,26 @@ public sealed class ExecutionEngine : IDisposable
     /// <summary>The interrupt controller, when <see cref="DeliverEvents"/> is set.</summary>
     public IInterruptSource? Interrupts { get; set; }
 
-    /// <summary>Runs up to <paramref name="maxInstructions"/> guest instructions.</summary>
+    /// <summary>
+    /// Runs up to <paramref name="maxInstructions"/> guest instructions, holding the memory's
+    /// <see cref="GuestMemory.Exclusive"/> shared (a split lock on another vCPU waits for this run
+    /// to reach an instruction boundary, and this run waits for it to finish).
+    /// </summary>
     public StopReason Run(long maxInstructions)
+    {
+        var exclusive = Cpu.Memory.Exclusive;
+        exclusive.EnterReadLock();
+        try
+        {
+            return RunShared(maxInstructions);
+        }
+        finally
+        {
+            exclusive.ExitReadLock();
+        }
+    }
+
+    private StopReason RunShared(long maxInstructions)
     {
         var cpu = Cpu;
         long budget = maxInstructions;

@@ -30,6 +30,7 @@ public sealed unsafe partial class Cpu : IDisposable
         userTlb = new Tlb((TlbEntry*)(area + VcpuArea.UserTlbOffset));
         Tlb = supervisorTlb;
         Reset();
+        memory.Attach(this);
     }
 
     /// <summary>The state block, in this vCPU's area of guest memory; valid until Dispose. Owned by this vCPU's thread.</summary>
@@ -181,6 +182,7 @@ public sealed unsafe partial class Cpu : IDisposable
     {
         if (State != null)
         {
+            Memory.Detach(this);
             State = null;
             Memory.FreeVcpuArea(AreaOffset);
         }

@@ -21,12 +21,47 @@ public sealed unsafe class GuestMemory : IDisposable
     public const ulong PageMask = PageSize - 1;
 
     /// <summary>
-    /// Held by every vCPU around a LOCK-prefixed access that cannot be one host atomic (it crosses
-    /// a page, or is not RAM): such split locks are atomic against each other. They are not atomic
-    /// against another vCPU's aligned locked or plain accesses to the same bytes at that moment;
-    /// x86 makes split locks slow and Linux treats them as bugs.
+    /// Held shared by every vCPU while it runs guest code (ExecutionEngine.Run), and exclusively
+    /// by a vCPU doing a LOCK-prefixed access that cannot be one host atomic (it crosses a page, or
+    /// is not RAM): the other vCPUs are asked to stop at their next instruction boundary and wait,
+    /// so a split lock is atomic against everything they do, as the bus lock it stands for (and as
+    /// QEMU runs such an instruction alone). x86 makes split locks slow; Linux treats them as bugs.
     /// </summary>
-    public Lock SplitLock { get; } = new();
+    public ReaderWriterLockSlim Exclusive { get; } = new(LockRecursionPolicy.NoRecursion);
+
+    private readonly List<Cpu> vcpus = [];
+
+    /// <summary>A vCPU on this memory (its constructor calls it), so an exclusive access can ask it to stop.</summary>
+    public void Attach(Cpu cpu)
+    {
+        lock (vcpus)
+        {
+            vcpus.Add(cpu);
+        }
+    }
+
+    public void Detach(Cpu cpu)
+    {
+        lock (vcpus)
+        {
+            vcpus.Remove(cpu);
+        }
+    }
+
+    /// <summary>Asks every vCPU but <paramref name="except"/> to leave its run at the next instruction boundary.</summary>
+    public void RequestExitOthers(Cpu except)
+    {
+        lock (vcpus)
+        {
+            foreach (var c in vcpus)
+            {
+                if (c != except && c.State != null)
+                {
+                    Interlocked.Exchange(ref c.S.ExitRequest, 1);
+                }
+            }
+        }
+    }
 
     /// <summary>vCPU areas reserved after RAM (untouched ones cost no host memory).</summary>
     public const int MaxVcpus = 256;
