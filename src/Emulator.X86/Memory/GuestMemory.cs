@@ -221,7 +221,7 @@ public static class VcpuArea
 
     /// <summary>The vCPU's tier-1 jump cache: 2^<see cref="JumpCacheBits"/> entries of 32 bytes (see the tier-1 backend's JumpCacheEntry).</summary>
     public const int JumpCacheOffset = UserTlbOffset + Tlb.Bytes;
-    public const int JumpCacheBits = 10;
+    public const int JumpCacheBits = 12;
     public const int JumpCacheBytes = 32 << JumpCacheBits;
     public const int Size = JumpCacheOffset + JumpCacheBytes;
 }

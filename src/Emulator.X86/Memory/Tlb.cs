@@ -35,7 +35,7 @@ public struct TlbEntry
 /// </summary>
 public sealed unsafe class Tlb
 {
-    public const int Bits = 8;
+    public const int Bits = 10;
     public const int Size = 1 << Bits;
     public const int EntryShift = 5;
     public const int Bytes = Size << EntryShift;
