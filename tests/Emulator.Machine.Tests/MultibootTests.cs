@@ -69,10 +69,7 @@ public sealed class MultibootTests
     [InlineData(true)]
     public async Task AKernelPrintsOnCom1AndExitsThroughIsaDebugExit(bool aout)
     {
-        var k = new TestKernel();
-        k.Print("hello from a multiboot kernel\n");
-        k.Exit(0x2a);
-        await using var run = Boot(k.Build(aout));
+        await using var run = Boot(TestKernels.Hello(0x2a, aout));
         var exit = await run.ExitAsync();
         Assert.Equal(MachineExitReason.DebugExit, exit.Reason);
         Assert.Equal((0x2a << 1) | 1, exit.ExitCode);
@@ -142,90 +139,58 @@ public sealed class MultibootTests
     [InlineData(4)]
     public async Task AnSmpKernelReadsTheCpuCountFromFwCfgAndStartsEveryAp(int cpus)
     {
-        await using var run = Boot(SmpKernel(), cpus);
+        await using var run = Boot(TestKernels.Smp(), cpus);
         var exit = await run.ExitAsync();
         Assert.True(exit.Reason == MachineExitReason.DebugExit, $"{exit.Reason}: {exit.Detail}\n{run.Output}");
         Assert.Equal($"fw_cfg signature QEMU cpus={cpus} started={cpus - 1}\n", run.Output);
         Assert.Equal((cpus << 1) | 1, exit.ExitCode);
     }
 
-    /// <summary>
-    /// Reads "QEMU" and FW_CFG_NB_CPUS from fw_cfg, copies a real-mode AP start-up routine (which
-    /// increments a counter with a locked add) to 0x10000, and for every AP sends INIT then a
-    /// start-up IPI with vector 0x10 through the local APIC's ICR; waits until every AP has counted.
-    /// </summary>
-    internal static byte[] SmpKernel()
+    [Fact]
+    public async Task AnElf64FileWithAMultibootHeaderBootsAsMultiboot()
     {
-        const uint Trampoline = 0x10000, Counter = Trampoline + 0x800;
-        const uint Icr = 0xfee0_0300, IcrHigh = 0xfee0_0310, Svr = 0xfee0_00f0;
-        var k = new TestKernel();
-        var a = k.A;
+        // The ELF32 image's bytes as the one segment of an ELF64 file: its Multiboot header is
+        // then inside the first 8192 bytes, and the entry is its 32-bit code.
+        byte[] inner = TestKernels.Hello(7);
+        byte[] elf64 = TestImages.Elf(
+            TestKernel.LoadAddress + TestKernel.CodeOffset,
+            [new TestImages.ElfSegment(TestKernel.LoadAddress, TestKernel.LoadAddress, inner, TestKernel.ImageSpan)]);
+        await using var run = Boot(elf64);
+        var exit = await run.ExitAsync();
+        Assert.Equal(15, exit.ExitCode);
+        Assert.Equal("hello from a multiboot kernel\n", run.Output);
+    }
 
-        // The signature, byte by byte (key 0).
-        k.Print("fw_cfg signature ");
-        a.mov(dx, 0x510);
-        a.xor(eax, eax);
-        a.@out(dx, ax);
-        for (int i = 0; i < 4; i++)
-        {
-            a.mov(dx, 0x511);
-            a.@in(al, dx);
-            k.PrintAl();
-        }
+    [Fact]
+    public void AFileThatIsNoKernelNamesWhatWasLookedFor()
+    {
+        using var memory = new X86.Memory.GuestMemory(64UL << 20);
+        BootImageException Fails(byte[] file) =>
+            Assert.Throws<BootImageException>(() => KernelLoader.Load(memory, new LinuxBootOptions { Kernel = file, KernelName = "junk" }));
 
-        k.ReadFwCfgU16(0x0005);
-        a.mov(__dword_ptr[TestKernel.Scratch], eax);
-        k.Store(Trampoline, TestKernel.RealMode(r =>
-        {
-            var idle = r.CreateLabel();
-            r.mov(ax, cs);
-            r.mov(ds, ax);
-            r.@lock.inc(__dword_ptr[Counter - Trampoline]);
-            r.cli();
-            r.Label(ref idle);
-            r.hlt();
-            r.jmp(idle);
-        }));
-        a.mov(__dword_ptr[Counter], 0);
-        a.mov(__dword_ptr[Svr], 0x1ff); // APIC software-enabled, spurious vector 0xFF
+        var junk = Fails(Encoding.ASCII.GetBytes(new string('x', 10000)));
+        Assert.Contains("bzImage", junk.Reason);
+        Assert.Contains("ELF64 vmlinux", junk.Reason);
+        Assert.Contains("Multiboot header", junk.Reason);
 
-        var next = a.CreateLabel();
-        var started = a.CreateLabel();
-        a.mov(ecx, 1);
-        a.Label(ref next);
-        a.cmp(ecx, __dword_ptr[TestKernel.Scratch]);
-        a.jae(started);
-        a.mov(eax, ecx);
-        a.shl(eax, 24);
-        a.mov(__dword_ptr[IcrHigh], eax);
-        a.mov(__dword_ptr[Icr], 0x0000_4500); // INIT, level assert
-        a.mov(__dword_ptr[IcrHigh], eax);
-        a.mov(__dword_ptr[Icr], 0x0000_4600 | (Trampoline >> 12)); // start-up, vector 0x10
-        a.inc(ecx);
-        a.jmp(next);
-        a.Label(ref started);
+        // An ELF32 file without a Multiboot header (the message emu used to give for every 32-bit kernel).
+        byte[] elf32 = TestKernels.Hello(1);
+        elf32[0x54] = 0; // break the magic
+        Assert.Contains("ELF file of class 1", Fails(elf32).Reason);
 
-        var wait = a.CreateLabel();
-        a.mov(ecx, __dword_ptr[TestKernel.Scratch]);
-        a.dec(ecx);
-        a.Label(ref wait);
-        a.pause();
-        a.cmp(__dword_ptr[Counter], ecx);
-        a.jne(wait);
+        // A header that requires a feature this loader lacks (flag bit 3), checksum kept valid.
+        byte[] wants = TestKernels.Hello(1);
+        uint flags = BitConverter.ToUInt32(wants, 0x58) | 8;
+        BitConverter.TryWriteBytes(wants.AsSpan(0x58), flags);
+        BitConverter.TryWriteBytes(wants.AsSpan(0x5c), unchecked(0u - MultibootImage.HeaderMagic - flags));
+        Assert.Contains("requires features 0x8", Fails(wants).Reason);
 
-        k.Print(" cpus=");
-        a.mov(edx, __dword_ptr[TestKernel.Scratch]);
-        k.PrintDecimal(edx);
-        k.Print(" started=");
-        a.mov(edx, __dword_ptr[Counter]);
-        k.PrintDecimal(edx);
-        k.Print("\n");
-
-        // Exit with the CPU count as the value.
-        a.mov(eax, __dword_ptr[TestKernel.Scratch]);
-        a.mov(dx, TestKernel.DebugExitPort);
-        a.@out(dx, al);
-        k.Halt();
-        return k.Build();
+        // A Multiboot kernel that would load below 1 MiB, over the loader's structures.
+        byte[] low = TestKernels.Hello(1, aout: true);
+        BitConverter.TryWriteBytes(low.AsSpan(12), 0x8000u); // header_addr
+        BitConverter.TryWriteBytes(low.AsSpan(16), 0x8000u); // load_addr
+        BitConverter.TryWriteBytes(low.AsSpan(24), 0x9000u); // bss_end_addr
+        BitConverter.TryWriteBytes(low.AsSpan(28), 0x8080u); // entry_addr
+        Assert.Contains("below 1 MiB is the loader's", Fails(low).Reason);
     }
 }
