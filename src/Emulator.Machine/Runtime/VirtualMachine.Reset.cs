@@ -196,6 +196,29 @@ public sealed partial class VirtualMachine
         }
     }
 
+    /// <summary>
+    /// Keeps resets out until the result is disposed (a snapshot holds it, so a reset the guest
+    /// asked for just before cannot change the machine while its state is read).
+    /// </summary>
+    public async Task<IDisposable> HoldResetsAsync(CancellationToken cancel = default)
+    {
+        await resetGate.WaitAsync(cancel).ConfigureAwait(false);
+        return new Release(resetGate);
+    }
+
+    private sealed class Release(SemaphoreSlim gate) : IDisposable
+    {
+        private int done;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref done, 1) == 0)
+            {
+                gate.Release();
+            }
+        }
+    }
+
     private void ClearRam()
     {
         for (ulong at = 0; at < Memory.Size;)

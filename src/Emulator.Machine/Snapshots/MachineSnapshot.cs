@@ -66,6 +66,7 @@ public static class MachineSnapshot
     {
         var config = vm.Config ?? throw new InvalidOperationException("only PC machines can be snapshotted");
         var total = Stopwatch.StartNew();
+        using var noReset = await vm.HoldResetsAsync(cancel).ConfigureAwait(false);
         var state = vm.State;
         if (state is not (MachineState.Running or MachineState.Paused))
         {
