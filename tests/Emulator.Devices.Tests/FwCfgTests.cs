@@ -65,12 +65,16 @@ public class FwCfgTests
         Assert.Equal("QEMU", Encoding.ASCII.GetString(Read(d, 4)));
         Assert.Equal(new byte[4], Read(d, 4));
 
-        // A key with no item reads as zeros; data writes are ignored; a wider read takes consecutive bytes.
+        // A key with no item reads as zeros; data writes are ignored; a byte read at the selector
+        // port is a data read too (as QEMU's I/O interface); a wider read is refused and counted.
         Select(d, 0x1234);
         Assert.Equal(new byte[3], Read(d, 3));
         Select(d, FwCfgRegisters.Signature);
         d.Write(FwCfgRegisters.DataOffset, 1, 0xff);
-        Assert.Equal(0x554d4551UL, d.Read(FwCfgRegisters.DataOffset, 4));
+        Assert.Equal((ulong)'Q', d.Read(FwCfgRegisters.SelectorOffset, 1));
+        Assert.Equal((ulong)'E', d.Read(FwCfgRegisters.DataOffset, 1));
+        Assert.Equal(0UL, d.Read(FwCfgRegisters.DataOffset, 4));
+        Assert.Equal(1, d.Unexpected.Count);
 
         // The write-channel bit selects the same item.
         Select(d, FwCfgRegisters.Signature | FwCfgRegisters.WriteChannel);

@@ -75,4 +75,45 @@ public sealed class ResetMachineTests
         Assert.Equal(StatusCode.FailedPrecondition, stopped.StatusCode);
         await machines.DeleteMachineAsync(target);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_guest_that_reboots_itself_is_reset_with_a_reset_event_or_with_no_reboot_stopped(bool noReboot)
+    {
+        await using var server = await TestServer.StartAsync();
+        string kernel = Path.Combine(Path.GetDirectoryName(server.Kernel)!, "reboots.elf");
+        await File.WriteAllBytesAsync(kernel, TestKernels.BootCounter(ResetMechanism.KeyboardController));
+        using GrpcChannel channel = server.Channel();
+        var machines = TestServer.Machines(channel);
+        var request = server.Tiny("reboots");
+        request.Kernel = kernel;
+        request.NoReboot = noReboot;
+        await machines.CreateMachineAsync(request);
+        var target = new MachineRef { Id = "reboots" };
+
+        using var cancel = new CancellationTokenSource(Limit);
+        using var watch = machines.WatchMachine(target, cancellationToken: cancel.Token);
+        Assert.True(await watch.ResponseStream.MoveNext(cancel.Token)); // CREATED
+        await machines.StartMachineAsync(target);
+        Assert.True(await watch.ResponseStream.MoveNext(cancel.Token));
+        Assert.Equal(Service.V1.MachineState.Running, watch.ResponseStream.Current.State);
+        Assert.True(await watch.ResponseStream.MoveNext(cancel.Token));
+        var e = watch.ResponseStream.Current;
+        if (noReboot)
+        {
+            Assert.Equal(MachineEventKind.State, e.Kind);
+            Assert.Equal(Service.V1.MachineState.Stopped, e.State);
+            Assert.Contains("-no-reboot", e.Detail);
+        }
+        else
+        {
+            Assert.Equal(MachineEventKind.Reset, e.Kind);
+            Assert.Equal(Service.V1.MachineState.Running, e.State);
+            Assert.Contains("keyboard controller", e.Detail);
+            await machines.StopMachineAsync(target);
+        }
+
+        await machines.DeleteMachineAsync(target);
+    }
 }

@@ -108,25 +108,22 @@ public sealed class FwCfgDevice(IReadOnlyDictionary<ushort, byte[]> items) : IIo
 
     public ushort Selector => selector;
 
+    /// <summary>
+    /// A byte read at either port is the data register (QEMU's x86 I/O interface accepts 8-bit
+    /// reads at 0x510 too); wider reads are not part of the I/O interface.
+    /// </summary>
     public ulong Read(ulong at, int size)
     {
-        if (at != DataOffset)
+        if (size != 1)
         {
-            // The selector register is write-only.
             Unexpected.Record(Name, $"read of {size} bytes at +0x{at:x}");
             return 0;
         }
 
-        // A wider read returns consecutive bytes, first byte lowest (as QEMU's data register).
-        ulong value = 0;
-        for (int i = 0; i < size; i++)
-        {
-            value |= (ulong)NextByte() << (8 * i);
-        }
-
-        return value;
+        return NextByte();
     }
 
+    /// <summary>A 16-bit write at the selector port selects an item; a byte write is a data write, ignored (fw_cfg.rst: no-ops since QEMU v2.4).</summary>
     public void Write(ulong at, int size, ulong value)
     {
         if (at == SelectorOffset && size == 2)
@@ -136,12 +133,10 @@ public sealed class FwCfgDevice(IReadOnlyDictionary<ushort, byte[]> items) : IIo
             return;
         }
 
-        if (at == DataOffset)
+        if (size != 1)
         {
-            return; // writes to the data register are no-ops (fw_cfg.rst, QEMU v2.4 on)
+            Unexpected.Record(Name, $"write of {size} bytes at +0x{at:x}");
         }
-
-        Unexpected.Record(Name, $"write of {size} bytes at +0x{at:x}");
     }
 
     private byte NextByte()

@@ -122,7 +122,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
                     MemoryBytes = r.MemoryMib << 20,
                     Cpus = (int)r.Vcpus,
                     SerialOutput = line.Output,
-                    NoReboot = true,
+                    NoReboot = r.NoReboot,
                     Disks = disks,
                     Tier1 = options.Tier1,
                 });
