@@ -97,4 +97,58 @@ public sealed class ResetTests
         var refused = await Assert.ThrowsAsync<MachineStateException>(() => created.ResetAsync("test"));
         Assert.Equal(MachineState.Created, refused.State);
     }
+
+    [Fact]
+    public async Task ARestoredMachineResetsWithItsKernelReadAgainOrRefusesWithoutIt()
+    {
+        var k = new TestKernel();
+        k.Print("booted\n");
+        k.Halt();
+        byte[] kernel = k.Build();
+        var dir = Directory.CreateTempSubdirectory("emu-reset-restore-");
+        try
+        {
+            string path = Path.Combine(dir.FullName, "m.emusnap");
+            await using (var run = MultibootTests.Boot(kernel))
+            {
+                Assert.True(await Poll.Eventually(() => run.Output == "booted\n"), run.Output);
+                await Snapshots.MachineSnapshot.SaveAsync(run.Vm, path, new Snapshots.SnapshotOptions { LayerDirectory = dir.FullName });
+            }
+
+            // Without a way to read the kernel again: refused, and the machine is as it was.
+            await using (var restored = await Snapshots.MachineSnapshot.RestoreAsync(path, new Snapshots.SnapshotOptions { LayerDirectory = dir.FullName }, _ => { }))
+            {
+                restored.StartPaused();
+                var e = await Assert.ThrowsAsync<MachineResetException>(() => restored.ResetAsync("test"));
+                Assert.Contains("does not hold its kernel", e.Message);
+                Assert.Equal(MachineState.Paused, restored.State);
+                Assert.Equal(0, restored.Resets);
+            }
+
+            var output = new System.Text.StringBuilder();
+            var options = new Snapshots.SnapshotOptions { LayerDirectory = dir.FullName, BootFiles = _ => (kernel, null) };
+            await using var again = await Snapshots.MachineSnapshot.RestoreAsync(path, options, bytes =>
+            {
+                lock (output)
+                {
+                    output.Append(System.Text.Encoding.ASCII.GetString(bytes));
+                }
+            });
+            again.StartPaused();
+            await again.ResetAsync("test");
+            again.Resume();
+            Assert.True(await Poll.Eventually(() =>
+            {
+                lock (output)
+                {
+                    return output.ToString() == "booted\n";
+                }
+            }), output.ToString());
+            Assert.Equal(1, again.Resets);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }

@@ -55,6 +55,13 @@ public sealed record PcConfig
     /// <summary>A guest reboot (or triple fault) ends the machine (as QEMU's -no-reboot); otherwise the machine resets and boots again.</summary>
     public bool NoReboot { get; init; }
 
+    /// <summary>
+    /// Where a reset gets the kernel and initrd again when <see cref="Kernel"/> is empty (a machine
+    /// restored from a snapshot, which holds neither), given this config with their recorded
+    /// names; null: such a machine cannot be reset.
+    /// </summary>
+    public Func<PcConfig, (byte[] Kernel, byte[]? Initrd)>? BootFiles { get; init; }
+
     /// <summary>An isa-debug-exit device (`-device isa-debug-exit`), or null for none.</summary>
     public IsaDebugExitConfig? DebugExit { get; init; }
 
@@ -258,25 +265,32 @@ public static class PcMachine
 
         vm.Firmware = () =>
         {
-            // Firmware's work: ACPI tables, then the kernel, initrd (or module), command line and boot structures.
-            var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, dsdt);
-            tables.WriteTo(vm.Memory);
-            var boot = KernelLoader.Load(vm.Memory, new LinuxBootOptions
+            // Read first (a failure leaves the machine as it was), then write guest memory.
+            var (kernel, initrd) = config.Kernel.Length > 0 ? (config.Kernel, config.Initrd)
+                : config.BootFiles?.Invoke(config) ?? throw new InvalidOperationException(
+                    $"the machine was restored from a snapshot, which does not hold its kernel ({config.KernelName}), and nothing says where to read it again");
+            return () =>
             {
-                Kernel = config.Kernel,
-                KernelName = config.KernelName,
-                Initrd = config.Initrd,
-                InitrdName = config.InitrdName,
-                CommandLine = config.CommandLine,
-                AcpiRsdpAddress = tables.RsdpAddress,
-            });
-            return boot.Apply;
+                // Firmware's work: ACPI tables, then the kernel, initrd (or module), command line and boot structures.
+                var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, dsdt);
+                tables.WriteTo(vm.Memory);
+                var boot = KernelLoader.Load(vm.Memory, new LinuxBootOptions
+                {
+                    Kernel = kernel,
+                    KernelName = config.KernelName,
+                    Initrd = initrd,
+                    InitrdName = config.InitrdName,
+                    CommandLine = config.CommandLine,
+                    AcpiRsdpAddress = tables.RsdpAddress,
+                });
+                return boot.Apply;
+            };
         };
         vm.RecordPowerOnState();
 
         if (loadGuest)
         {
-            vm.Firmware()(vm.Cpus[0]);
+            vm.Firmware()()(vm.Cpus[0]);
         }
 
         return vm;

@@ -53,3 +53,6 @@ public sealed class MachineStateException(string operation, MachineState state)
 
     public MachineState State { get; } = state;
 }
+
+/// <summary>A reset the machine cannot do (nothing to boot again: a bare machine, or a restored one whose kernel cannot be read); the machine is unchanged.</summary>
+public sealed class MachineResetException(string message, Exception? inner = null) : Exception(message, inner);

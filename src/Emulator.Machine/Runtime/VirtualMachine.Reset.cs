@@ -20,11 +20,12 @@ public sealed partial class VirtualMachine
     private long resets;
 
     /// <summary>
-    /// The firmware's work, done again at each reset: writes the boot structures and the kernel
-    /// into (cleared) RAM and returns what to do to the BSP on its thread. Null: the machine
-    /// cannot be reset (a bare machine), and a triple fault stops it.
+    /// The firmware's work, done again at each reset, in two steps: the outer call gets ready (reads
+    /// the kernel; it may throw, and nothing has changed then), the inner one writes the boot
+    /// structures and the kernel into (cleared) RAM and returns what to do to the BSP on its
+    /// thread. Null: the machine cannot be reset (a bare machine).
     /// </summary>
-    public Func<Action<Cpu>>? Firmware { get; set; }
+    public Func<Func<Action<Cpu>>>? Firmware { get; set; }
 
     /// <summary>What a guest's reset request does (a PC: reset, or stop under -no-reboot); null: a triple fault stops the machine.</summary>
     public Action<string>? GuestResetRequested { get; set; }
@@ -118,7 +119,17 @@ public sealed partial class VirtualMachine
 
             if (Firmware is null || powerOnDevices is null)
             {
-                throw new InvalidOperationException($"{Name}: this machine has no firmware to boot again (a bare machine cannot be reset)");
+                throw new MachineResetException($"{Name}: this machine has no firmware to boot again (a bare machine cannot be reset)");
+            }
+
+            Func<Action<Cpu>> load;
+            try
+            {
+                load = Firmware();
+            }
+            catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or Boot.BootImageException)
+            {
+                throw new MachineResetException($"{Name}: cannot boot again: {e.Message}", e);
             }
 
             bool wasRunning = state == MachineState.Running;
@@ -166,7 +177,7 @@ public sealed partial class VirtualMachine
 
             ClearRam();
             Cache.Flush();
-            var boot = Firmware();
+            var boot = load();
             for (int i = 0; i < vcpus.Count; i++)
             {
                 bool bsp = i == 0;

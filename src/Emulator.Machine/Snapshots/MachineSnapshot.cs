@@ -25,6 +25,12 @@ public sealed record SnapshotOptions
     /// </summary>
     public IReadOnlyList<string> AllowedDirectories { get; init; } = [];
 
+    /// <summary>
+    /// How a restored machine's reset reads its kernel and initrd again (a snapshot holds neither;
+    /// it records their names): see <see cref="PcConfig.BootFiles"/>. Null: a restored machine cannot be reset.
+    /// </summary>
+    public Func<PcConfig, (byte[] Kernel, byte[]? Initrd)>? BootFiles { get; init; }
+
     /// <summary>The most vCPUs a restored machine may have (a server passes its per-machine cap).</summary>
     public int MaxCpus { get; init; } = PcMachine.MaxCpus;
 
@@ -219,6 +225,7 @@ public static class MachineSnapshot
                     NoReboot = machine.NoReboot,
                     Disks = disks,
                     Tier1 = options.Tier1,
+                    BootFiles = options.BootFiles,
                 }, loadGuest: false);
             }
             catch (BlockImageException e) when (e is not BackingFileRefusedException)

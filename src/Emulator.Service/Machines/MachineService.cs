@@ -355,7 +355,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             cancel.ThrowIfCancellationRequested();
             await m.Vm.ResetAsync("reset through the control plane", CancellationToken.None).ConfigureAwait(false);
         }
-        catch (MachineStateException e)
+        catch (Exception e) when (e is MachineStateException or MachineResetException)
         {
             throw Failure(StatusCode.FailedPrecondition, e.Message);
         }
