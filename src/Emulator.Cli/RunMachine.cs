@@ -48,9 +48,9 @@ internal static class RunMachine
                 Tier1 = options.Tier1,
             });
         }
-        catch (BootImageException e)
+        catch (Exception e) when (e is BootImageException or DeviceOptionException)
         {
-            // Not a kernel emu can boot: bad input, like a bad option (QEMU's usage errors).
+            // Not a kernel emu can boot, or a device on taken ports: bad input, like a bad option.
             Console.Error.WriteLine($"emu: {e.Message}");
             return 2;
         }

@@ -90,6 +90,10 @@ public sealed class BareMetalTests(ITestOutputHelper log) : IDisposable
         Assert.Equal(2, exit);
         Assert.Contains("iobase=banana", errors);
 
+        (exit, _, errors) = Emu("-kernel", kernel, "-device", "isa-debug-exit,iobase=0x3f8");
+        Assert.Equal(2, exit);
+        Assert.Contains("overlap uart0", errors);
+
         (exit, string listing, _) = Emu("-device", "help");
         Assert.Equal(0, exit);
         Assert.Contains("isa-debug-exit", listing);

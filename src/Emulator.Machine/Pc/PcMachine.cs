@@ -32,6 +32,9 @@ public sealed record DiskConfig(string Path, bool ReadOnly = false, BlockCacheMo
 /// <summary>QEMU's isa-debug-exit at <paramref name="IoBase"/> (QEMU's defaults 0x501, 2 ports): a write of V ends the machine with status (V &lt;&lt; 1) | 1.</summary>
 public sealed record IsaDebugExitConfig(ushort IoBase = IsaDebugExit.DefaultIoBase, ushort IoSize = IsaDebugExit.DefaultIoSize);
 
+/// <summary>A device option the machine cannot honour (an isa-debug-exit on ports another device has).</summary>
+public sealed class DeviceOptionException(string message) : ArgumentException(message);
+
 /// <summary>What a PC machine is made from.</summary>
 public sealed record PcConfig
 {
@@ -148,6 +151,16 @@ public static class PcMachine
 
         if (config.DebugExit is { } debugExit)
         {
+            ulong first = debugExit.IoBase, end = first + debugExit.IoSize;
+            foreach (var spec in specs)
+            {
+                if (spec.Ranges.FirstOrDefault(r => r.IsPort && r.Base < end && first < r.Base + r.Length) is { } taken)
+                {
+                    throw new DeviceOptionException(
+                        $"-device isa-debug-exit: ports 0x{first:x}-0x{end - 1:x} overlap {spec.Name} at 0x{taken.Base:x}-0x{taken.Base + taken.Length - 1:x}");
+                }
+            }
+
             // No state: its port and size are configuration.
             specs.Add(new DeviceSpec("isa-debug-exit", _ => new IsaDebugExit(), IoRange.Port(debugExit.IoBase, debugExit.IoSize)));
         }

@@ -264,6 +264,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
         {
             resetActions[spec.Name] = spec.Reset;
         }
+
         foreach (var range in spec.Ranges)
         {
             var target = range.View?.Invoke(device) ?? (IIoDevice)device;
