@@ -71,6 +71,7 @@ internal static class ClientCommands
                      ("start", (Func<MachineClient, MachineRef, AsyncUnaryCall<MachineInfo>>)((c, r) => c.StartMachineAsync(r)), "boot a CREATED machine"),
                      ("pause", (c, r) => c.PauseMachineAsync(r), "pause a RUNNING machine (guest time stops)"),
                      ("resume", (c, r) => c.ResumeMachineAsync(r), "resume a PAUSED machine"),
+                     ("reset", (c, r) => c.ResetMachineAsync(r), "reset a RUNNING or PAUSED machine to power-on; it boots again"),
                      ("stop", (c, r) => c.StopMachineAsync(r), "stop a machine for good"),
                      ("show", (c, r) => c.GetMachineAsync(r), "show one machine"),
                  })

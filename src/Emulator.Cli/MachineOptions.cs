@@ -26,6 +26,9 @@ public sealed record MachineOptions
     /// <summary>-no-reboot: a guest reboot ends the process (exit code 0) instead of resetting.</summary>
     public bool NoReboot { get; init; }
 
+    /// <summary>-device isa-debug-exit, or null.</summary>
+    public IsaDebugExitConfig? DebugExit { get; init; }
+
     /// <summary>virtio-blk disks from -drive, in order (/dev/vda first).</summary>
     public List<DiskConfig> Disks { get; } = [];
 
@@ -240,6 +243,73 @@ public sealed record MachineOptions
         {
             yield return current.ToString();
         }
+    }
+
+    /// <summary>What `-device help` prints.</summary>
+    public const string DeviceHelp =
+        "Devices emu adds with -device (the rest of the machine is fixed):\n" +
+        "  isa-debug-exit[,iobase=PORT][,iosize=N]  a write of V to the port ends emu with exit status (V << 1) | 1 (defaults iobase=0x501, iosize=0x02, as QEMU)\n";
+
+    /// <summary>
+    /// Parses QEMU's -device DRIVER[,prop=value...] for the devices emu has: isa-debug-exit with
+    /// iobase and iosize (numbers as QEMU takes them: decimal, 0x hex or 0 octal). An unknown
+    /// device or property, or a second isa-debug-exit, is an error.
+    /// </summary>
+    public static string? ParseDevice(string text, ref IsaDebugExitConfig? debugExit)
+    {
+        string[] parts = text.Split(',');
+        if (parts[0] != "isa-debug-exit")
+        {
+            return $"-device '{parts[0]}' is not a device emu has (isa-debug-exit is; -device help lists them)";
+        }
+
+        if (debugExit is not null)
+        {
+            return "-device isa-debug-exit is given twice";
+        }
+
+        ushort iobase = Devices.DebugExit.IsaDebugExit.DefaultIoBase, iosize = Devices.DebugExit.IsaDebugExit.DefaultIoSize;
+        foreach (string option in parts[1..])
+        {
+            string[] kv = option.Split('=', 2);
+            if (kv.Length != 2 || kv[0] is not ("iobase" or "iosize"))
+            {
+                return $"-device isa-debug-exit: unknown property '{option}' (it has iobase and iosize)";
+            }
+
+            if (!TryParseNumber(kv[1], out ulong n) || n > 0xffff || (kv[0] == "iosize" && n is 0 or > 8))
+            {
+                return $"-device isa-debug-exit: {kv[0]}={kv[1]} is not a valid {(kv[0] == "iobase" ? "I/O port (0 to 0xffff)" : "size (1 to 8 ports)")}";
+            }
+
+            if (kv[0] == "iobase")
+            {
+                iobase = (ushort)n;
+            }
+            else
+            {
+                iosize = (ushort)n;
+            }
+        }
+
+        if (iobase + iosize > 0x10000)
+        {
+            return $"-device isa-debug-exit: iobase=0x{iobase:x} with iosize={iosize} goes past port 0xffff";
+        }
+
+        debugExit = new IsaDebugExitConfig(iobase, iosize);
+        return null;
+    }
+
+    private static bool TryParseNumber(string text, out ulong value)
+    {
+        value = 0;
+        if (text.StartsWith("0x", StringComparison.OrdinalIgnoreCase))
+        {
+            return text.Length > 2 && ulong.TryParse(text[2..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value);
+        }
+
+        return ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
     }
 
     /// <summary>Checks -serial: stdio, mon:stdio or none.</summary>

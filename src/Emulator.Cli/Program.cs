@@ -17,6 +17,7 @@ var nographic = new Option<bool>("-nographic") { Description = "serial port on t
 var serial = new Option<string>("-serial") { Description = "serial port backend: stdio or none", DefaultValueFactory = _ => "stdio" };
 var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) when the guest reboots" };
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH[,format=raw|emucow],if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable; raw unless format=emucow, never guessed from the file)" };
+var device = new Option<string[]>("-device") { Description = "a device: isa-debug-exit[,iobase=0xf4][,iosize=0x04] (QEMU's spelling and defaults; repeatable); -device help lists them" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
 
 // `emu serve` sets up OpenTelemetry in its host (ControlPlaneHost); every other command here.
@@ -24,7 +25,7 @@ using var telemetry = args is ["serve", ..] ? null : Telemetry.StartFromEnvironm
 
 var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
 {
-    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, accel,
+    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, device, accel,
 };
 
 root.SetAction(parse =>
@@ -48,6 +49,18 @@ root.SetAction(parse =>
                 disks.Add(disk);
             }
         }
+    }
+
+    Emulator.Machine.Pc.IsaDebugExitConfig? debugExit = null;
+    foreach (string spec in parse.GetValue(device) ?? [])
+    {
+        if (spec == "help")
+        {
+            Console.Out.Write(MachineOptions.DeviceHelp);
+            return 0;
+        }
+
+        error ??= MachineOptions.ParseDevice(spec, ref debugExit);
     }
 
     if (error is not null)
@@ -81,6 +94,7 @@ root.SetAction(parse =>
         Cpus = cpus,
         SerialOnStdio = onStdio || parse.GetValue(nographic),
         NoReboot = parse.GetValue(noReboot),
+        DebugExit = debugExit,
         Tier1 = tier1,
     };
     options.Notes.AddRange(notes);

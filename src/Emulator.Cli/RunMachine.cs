@@ -43,11 +43,18 @@ internal static class RunMachine
                 Cpus = options.Cpus,
                 SerialOutput = line.Output,
                 NoReboot = options.NoReboot,
+                DebugExit = options.DebugExit,
                 Disks = options.Disks,
                 Tier1 = options.Tier1,
             });
         }
-        catch (Exception e) when (e is BootImageException or ArgumentException or Emulator.Machine.Block.BlockImageException)
+        catch (Exception e) when (e is BootImageException or DeviceOptionException)
+        {
+            // Not a kernel emu can boot, or a device on taken ports: bad input, like a bad option.
+            Console.Error.WriteLine($"emu: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is ArgumentException or Emulator.Machine.Block.BlockImageException)
         {
             Console.Error.WriteLine($"emu: {e.Message}");
             return 1;
@@ -103,7 +110,7 @@ internal static class RunMachine
                 Console.Error.WriteLine($"emu-stats: instructions={retired} guest_seconds={vm.Clock.NowNanoseconds / 1e9:F3} translations={vm.Cache.Translations}{tier1}");
             }
 
-            if (exit.Reason is not (MachineExitReason.PowerOff or MachineExitReason.Reboot))
+            if (exit.Reason is not (MachineExitReason.PowerOff or MachineExitReason.Reboot or MachineExitReason.DebugExit))
             {
                 Console.Error.WriteLine($"\nemu: {exit.Detail}");
             }

@@ -152,6 +152,46 @@ public sealed class SnapshotRestoreChecksTests : IDisposable
         Assert.Contains("virtio-blk0: Queues[0].Size = 0 is refused: must be a power of 2 from 1 to", e.Reason);
     }
 
+    /// <summary>
+    /// A snapshot from before fw_cfg existed (no section for it) restores, fw_cfg as built; a
+    /// snapshot without another device's section is refused.
+    /// </summary>
+    [Fact]
+    public async Task ASnapshotWithoutTheFwCfgSectionRestoresWithoutAnotherDevicesItIsRefused()
+    {
+        string saved = await SnapshotOfAMachineWithADisk();
+        foreach (var (dropped, restores) in new[] { ("device/fw_cfg", true), ("device/pit", false) })
+        {
+            string older = Path.Combine(dir, "older.emusnap");
+            using (var reader = SnapshotReader.Open(saved))
+            using (var file = File.Create(older))
+            using (var writer = new SnapshotWriter(file, reader.Created))
+            {
+                foreach (var section in reader.Sections.Where(s => s.Name != dropped))
+                {
+                    using var payload = reader.OpenSection(section);
+                    using var copy = new MemoryStream();
+                    payload.CopyTo(copy);
+                    writer.Section(section.Name, section.Version, copy.ToArray());
+                }
+
+                writer.Finish();
+            }
+
+            if (restores)
+            {
+                await using var vm = await MachineSnapshot.RestoreAsync(older, Options(), _ => { });
+            }
+            else
+            {
+                var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => MachineSnapshot.RestoreAsync(older, Options(), _ => { }));
+                Assert.Contains("pit", e.Reason);
+            }
+
+            File.Delete(older);
+        }
+    }
+
     /// <summary>A device section far larger than any device's state is refused before a buffer of its size is allocated.</summary>
     [Fact]
     public async Task AHugeDeviceSectionIsRefusedBeforeItIsRead()

@@ -68,6 +68,41 @@ public sealed class BootTests(ITestOutputHelper log)
         log.WriteLine($"total {(DateTime.UtcNow - started).TotalSeconds:F1} s");
     }
 
+    [Fact]
+    public void DefaultGuestRebootsItselfAndBootsAgainToThePrompt()
+    {
+        // Without -no-reboot a guest reboot resets the machine: the kernel boots a second time.
+        using var guest = ConsoleSession.StartEmu(null, "-m", "512");
+        guest.WaitFor(ConsoleSession.Prompt, Boot);
+        guest.Type("\n");
+        guest.WaitFor(ConsoleSession.Prompt, Command);
+        guest.Run("echo first > /tmp/boot-marker; cat /tmp/boot-marker", Command);
+        guest.Type("reboot -f\n");
+        string between = guest.WaitFor("Linux version", Boot); // the kernel's first message, again
+        log.WriteLine($"before the second boot: {between[Math.Max(0, between.Length - 400)..]}");
+        guest.WaitFor(ConsoleSession.Prompt, Boot);
+        guest.Type("\n");
+        guest.WaitFor(ConsoleSession.Prompt, Command);
+        guest.Run("stty cols 250; dmesg -n 1", Command);
+
+        // A fresh boot: the initramfs is unpacked again, so the marker of the first boot is gone.
+        Assert.Equal("gone", guest.Run("cat /tmp/boot-marker 2>/dev/null || echo gone", Command));
+        Assert.Equal(2, CountOccurrences(guest.Transcript, "Linux version"));
+        guest.Type("poweroff -f\n");
+        Assert.Equal(0, guest.WaitForExit(Command));
+    }
+
+    private static int CountOccurrences(string text, string what)
+    {
+        int n = 0;
+        for (int at = text.IndexOf(what, StringComparison.Ordinal); at >= 0; at = text.IndexOf(what, at + what.Length, StringComparison.Ordinal))
+        {
+            n++;
+        }
+
+        return n;
+    }
+
     [Theory]
     [InlineData(2)]
     [InlineData(4)]

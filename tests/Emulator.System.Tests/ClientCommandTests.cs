@@ -27,6 +27,7 @@ public sealed partial class ClientCommandTests
         Assert.Contains("FailedPrecondition", Emu(1, ["machine", "rm", "vm-cli", .. at]));
         Assert.Contains("vm-cli: Paused", Emu(0, ["machine", "pause", "vm-cli", .. at]));
         Assert.Contains("vm-cli: Running", Emu(0, ["machine", "resume", "vm-cli", .. at]));
+        Assert.Contains("vm-cli: Running", Emu(0, ["machine", "reset", "vm-cli", .. at]));
         Assert.Matches(@"snap-cli: [\d.]+ [KM]iB in [\d.]+ s \(guest stopped \d+ ms; \d+ of 131072 RAM pages saved", Emu(0, ["snapshot", "create", "vm-cli", "--id", "snap-cli", .. at]));
         Assert.Contains("AlreadyExists", Emu(1, ["snapshot", "create", "vm-cli", "--id", "snap-cli", .. at]));
         Assert.Matches(@"snap-cli\s+.*vm-cli", Emu(0, ["snapshot", "ls", .. at]));
@@ -34,6 +35,7 @@ public sealed partial class ClientCommandTests
         Assert.Contains("deleted vm-cli", Emu(0, ["machine", "rm", "vm-cli", .. at]));
         Assert.Contains("NotFound", Emu(1, ["machine", "show", "vm-cli", .. at]));
         Assert.Contains("vm-back: Paused", Emu(0, ["snapshot", "restore", "snap-cli", "--id", "vm-back", .. at]));
+        Assert.Contains("vm-back: Paused", Emu(0, ["machine", "reset", "vm-back", .. at])); // a restored machine resets too
         Assert.Contains("vm-back: Running", Emu(0, ["machine", "resume", "vm-back", .. at]));
         Assert.Contains("deleted snap-cli", Emu(0, ["snapshot", "rm", "snap-cli", .. at]));
         Assert.Contains("NotFound", Emu(1, ["snapshot", "restore", "snap-cli", .. at]));

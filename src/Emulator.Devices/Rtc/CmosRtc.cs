@@ -414,6 +414,20 @@ public sealed partial class CmosRtc : IIoDevice
             && Match(hoursAlarm, EncodeField(Hours, f));
     }
 
+    /// <summary>
+    /// A machine reset (the chip's RESET input, as QEMU's rtc_reset): the interrupt enables
+    /// (PIE, AIE, UIE, SQWE) and the flags clear and IRQ 8 drops; the time, the alarm, the
+    /// time-base and mode bits and CMOS RAM stay (they are battery-backed).
+    /// </summary>
+    public void Reset()
+    {
+        regB = (byte)(regB & ~(BPie | BAie | BUie | BSqwe));
+        flags = 0;
+        flagsClearedNs = nowNs();
+        UpdateIrq();
+        Rearm();
+    }
+
     /// <summary>Calendar fields as the registers hold them; built into a date only when read whole, so partial writes under SET may pass through invalid dates.</summary>
     private struct Fields
     {

@@ -30,6 +30,15 @@ public sealed record BootCpuState
 
     public required ulong Rsi { get; init; }
 
+    /// <summary>EAX/RAX at entry (the Multiboot magic; 0 for Linux).</summary>
+    public ulong Rax { get; init; }
+
+    /// <summary>EBX/RBX at entry (the Multiboot information address; 0 for Linux).</summary>
+    public ulong Rbx { get; init; }
+
+    /// <summary>The descriptor CS is loaded from (GDT entry <see cref="BootCs"/>): 64-bit code unless a loader says otherwise.</summary>
+    public ulong Code { get; init; } = CodeDescriptor;
+
     public ulong Rsp { get; init; } = BootLayout.StackTop;
 
     /// <summary>PE, MP, ET, NE, PG: protected mode with paging, native x87 error reporting, caches on.</summary>
@@ -52,11 +61,17 @@ public sealed record BootCpuState
     /// <summary>Writes the GDT and identity-map page tables into guest memory (the structures CR3 and GDTR point at).</summary>
     public static void WriteTables(GuestMemory memory, ulong ramTop)
     {
+        WriteGdt(memory, CodeDescriptor);
+        WritePageTables(memory, ramTop);
+    }
+
+    /// <summary>Writes the boot GDT: null, unused, <paramref name="code"/> at <see cref="BootCs"/>, flat data at <see cref="BootDs"/>.</summary>
+    public static void WriteGdt(GuestMemory memory, ulong code)
+    {
         var gdt = memory.Span(BootLayout.GdtAddress, 32);
         gdt.Clear();
-        BinaryPrimitives.WriteUInt64LittleEndian(gdt[BootCs..], CodeDescriptor);
+        BinaryPrimitives.WriteUInt64LittleEndian(gdt[BootCs..], code);
         BinaryPrimitives.WriteUInt64LittleEndian(gdt[BootDs..], DataDescriptor);
-        WritePageTables(memory, ramTop);
     }
 
     /// <summary>
@@ -107,6 +122,8 @@ public sealed record BootCpuState
             cpu.Reg(r) = 0;
         }
 
+        cpu.Reg(Gpr.Rax) = Rax;
+        cpu.Reg(Gpr.Rbx) = Rbx;
         cpu.Reg(Gpr.Rsi) = Rsi;
         cpu.Reg(Gpr.Rsp) = Rsp;
         s.Rip = Rip;
@@ -118,7 +135,7 @@ public sealed record BootCpuState
         s.Gdtr.Base = GdtBase;
         s.Gdtr.Limit = GdtLimit;
 
-        var code = new Descriptor(CodeDescriptor, 0);
+        var code = new Descriptor(Code, 0);
         var data = new Descriptor(DataDescriptor, 0);
         LoadHidden(ref s.Cs, BootCs, code);
         foreach (var seg in new[] { Seg.Ds, Seg.Es, Seg.Ss, Seg.Fs, Seg.Gs })

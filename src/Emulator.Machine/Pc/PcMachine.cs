@@ -1,7 +1,9 @@
 using Emulator.Devices.AcpiPm;
 using Emulator.Devices.Apic;
 using Emulator.Devices.Bus;
+using Emulator.Devices.DebugExit;
 using Emulator.Devices.DebugPort;
+using Emulator.Devices.FwCfg;
 using Emulator.Devices.Keyboard;
 using Emulator.Devices.Pic;
 using Emulator.Devices.Pit;
@@ -33,6 +35,12 @@ public sealed record DiskConfig(string Path, bool ReadOnly = false, BlockCacheMo
     public DiskQuota? Quota { get; init; }
 }
 
+/// <summary>QEMU's isa-debug-exit at <paramref name="IoBase"/> (QEMU's defaults 0x501, 2 ports): a write of V ends the machine with status (V &lt;&lt; 1) | 1.</summary>
+public sealed record IsaDebugExitConfig(ushort IoBase = IsaDebugExit.DefaultIoBase, ushort IoSize = IsaDebugExit.DefaultIoSize);
+
+/// <summary>A device option the machine cannot honour (an isa-debug-exit on ports another device has).</summary>
+public sealed class DeviceOptionException(string message) : ArgumentException(message);
+
 /// <summary>What a PC machine is made from.</summary>
 public sealed record PcConfig
 {
@@ -53,8 +61,18 @@ public sealed record PcConfig
     /// <summary>Where COM1's output goes.</summary>
     public Action<ReadOnlySpan<byte>> SerialOutput { get; init; } = _ => { };
 
-    /// <summary>A guest reboot ends the machine (as QEMU's -no-reboot); otherwise it is reported as not supported yet.</summary>
+    /// <summary>A guest reboot (or triple fault) ends the machine (as QEMU's -no-reboot); otherwise the machine resets and boots again.</summary>
     public bool NoReboot { get; init; }
+
+    /// <summary>
+    /// Where a reset gets the kernel and initrd again when <see cref="Kernel"/> is empty (a machine
+    /// restored from a snapshot, which holds neither), given this config with their recorded
+    /// names; null: such a machine cannot be reset.
+    /// </summary>
+    public Func<PcConfig, (byte[] Kernel, byte[]? Initrd)>? BootFiles { get; init; }
+
+    /// <summary>An isa-debug-exit device (`-device isa-debug-exit`), or null for none.</summary>
+    public IsaDebugExitConfig? DebugExit { get; init; }
 
     /// <summary>virtio-blk disks, /dev/vda first.</summary>
     public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
@@ -129,7 +147,7 @@ public static class PcMachine
             new("pit", s => new Pit8254(Isa(0), s.Timers, () => s.Clock.NowNanoseconds),
                 IoRange.Port(0x40, 4),
                 IoRange.Port(0x61, 1, d => ((Pit8254)d).PortB)) { Persistence = DevicePersistence.Of(Pit8254.SavedState) },
-            new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)) { Persistence = DevicePersistence.Of(CmosRtc.SavedState) },
+            new("rtc", s => new CmosRtc(Isa(8), s.Timers, () => s.Clock.NowNanoseconds, DateTime.UtcNow), IoRange.Port(0x70, 2)) { Persistence = DevicePersistence.Of(CmosRtc.SavedState), Reset = d => ((CmosRtc)d).Reset() },
             new("uart0", s => Uart(s, Isa(4), config.SerialOutput), IoRange.Port(Com1, 8)) { Persistence = DevicePersistence.Of(Serial16550.SavedState) },
             new("i8042", _ => new I8042(Isa(1), Isa(12)),
                 IoRange.Port(0x60, 1, d => ((I8042)d).DataPort),
@@ -137,7 +155,24 @@ public static class PcMachine
             new("port80", _ => new DebugPort0x80(), IoRange.Port(0x80, 1)) { Persistence = DevicePersistence.Of(DebugPort0x80.SavedState) },
             new("acpi-pm", s => new AcpiPmDevice(() => s.Clock.NowNanoseconds, Isa(9)), IoRange.Port(AcpiPmRegisters.DefaultBase, 12)) { Persistence = DevicePersistence.Of(AcpiPmDevice.SavedState) },
             new("reset", _ => new ResetControlDevice(), IoRange.Port(ResetControlRegisters.Port, 1)) { Persistence = DevicePersistence.Of(ResetControlDevice.SavedState) },
+            new("fw_cfg", _ => new FwCfgDevice(FirmwareConfig(config)), IoRange.Port(FwCfgRegisters.SelectorPort, FwCfgRegisters.PortCount)) { Persistence = DevicePersistence.Of(FwCfgDevice.SavedState) with { MayBeAbsent = true } },
         };
+
+        if (config.DebugExit is { } debugExit)
+        {
+            ulong first = debugExit.IoBase, end = first + debugExit.IoSize;
+            foreach (var spec in specs)
+            {
+                if (spec.Ranges.FirstOrDefault(r => r.IsPort && r.Base < end && first < r.Base + r.Length) is { } taken)
+                {
+                    throw new DeviceOptionException(
+                        $"-device isa-debug-exit: ports 0x{first:x}-0x{end - 1:x} overlap {spec.Name} at 0x{taken.Base:x}-0x{taken.Base + taken.Length - 1:x}");
+                }
+            }
+
+            // No state: its port and size are configuration.
+            specs.Add(new DeviceSpec("isa-debug-exit", _ => new IsaDebugExit(), IoRange.Port(debugExit.IoBase, debugExit.IoSize)));
+        }
 
         if (config.Disks.Count > MaxDisks)
         {
@@ -229,31 +264,77 @@ public static class PcMachine
 
         var pm = vm.Device<AcpiPmDevice>("acpi-pm");
         pm.PowerOff += () => vm.Stop(new MachineExit(MachineExitReason.PowerOff, "the guest powered off (ACPI S5)"));
-        void Reboot() => vm.Stop(config.NoReboot
-            ? new MachineExit(MachineExitReason.Reboot, "the guest rebooted (-no-reboot)")
-            : new MachineExit(MachineExitReason.Failed, "the guest rebooted; resetting a machine is not implemented yet (use -no-reboot)"));
-        vm.Device<ResetControlDevice>("reset").ResetRequested += _ => Reboot();
-        vm.Device<I8042>("i8042").ResetRequested += Reboot;
 
-        if (!loadGuest)
+        // A reset request (keyboard controller, 0xCF9 = the FADT's RESET_REG, triple fault) boots
+        // again, or ends the machine under -no-reboot (as QEMU).
+        vm.GuestResetRequested = how =>
         {
-            return vm;
+            if (config.NoReboot)
+            {
+                vm.Stop(new MachineExit(MachineExitReason.Reboot, $"the guest rebooted ({how}; -no-reboot)"));
+            }
+            else
+            {
+                vm.RequestReset(how);
+            }
+        };
+        vm.Device<ResetControlDevice>("reset").ResetRequested += hard => vm.GuestResetRequested(hard ? "reset through port 0xCF9 (hard)" : "reset through port 0xCF9");
+        vm.Device<I8042>("i8042").ResetRequested += () => vm.GuestResetRequested("reset through the keyboard controller");
+        if (config.DebugExit is not null)
+        {
+            vm.Device<IsaDebugExit>("isa-debug-exit").ExitRequested += status =>
+                vm.Stop(new MachineExit(MachineExitReason.DebugExit, $"the guest wrote to isa-debug-exit: exit status {status}") { Status = status });
         }
 
-        // Firmware's work: ACPI tables, then the kernel, initrd, command line and boot_params.
-        var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, dsdt);
-        tables.WriteTo(vm.Memory);
-        var boot = LinuxBoot.Load(vm.Memory, new LinuxBootOptions
+        vm.Firmware = () =>
         {
-            Kernel = config.Kernel,
-            KernelName = config.KernelName,
-            Initrd = config.Initrd,
-            InitrdName = config.InitrdName,
-            CommandLine = config.CommandLine,
-            AcpiRsdpAddress = tables.RsdpAddress,
-        });
-        boot.Cpu.Apply(vm.Cpus[0]);
+            // Read first (a failure leaves the machine as it was), then write guest memory.
+            var (kernel, initrd) = config.Kernel.Length > 0 ? (config.Kernel, config.Initrd)
+                : config.BootFiles?.Invoke(config) ?? throw new InvalidOperationException(
+                    $"the machine was restored from a snapshot, which does not hold its kernel ({config.KernelName}), and nothing says where to read it again");
+            return () =>
+            {
+                // Firmware's work: ACPI tables, then the kernel, initrd (or module), command line and boot structures.
+                var tables = AcpiTables.Build(new AcpiConfig { CpuCount = config.Cpus }, dsdt);
+                tables.WriteTo(vm.Memory);
+                var boot = KernelLoader.Load(vm.Memory, new LinuxBootOptions
+                {
+                    Kernel = kernel,
+                    KernelName = config.KernelName,
+                    Initrd = initrd,
+                    InitrdName = config.InitrdName,
+                    CommandLine = config.CommandLine,
+                    AcpiRsdpAddress = tables.RsdpAddress,
+                });
+                return boot.Apply;
+            };
+        };
+        vm.RecordPowerOnState();
+
+        if (loadGuest)
+        {
+            vm.Firmware()()(vm.Cpus[0]);
+        }
+
         return vm;
+    }
+
+    /// <summary>fw_cfg's items: the standard keys and "etc/e820" (the memory map, 20-byte entries as QEMU's).</summary>
+    private static FwCfgItems FirmwareConfig(PcConfig config)
+    {
+        var items = FwCfgItems.Standard(config.MemoryBytes, config.Cpus, config.CommandLine);
+        var e820 = E820.ForRam(Math.Max(config.MemoryBytes, E820.MinimumRam));
+        var table = new byte[e820.Count * E820Entry.EncodedSize];
+        for (int i = 0; i < e820.Count; i++)
+        {
+            var entry = table.AsSpan(i * E820Entry.EncodedSize);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(entry, e820[i].Address);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(entry[8..], e820[i].Size);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(entry[16..], (uint)e820[i].Type);
+        }
+
+        items.AddFile("etc/e820", table);
+        return items;
     }
 
     /// <summary>COM1, with a span per burst of bytes; a burst still open when the machine stops is ended then.</summary>

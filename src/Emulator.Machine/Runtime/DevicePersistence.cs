@@ -10,6 +10,13 @@ namespace Emulator.Machine.Runtime;
 /// </summary>
 public sealed record DevicePersistence(IDeviceStateDescription State, Func<object, bool>? Busy = null)
 {
+    /// <summary>
+    /// A device added after snapshots were taken whose state as built is right for them (fw_cfg:
+    /// configuration and a read position): a snapshot without its section restores, the device as
+    /// built. Every other device must be in the snapshot.
+    /// </summary>
+    public bool MayBeAbsent { get; init; }
+
     public static DevicePersistence Of<TDevice>(StateDescription<TDevice> state, Func<TDevice, bool>? busy = null) =>
         new(state, busy is null ? null : d => busy((TDevice)d));
 }

@@ -15,8 +15,16 @@ public sealed record MachineExit(MachineExitReason Reason, string Detail)
     /// <summary>What was thrown, when a part of the machine failed (<see cref="VirtualMachine.Fail"/>); null otherwise.</summary>
     public Exception? Cause { get; init; }
 
-    /// <summary>The process exit code `emu` uses: 0 for a guest power-off (or reboot under -no-reboot).</summary>
-    public int ExitCode => Reason is MachineExitReason.PowerOff or MachineExitReason.Reboot ? 0 : 1;
+    /// <summary>The status a guest asked for through isa-debug-exit ((value &lt;&lt; 1) | 1), for <see cref="MachineExitReason.DebugExit"/>.</summary>
+    public int Status { get; init; }
+
+    /// <summary>The process exit code `emu` uses: 0 for a guest power-off (or reboot under -no-reboot), the guest's status for isa-debug-exit.</summary>
+    public int ExitCode => Reason switch
+    {
+        MachineExitReason.PowerOff or MachineExitReason.Reboot => 0,
+        MachineExitReason.DebugExit => Status,
+        _ => 1,
+    };
 }
 
 public enum MachineExitReason
@@ -26,6 +34,9 @@ public enum MachineExitReason
 
     /// <summary>The guest asked for a reset and the machine was started with no-reboot.</summary>
     Reboot,
+
+    /// <summary>The guest wrote to the isa-debug-exit device (a test kernel's verdict); <see cref="MachineExit.Status"/> holds the status.</summary>
+    DebugExit,
 
     /// <summary>Stopped from outside (the user or the control plane).</summary>
     Stopped,
@@ -42,3 +53,6 @@ public sealed class MachineStateException(string operation, MachineState state)
 
     public MachineState State { get; } = state;
 }
+
+/// <summary>A reset the machine cannot do (nothing to boot again: a bare machine, or a restored one whose kernel cannot be read); the machine is unchanged.</summary>
+public sealed class MachineResetException(string message, Exception? inner = null) : Exception(message, inner);

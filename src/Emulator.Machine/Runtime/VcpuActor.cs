@@ -22,6 +22,12 @@ public abstract record VcpuMessage
 
     /// <summary>Runs an action on the vCPU's thread while it is between slices (inspection, state changes).</summary>
     public sealed record OnThread(Action<Cpu> Action, ReplyTo<bool> Reply) : VcpuMessage;
+
+    /// <summary>
+    /// A machine reset, while paused: the vCPU goes back to its power-on state (even one that
+    /// ended with a triple fault), then <paramref name="Then"/> runs on its thread (the boot state).
+    /// </summary>
+    public sealed record PowerOn(Action<Cpu> Then, ReplyTo<bool> Reply) : VcpuMessage;
 }
 
 /// <summary>Processor-level signals from the vCPU's local APIC (SDM Vol. 3A 9.4, 11.6.1).</summary>
@@ -130,6 +136,12 @@ public sealed class VcpuActor(ExecutionEngine engine, Action<VcpuStopped> stoppe
             case VcpuMessage.OnThread t:
                 t.Action(engine.Cpu);
                 t.Reply.Reply(true);
+                break;
+            case VcpuMessage.PowerOn p:
+                engine.Cpu.PowerOn();
+                ended = false;
+                p.Then(engine.Cpu);
+                p.Reply.Reply(true);
                 break;
         }
     }

@@ -94,7 +94,7 @@ public sealed partial class VirtualMachine
     /// device's saved state is checked first, against its description and the live device (a
     /// refusal is a <see cref="DeviceStateException"/> and changes nothing); then the clock (device
     /// timers re-arm from it), each device inside its actor, and the vCPUs. Every saved device must
-    /// exist here and every device here must be in the state, or nothing runs.
+    /// exist here and every device here must be in the state (but one that <see cref="DevicePersistence.MayBeAbsent"/>), or nothing runs.
     /// </summary>
     public async Task RestoreAsync(MachineSavedState state, CancellationToken cancel = default)
     {
@@ -108,9 +108,9 @@ public sealed partial class VirtualMachine
             throw new ArgumentException($"the state has {state.Cpus.Count} vCPUs, the machine {Cpus.Count}", nameof(state));
         }
 
-        var expected = Persistence.Keys.ToHashSet();
+        var expected = Persistence.Where(p => !p.Value.MayBeAbsent).Select(p => p.Key).ToHashSet();
         var given = state.Devices.Select(d => d.Name).ToHashSet();
-        if (!expected.SetEquals(given))
+        if (!expected.IsSubsetOf(given) || !given.IsSubsetOf(Persistence.Keys))
         {
             throw new ArgumentException($"the saved devices ({string.Join(", ", given.Order())}) do not match this machine's ({string.Join(", ", expected.Order())})", nameof(state));
         }

@@ -23,6 +23,13 @@ public sealed record DeviceSpec(string Name, Func<MachineServices, object> Creat
 {
     /// <summary>How the device is saved in snapshots; null: it has no state worth saving.</summary>
     public DevicePersistence? Persistence { get; init; }
+
+    /// <summary>
+    /// What a machine reset does to the device, run inside its actor; null: it goes back to its
+    /// state as built (through <see cref="Persistence"/>). For state that outlives a reset (the
+    /// battery-backed CMOS).
+    /// </summary>
+    public Action<object>? Reset { get; init; }
 }
 
 /// <summary>
@@ -92,6 +99,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
     private readonly List<ActorRef<VcpuMessage>> vcpus = [];
     private readonly Dictionary<string, (object Device, ActorRef<DeviceMessage> Actor, DevicePersistence? Persistence)> devices = [];
     private readonly List<(string Device, Action Action)> stopHooks = [];
+    private readonly List<bool> waitForSipi = [];
     private long faults;
 
     /// <param name="tier1">Tier 1 (hot blocks compiled to WebAssembly) as chosen, or null for the interpreter alone.</param>
@@ -126,6 +134,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
             var source = signals?.Invoke(i);
             // Application processors wait for INIT/SIPI from the BSP (when something can send them).
             cpu.WaitingForSipi = i > 0 && source is not null;
+            waitForSipi.Add(cpu.WaitingForSipi);
             var vcpu = system.Spawn(
                 Props.Create<VcpuMessage>(() => new VcpuActor(engine, OnVcpuStopped, source)).WithDedicatedThread(),
                 $"vcpu{i}");
@@ -251,6 +260,11 @@ public sealed partial class VirtualMachine : IAsyncDisposable
             Props.Create<DeviceMessage>(() => new DeviceActor(e => Fail($"device '{spec.Name}' failed handling an event (a timer expiry, a disk completion or an input)", e))),
             spec.Name);
         devices[spec.Name] = (device, self, spec.Persistence);
+        if (spec.Reset is not null)
+        {
+            resetActions[spec.Name] = spec.Reset;
+        }
+
         foreach (var range in spec.Ranges)
         {
             var target = range.View?.Invoke(device) ?? (IIoDevice)device;
@@ -266,8 +280,17 @@ public sealed partial class VirtualMachine : IAsyncDisposable
         }
     }
 
-    private void OnVcpuStopped(VcpuStopped s) =>
+    /// <summary>A triple fault is a reset request (a PC resets, SDM Vol. 3A 6.15 "Interrupt 8"); anything else stops the machine.</summary>
+    private void OnVcpuStopped(VcpuStopped s)
+    {
+        if (s.Reason == StopReason.TripleFault && GuestResetRequested is { } reset)
+        {
+            reset($"vcpu{s.Index}: {s.Detail}");
+            return;
+        }
+
         Stop(new MachineExit(MachineExitReason.Failed, $"vcpu{s.Index}: {s.Detail}"));
+    }
 
     /// <summary>The configuration a PC machine was built from (snapshots record it); null for bare machines.</summary>
     public Pc.PcConfig? Config { get; init; }

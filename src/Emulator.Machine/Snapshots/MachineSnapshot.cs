@@ -26,6 +26,12 @@ public sealed record SnapshotOptions
     /// </summary>
     public IReadOnlyList<string> AllowedDirectories { get; init; } = [];
 
+    /// <summary>
+    /// How a restored machine's reset reads its kernel and initrd again (a snapshot holds neither;
+    /// it records their names): see <see cref="PcConfig.BootFiles"/>. Null: a restored machine cannot be reset.
+    /// </summary>
+    public Func<PcConfig, (byte[] Kernel, byte[]? Initrd)>? BootFiles { get; init; }
+
     /// <summary>The most vCPUs a restored machine may have (a server passes its per-machine cap).</summary>
     public int MaxCpus { get; init; } = PcMachine.MaxCpus;
 
@@ -70,6 +76,7 @@ public static class MachineSnapshot
     {
         var config = vm.Config ?? throw new InvalidOperationException("only PC machines can be snapshotted");
         var total = Stopwatch.StartNew();
+        using var noReset = await vm.HoldResetsAsync(cancel).ConfigureAwait(false);
         var state = vm.State;
         if (state is not (MachineState.Running or MachineState.Paused))
         {
@@ -222,6 +229,7 @@ public static class MachineSnapshot
                     NoReboot = machine.NoReboot,
                     Disks = disks,
                     Tier1 = options.Tier1,
+                    BootFiles = options.BootFiles,
                 }, loadGuest: false);
             }
             catch (BlockImageException e) when (e is not BackingFileRefusedException)

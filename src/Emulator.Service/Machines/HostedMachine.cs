@@ -16,6 +16,7 @@ internal sealed class HostedMachine : IAsyncDisposable
         Vm = vm;
         Console = console;
         vm.Exited.ContinueWith(t => Publish(t.Result.Reason == MachineExitReason.Failed ? Service.V1.MachineState.Failed : Service.V1.MachineState.Stopped, t.Result.Detail));
+        vm.WasReset += why => PublishReset(why);
     }
 
     public string Id { get; }
@@ -47,6 +48,25 @@ internal sealed class HostedMachine : IAsyncDisposable
         }
 
         var e = Event();
+        foreach (var w in targets)
+        {
+            w(e);
+        }
+    }
+
+    /// <summary>The machine was reset (the guest rebooted, or ResetMachine): a RESET event; the state is unchanged.</summary>
+    public void PublishReset(string why)
+    {
+        Action<MachineEvent>[] targets;
+        MachineEvent e;
+        lock (watchers)
+        {
+            targets = [.. watchers];
+            e = Event();
+        }
+
+        e.Kind = MachineEventKind.Reset;
+        e.Detail = why;
         foreach (var w in targets)
         {
             w(e);

@@ -150,6 +150,7 @@ public sealed partial class MachineService
                     MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
                     Tier1 = options.Tier1,
                     Quota = Quota,
+                    BootFiles = ReadBootFilesAgain,
                 };
                 vm = await MachineSnapshot.RestoreAsync(path, restore, line.Output, cancel).ConfigureAwait(false);
                 try
@@ -198,6 +199,24 @@ public sealed partial class MachineService
         {
             createGate.Release();
             layersGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// A restored machine's reset reads its kernel and initrd again by the paths the snapshot
+    /// recorded, under the same confinement as CreateMachine (a refusal is why the reset fails).
+    /// </summary>
+    private (byte[] Kernel, byte[]? Initrd) ReadBootFilesAgain(PcConfig config)
+    {
+        try
+        {
+            byte[] kernel = ReadAllowedFile(config.KernelName, "kernel").Bytes!;
+            byte[]? initrd = Path.IsPathRooted(config.InitrdName) ? ReadAllowedFile(config.InitrdName, "initrd").Bytes : null;
+            return (kernel, initrd);
+        }
+        catch (RpcException e)
+        {
+            throw new InvalidOperationException(e.Status.Detail, e);
         }
     }
 

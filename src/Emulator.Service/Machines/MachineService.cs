@@ -41,6 +41,9 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
     public override Task<Service.V1.Machine> ResumeMachine(MachineRef request, ServerCallContext context) =>
         Traced("ResumeMachine", request.Id, () => Transition(request, m => m.Vm.Resume(), Service.V1.MachineState.Running, context.CancellationToken));
 
+    public override Task<Service.V1.Machine> ResetMachine(MachineRef request, ServerCallContext context) =>
+        Traced("ResetMachine", request.Id, () => Reset(request, context.CancellationToken));
+
     public override Task<Service.V1.Machine> StopMachine(MachineRef request, ServerCallContext context) =>
         Traced("StopMachine", request.Id, () => Stop(request));
 
@@ -119,7 +122,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
                     MemoryBytes = r.MemoryMib << 20,
                     Cpus = (int)r.Vcpus,
                     SerialOutput = line.Output,
-                    NoReboot = true,
+                    NoReboot = r.NoReboot,
                     Disks = disks,
                     Tier1 = options.Tier1,
                 });
@@ -339,6 +342,28 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         }
 
         m.Publish(after);
+        return m.Describe(options.NodeName);
+    }
+
+    /// <summary>Resets a running or paused machine (machine.proto ResetMachine); the RESET event comes from the machine.</summary>
+    private async Task<Service.V1.Machine> Reset(MachineRef r, CancellationToken cancel)
+    {
+        var m = Find(r.Id);
+        await m.Gate.WaitAsync(cancel).ConfigureAwait(false);
+        try
+        {
+            cancel.ThrowIfCancellationRequested();
+            await m.Vm.ResetAsync("reset through the control plane", CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is MachineStateException or MachineResetException)
+        {
+            throw Failure(StatusCode.FailedPrecondition, e.Message);
+        }
+        finally
+        {
+            m.Gate.Release();
+        }
+
         return m.Describe(options.NodeName);
     }
 
