@@ -30,7 +30,7 @@ internal static class GrpcFuzzer
 
     private static readonly string[] Unary =
     [
-        "CreateMachine", "StartMachine", "PauseMachine", "ResumeMachine", "StopMachine", "DeleteMachine", "GetMachine", "ListMachines",
+        "CreateMachine", "StartMachine", "PauseMachine", "ResumeMachine", "StopMachine", "ResetMachine", "DeleteMachine", "GetMachine", "ListMachines",
         "CreateSnapshot", "RestoreSnapshot", "ListSnapshots", "DeleteSnapshot",
     ];
 
@@ -47,6 +47,7 @@ internal static class GrpcFuzzer
             var junk = new byte[4096];
             new FuzzRng(seed).Fill(junk);
             File.WriteAllBytes(Path.Combine(allowed, "vmlinux"), junk);
+            File.WriteAllBytes(Path.Combine(allowed, "halt.mb"), HaltingKernel());
             File.WriteAllBytes(Path.Combine(allowed, "disk.raw"), new byte[1 << 20]);
             File.WriteAllBytes(Path.Combine(scratch.FullName, "outside"), junk);
             await using var server = await ControlPlaneHost.StartAsync(new ControlPlaneOptions
@@ -126,6 +127,21 @@ internal static class GrpcFuzzer
         return findings.Count == 0 ? 0 : 1;
     }
 
+    /// <summary>
+    /// A Multiboot kernel (the a.out kludge: header fields give the load addresses) that halts
+    /// with interrupts off: a machine of it runs, idle, until stopped.
+    /// </summary>
+    private static byte[] HaltingKernel()
+    {
+        const uint load = 0x10_0000, magic = 0x1bad_b002, flags = 1 << 16, entry = load + 0x20;
+        var image = new byte[0x30];
+        uint[] header = [magic, flags, unchecked(0u - magic - flags), load, load, load + (uint)image.Length, 0, entry];
+        Buffer.BlockCopy(header, 0, image, 0, header.Length * 4);
+        byte[] code = [0xfa, 0xf4, 0xeb, 0xfd]; // cli; hlt; jmp back to the hlt
+        code.CopyTo(image, 0x20);
+        return image;
+    }
+
     private static bool Parses(MessageParser parser, byte[] bytes)
     {
         try
@@ -161,11 +177,12 @@ internal static class GrpcFuzzer
                     var m = new Method<byte[], byte[]>(MethodType.DuplexStreaming, Service, method, Bytes, Bytes);
                     using var call = invoker.AsyncDuplexStreamingCall(m, null, new CallOptions(deadline: DateTime.UtcNow.AddMilliseconds(300)));
                     await call.RequestStream.WriteAsync(request);
+                    // Then console input as a client types it (well-formed: the first message is the one damaged).
                     for (int n = rng.Below(3); n > 0; n--)
                     {
-                        var more = new byte[rng.Below(64)];
-                        rng.Fill(more);
-                        await call.RequestStream.WriteAsync(more);
+                        var typed = new byte[rng.Below(64)];
+                        rng.Fill(typed);
+                        await call.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFrom(typed) }.ToByteArray());
                     }
 
                     await call.RequestStream.CompleteAsync();
@@ -193,8 +210,12 @@ internal static class GrpcFuzzer
     /// <summary>Strings, paths and numbers a hostile client would send.</summary>
     private sealed class Values(string allowed, string scratch)
     {
-        public string Id(FuzzRng rng) => rng.Below(8) switch
+        /// <summary>A kernel that boots (<see cref="HaltingKernel"/>), so machines exist, run, pause, snapshot and reset.</summary>
+        public string Kernel => System.IO.Path.Combine(allowed, "halt.mb");
+
+        public string Id(FuzzRng rng) => rng.Below(12) switch
         {
+            8 or 9 or 10 => "vm-" + rng.Below(4),
             0 => "",
             1 => "vm-" + rng.Below(4),
             2 => "../" + rng.Below(4),
@@ -224,16 +245,18 @@ internal static class GrpcFuzzer
         switch (method)
         {
             case "CreateMachine":
+                // Half of them well-formed, so machines exist for the other calls to act on.
+                bool sane = rng.Chance(50);
                 var create = new CreateMachineRequest
                 {
-                    Id = v.Id(rng),
-                    Vcpus = rng.Chance(50) ? (uint)rng.Below(10) : (uint)rng.Interesting(),
-                    MemoryMib = rng.Chance(50) ? (ulong)rng.Below(4096) : rng.Interesting(),
-                    Kernel = v.Path(rng),
-                    Initrd = rng.Chance(50) ? "" : v.Path(rng),
+                    Id = sane ? "vm-" + rng.Below(4) : v.Id(rng),
+                    Vcpus = sane ? 1 + (uint)rng.Below(2) : (uint)rng.Interesting(),
+                    MemoryMib = sane ? 32 + (ulong)rng.Below(64) : rng.Interesting(),
+                    Kernel = sane ? v.Kernel : v.Path(rng),
+                    Initrd = sane || rng.Chance(50) ? "" : v.Path(rng),
                     CommandLine = rng.Chance(80) ? "console=ttyS0" : new string('a', rng.Below(10000)),
                 };
-                for (int n = rng.Below(rng.Chance(90) ? 3 : 20); n > 0; n--)
+                for (int n = sane ? 0 : rng.Below(rng.Chance(90) ? 3 : 20); n > 0; n--)
                 {
                     create.Disks.Add(new Disk { Path = v.Path(rng), ReadOnly = rng.Chance(50), Format = rng.Pick(["", "raw", "emucow", "qcow2", "RAW", "\0"]) });
                 }
