@@ -119,7 +119,38 @@ public sealed partial class CaseBuilder
         Input.Gpr[Base - Register.RAX] = DataAddress + BaseOffset;
     }
 
-    public bool IsReserved(Register full) => full == Register.RSP || full == Base || full == IndexReg;
+    public bool IsReserved(Register full) => full == Register.RSP || full == Base || full == IndexReg || full == Reserved;
+
+    /// <summary>A register the case's random instructions never name (a loop counter), or None.</summary>
+    public Register Reserved { get; private set; }
+
+    /// <summary>Keeps <paramref name="full"/> out of the random operands from now on.</summary>
+    public void Reserve(Register full)
+    {
+        Reserved = full;
+        if (gprs.All(IsReserved))
+        {
+            gprs[0] = Enumerable.Range(0, 16).Select(i => Register.RAX + i).First(r => !IsReserved(r));
+        }
+    }
+
+    /// <summary>The flags no instruction so far has defined (or whose last writer left undefined).</summary>
+    public RflagsBits Undefined
+    {
+        get => undefined;
+        set => undefined = value;
+    }
+
+    /// <summary>The encoded length of instruction <paramref name="index"/> (no instruction here is IP-relative but branches, which take a fixed rel32 form).</summary>
+    public int LengthOf(int index)
+    {
+        int length = (int)encoder.Encode(instructions[index], EmulatorCpu.CodeAddress);
+        writer.Clear();
+        return length;
+    }
+
+    /// <summary>Replaces instruction <paramref name="index"/> (a branch whose target is known once the instructions after it are).</summary>
+    public void ReplaceAt(int index, in Instruction insn) => instructions[index] = insn;
 
     /// <summary>A random writable general register of <paramref name="bits"/> bits (8-bit may be AH-BH).</summary>
     public Register Gpr(int bits, bool allowHigh8 = true)

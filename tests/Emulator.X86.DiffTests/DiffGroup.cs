@@ -14,6 +14,7 @@ public abstract class DiffGroup
         new StringGroup(),
         new CodeGroup("atomic", "cmpxchg, cmpxchg8b/16b, xadd, xchg, with and without LOCK", c => Is(c, Mnemonic.Cmpxchg, Mnemonic.Cmpxchg8b, Mnemonic.Cmpxchg16b, Mnemonic.Xadd, Mnemonic.Xchg)),
         new CodeGroup("sse", "SSE/SSE2 integer and floating point", SseCodes, alignVectorMemory: true),
+        new FlowGroup(),
     ]);
 
     protected DiffGroup(string name, string title)
@@ -60,7 +61,7 @@ public abstract class DiffGroup
         Mnemonic.Sets, Mnemonic.Setns, Mnemonic.Setp, Mnemonic.Setnp, Mnemonic.Setl, Mnemonic.Setge, Mnemonic.Setle, Mnemonic.Setg,
     ];
 
-    private static bool AluCodes(Code c) =>
+    internal static bool AluCodes(Code c) =>
         Is(c, Mnemonic.Add, Mnemonic.Adc, Mnemonic.Sub, Mnemonic.Sbb, Mnemonic.Cmp, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Test,
             Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not, Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Lea,
             Mnemonic.Clc, Mnemonic.Stc, Mnemonic.Cmc)
