@@ -1,5 +1,6 @@
 using Emulator.Ir;
 using Emulator.X86.Helpers;
+using Emulator.X86.Memory;
 using Emulator.X86.State;
 using Iced.Intel;
 using static Emulator.Ir.IrBuilder;
@@ -93,16 +94,42 @@ public sealed partial class Translator
 
         if (bytes == 16)
         {
-            // Probe the high half first: x86 writes nothing when any part of the store faults.
-            var hiAddr = b.Add(addr, I64(8));
             var hi = b.LdState(offset + 8, IrType.I64);
             var lo = b.LdState(offset, IrType.I64);
-            StoreMem(hiAddr, hi);
+            StoreMem(StraddlingQwordAddress(addr, lo, hi, out var straddle), straddle);
             StoreMem(addr, lo);
+            StoreMem(b.Add(addr, I64(8)), hi);
             return;
         }
 
         StoreMem(addr, b.LdState(offset, IrType.I64));
+    }
+
+    /// <summary>
+    /// x86 writes nothing of a store that faults (SDM Vol. 3A 4.7), but the IR stores at most 8
+    /// bytes at a time, and only a store that itself crosses a page checks both pages before
+    /// writing. So a 16-byte store first writes the 8 bytes of the value (lo, hi) that straddle
+    /// the page boundary, at offset o = clamp(boundary - 7, 0, 8): when that succeeds both pages
+    /// are writable and the two halves that follow cannot fault. With no boundary inside the
+    /// value o is 8 and it writes the high half, which the halves write again with the same
+    /// bytes (RAM cannot tell; an MMIO register sees its bytes twice). Shift counts are split in
+    /// two so that none reaches 64. Known difference: when the first page faults and the
+    /// boundary is 8 or more bytes in, CR2 names byte o of the store (in the same page, with the
+    /// same error code) rather than its first byte.
+    /// </summary>
+    private Operand StraddlingQwordAddress(Operand addr, Operand lo, Operand hi, out Operand value)
+    {
+        var toBoundary = b.Sub(I64(GuestMemory.PageSize), b.And(addr, I64(GuestMemory.PageMask)));
+        var o = b.Select(b.SetCond(IrCond.LtU, toBoundary, I64(7)), I64(0), b.Sub(toBoundary, I64(7)));
+        o = b.Select(b.SetCond(IrCond.GtU, o, I64(8)), I64(8), o);
+        var s = b.Shl(o, I64(3));
+        var sHalf = b.Shr(s, I64(1));
+        var d = b.Sub(I64(64), s);
+        var dHalf = b.Shr(d, I64(1));
+        var low = b.Shr(b.Shr(lo, sHalf), b.Sub(s, sHalf));
+        var high = b.Shl(b.Shl(hi, dHalf), b.Sub(d, dHalf));
+        value = b.Or(low, high);
+        return b.Add(addr, o);
     }
 
     /// <summary>Copies a whole 16-byte register in state.</summary>
