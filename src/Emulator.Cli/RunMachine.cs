@@ -45,6 +45,7 @@ internal static class RunMachine
                 NoReboot = options.NoReboot,
                 Disks = options.Disks,
                 Tier1 = options.Tier1,
+                CpuModel = options.CpuModel,
             });
         }
         catch (Exception e) when (e is BootImageException or ArgumentException or Emulator.Machine.Block.BlockImageException)
