@@ -26,7 +26,7 @@ public sealed partial class Translator
 
     /// <summary>
     /// The state offset holding operand <paramref name="n"/>: its XMM/MM register, or the scratch
-    /// register after loading <paramref name="bytes"/> (4, 8 or 16) from memory, zero-filling the
+    /// register after loading <paramref name="bytes"/> (2, 4, 8 or 16) from memory, zero-filling the
     /// rest of the scratch. <paramref name="aligned"/> forms fault with #GP(0) when a 16-byte
     /// memory operand is not 16-byte aligned.
     /// </summary>
@@ -47,7 +47,12 @@ public sealed partial class Translator
         LoadVector(addr, ScratchOffset, bytes);
         if (bytes < 16)
         {
-            if (bytes == 4)
+            if (bytes == 2)
+            {
+                b.StState(ScratchOffset + 2, I16(0));
+            }
+
+            if (bytes <= 4)
             {
                 b.StState(ScratchOffset + 4, I32(0));
             }
@@ -58,12 +63,12 @@ public sealed partial class Translator
         return ScratchOffset;
     }
 
-    /// <summary>Copies <paramref name="bytes"/> (4, 8 or 16) from guest memory into state at <paramref name="offset"/>.</summary>
+    /// <summary>Copies <paramref name="bytes"/> (2, 4, 8 or 16) from guest memory into state at <paramref name="offset"/>.</summary>
     private void LoadVector(Operand addr, int offset, int bytes)
     {
-        if (bytes == 4)
+        if (bytes is 2 or 4)
         {
-            b.StState(offset, LoadMem(addr, IrType.I32));
+            b.StState(offset, LoadMem(addr, T(bytes)));
             return;
         }
 
