@@ -112,6 +112,8 @@ public sealed partial class Translator
         // SSE4.2
         t[(int)Mnemonic.Pcmpestri] = static (tr, in i) => tr.StringCompare(in i, SseStringCompare.Explicit | SseStringCompare.Index);
         t[(int)Mnemonic.Pcmpestrm] = static (tr, in i) => tr.StringCompare(in i, SseStringCompare.Explicit);
+        t[(int)Mnemonic.Pcmpestri64] = static (tr, in i) => tr.StringCompare(in i, SseStringCompare.Explicit | SseStringCompare.Index | SseStringCompare.Wide);
+        t[(int)Mnemonic.Pcmpestrm64] = static (tr, in i) => tr.StringCompare(in i, SseStringCompare.Explicit | SseStringCompare.Wide);
         t[(int)Mnemonic.Pcmpistri] = static (tr, in i) => tr.StringCompare(in i, SseStringCompare.Index);
         t[(int)Mnemonic.Pcmpistrm] = static (tr, in i) => tr.StringCompare(in i, 0);
         t[(int)Mnemonic.Crc32] = static (tr, in i) => tr.Crc32(in i);
@@ -179,17 +181,14 @@ public sealed partial class Translator
         }
     }
 
-    /// <summary>PCMPESTRI/PCMPESTRM/PCMPISTRI/PCMPISTRM xmm1, xmm2/m128, imm8: the helper writes ECX or XMM0 and answers the flags.</summary>
+    /// <summary>PCMPESTRI/PCMPESTRM (and their REX.W forms, lengths in RAX/RDX)/PCMPISTRI/PCMPISTRM xmm1, xmm2/m128, imm8: the helper writes ECX or XMM0 and answers the flags.</summary>
     private void StringCompare(in Instruction insn, ulong options)
     {
         int src = VectorSource(in insn, 1, 16, aligned: false);
-        ulong control = insn.Immediate8 | options | (IsRexW(in insn) ? SseStringCompare.Wide : 0);
+        ulong control = insn.Immediate8 | options;
         var flags = CallHelper(SseStringCompare.Compare, I64((ulong)XmmOffset(insn.Op0Register)), I64((ulong)src), I64(control));
         SetFlagsMaterialized(flags);
     }
-
-    /// <summary>PCMPESTRx with REX.W: the lengths are RAX and RDX.</summary>
-    private static bool IsRexW(in Instruction insn) => insn.Code is Code.Pcmpestri64_xmm_xmmm128_imm8 or Code.Pcmpestrm64_xmm_xmmm128_imm8;
 
     /// <summary>CRC32 r32/r64, r/m8/16/32/64 (SDM Vol. 2A CRC32): the low 32 bits of the destination accumulate; the result is zero-extended.</summary>
     private void Crc32(in Instruction insn)
