@@ -106,6 +106,30 @@ public class CpuModelTests
         Assert.Equal(Vector.UD, m.RunToException());
     }
 
+    /// <summary>F3 0F BC/BD without BMI1/LZCNT is BSF/BSR with an ignored REP prefix (SDM Vol. 2B TZCNT): Linux emits TZCNT for BSF.</summary>
+    [Fact]
+    public void TzcntAndLzcntAreBsfAndBsrWithoutBmi1AndLzcnt()
+    {
+        using var m = new TestMachine();
+        m.Cpu.Features = CpuModel.X86_64_V2.Features;
+        m.Load(a =>
+        {
+            a.mov(ecx, 0x50);
+            a.mov(eax, 77);
+            a.tzcnt(eax, ecx); // BSF: 4
+            a.mov(ebx, 77);
+            a.lzcnt(ebx, ecx); // BSR: 6 (an LZCNT would give 25)
+            a.mov(edx, 77);
+            a.xor(esi, esi);
+            a.tzcnt(edx, esi); // BSF of 0: ZF set, destination unchanged (on this CPU model's hardware)
+            a.setz(r8b);
+        }).Run();
+        Assert.Equal(4UL, m[Gpr.Rax]);
+        Assert.Equal(6UL, m[Gpr.Rbx]);
+        Assert.Equal(77UL, m[Gpr.Rdx]);
+        Assert.Equal(1UL, m[Gpr.R8] & 0xff);
+    }
+
     [Fact]
     public void LahfAndSahfWorkInLongModeUnderEveryModel()
     {

@@ -105,7 +105,14 @@ public sealed partial class Translator
             else
             {
                 var emit = Table[(int)insn.Mnemonic];
-                if (missing != CpuFeatures.None && NeedsMissingFeature(in insn))
+                if (missing != CpuFeatures.None && insn.Mnemonic is Mnemonic.Tzcnt or Mnemonic.Lzcnt && NeedsMissingFeature(in insn))
+                {
+                    // F3 0F BC/BD is TZCNT/LZCNT only on CPUs with BMI1/LZCNT; elsewhere the REP
+                    // prefix is ignored and it is BSF/BSR (SDM Vol. 2B TZCNT, LZCNT), which
+                    // kernels rely on (they emit TZCNT where BSF would do).
+                    Table[(int)(insn.Mnemonic == Mnemonic.Tzcnt ? Mnemonic.Bsf : Mnemonic.Bsr)]!(this, in insn);
+                }
+                else if (missing != CpuFeatures.None && NeedsMissingFeature(in insn))
                 {
                     // The model does not offer this instruction's feature: #UD, as a CPU without it.
                     RaiseUd();
