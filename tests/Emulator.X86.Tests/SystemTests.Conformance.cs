@@ -23,7 +23,7 @@ public sealed partial class SystemTests
         var forms = new (string Form, int Size)[]
         {
             ("movdqu", 16), ("movups", 16), ("movupd", 16), ("movq", 8), ("movsd", 8), ("mmx-movq", 8),
-            ("fstp-m80", 10), ("fbstp", 10), ("fxsave", 512), ("fnsave", 108), ("fnstenv", 28),
+            ("fstp-m80", 10), ("fbstp", 10), ("fxsave", 512), ("fnsave", 108), ("fnstenv", 28), ("sgdt", 10),
         };
         foreach (var (form, size) in forms)
         {
@@ -88,6 +88,7 @@ public sealed partial class SystemTests
                 case "fxsave": a.fxsave(__[rbx]); break;
                 case "fnsave": a.fnsave(__[rbx]); break;
                 case "fnstenv": a.fnstenv(__[rbx]); break;
+                case "sgdt": a.sgdt(__[rbx]); break;
             }
 
             a.mov(r12, 1); // not reached
