@@ -282,6 +282,28 @@ public class Sse4Tests
         Assert.Equal(0UL, m[Gpr.R8] & 0xff);
     }
 
+    /// <summary>PCMPESTRI with REX.W takes its lengths from RAX and RDX; without it, from EAX and EDX (SDM Vol. 2B 4.1.4).</summary>
+    [Fact]
+    public void PcmpestriLengthsFromRaxWithRexW()
+    {
+        using var m = new TestMachine();
+        (ulong lo, ulong hi) = Str("l");
+        m.SetXmm(1, lo, hi);
+        (lo, hi) = Str("hello");
+        m.SetXmm(2, lo, hi);
+        m.Load(a =>
+        {
+            a.mov(rax, 0x1_0000_0001UL);
+            a.mov(rdx, 0x1_0000_0003UL); // EDX = 3: "hel"; RDX is huge: 16 bytes
+            a.pcmpestri(xmm1, xmm2, 0x40); // the last match
+            a.mov(r8, rcx);
+            a.pcmpestri64(xmm1, xmm2, 0x40); // |RAX| saturates to 16: "l" and 15 zeros, none of which is in b
+            a.mov(r9, rcx);
+        }).Run();
+        Assert.Equal(2UL, m[Gpr.R8]); // the only "l" in "hel"
+        Assert.Equal(15UL, m[Gpr.R9]); // b's zero bytes match a's zeros now that a is 16 long
+    }
+
     /// <summary>CRC32 accumulates CRC-32C (Castagnoli) without inversion: "123456789" gives the standard check value 0xE3069283 after the usual inversions.</summary>
     [Fact]
     public void Crc32MatchesTheCrc32cCheckValue()
