@@ -35,6 +35,9 @@ public sealed record MachineOptions
     /// <summary>Tier 1 from -accel (null: the interpreter alone).</summary>
     public Tier1Options? Tier1 { get; init; }
 
+    /// <summary>The CPU model from -cpu (x86-64-v2 by default).</summary>
+    public Emulator.X86.CpuModel CpuModel { get; init; } = Emulator.X86.CpuModel.Default;
+
     /// <summary>Notes for the user about accepted-but-ignored options.</summary>
     public List<string> Notes { get; } = [];
 
@@ -313,6 +316,30 @@ public sealed record MachineOptions
     }
 
     /// <summary>Checks -serial: stdio, mon:stdio or none.</summary>
+    /// <summary>
+    /// Parses QEMU's -cpu: a model name (qemu64, x86-64-v2, max). QEMU's +feature/-feature
+    /// suffixes are refused with a clear error; "help" is handled by the caller.
+    /// </summary>
+    public static string? ParseCpu(string text, out Emulator.X86.CpuModel model)
+    {
+        model = Emulator.X86.CpuModel.Default;
+        string name = text.Trim();
+        if (name.Contains(','))
+        {
+            return $"-cpu takes a model name only (feature flags such as '{name[(name.IndexOf(',') + 1)..]}' are not supported); known models: {string.Join(", ", Emulator.X86.CpuModel.All.Select(m => m.Name))}";
+        }
+
+        try
+        {
+            model = Emulator.X86.CpuModel.Parse(name);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return $"-cpu: {e.Message.Split(" (Parameter")[0]} (-cpu help lists them)";
+        }
+    }
+
     public static string? ParseSerial(string text, out bool onStdio)
     {
         onStdio = text is "stdio" or "mon:stdio";

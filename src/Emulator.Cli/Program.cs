@@ -19,19 +19,28 @@ var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) whe
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH[,format=raw|emucow],if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable; raw unless format=emucow, never guessed from the file)" };
 var device = new Option<string[]>("-device") { Description = "a device: isa-debug-exit[,iobase=0xf4][,iosize=0x04] (QEMU's spelling and defaults; repeatable); -device help lists them" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
+var cpuModel = new Option<string>("-cpu") { Description = "CPU model: qemu64, x86-64-v2 (default) or max; -cpu help lists them", DefaultValueFactory = _ => Emulator.X86.CpuModel.Default.Name };
 
 // `emu serve` sets up OpenTelemetry in its host (ControlPlaneHost); every other command here.
 using var telemetry = args is ["serve", ..] ? null : Telemetry.StartFromEnvironment();
 
 var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
 {
-    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, device, accel,
+    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, device, accel, cpuModel,
 };
 
 root.SetAction(parse =>
 {
+    if (parse.GetValue(cpuModel) is "help" or "?")
+    {
+        Console.Out.Write(Emulator.X86.CpuModel.Help());
+        return 0;
+    }
+
     var notes = new List<string>();
     string? error = MachineOptions.ParseMemory(parse.GetValue(memory)!, out ulong bytes);
+    var model = Emulator.X86.CpuModel.Default;
+    error ??= MachineOptions.ParseCpu(parse.GetValue(cpuModel)!, out model);
     int cpus = 1;
     bool onStdio = true;
     error ??= MachineOptions.ParseSmp(parse.GetValue(smp)!, out cpus);
@@ -96,6 +105,7 @@ root.SetAction(parse =>
         NoReboot = parse.GetValue(noReboot),
         DebugExit = debugExit,
         Tier1 = tier1,
+        CpuModel = model,
     };
     options.Notes.AddRange(notes);
     options.Disks.AddRange(disks);

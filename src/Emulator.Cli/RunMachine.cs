@@ -46,6 +46,7 @@ internal static class RunMachine
                 DebugExit = options.DebugExit,
                 Disks = options.Disks,
                 Tier1 = options.Tier1,
+                CpuModel = options.CpuModel,
             });
         }
         catch (Exception e) when (e is BootImageException or DeviceOptionException)

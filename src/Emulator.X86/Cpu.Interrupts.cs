@@ -31,6 +31,11 @@ public sealed unsafe partial class Cpu
         uint code = S.ExceptionErrorCode;
         bool software = S.ExceptionSoftware != 0;
         ulong returnRip = software ? S.ExceptionNextRip : S.Rip;
+
+        // A fault while delivering is one of the instruction that raised the first event, so it
+        // saves that instruction's RIP: for INT n refused by its gate, the INT itself, not the
+        // next instruction (SDM Vol. 3A 6.12.1.1).
+        ulong faultRip = S.Rip;
         S.ExceptionVector = -1;
         S.ExceptionSoftware = 0;
         if (Deliver(first, code, software, external: false, returnRip))
@@ -51,7 +56,7 @@ public sealed unsafe partial class Cpu
             || (first == Vector.PF && (second == Vector.PF || IsContributory(second)));
         if (doubleFault)
         {
-            if (Deliver(Vector.DF, 0, false, false, returnRip))
+            if (Deliver(Vector.DF, 0, false, false, faultRip))
             {
                 return DeliveryResult.Delivered;
             }
@@ -61,7 +66,7 @@ public sealed unsafe partial class Cpu
         }
 
         // Otherwise the second exception is handled serially (SDM Table 6-5), at the same instruction.
-        if (Deliver(second, secondCode, false, false, returnRip))
+        if (Deliver(second, secondCode, false, false, faultRip))
         {
             return DeliveryResult.Delivered;
         }

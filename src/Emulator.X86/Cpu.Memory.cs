@@ -49,6 +49,20 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>
+    /// Checks that a write of <paramref name="size"/> bytes at a linear address would not fault,
+    /// without writing: helpers that store an image in several pieces (FXSAVE, FSAVE, FSTP m80)
+    /// call it first, because x86 writes nothing of a store that faults (SDM Vol. 3A 4.7). The
+    /// lowest faulting byte is reported. False: a guest exception is recorded.
+    /// </summary>
+    public bool ProbeWrite(ulong la, int size)
+    {
+        ulong last = la + (ulong)size - 1;
+        return ProbeWritePage(la) && ((last & ~PageMask) == (la & ~PageMask) || ProbeWritePage(last & ~PageMask));
+    }
+
+    private bool ProbeWritePage(ulong la) => Tlb.EntryFor(la).WriteTag == (la & ~PageMask) || Translate(la, Access.Write, out _);
+
+    /// <summary>
     /// A host pointer for an atomic read-modify-write of <paramref name="size"/> bytes at a linear
     /// address, after the write checks (and self-modifying-code invalidation) are done; null when
     /// the access crosses a page or is not RAM, and then <paramref name="ok"/> says whether it faulted.

@@ -1,9 +1,10 @@
 namespace Emulator.X86;
 
 /// <summary>
-/// CPUID (SDM Vol. 2A CPUID): describes exactly what this CPU implements. Features the core
-/// does not implement (AVX, XSAVE, SSE3 and later, x2APIC, PCID, SMEP/SMAP ...) are reported
-/// absent, so guests never use them. The TSC is invariant and its frequency is given in leaf
+/// CPUID (SDM Vol. 2A CPUID): describes exactly what this CPU implements and its model offers
+/// (<see cref="Features"/>; the translator raises #UD for an instruction of a feature not
+/// offered). Features the core does not implement (AVX, XSAVE, x2APIC, PCID, SMEP/SMAP ...) are
+/// reported absent, so guests never use them. The TSC is invariant and its frequency is given in leaf
 /// 0x15, so Linux takes it from there instead of calibrating against the PIT.
 /// </summary>
 public sealed partial class Cpu
@@ -11,8 +12,18 @@ public sealed partial class Cpu
     /// <summary>Number of vCPUs in the machine (for the topology leaves).</summary>
     public int CpuCount { get; init; } = 1;
 
-    /// <summary>Optional features whose instructions exist in this build; set by the machine from what the frontend implements.</summary>
-    public CpuFeatures Features { get; set; } = CpuFeatures.Default;
+    /// <summary>
+    /// Optional features offered to the guest: reported by CPUID, and their instructions raise
+    /// #UD when absent. Set by the machine from its <see cref="CpuModel"/>; CX16 only where the
+    /// host has a 16-byte compare-and-swap (<see cref="Helpers.HostCas16"/>).
+    /// </summary>
+    public CpuFeatures Features
+    {
+        get => features;
+        set => features = Helpers.HostCas16.IsAvailable ? value : value & ~CpuFeatures.Cx16;
+    }
+
+    private CpuFeatures features = Helpers.HostCas16.IsAvailable ? CpuFeatures.Default : CpuFeatures.Default & ~CpuFeatures.Cx16;
 
     public (uint Eax, uint Ebx, uint Ecx, uint Edx) Cpuid(uint leaf, uint subleaf)
     {
@@ -28,7 +39,11 @@ public sealed partial class Cpu
                 uint eax = 0x000306a9; // family 6, model 0x3a (Ivy Bridge), stepping 9
                 uint ebx = ((uint)Index << 24) | ((uint)CpuCount << 16) | (8 << 8); // APIC ID, logical count, CLFLUSH 64 bytes
                 uint ecx = (1u << 31); // running under a hypervisor
+                if (f.HasFlag(CpuFeatures.Sse3)) ecx |= 1 << 0;
+                if (f.HasFlag(CpuFeatures.Ssse3)) ecx |= 1 << 9;
                 if (f.HasFlag(CpuFeatures.Cx16)) ecx |= 1 << 13;
+                if (f.HasFlag(CpuFeatures.Sse41)) ecx |= 1 << 19;
+                if (f.HasFlag(CpuFeatures.Sse42)) ecx |= 1 << 20;
                 if (f.HasFlag(CpuFeatures.Movbe)) ecx |= 1 << 22;
                 if (f.HasFlag(CpuFeatures.Popcnt)) ecx |= 1 << 23;
                 if (f.HasFlag(CpuFeatures.TscDeadline)) ecx |= 1 << 24;
@@ -133,7 +148,7 @@ public sealed partial class Cpu
     }
 }
 
-/// <summary>CPUID feature bits that depend on what the frontend implements.</summary>
+/// <summary>CPUID feature bits that depend on what the frontend implements and on the CPU model (<see cref="CpuModel"/>).</summary>
 [Flags]
 public enum CpuFeatures
 {
@@ -146,11 +161,20 @@ public enum CpuFeatures
     TscDeadline = 32,
     Bmi2 = 64,
     Adx = 128,
+    Sse3 = 256,
+    Ssse3 = 512,
+    Sse41 = 1024,
+    Sse42 = 2048,
+
+    /// <summary>The x86-64-v2 level (with the baseline's SSE2 and LAHF/SAHF, which every model has).</summary>
+    X86_64_V2 = Cx16 | Popcnt | Sse3 | Ssse3 | Sse41 | Sse42,
+
+    /// <summary>Everything the frontend implements and tests: x86-64-v2 plus MOVBE, LZCNT, BMI1, BMI2 and ADX.</summary>
+    All = X86_64_V2 | Movbe | Lzcnt | Bmi1 | Bmi2 | Adx,
 
     /// <summary>
-    /// What the frontend implements and tests (unit tests; POPCNT, LZCNT and MOVBE also in the
-    /// differential test). CMPXCHG16B is implemented but not advertised: without a host 128-bit
-    /// compare-and-swap it is atomic only against itself, and Linux would use it on shared data.
+    /// A CPU created without a model offers everything the frontend implements (instruction
+    /// tests use it); a machine sets the features of its <see cref="CpuModel"/>.
     /// </summary>
-    Default = Movbe | Popcnt | Lzcnt | Bmi1 | Bmi2 | Adx,
+    Default = All,
 }

@@ -90,6 +90,9 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("zero-cpus")) { Vcpus = 0 })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("huge")) { MemoryMib = 1UL << 40 })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("no-kernel")) { Kernel = "" })));
+        var unknownCpu = await Assert.ThrowsAsync<RpcException>(() => Call("CreateMachine", new CreateMachineRequest(Guest("bad-cpu")) { Cpu = "haswell" }));
+        Assert.Equal(StatusCode.InvalidArgument, unknownCpu.StatusCode);
+        Assert.Contains("qemu64, x86-64-v2, max", unknownCpu.Status.Detail);
         Assert.Equal(StatusCode.PermissionDenied, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("outside")) { Kernel = Path.Combine(Path.GetTempPath(), "outside-the-allowed-directory") })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("missing")) { Kernel = Path.Combine(DefaultGuest.ImageDirectory, "no-such-kernel") })));
         Assert.Equal(StatusCode.InvalidArgument, await Status(() => Call("CreateMachine", new CreateMachineRequest(Guest("not-a-kernel")) { Kernel = DefaultGuest.Manifest })));

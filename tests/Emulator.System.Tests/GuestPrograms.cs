@@ -10,6 +10,16 @@ namespace Emulator.System.Tests;
 /// </summary>
 public static class GuestPrograms
 {
+    /// <summary>Extra gcc flags a program asks for on its first line, as <c>/* cflags: -march=x86-64-v2 */</c>.</summary>
+    public static string[] CompilerFlags(string source)
+    {
+        string first = File.ReadLines(source).FirstOrDefault() ?? "";
+        const string Prefix = "/* cflags:";
+        return first.StartsWith(Prefix, StringComparison.Ordinal)
+            ? first[Prefix.Length..].Replace("*/", "").Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            : [];
+    }
+
     /// <summary>Builds the programs in Guest/*.c and returns an initrd that is the default one plus them; null (with why) if gcc is missing.</summary>
     public static string? InitrdWithPrograms(string defaultInitrd, out string? why)
     {
@@ -21,7 +31,7 @@ public static class GuestPrograms
         {
             string output = Path.Combine(dir, Path.GetFileNameWithoutExtension(source));
             var psi = new ProcessStartInfo("gcc") { RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { "-static", "-O2", "-o", output, source })
+            foreach (var a in CompilerFlags(source).Concat(["-static", "-O2", "-o", output, source]))
             {
                 psi.ArgumentList.Add(a);
             }

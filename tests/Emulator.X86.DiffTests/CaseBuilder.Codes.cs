@@ -6,7 +6,11 @@ namespace Emulator.X86.DiffTests;
 public sealed partial class CaseBuilder
 {
     /// <summary>Legacy SSE instructions whose 16-byte memory operand may be misaligned.</summary>
-    private static readonly HashSet<Mnemonic> UnalignedVector = [Mnemonic.Movups, Mnemonic.Movupd, Mnemonic.Movdqu];
+    private static readonly HashSet<Mnemonic> UnalignedVector =
+    [
+        Mnemonic.Movups, Mnemonic.Movupd, Mnemonic.Movdqu, Mnemonic.Lddqu,
+        Mnemonic.Pcmpestri, Mnemonic.Pcmpestri64, Mnemonic.Pcmpestrm, Mnemonic.Pcmpestrm64, Mnemonic.Pcmpistri, Mnemonic.Pcmpistrm,
+    ];
 
     private enum OpType
     {

@@ -6,7 +6,7 @@ namespace Emulator.X86.DiffTests;
 
 /// <summary>
 /// Tier 1 against tier 0 on generated code: every group of the host differential plus random
-/// bytes, on each engine, with the fixed seed (EMU_DIFF_SEED overrides): 18,432 cases per engine
+/// bytes, on each engine, with the fixed seed (EMU_DIFF_SEED overrides): 20,480 cases per engine
 /// (about 45,000 compiled blocks); a failure prints the command that replays its batch. Longer
 /// runs: <c>dotnet run --project tests/Emulator.X86.DiffTests -c Release -- --tier1 ENGINE --cases N</c>.
 /// </summary>

@@ -43,6 +43,43 @@ public class AtomicTests
         Assert.Equal(0xbeefUL, m[Gpr.Rax] & 0xffff);
     }
 
+    /// <summary>
+    /// CMPXCHG r32, r32 that does not match: EAX gets the destination (zero-extending RAX) and the
+    /// destination register is not written, so its upper half stays (as hardware and QEMU do).
+    /// </summary>
+    [Fact]
+    public void CmpxchgRegisterMismatchKeepsUpperHalfOfDestination()
+    {
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            a.mov(rax, 0xaaaa_aaaa_0000_0001);
+            a.mov(rbx, 0x1234_5678_0000_0002);
+            a.mov(rcx, 0xffff_ffff_0000_0003);
+            a.cmpxchg(ebx, ecx);
+        }).Run();
+        Assert.Equal(0x1234_5678_0000_0002UL, m[Gpr.Rbx]);
+        Assert.Equal(2UL, m[Gpr.Rax]);
+        Assert.False(m.Flag(RFlags.ZF));
+    }
+
+    /// <summary>CMPXCHG r32, r32 that matches: the destination gets the source zero-extended; RAX is untouched.</summary>
+    [Fact]
+    public void CmpxchgRegisterMatchZeroExtendsDestination()
+    {
+        using var m = new TestMachine();
+        m.Load(a =>
+        {
+            a.mov(rax, 0xaaaa_aaaa_0000_0002);
+            a.mov(rbx, 0x1234_5678_0000_0002);
+            a.mov(rcx, 0xffff_ffff_0000_0003);
+            a.cmpxchg(ebx, ecx);
+        }).Run();
+        Assert.Equal(3UL, m[Gpr.Rbx]);
+        Assert.Equal(0xaaaa_aaaa_0000_0002UL, m[Gpr.Rax]);
+        Assert.True(m.Flag(RFlags.ZF));
+    }
+
     [Fact]
     public void CmpxchgSuccessKeepsUpperRaxAndStoresSource()
     {
@@ -100,7 +137,7 @@ public class AtomicTests
             a.cmpxchg(rdx, rsi);
             a.mov(r9, rax);
 
-            // 32-bit failure: the destination register is written back (zero-extended).
+            // 32-bit failure: the destination register is not written (its upper half stays, as on hardware).
             a.mov(rax, 1);
             a.mov(rdi, 0xffff_ffff_0000_0002);
             a.cmpxchg(edi, esi);
@@ -108,7 +145,7 @@ public class AtomicTests
         Assert.Equal(0x1166UL, m[Gpr.R8]);
         Assert.Equal(0x1_0000_0000UL, m[Gpr.R9]);
         Assert.Equal(0x1_0000_0000UL, m[Gpr.Rdx]);
-        Assert.Equal(2UL, m[Gpr.Rdi]);
+        Assert.Equal(0xffff_ffff_0000_0002UL, m[Gpr.Rdi]);
         Assert.Equal(2UL, m[Gpr.Rax]);
         Assert.False(m.Flag(RFlags.ZF));
     }

@@ -12,7 +12,7 @@ namespace Emulator.X86.Tests;
 /// mode, through protected mode into long mode with 4-level paging, then exceptions delivered
 /// through the IDT and privilege changes with SYSRET/SYSCALL.
 /// </summary>
-public sealed class SystemTests : IDisposable
+public sealed partial class SystemTests : IDisposable
 {
     private const ulong Gdt = 0x1000, Idt = 0x2000, Tss = 0x3000, Pml4 = 0x10000, Pdpt = 0x11000, Pd = 0x12000;
     private const ulong Boot = 0x8000, Pm32 = 0x8100, Lm64 = 0x8200, Handlers = 0x9000, User = 0x400000;

@@ -79,6 +79,9 @@ public sealed record PcConfig
 
     /// <summary>Tier 1 (hot blocks as WebAssembly), or null for the interpreter alone.</summary>
     public Emulator.Execution.Tiering.Tier1Options? Tier1 { get; init; }
+
+    /// <summary>The CPU model (QEMU's -cpu): which optional features the guest is shown; x86-64-v2 by default.</summary>
+    public Emulator.X86.CpuModel CpuModel { get; init; } = Emulator.X86.CpuModel.Default;
 }
 
 /// <summary>
@@ -240,6 +243,11 @@ public static class PcMachine
         }
 
         vm = new VirtualMachine("pc", config.MemoryBytes, config.Cpus, specs, wiring.SignalsFor, config.Tier1) { Config = config, AfterRestore = wiring.HintAll };
+        foreach (var cpu in vm.Cpus)
+        {
+            cpu.Features = config.CpuModel.Features; // a restored snapshot sets the features it was saved with
+        }
+
         vm.Owned.AddRange(images);
         vm.Disks.AddRange(disks);
 

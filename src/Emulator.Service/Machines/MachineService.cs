@@ -99,6 +99,16 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             throw Failure(StatusCode.InvalidArgument, "kernel is required");
         }
 
+        Emulator.X86.CpuModel cpuModel;
+        try
+        {
+            cpuModel = string.IsNullOrEmpty(r.Cpu) ? Emulator.X86.CpuModel.Default : Emulator.X86.CpuModel.Parse(r.Cpu);
+        }
+        catch (ArgumentException)
+        {
+            throw Failure(StatusCode.InvalidArgument, $"cpu: unknown model '{r.Cpu}'; known models: {string.Join(", ", Emulator.X86.CpuModel.All.Select(m => m.Name))}");
+        }
+
         var (kernel, kernelBytes) = ReadAllowedFile(r.Kernel, "kernel");
         var (initrd, initrdBytes) = string.IsNullOrEmpty(r.Initrd) ? (null, null) : ReadAllowedFile(r.Initrd, "initrd");
         var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy, Confinement = requestFiles, Quota = Quota }).ToList();
@@ -125,6 +135,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
                     NoReboot = r.NoReboot,
                     Disks = disks,
                     Tier1 = options.Tier1,
+                    CpuModel = cpuModel,
                 });
             }
             catch (BackingFileRefusedException e)

@@ -52,8 +52,9 @@ public sealed partial class Translator
     /// CMPXCHG r/m, r: compares the accumulator with the destination; equal: ZF = 1 and the
     /// destination gets the source; else ZF = 0 and the accumulator gets the destination. Flags
     /// as CMP accumulator, destination. A register destination is written either way (with its
-    /// own value on a mismatch), and the accumulator only on a mismatch, so a successful 32-bit
-    /// CMPXCHG keeps the upper half of RAX as hardware does.
+    /// own value on a mismatch, except a 32-bit one, whose upper half then stays), and the
+    /// accumulator only on a mismatch, so a successful 32-bit CMPXCHG keeps the upper half of
+    /// RAX as hardware does.
     /// </summary>
     private void Cmpxchg(in Instruction insn)
     {
@@ -74,7 +75,17 @@ public sealed partial class Translator
         {
             old = ReadReg(dst.Register);
             equal = b.SetCond(IrCond.Eq, old, acc);
-            WriteReg(dst.Register, b.Select(equal, src, old));
+            if (t == IrType.I32)
+            {
+                // A 32-bit register destination is written (zero-extended) only on a match; on a
+                // mismatch its upper half stays, as on hardware (QEMU's cmpxchg test checks it).
+                int n = GprNumber(dst.Register);
+                SetGpr64(n, b.Select(equal, b.ZExt(src, IrType.I64), Gpr64(n)));
+            }
+            else
+            {
+                WriteReg(dst.Register, b.Select(equal, src, old));
+            }
         }
 
         if (t == IrType.I32)

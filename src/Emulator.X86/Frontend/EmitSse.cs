@@ -39,6 +39,7 @@ public sealed partial class Translator
         t[(int)Mnemonic.Movmskps] = static (tr, in i) => tr.MoveSignMask(in i, 4);
         t[(int)Mnemonic.Movmskpd] = static (tr, in i) => tr.MoveSignMask(in i, 8);
         RegisterSseInteger(t);
+        RegisterSseExtended(t);
     }
 
     /// <summary>State offset of an XMM or MM register.</summary>

@@ -81,6 +81,13 @@ public sealed partial class Translator
 
         t[(int)Mnemonic.In] = static (tr, in i) => tr.PortIn(in i);
         t[(int)Mnemonic.Out] = static (tr, in i) => tr.PortOut(in i);
+        t[(int)Mnemonic.Insb] = static (tr, in i) => tr.StringIo(in i, output: false);
+        t[(int)Mnemonic.Insw] = static (tr, in i) => tr.StringIo(in i, output: false);
+        t[(int)Mnemonic.Insd] = static (tr, in i) => tr.StringIo(in i, output: false);
+        t[(int)Mnemonic.Outsb] = static (tr, in i) => tr.StringIo(in i, output: true);
+        t[(int)Mnemonic.Outsw] = static (tr, in i) => tr.StringIo(in i, output: true);
+        t[(int)Mnemonic.Outsd] = static (tr, in i) => tr.StringIo(in i, output: true);
+        t[(int)Mnemonic.Arpl] = static (tr, in i) => tr.Arpl(in i);
         t[(int)Mnemonic.Int] = static (tr, in i) => tr.SoftwareInterrupt((int)i.Immediate8);
         t[(int)Mnemonic.Int3] = static (tr, in i) => tr.SoftwareInterrupt(Vector.BP);
         t[(int)Mnemonic.Into] = static (tr, in i) =>
@@ -226,6 +233,52 @@ public sealed partial class Translator
         int size = insn.Op1Register.GetSize();
         var port = insn.Op0Kind == OpKind.Register ? b.ZExt(ReadReg(Register.DX), IrType.I64) : I64(insn.Immediate8);
         CallHelper(SystemHelpers.Out, port, I64((ulong)size), ReadReg(insn.Op1Register));
+    }
+
+    /// <summary>
+    /// INS/OUTS with or without REP (SDM Vol. 2B INS, OUTS): one helper does the I/O permission
+    /// check (#GP(0) at CPL &gt; IOPL without the TSS bitmap's leave, before anything moves) and
+    /// the loop, with rDI/rSI/rCX stored as for the other REP helpers. The block ends after it:
+    /// a port write may change what the machine does next, and INS may overwrite code.
+    /// </summary>
+    private void StringIo(in Instruction insn, bool output)
+    {
+        int size = insn.MemorySize.GetSize();
+        int asz = StringAddressSize(in insn);
+        bool rep = insn.HasRepPrefix || insn.HasRepnePrefix;
+        ulong desc = StringHelpers.Describe(size, asz, Mode.Is64, repNe: false) | (rep ? StringHelpers.IoRepeat : 0) | (output ? StringHelpers.IoOut : 0);
+        var segBase = output ? Linear(insn.MemorySegment, I64(0)) : Linear(Register.ES, I64(0));
+        var stopped = CallHelper(StringHelpers.StringIo, I64(desc), segBase);
+        b.RetryIf(stopped);
+        if (!output)
+        {
+            b.SmcCheck(NextPc);
+        }
+
+        EndWithGoto(NextPc);
+    }
+
+    /// <summary>
+    /// ARPL r/m16, r16 (SDM Vol. 2A ARPL; opcode 63 is MOVSXD only in 64-bit mode): when the
+    /// destination selector's RPL is below the source's it is raised to it and ZF = 1, else
+    /// ZF = 0; the other flags stay. A memory destination is written back either way, as a
+    /// read-modify-write. Not recognised in real-address mode (#UD).
+    /// </summary>
+    private void Arpl(in Instruction insn)
+    {
+        if (Mode.IsReal)
+        {
+            RaiseUd();
+            return;
+        }
+
+        var dst = LocOf(in insn, 0);
+        var d = Read(dst);
+        var srcRpl = b.And(ReadReg(insn.Op1Register), I16(3));
+        var raise = b.SetCond(IrCond.LtU, b.And(d, I16(3)), srcRpl);
+        var flags = ArithFlags();
+        Write(dst, b.Select(raise, b.Or(b.And(d, I16(0xfffc)), srcRpl), d));
+        SetZeroFlag(flags, raise);
     }
 
     private void SoftwareInterrupt(int vector)

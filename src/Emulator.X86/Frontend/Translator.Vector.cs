@@ -1,5 +1,6 @@
 using Emulator.Ir;
 using Emulator.X86.Helpers;
+using Emulator.X86.Memory;
 using Emulator.X86.State;
 using Iced.Intel;
 using static Emulator.Ir.IrBuilder;
@@ -25,7 +26,7 @@ public sealed partial class Translator
 
     /// <summary>
     /// The state offset holding operand <paramref name="n"/>: its XMM/MM register, or the scratch
-    /// register after loading <paramref name="bytes"/> (4, 8 or 16) from memory, zero-filling the
+    /// register after loading <paramref name="bytes"/> (2, 4, 8 or 16) from memory, zero-filling the
     /// rest of the scratch. <paramref name="aligned"/> forms fault with #GP(0) when a 16-byte
     /// memory operand is not 16-byte aligned.
     /// </summary>
@@ -46,7 +47,12 @@ public sealed partial class Translator
         LoadVector(addr, ScratchOffset, bytes);
         if (bytes < 16)
         {
-            if (bytes == 4)
+            if (bytes == 2)
+            {
+                b.StState(ScratchOffset + 2, I16(0));
+            }
+
+            if (bytes <= 4)
             {
                 b.StState(ScratchOffset + 4, I32(0));
             }
@@ -57,12 +63,12 @@ public sealed partial class Translator
         return ScratchOffset;
     }
 
-    /// <summary>Copies <paramref name="bytes"/> (4, 8 or 16) from guest memory into state at <paramref name="offset"/>.</summary>
+    /// <summary>Copies <paramref name="bytes"/> (2, 4, 8 or 16) from guest memory into state at <paramref name="offset"/>.</summary>
     private void LoadVector(Operand addr, int offset, int bytes)
     {
-        if (bytes == 4)
+        if (bytes is 2 or 4)
         {
-            b.StState(offset, LoadMem(addr, IrType.I32));
+            b.StState(offset, LoadMem(addr, T(bytes)));
             return;
         }
 
@@ -93,16 +99,42 @@ public sealed partial class Translator
 
         if (bytes == 16)
         {
-            // Probe the high half first: x86 writes nothing when any part of the store faults.
-            var hiAddr = b.Add(addr, I64(8));
             var hi = b.LdState(offset + 8, IrType.I64);
             var lo = b.LdState(offset, IrType.I64);
-            StoreMem(hiAddr, hi);
+            StoreMem(StraddlingQwordAddress(addr, lo, hi, out var straddle), straddle);
             StoreMem(addr, lo);
+            StoreMem(b.Add(addr, I64(8)), hi);
             return;
         }
 
         StoreMem(addr, b.LdState(offset, IrType.I64));
+    }
+
+    /// <summary>
+    /// x86 writes nothing of a store that faults (SDM Vol. 3A 4.7), but the IR stores at most 8
+    /// bytes at a time, and only a store that itself crosses a page checks both pages before
+    /// writing. So a 16-byte store first writes the 8 bytes of the value (lo, hi) that straddle
+    /// the page boundary, at offset o = clamp(boundary - 7, 0, 8): when that succeeds both pages
+    /// are writable and the two halves that follow cannot fault. With no boundary inside the
+    /// value o is 8 and it writes the high half, which the halves write again with the same
+    /// bytes (RAM cannot tell; an MMIO register sees its bytes twice). Shift counts are split in
+    /// two so that none reaches 64. Known difference: when the first page faults and the
+    /// boundary is 8 or more bytes in, CR2 names byte o of the store (in the same page, with the
+    /// same error code) rather than its first byte.
+    /// </summary>
+    private Operand StraddlingQwordAddress(Operand addr, Operand lo, Operand hi, out Operand value)
+    {
+        var toBoundary = b.Sub(I64(GuestMemory.PageSize), b.And(addr, I64(GuestMemory.PageMask)));
+        var o = b.Select(b.SetCond(IrCond.LtU, toBoundary, I64(7)), I64(0), b.Sub(toBoundary, I64(7)));
+        o = b.Select(b.SetCond(IrCond.GtU, o, I64(8)), I64(8), o);
+        var s = b.Shl(o, I64(3));
+        var sHalf = b.Shr(s, I64(1));
+        var d = b.Sub(I64(64), s);
+        var dHalf = b.Shr(d, I64(1));
+        var low = b.Shr(b.Shr(lo, sHalf), b.Sub(s, sHalf));
+        var high = b.Shl(b.Shl(hi, dHalf), b.Sub(d, dHalf));
+        value = b.Or(low, high);
+        return b.Add(addr, o);
     }
 
     /// <summary>Copies a whole 16-byte register in state.</summary>

@@ -67,6 +67,7 @@ public sealed partial class Translator
     {
         this.cpu = cpu;
         Mode = cpu.Mode;
+        missing = CpuFeatures.All & ~cpu.Features;
         block.Clear();
         b = new IrBuilder(block);
         ResetFlagKnowledge();
@@ -111,7 +112,19 @@ public sealed partial class Translator
             else
             {
                 var emit = Table[(int)insn.Mnemonic];
-                if (emit is null)
+                if (missing != CpuFeatures.None && insn.Mnemonic is Mnemonic.Tzcnt or Mnemonic.Lzcnt && NeedsMissingFeature(in insn))
+                {
+                    // F3 0F BC/BD is TZCNT/LZCNT only on CPUs with BMI1/LZCNT; elsewhere the REP
+                    // prefix is ignored and it is BSF/BSR (SDM Vol. 2B TZCNT, LZCNT), which
+                    // kernels rely on (they emit TZCNT where BSF would do).
+                    Table[(int)(insn.Mnemonic == Mnemonic.Tzcnt ? Mnemonic.Bsf : Mnemonic.Bsr)]!(this, in insn);
+                }
+                else if (missing != CpuFeatures.None && NeedsMissingFeature(in insn))
+                {
+                    // The model does not offer this instruction's feature: #UD, as a CPU without it.
+                    RaiseUd();
+                }
+                else if (emit is null)
                 {
                     unimplemented.TryAdd(insn.Mnemonic, 0);
                     RaiseUd();
@@ -150,6 +163,38 @@ public sealed partial class Translator
         }
 
         return new TranslationInfo(pc, reader.FirstPhys, reader.SecondPhysPage, count, (int)reader.BytesRead);
+    }
+
+    /// <summary>Optional features the CPU's model does not offer (fixed for a machine, so blocks need no key for it).</summary>
+    private CpuFeatures missing;
+
+    /// <summary>Whether the instruction needs a CPUID feature that <see cref="missing"/> holds (Iced knows each encoding's features).</summary>
+    private bool NeedsMissingFeature(in Instruction insn)
+    {
+        foreach (var f in insn.Code.CpuidFeatures())
+        {
+            var need = f switch
+            {
+                CpuidFeature.SSE3 => CpuFeatures.Sse3,
+                CpuidFeature.SSSE3 => CpuFeatures.Ssse3,
+                CpuidFeature.SSE4_1 => CpuFeatures.Sse41,
+                CpuidFeature.SSE4_2 => CpuFeatures.Sse42,
+                CpuidFeature.POPCNT => CpuFeatures.Popcnt,
+                CpuidFeature.CMPXCHG16B => CpuFeatures.Cx16,
+                CpuidFeature.MOVBE => CpuFeatures.Movbe,
+                CpuidFeature.LZCNT => CpuFeatures.Lzcnt,
+                CpuidFeature.BMI1 => CpuFeatures.Bmi1,
+                CpuidFeature.BMI2 => CpuFeatures.Bmi2,
+                CpuidFeature.ADX => CpuFeatures.Adx,
+                _ => CpuFeatures.None,
+            };
+            if ((need & missing) != 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static Emitter?[] BuildTable()

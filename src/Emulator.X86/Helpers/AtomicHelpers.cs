@@ -12,28 +12,6 @@ public static unsafe class AtomicHelpers
     /// </summary>
     public static readonly HelperInfo Cmpxchg16b = HelperTable.Define("cmpxchg16b", 1, HelperTable.Effects, &Cmpxchg16bImpl);
 
-    private const int StripeCount = 64;
-
-    /// <summary>
-    /// .NET has no 128-bit interlocked compare-exchange, so CMPXCHG16B takes one of these locks
-    /// (chosen by host address) around a read-compare-write. It is therefore atomic only
-    /// against other CMPXCHG16B instructions, not against plain or 64-bit locked accesses to
-    /// the same 16 bytes from another vCPU. Guests use CMPXCHG16B on data that only
-    /// CMPXCHG16B updates (lock-free lists with a tag), which this covers.
-    /// </summary>
-    private static readonly object[] Stripes = CreateStripes();
-
-    private static object[] CreateStripes()
-    {
-        var s = new object[StripeCount];
-        for (int i = 0; i < s.Length; i++)
-        {
-            s[i] = new object();
-        }
-
-        return s;
-    }
-
     private static ulong Cmpxchg16bImpl(Cpu cpu, ulong la, ulong unused1, ulong unused2, ulong unused3)
     {
         if ((la & 15) != 0)
@@ -50,24 +28,21 @@ public static unsafe class AtomicHelpers
 
         // The write checks come first: a mismatch still performs a (locked) write cycle.
         byte* p = cpu.AtomicPointer(la, 16, out bool ok);
-        if (p != null)
+        if (p != null && HostCas16.IsAvailable)
         {
             // Safe: p points into guest RAM for 16 bytes within one page (la is 16-byte aligned).
-            lock (Stripes[(int)(((nuint)p >> 4) % StripeCount)])
-            {
-                oldLo = Volatile.Read(ref *(ulong*)p);
-                oldHi = Volatile.Read(ref *(ulong*)(p + 8));
-                equal = oldLo == expectLo && oldHi == expectHi;
-                if (equal)
-                {
-                    Volatile.Write(ref *(ulong*)(p + 8), newHi);
-                    Volatile.Write(ref *(ulong*)p, newLo);
-                }
-            }
+            // The host's LOCK CMPXCHG16B is atomic against every other vCPU's access (HostCas16).
+            ulong* old = stackalloc ulong[2];
+            old[0] = expectLo;
+            old[1] = expectHi;
+            equal = HostCas16.CompareExchange((ulong*)p, old, newLo, newHi);
+            oldLo = old[0];
+            oldHi = old[1];
         }
         else
         {
-            // Not RAM (or a recorded fault): plain accesses, as the interpreter's split-lock path.
+            // Not RAM, or a recorded fault, or no host CMPXCHG16B (then CX16 is not reported and the
+            // translator raises #UD before this): plain accesses, as the interpreter's split-lock path.
             if (!ok || !cpu.Read(la, 8, out oldLo) || !cpu.Read(la + 8, 8, out oldHi))
             {
                 return 0;

@@ -18,7 +18,7 @@ namespace Emulator.X86.Helpers;
 /// comparison (as CMP: CcKind.Sub); with a zero count nothing changes.
 /// Forward MOVS and STOS over RAM copy or fill a page at a time on host pointers.
 /// </summary>
-public static unsafe class StringHelpers
+public static unsafe partial class StringHelpers
 {
     /// <summary>Elements between checks of ExitRequest.</summary>
     public const int Chunk = 4096;

@@ -117,7 +117,9 @@ public static unsafe class SystemHelpers
     private static ulong StoreTableRegImpl(Cpu cpu, ulong which, ulong addr, ulong wide, ulong a3)
     {
         ref var t = ref which == 0 ? ref cpu.S.Gdtr : ref cpu.S.Idtr;
-        if (cpu.Write(addr, 2, t.Limit))
+
+        // Both pieces are checked first: a store that faults writes nothing (SDM Vol. 3A 4.7).
+        if (cpu.ProbeWrite(addr, wide != 0 ? 10 : 6) && cpu.Write(addr, 2, t.Limit))
         {
             cpu.Write(addr + 2, wide != 0 ? 8 : 4, t.Base);
         }

@@ -190,6 +190,13 @@ public static unsafe class X87Control
 
         // In the 32-bit layouts the unused upper halves of the FCW, FSW, FTW (and FDS) dwords read as 1s, as hardware stores them.
         ulong upper = small ? 0 : 0xFFFF_0000UL;
+
+        // The whole image is checked first: when any page of it faults, nothing is written.
+        if (!cpu.ProbeWrite(addr, (7 * w) + ((flags & EnvWithRegisters) != 0 ? 80 : 0)))
+        {
+            return 0;
+        }
+
         bool ok = cpu.Write(addr, w, s.Fcw | upper)
             && cpu.Write(addr + (ulong)w, w, s.Fsw | upper)
             && cpu.Write(addr + (ulong)(2 * w), w, s.Ftw | upper);

@@ -43,9 +43,8 @@ public static unsafe class X87Fxsave
         ref var s = ref cpu.S;
         int xmms = XmmCount(flags);
 
-        // The last 8 bytes first: when the image crosses into an unmapped page, nothing of it is written.
-        ulong last = addr + 160 + (ulong)(16 * xmms) - 8;
-        if (!cpu.Write(last, 8, s.Xmm[(2 * xmms) - 1]))
+        // The whole 512-byte operand is checked first: when any page of it faults, nothing is written.
+        if (!cpu.ProbeWrite(addr, 512))
         {
             return 0;
         }

@@ -238,8 +238,8 @@ public static unsafe class X87LoadStore
         int size = kind switch { F32 or I32 => 4, I16 => 2, _ => 8 };
         if (kind is F80 or Bcd)
         {
-            // The high part first: a fault there leaves the low part unwritten.
-            if (!cpu.Write(addr + 8, 2, high) || !cpu.Write(addr, 8, value))
+            // Both pieces are checked first: when either faults, nothing is written.
+            if (!cpu.ProbeWrite(addr, 10) || !cpu.Write(addr, 8, value) || !cpu.Write(addr + 8, 2, high))
             {
                 return 0;
             }
