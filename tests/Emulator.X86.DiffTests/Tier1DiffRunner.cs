@@ -147,6 +147,11 @@ public sealed class Tier1DiffRunner : IDisposable
         }
 
         gpr[(int)Gpr.Rsp] = StackTop;
+
+        // RCX is a count: a REP string instruction runs RCX elements as one instruction, and this
+        // flat, unpaged machine reads all ones past RAM without a fault, so a REP OUTS or LODS with
+        // a pointer-sized count would run for hours on both tiers (the budget counts instructions).
+        gpr[(int)Gpr.Rcx] = r.Next() % 65536;
         var xmm = new ulong[32];
         for (int i = 0; i < 32; i++)
         {
