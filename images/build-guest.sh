@@ -27,6 +27,9 @@ readonly RECOMMENDED_CMDLINE="console=ttyS0"
 # virtio-pci for QEMU's pc machine); their dependencies are added from modules.dep.
 # ext4 finds crc32c through the crypto API, not as a symbol dependency, so it is listed.
 readonly ROOT_MODULES=(virtio_mmio virtio_pci virtio_blk crc32c_generic ext4)
+# Modules shipped in the image but loaded only on demand (modprobe): host folders over virtio-9p
+# and networking over virtio-net (AF_PACKET, which busybox udhcpc opens, is built in).
+readonly EXTRA_MODULES=(9p 9pnet_virtio virtio_net)
 # Size of the (sparse) ext4 root image.
 readonly ROOTFS_MB=64
 readonly ROOTFS_UUID=3d1c6b5e-6e75-4f0a-9d7e-656d75726f6f
@@ -535,12 +538,12 @@ kmod_dir="$kmod_base/$kernel_release"
 "$busybox_bin" depmod -b "$(dirname "$(dirname "$kmod_base")")" "$kernel_release" ||
     die "busybox depmod failed on the modules of $kernel_pkg"
 mod_paths=()
-for m in "${ROOT_MODULES[@]}"; do
+for m in "${ROOT_MODULES[@]}" "${EXTRA_MODULES[@]}"; do
     # modules.dep lines are "kernel/path/name.ko: dep.ko ..."; '-' and '_' are the same in names.
     line=$(awk -v m="$m" '{ p = $1; sub(/:$/, "", p); n = p; sub(/.*\//, "", n)
         sub(/\.ko(\.[a-z]+)?$/, "", n); gsub(/-/, "_", n); if (n == m) { print; exit } }' \
         "$kmod_dir/modules.dep")
-    [[ -n $line ]] || die "module $m is not in $kernel_pkg (if it is built in now, drop it from ROOT_MODULES)"
+    [[ -n $line ]] || die "module $m is not in $kernel_pkg (if it is built in now, drop it from ROOT_MODULES or EXTRA_MODULES)"
     for p in $line; do
         mod_paths+=("${p%:}")
     done
