@@ -216,7 +216,7 @@ internal static class IoProgram
     {
         0 => ApicWiring.LocalApicBase + (ulong)rng.Below(0x400) * 4,
         1 => ApicWiring.IoApicBase + (ulong)rng.Pick([0, 0x10, 0x20, 0x40, rng.Below(0x1000)]),
-        2 => PcMachine.VirtioBase + (ulong)rng.Below(PcMachine.MaxDisks) * VirtioMmioRegisters.WindowSize + rng.Pick(VirtioRegisters),
+        2 => PcMachine.VirtioBase + (ulong)rng.Below(PcMachine.MaxVirtioDevices) * VirtioMmioRegisters.WindowSize + rng.Pick(VirtioRegisters),
         _ => PcMachine.VirtioBase + (ulong)rng.Below(0x2000) + (rng.Chance(50) ? 0 : 0x10_0000UL * (ulong)rng.Below(0x10)),
     };
 }

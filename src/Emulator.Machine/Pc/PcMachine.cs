@@ -106,6 +106,9 @@ public static class PcMachine
     public const int VirtioFirstGsi = 16;
     public const int MaxDisks = 8;
 
+    /// <summary>virtio-mmio devices of every kind together: one IOAPIC pin each, 16-23.</summary>
+    public const int MaxVirtioDevices = 8;
+
     public static VirtualMachine Build(PcConfig config) => Build(config, loadGuest: true);
 
     /// <summary>The machine without a guest in RAM (no ACPI tables, kernel or boot_params): for code that puts its own there (the fuzzer).</summary>
@@ -201,16 +204,33 @@ public static class PcMachine
             throw;
         }
 
+        // virtio-mmio devices take the windows in order: disks first (so /dev/vda is the first disk).
+        int virtioSlots = 0;
+        void AddVirtioMmio(string name, Func<MachineServices, IInterruptLine, VirtioMmioTransport> create, Func<VirtioMmioTransport, bool>? busy = null)
+        {
+            if (virtioSlots == MaxVirtioDevices)
+            {
+                throw new DeviceOptionException($"at most {MaxVirtioDevices} virtio devices in all (disks, shared folders, network interfaces: IOAPIC pins 16-23); {name} is one too many");
+            }
+
+            int gsi = VirtioFirstGsi + virtioSlots;
+            ulong window = VirtioBase + (ulong)virtioSlots * VirtioMmioRegisters.WindowSize;
+            virtioSlots++;
+            var line = new IsaLine(gsi, level => Vm().Post("ioapic", () => ioapic!.SetIrq(gsi, level)));
+            specs.Add(new DeviceSpec(name, s => create(s, line), IoRange.Memory(window, VirtioMmioRegisters.WindowSize))
+            {
+                Persistence = DevicePersistence.Of(VirtioMmioTransport.SavedState, busy),
+            });
+            dsdt.AddVirtioMmio(window, VirtioMmioRegisters.WindowSize, (uint)gsi);
+        }
+
         for (int i = 0; i < images.Count; i++)
         {
             int n = i; // captured by the device factory, which runs later
-            int gsi = VirtioFirstGsi + n;
-            ulong window = VirtioBase + (ulong)n * VirtioMmioRegisters.WindowSize;
             var image = images[n];
             string name = $"virtio-blk{n}";
-            var line = new IsaLine(gsi, level => Vm().Post("ioapic", () => ioapic!.SetIrq(gsi, level)));
             VirtioBlk? blk = null;
-            specs.Add(new DeviceSpec(name, s =>
+            AddVirtioMmio(name, (s, line) =>
             {
                 var backend = s.Spawn(BlockBackendActor.Props(image, faulted: e => s.Fail($"disk backend of {image.Path} failed", e)), $"disk{n}");
                 var client = new BlockBackendClient(backend, image, () => s.Self);
@@ -220,12 +240,9 @@ public static class PcMachine
                     Trace = new DeviceTrace(name, s.MachineId),
                 };
                 return new VirtioMmioTransport(blk, new GuestRamAccess(s.Memory, s.DeviceWroteRam), line, name);
-            }, IoRange.Memory(window, VirtioMmioRegisters.WindowSize))
-            {
-                // A request handed to the backend must complete before the queue state is saved.
-                Persistence = DevicePersistence.Of(VirtioMmioTransport.SavedState, _ => blk!.InFlight > 0),
-            });
-            dsdt.AddVirtioMmio(window, VirtioMmioRegisters.WindowSize, (uint)gsi);
+            },
+            // A request handed to the backend must complete before the queue state is saved.
+            busy: _ => blk!.InFlight > 0);
         }
 
         var apics = new LocalApic[config.Cpus];
