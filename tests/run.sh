@@ -18,6 +18,8 @@ for tool in mkfs.ext4 e2fsck debugfs; do                                     # e
   command -v "$tool" >/dev/null 2>&1 || { need+=(e2fsprogs); break; }
 done
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)     # the reference the benchmarks compare against
+command -v npm >/dev/null 2>&1 || need+=(npm)                                # the web console's browser libraries (the build)
+[ -x /usr/bin/chromium ] || need+=(chromium)                                 # the web console's page test (Playwright)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing test dependencies: ${need[*]}"

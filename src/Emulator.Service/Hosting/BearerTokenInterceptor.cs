@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 
@@ -15,8 +13,7 @@ internal sealed class BearerTokenInterceptor(ControlPlaneOptions options) : Inte
 {
     private const string Scheme = "Bearer ";
 
-    /// <summary>Both sides are hashed first, so the comparison takes the same time whatever the presented token's length and content.</summary>
-    private readonly byte[] expected = SHA256.HashData(Encoding.UTF8.GetBytes(options.BearerToken ?? ""));
+    private readonly TokenCheck token = new(options.BearerToken);
 
     public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
@@ -53,10 +50,22 @@ internal sealed class BearerTokenInterceptor(ControlPlaneOptions options) : Inte
         string presented = authorization is not null && authorization.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase)
             ? authorization[Scheme.Length..].Trim()
             : "";
-        byte[] actual = SHA256.HashData(Encoding.UTF8.GetBytes(presented));
-        if (!CryptographicOperations.FixedTimeEquals(actual, expected) || presented.Length == 0)
+        if (!token.Accepts(presented))
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, authorization is null ? "a bearer token is required" : "the bearer token is not accepted"));
         }
+    }
+}
+
+/// <summary>The node's token, compared in constant time: both sides are hashed first, so the time taken does not depend on the presented token's length or content.</summary>
+internal sealed class TokenCheck(string? token)
+{
+    private readonly byte[] expected = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token ?? ""));
+
+    /// <summary>False for an empty token or one that differs from the node's.</summary>
+    public bool Accepts(string presented)
+    {
+        byte[] actual = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(presented));
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(actual, expected) && presented.Length > 0;
     }
 }

@@ -2,6 +2,8 @@ using System.Security.Cryptography.X509Certificates;
 using Emulator.Machine.Telemetry;
 using Emulator.Service.Health;
 using Emulator.Service.Machines;
+using Emulator.Service.Web;
+using Grpc.AspNetCore.Web;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -20,7 +22,8 @@ namespace Emulator.Service.Hosting;
 
 /// <summary>
 /// A node's control plane: MachineService, grpc.health.v1 and server reflection on Kestrel
-/// (HTTP/2: h2c, or TLS with ALPN; TCP or a Unix socket), in a Microsoft.Extensions.Hosting host
+/// (HTTP/2: h2c, or TLS with ALPN; TCP or a Unix socket), and on the same port the web console
+/// (HTTP/1.1: the page, gRPC-Web, the console WebSocket), in a Microsoft.Extensions.Hosting host
 /// with OpenTelemetry. `emu serve`, the benchmark and the tests all build it here.
 /// </summary>
 public sealed class ControlPlaneHost : IAsyncDisposable
@@ -31,9 +34,12 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     private readonly WebApplication app;
     private bool stopped;
 
-    private ControlPlaneHost(WebApplication app, ControlPlaneOptions options, MachineService machines, HealthService health)
+    private readonly CleartextProtocols? cleartext;
+
+    private ControlPlaneHost(WebApplication app, ControlPlaneOptions options, MachineService machines, HealthService health, CleartextProtocols? cleartext)
     {
         this.app = app;
+        this.cleartext = cleartext;
         Options = options;
         Machines = machines;
         Health = health;
@@ -64,8 +70,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
         var machines = new MachineService(options.Machines);
         var health = new HealthService();
+        var cleartext = options.TlsCertificatePath is null ? new CleartextProtocols() : null;
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => Listen(kestrel, options));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel => Listen(kestrel, options, cleartext));
         // Calls under way get 30 s to finish after the drain.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.DrainDelay + TimeSpan.FromSeconds(30));
         builder.Services.AddRouting();
@@ -89,12 +96,14 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         AddTelemetry(builder.Services, options);
 
         var app = builder.Build();
+        WebConsole.Map(app, options, machines);
         app.UseRouting();
+        app.UseGrpcWeb(new GrpcWebOptions { DefaultEnabled = true }); // the web console's calls (HTTP/1.1)
         app.MapGrpcService<MachineService>();
         app.MapGrpcService<HealthService>();
         app.MapGrpcReflectionService();
 
-        var host = new ControlPlaneHost(app, options, machines, health);
+        var host = new ControlPlaneHost(app, options, machines, health, cleartext);
         try
         {
             await app.StartAsync(cancel).ConfigureAwait(false);
@@ -103,12 +112,13 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         {
             await app.DisposeAsync().ConfigureAwait(false);
             await machines.DisposeAsync().ConfigureAwait(false);
+            cleartext?.Dispose();
             throw;
         }
 
         host.Address = options.Listen.SocketPath is { } socket
             ? "unix:" + socket
-            : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.StartsWith("http://unix:", StringComparison.Ordinal));
         foreach (string service in ReportedServices)
         {
             health.SetStatus(service, ServingStatus.Serving);
@@ -117,7 +127,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         return host;
     }
 
-    private static void Listen(KestrelServerOptions kestrel, ControlPlaneOptions options)
+    private static void Listen(KestrelServerOptions kestrel, ControlPlaneOptions options, CleartextProtocols? cleartext)
     {
         kestrel.AddServerHeader = false;
         kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
@@ -128,11 +138,15 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
         void Configure(ListenOptions listen)
         {
-            // gRPC is HTTP/2 only: h2c by prior knowledge in cleartext, ALPN "h2" under TLS.
-            listen.Protocols = HttpProtocols.Http2;
             if (certificate is not null)
             {
+                // ALPN: "h2" for gRPC, "http/1.1" for browsers (the web console, gRPC-Web).
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
                 listen.UseHttps(certificate);
+            }
+            else
+            {
+                cleartext!.ConfigurePublic(listen);
             }
         }
 
@@ -143,6 +157,11 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         else
         {
             kestrel.Listen(options.Listen.Tcp!, Configure);
+        }
+
+        if (cleartext is not null)
+        {
+            kestrel.ListenUnixSocket(cleartext.Http1SocketPath, cleartext.ConfigureHttp1);
         }
     }
 
@@ -215,5 +234,6 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
+        cleartext?.Dispose();
     }
 }

@@ -442,7 +442,33 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             throw Failure(StatusCode.InvalidArgument, "the first console message must name the machine");
         }
 
-        var m = Find(requests.Current.MachineId);
+        ByteString? first = requests.Current.Data;
+        await ServeConsoleAsync(
+            requests.Current.MachineId,
+            async cancel =>
+            {
+                if (first is { } data)
+                {
+                    first = null;
+                    return data.Memory;
+                }
+
+                return await requests.MoveNext(cancel).ConfigureAwait(false) ? requests.Current.Data.Memory : null;
+            },
+            chunk => responses.WriteAsync(new ConsoleOutput { Data = ByteString.CopyFrom(chunk.Data), DroppedBytes = (ulong)chunk.DroppedBefore }),
+            context.CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A console client of a machine (AttachConsole, the web console's WebSocket): the bytes
+    /// <paramref name="readInput"/> gives go to the guest's serial line until it gives null (the
+    /// client half-closed); the guest's output goes to <paramref name="write"/> until then, or
+    /// until the machine ends. One client at a time. Throws RpcException for a machine that is not
+    /// there or not live, or already has a client.
+    /// </summary>
+    internal async Task ServeConsoleAsync(string machineId, Func<CancellationToken, ValueTask<ReadOnlyMemory<byte>?>> readInput, Func<ConsoleChunk, Task> write, CancellationToken cancel)
+    {
+        var m = Find(machineId);
         if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
         {
             throw Failure(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}");
@@ -459,24 +485,22 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             // for a client that does not read; input waits for room in the line's queue.
             var output = new ConsoleOutputBuffer();
             using var listening = m.Console.Listen(bytes => output.Write(bytes.Span));
-            var first = requests.Current.Data;
 
             // Not disposed: the machine's exit may still cancel it after the call has ended; it is
             // linked to the call's token source, disposed with the call.
-            var ended = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            var ended = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             var reader = Task.Run(async () =>
             {
                 try
                 {
-                    await m.Console.SendAsync(first.Memory, ended.Token).ConfigureAwait(false);
-                    while (await requests.MoveNext(ended.Token).ConfigureAwait(false))
+                    while (await readInput(ended.Token).ConfigureAwait(false) is { } input)
                     {
-                        await m.Console.SendAsync(requests.Current.Data.Memory, ended.Token).ConfigureAwait(false);
+                        await m.Console.SendAsync(input, ended.Token).ConfigureAwait(false);
                     }
                 }
                 finally
                 {
-                    ended.Cancel(); // the client half-closed, or its request stream ended the call
+                    ended.Cancel(); // the client half-closed, or its input ended the call
                 }
             });
             _ = m.Vm.Exited.ContinueWith(_ => ended.Cancel(), TaskScheduler.Default);
@@ -484,11 +508,10 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             {
                 while (true)
                 {
-                    var chunk = await output.ReadAsync(ConsoleChunkBytes, ended.Token).ConfigureAwait(false);
-                    await responses.WriteAsync(new ConsoleOutput { Data = ByteString.CopyFrom(chunk.Data), DroppedBytes = (ulong)chunk.DroppedBefore }).ConfigureAwait(false);
+                    await write(await output.ReadAsync(ConsoleChunkBytes, ended.Token).ConfigureAwait(false)).ConfigureAwait(false);
                 }
             }
-            catch (OperationCanceledException) when (!context.CancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
             {
                 // The machine stopped or the client half-closed: end the stream with OK.
             }
