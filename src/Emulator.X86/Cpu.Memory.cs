@@ -269,6 +269,7 @@ public sealed unsafe partial class Cpu
             case Access.Fetch: e.FetchTag = page; break;
             default:
                 e.ReadTag = page;
+                Memory.MarkDirty(physPage, PageSize); // before the tag: no unmarked store (GuestMemory.SwapDirtyLog)
                 if (!Memory.IsCodePage(physPage))
                 {
                     // Another vCPU may mark the page as code between that check and this store, and

@@ -90,6 +90,13 @@ public sealed unsafe partial class Cpu : IDisposable
         userTlb.RevokeWrites(physPage);
     }
 
+    /// <summary>Removes every write tag (the dirty log started a new round); only while this vCPU runs no guest code.</summary>
+    public void RevokeAllWrites()
+    {
+        supervisorTlb.RevokeAllWrites();
+        userTlb.RevokeAllWrites();
+    }
+
     public ICodeWriteObserver? CodeObserver { get; set; }
 
     /// <summary>Where IN and OUT go.</summary>

@@ -78,6 +78,7 @@ public sealed class GuestRamAccess(GuestMemory ram, Action<ulong, int>? codeWrit
         }
 
         source.CopyTo(ram.Span(address, source.Length));
+        ram.MarkDirty(address, (ulong)source.Length); // after the bytes: a migration round that takes the mark sends them
         if (codeWritten is not null && source.Length > 0)
         {
             ulong last = (address + (ulong)source.Length - 1) & ~GuestMemory.PageMask;

@@ -49,7 +49,7 @@ public sealed unsafe class GuestMemory : IDisposable
     }
 
     /// <summary>Asks every vCPU but <paramref name="except"/> to leave its run at the next instruction boundary.</summary>
-    public void RequestExitOthers(Cpu except)
+    public void RequestExitOthers(Cpu? except)
     {
         lock (vcpus)
         {
@@ -182,6 +182,83 @@ public sealed unsafe class GuestMemory : IDisposable
     {
         ulong page = pa >> PageShift;
         Interlocked.And(ref codePages[page >> 6], ~(1UL << (int)(page & 63)));
+    }
+
+    /// <summary>
+    /// The dirty-page log of live migration (null: not logging), one bit per RAM page, as QEMU's
+    /// dirty bitmap. While it is on, a vCPU gets a TLB write tag for a page only after marking the
+    /// page (Cpu.FillEntry), so compiled and interpreted stores, atomics and string operations all
+    /// mark through that one fill; device DMA marks through <see cref="MarkDirty"/> after its bytes
+    /// are written (GuestRamAccess), and the page walker for the accessed and dirty bits it sets.
+    /// Firmware loading and a guest reset write RAM without marking: a migration holds resets.
+    /// </summary>
+    private ulong[]? dirtyLog;
+
+    public bool IsLoggingDirty => Volatile.Read(ref dirtyLog) is not null;
+
+    /// <summary>Marks the RAM pages of [pa, pa + length) dirty when the log is on.</summary>
+    public void MarkDirty(ulong pa, ulong length)
+    {
+        var log = Volatile.Read(ref dirtyLog);
+        if (log is null || length == 0 || pa >= Size)
+        {
+            return;
+        }
+
+        ulong last = (Math.Min(pa + length, Size) - 1) >> PageShift;
+        for (ulong page = pa >> PageShift; page <= last; page++)
+        {
+            ref ulong word = ref log[page >> 6];
+            ulong bit = 1UL << (int)(page & 63);
+            if ((Volatile.Read(ref word) & bit) == 0)
+            {
+                Interlocked.Or(ref word, bit);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts the dirty log, or takes the pages it holds and starts it afresh
+    /// (<paramref name="keepLogging"/>), or takes them and stops it. Returns the pages marked since
+    /// the previous call, one bit per page (every page when the log was off: all must be sent).
+    /// The swap is made with every vCPU stopped between instructions (<see cref="Exclusive"/>)
+    /// and their write tags revoked, so no store is made through a tag from before the swap and
+    /// every store after it marks its page again.
+    /// </summary>
+    public ulong[] SwapDirtyLog(bool keepLogging)
+    {
+        int words = (int)(((Size >> PageShift) + 63) / 64);
+        RequestExitOthers(null);
+        Exclusive.EnterWriteLock();
+        try
+        {
+            var taken = dirtyLog;
+            Volatile.Write(ref dirtyLog, keepLogging ? new ulong[words] : null);
+            lock (vcpus)
+            {
+                foreach (var c in vcpus)
+                {
+                    c.RevokeAllWrites();
+                }
+            }
+
+            if (taken is null)
+            {
+                taken = new ulong[words];
+                Array.Fill(taken, ulong.MaxValue);
+                ulong pages = Size >> PageShift;
+                if (pages % 64 != 0)
+                {
+                    taken[^1] = (1UL << (int)(pages % 64)) - 1;
+                }
+            }
+
+            return taken;
+        }
+        finally
+        {
+            Exclusive.ExitWriteLock();
+        }
     }
 
     private static ulong AlignUp(ulong v, ulong a) => (v + a - 1) & ~(a - 1);

@@ -202,6 +202,7 @@ public static unsafe class PageWalker
         }
 
         // Safe: addr was range-checked against guest RAM, and entries are naturally aligned.
+        mem.MarkDirty(addr, (ulong)size);
         if (size == 8)
         {
             Interlocked.Or(ref *(ulong*)(mem.Ram + addr), bits);

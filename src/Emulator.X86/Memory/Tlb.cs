@@ -93,6 +93,14 @@ public sealed unsafe class Tlb
         }
     }
 
+    public void RevokeAllWrites()
+    {
+        for (int i = 0; i < Size; i++)
+        {
+            entries[i].WriteTag = TlbEntry.Invalid;
+        }
+    }
+
     /// <summary>Removes write access to every entry that maps physical page <paramref name="physPage"/>.</summary>
     public void RevokeWrites(ulong physPage)
     {
