@@ -140,9 +140,9 @@ var benchBoot = new Command("boot", "boot time of the default guest to its shell
 benchBoot.SetAction(_ => BootBenchmark.Run());
 bench.Add(benchCpu);
 bench.Add(benchIo);
-var benchGuest = new Command("guest", "guest workloads, the parallel workload on 1/2/4 vCPUs and virtio-blk throughput, beside QEMU");
-var guestPart = new Argument<string>("part") { DefaultValueFactory = _ => "all", Description = "all, work, smp or disk" };
-guestPart.AcceptOnlyFromAmong("all", "work", "smp", "disk");
+var benchGuest = new Command("guest", "guest workloads, the parallel workload on 1/2/4 vCPUs, virtio-blk and virtio-net throughput, beside QEMU");
+var guestPart = new Argument<string>("part") { DefaultValueFactory = _ => "all", Description = "all, work, smp, disk or net (net: root, makes a network namespace with a TAP)" };
+guestPart.AcceptOnlyFromAmong("all", "work", "smp", "disk", "net");
 benchGuest.Add(guestPart);
 benchGuest.SetAction(parse => GuestBenchmark.Run(parse.GetValue(guestPart)!));
 bench.Add(benchBoot);
