@@ -265,6 +265,11 @@ public sealed partial class TapDevice : IDisposable
 
         lock (gate)
         {
+            if (closed)
+            {
+                return; // another Dispose finished first
+            }
+
             closed = true;
             close(fd);
             close(wakeRead);
