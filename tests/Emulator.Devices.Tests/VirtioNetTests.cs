@@ -238,6 +238,49 @@ public sealed class VirtioNetTests : IDisposable
     }
 
     [Fact]
+    public void AReceiveChainWithADeviceReadableBufferIsReturnedEmptyAndTheNextOneIsUsed()
+    {
+        Start();
+        driver.Add(driver.Rx, false, (driver.Alloc(2048), 2048, false));
+        ulong good = driver.PostReceive(notify: false);
+        driver.Notify(driver.Rx);
+        var frame = Frame(80, 4);
+        device.Receive(FromWire(frame));
+        var used = driver.Used(driver.Rx);
+        Assert.Equal([0u, (uint)(HeaderSize + 80)], used.Select(u => u.Len));
+        Assert.Equal(frame, ram.Span(good + HeaderSize, 80).ToArray());
+        Assert.Equal(1, device.MalformedChains);
+    }
+
+    [Fact]
+    public void AnIndirectTransmitChainIsGathered()
+    {
+        Start();
+        var frame = Frame(300, 6);
+        ulong header = driver.AllocBytes(new byte[HeaderSize]), a = driver.AllocBytes(frame[..100]), b = driver.AllocBytes(frame[100..]);
+        ulong table = driver.Alloc(48);
+        var tx = driver.Tx;
+        WriteIndirect(table, 0, header, HeaderSize, DescFlagNext, 1);
+        WriteIndirect(table, 1, a, 100, DescFlagNext, 2);
+        WriteIndirect(table, 2, b, 200, 0, 0);
+        ushort head = tx.NextDesc++;
+        driver.WriteDescriptor(tx, head, table, 48, DescFlagIndirect, 0);
+        driver.MakeAvailable(tx, head);
+        driver.Notify(tx);
+        Assert.Equal(frame, Assert.Single(backend.Sent)[HeaderSize..]);
+        Assert.Equal([(head, 0u)], driver.Used(tx));
+    }
+
+    private void WriteIndirect(ulong table, int index, ulong addr, uint len, ushort flags, ushort next)
+    {
+        var d = ram.Span(table + 16UL * (ulong)index, 16);
+        BinaryPrimitives.WriteUInt64LittleEndian(d, addr);
+        BinaryPrimitives.WriteUInt32LittleEndian(d[8..], len);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[12..], flags);
+        BinaryPrimitives.WriteUInt16LittleEndian(d[14..], next);
+    }
+
+    [Fact]
     public void ChecksumAndSegmentationRequestsPassThroughWhenNegotiated()
     {
         Start(WithOffloads);
