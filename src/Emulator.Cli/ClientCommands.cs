@@ -33,8 +33,10 @@ internal static class ClientCommands
         var memory = new Option<ulong>("--memory-mib") { DefaultValueFactory = _ => 512 };
         var vcpus = new Option<uint>("--vcpus") { DefaultValueFactory = _ => 1 };
         var drives = new Option<string[]>("--drive") { Description = "a disk on the server, as QEMU's: file=PATH[,format=raw|emucow][,readonly=on] (repeatable; raw by default)", AllowMultipleArgumentsPerToken = false };
+        var nics = new Option<string[]>("--nic") { Description = "a network interface on a TAP of the server, as QEMU's -nic: tap,ifname=TAP[,mac=MAC] (repeatable)", AllowMultipleArgumentsPerToken = false };
         create.Add(id);
         create.Add(drives);
+        create.Add(nics);
         create.Add(kernel);
         create.Add(initrd);
         create.Add(append);
@@ -62,6 +64,18 @@ internal static class ClientCommands
                 request.Disks.Add(new Disk { Path = Path.GetFullPath(disk.Path), ReadOnly = disk.ReadOnly, Format = disk.Format.Name() });
             }
 
+            var net = new NetOptions();
+            foreach (string nic in p.GetValue(nics) ?? [])
+            {
+                if ((net.ParseNic(nic) ?? net.Resolve(out _)) is { } error)
+                {
+                    Console.Error.WriteLine($"emu: --nic {nic}: {error}");
+                    return 2;
+                }
+            }
+
+            net.Resolve(out var interfaces);
+            request.NetworkInterfaces.Add(interfaces.Select(n => new NetworkInterface { Tap = n.Tap, Mac = n.Mac?.ToString() ?? "" }));
             return Run(p.GetValue(server)!, async c => Show(await c.CreateMachineAsync(request)));
         });
         machine.Add(create);

@@ -32,6 +32,9 @@ public sealed record MachineOptions
     /// <summary>virtio-blk disks from -drive, in order (/dev/vda first).</summary>
     public List<DiskConfig> Disks { get; } = [];
 
+    /// <summary>virtio-net interfaces from -netdev/-device and -nic (NetOptions), eth0 first.</summary>
+    public List<Emulator.Machine.Net.NetworkInterfaceConfig> NetworkInterfaces { get; } = [];
+
     /// <summary>Tier 1 from -accel (null: the interpreter alone).</summary>
     public Tier1Options? Tier1 { get; init; }
 

@@ -19,6 +19,8 @@ var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) whe
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH[,format=raw|emucow],if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable; raw unless format=emucow, never guessed from the file)" };
 var device = new Option<string[]>("-device") { Description = "a device: isa-debug-exit[,iobase=0xf4][,iosize=0x04] (QEMU's spelling and defaults; repeatable); -device help lists them" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
+var netdev = new Option<string[]>("-netdev") { Description = "a network backend: tap,id=ID,ifname=TAP[,script=no,downscript=no] (used by -device virtio-net-device,netdev=ID[,mac=MAC])" };
+var nic = new Option<string[]>("-nic") { Description = "a network interface in one flag: tap,ifname=TAP[,mac=MAC] (virtio-net on that TAP)" };
 var cpuModel = new Option<string>("-cpu") { Description = "CPU model: qemu64, x86-64-v2 (default) or max; -cpu help lists them", DefaultValueFactory = _ => Emulator.X86.CpuModel.Default.Name };
 
 // `emu serve` sets up OpenTelemetry in its host (ControlPlaneHost); every other command here.
@@ -26,7 +28,7 @@ using var telemetry = args is ["serve", ..] ? null : Telemetry.StartFromEnvironm
 
 var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
 {
-    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, device, accel, cpuModel,
+    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, device, accel, cpuModel, netdev, nic,
 };
 
 root.SetAction(parse =>
@@ -61,16 +63,30 @@ root.SetAction(parse =>
     }
 
     Emulator.Machine.Pc.IsaDebugExitConfig? debugExit = null;
+    var net = new NetOptions();
     foreach (string spec in parse.GetValue(device) ?? [])
     {
         if (spec == "help")
         {
-            Console.Out.Write(MachineOptions.DeviceHelp);
+            Console.Out.Write(MachineOptions.DeviceHelp + NetOptions.DeviceHelp);
             return 0;
         }
 
-        error ??= MachineOptions.ParseDevice(spec, ref debugExit);
+        error ??= NetOptions.IsNetDevice(spec) ? net.ParseDevice(spec) : MachineOptions.ParseDevice(spec, ref debugExit);
     }
+
+    foreach (string spec in parse.GetValue(netdev) ?? [])
+    {
+        error ??= net.ParseNetdev(spec);
+    }
+
+    foreach (string spec in parse.GetValue(nic) ?? [])
+    {
+        error ??= net.ParseNic(spec);
+    }
+
+    var interfaces = new List<Emulator.Machine.Net.NetworkInterfaceConfig>();
+    error ??= net.Resolve(out interfaces);
 
     if (error is not null)
     {
@@ -109,6 +125,7 @@ root.SetAction(parse =>
     };
     options.Notes.AddRange(notes);
     options.Disks.AddRange(disks);
+    options.NetworkInterfaces.AddRange(interfaces);
     return RunMachine.Run(options);
 });
 
@@ -123,9 +140,9 @@ var benchBoot = new Command("boot", "boot time of the default guest to its shell
 benchBoot.SetAction(_ => BootBenchmark.Run());
 bench.Add(benchCpu);
 bench.Add(benchIo);
-var benchGuest = new Command("guest", "guest workloads, the parallel workload on 1/2/4 vCPUs and virtio-blk throughput, beside QEMU");
-var guestPart = new Argument<string>("part") { DefaultValueFactory = _ => "all", Description = "all, work, smp or disk" };
-guestPart.AcceptOnlyFromAmong("all", "work", "smp", "disk");
+var benchGuest = new Command("guest", "guest workloads, the parallel workload on 1/2/4 vCPUs, virtio-blk and virtio-net throughput, beside QEMU");
+var guestPart = new Argument<string>("part") { DefaultValueFactory = _ => "all", Description = "all, work, smp, disk or net (net: root, makes a network namespace with a TAP)" };
+guestPart.AcceptOnlyFromAmong("all", "work", "smp", "disk", "net");
 benchGuest.Add(guestPart);
 benchGuest.SetAction(parse => GuestBenchmark.Run(parse.GetValue(guestPart)!));
 bench.Add(benchBoot);

@@ -57,6 +57,11 @@ internal static class GuestBenchmark
             RunDisk(qemu, kernel, initrd);
         }
 
+        if (part is "all" or "net")
+        {
+            NetBenchmark.Run(qemu, kernel, initrd, Emu("wasmtime"));
+        }
+
         return 0;
     }
 

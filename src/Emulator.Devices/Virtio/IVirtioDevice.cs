@@ -40,6 +40,9 @@ public interface IVirtioTransport
 {
     IGuestMemoryAccess Memory { get; }
 
+    /// <summary>The device's queues, by index (a device that receives needs its receive queue outside a notification).</summary>
+    IReadOnlyList<VirtQueue> Queues { get; }
+
     /// <summary>The features the driver accepted (valid once FEATURES_OK).</summary>
     ulong DriverFeatures { get; }
 

@@ -77,6 +77,9 @@ public sealed record PcConfig
     /// <summary>virtio-blk disks, /dev/vda first.</summary>
     public IReadOnlyList<DiskConfig> Disks { get; init; } = [];
 
+    /// <summary>virtio-net interfaces on host TAP devices, eth0 first (PcMachine.Net.cs).</summary>
+    public IReadOnlyList<Net.NetworkInterfaceConfig> NetworkInterfaces { get; init; } = [];
+
     /// <summary>Tier 1 (hot blocks as WebAssembly), or null for the interpreter alone.</summary>
     public Emulator.Execution.Tiering.Tier1Options? Tier1 { get; init; }
 
@@ -91,7 +94,7 @@ public sealed record PcConfig
 /// the only way Debian's kernel finds them), ACPI tables, and Linux booted directly. Every device
 /// is an actor; interrupt lines are messages into the PIC and IOAPIC actors.
 /// </summary>
-public static class PcMachine
+public static partial class PcMachine
 {
     public const ushort Com1 = 0x3f8;
 
@@ -245,6 +248,8 @@ public static class PcMachine
             busy: _ => blk!.InFlight > 0);
         }
 
+        var taps = AddNetworkInterfaces(config, AddVirtioMmio, images);
+
         var apics = new LocalApic[config.Cpus];
         for (int i = 0; i < config.Cpus; i++)
         {
@@ -266,6 +271,7 @@ public static class PcMachine
         }
 
         vm.Owned.AddRange(images);
+        vm.Owned.AddRange(taps);
         vm.Disks.AddRange(disks);
 
         for (int i = 0; i < config.Cpus; i++)

@@ -137,6 +137,7 @@ public static class MachineSnapshot
             InitrdName = config.InitrdName,
             NoReboot = config.NoReboot,
             Disks = disks,
+            NetworkInterfaces = [.. config.NetworkInterfaces.Select((n, i) => new SnapshotNetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() })],
         };
         long length = Write(path, machine, new SnapshotClockSection { NowNanoseconds = saved.ClockNanoseconds, TscHz = vm.Clock.TscHz }, saved, ram);
         return new SnapshotReport(path, length, downtime.Elapsed, total.Elapsed, figures.TotalPages, figures.NonZeroPages, figures.EncodedBytes, disks.Select(d => d.Path).ToList());
@@ -228,6 +229,8 @@ public static class MachineSnapshot
                     SerialOutput = serialOutput,
                     NoReboot = machine.NoReboot,
                     Disks = disks,
+                    NetworkInterfaces = [.. machine.NetworkInterfaces.Select((n, i) => new Net.NetworkInterfaceConfig(n.Tap,
+                        Emulator.Devices.VirtioNet.MacAddress.TryParse(n.Mac, out var mac, out string? error) ? mac : throw reader.Fail($"network interface {i}: {error}")))],
                     Tier1 = options.Tier1,
                     BootFiles = options.BootFiles,
                 }, loadGuest: false);

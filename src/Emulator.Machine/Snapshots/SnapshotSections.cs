@@ -25,11 +25,20 @@ public sealed record SnapshotDisk
     public long LastWriteUtcTicks { get; init; }
 }
 
+/// <summary>A network interface as a snapshot records it: the TAP, opened again by name on restore, and the MAC the guest knows.</summary>
+public sealed record SnapshotNetworkInterface
+{
+    public required string Tap { get; init; }
+
+    /// <summary>"52:54:00:12:34:56".</summary>
+    public required string Mac { get; init; }
+}
+
 /// <summary>Section "machine" (first in the file): what to build before the state is put in.</summary>
 public sealed record SnapshotMachineSection
 {
-    /// <summary>1: the first version (every field below); 2: <see cref="SnapshotDisk.Format"/>.</summary>
-    public const int CurrentVersion = 2;
+    /// <summary>1: the first version (every field below); 2: <see cref="SnapshotDisk.Format"/>; 3: <see cref="NetworkInterfaces"/> (none before).</summary>
+    public const int CurrentVersion = 3;
 
     public int Version { get; init; } = CurrentVersion;
 
@@ -49,6 +58,9 @@ public sealed record SnapshotMachineSection
     public bool NoReboot { get; init; }
 
     public IReadOnlyList<SnapshotDisk> Disks { get; init; } = [];
+
+    /// <summary>Network interfaces, eth0 first (version 3).</summary>
+    public IReadOnlyList<SnapshotNetworkInterface> NetworkInterfaces { get; init; } = [];
 
     /// <summary>
     /// This section as read from a section of <paramref name="sectionVersion"/>, with what that

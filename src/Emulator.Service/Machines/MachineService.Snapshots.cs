@@ -176,6 +176,7 @@ public sealed partial class MachineService
                     SnapshotFormatException => Failure(StatusCode.DataLoss, e.Message),
                     SnapshotTooLargeException => Failure(StatusCode.ResourceExhausted, e.Message),
                     BackingFileRefusedException => Failure(StatusCode.PermissionDenied, e.Message),
+                    Emulator.Machine.Net.NetworkBackendException => Failure(StatusCode.FailedPrecondition, $"restoring '{r.SnapshotId}': {e.Message}"),
                     IOException or UnauthorizedAccessException => Failure(StatusCode.Internal, $"restoring '{r.SnapshotId}' failed: {e.Message}"),
                     _ => e,
                 };
@@ -190,6 +191,7 @@ public sealed partial class MachineService
                 Initrd = summary.Machine.InitrdName,
                 CommandLine = summary.Machine.CommandLine,
                 Disks = { vm.Config!.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly, Format = d.Format.Name() }) },
+                NetworkInterfaces = { vm.Config!.NetworkInterfaces.Select((n, i) => new NetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() }) },
             };
             var hosted = Register(id, spec, vm, line);
             hosted.Publish(Service.V1.MachineState.Paused, $"restored from snapshot {r.SnapshotId}");

@@ -112,6 +112,10 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         var (kernel, kernelBytes) = ReadAllowedFile(r.Kernel, "kernel");
         var (initrd, initrdBytes) = string.IsNullOrEmpty(r.Initrd) ? (null, null) : ReadAllowedFile(r.Initrd, "initrd");
         var disks = r.Disks.Select(d => new DiskConfig(AllowedDisk(d.Path), d.ReadOnly, Format: DiskFormat(d)) { Backing = LayerPolicy, Confinement = requestFiles, Quota = Quota }).ToList();
+        var nics = r.NetworkInterfaces.Select((n, i) => new Emulator.Machine.Net.NetworkInterfaceConfig(n.Tap,
+            string.IsNullOrEmpty(n.Mac) ? Emulator.Devices.VirtioNet.MacAddress.Derive($"{id}/net{i}")
+            : Emulator.Devices.VirtioNet.MacAddress.TryParse(n.Mac, out var mac, out string? macError) ? mac
+            : throw Failure(StatusCode.InvalidArgument, $"network_interfaces[{i}].mac: {macError}"))).ToList();
 
         await createGate.WaitAsync(cancel).ConfigureAwait(false);
         try
@@ -134,6 +138,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
                     SerialOutput = line.Output,
                     NoReboot = r.NoReboot,
                     Disks = disks,
+                    NetworkInterfaces = nics,
                     Tier1 = options.Tier1,
                     CpuModel = cpuModel,
                 });
