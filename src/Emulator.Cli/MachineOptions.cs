@@ -32,6 +32,9 @@ public sealed record MachineOptions
     /// <summary>virtio-blk disks from -drive, in order (/dev/vda first).</summary>
     public List<DiskConfig> Disks { get; } = [];
 
+    /// <summary>Host folders from -virtfs, in order.</summary>
+    public List<Emulator.Machine.SharedFolders.SharedFolderConfig> SharedFolders { get; } = [];
+
     /// <summary>Tier 1 from -accel (null: the interpreter alone).</summary>
     public Tier1Options? Tier1 { get; init; }
 
@@ -220,6 +223,9 @@ public sealed record MachineOptions
         disk = new DiskConfig(file, readOnly, cache, format) { Backing = BackingPolicy.Unconfined };
         return null;
     }
+
+    /// <summary>QEMU's comma-separated options, with ",," for a comma inside a value.</summary>
+    public static List<string> SplitOptionList(string text) => [.. SplitOptions(text)];
 
     private static IEnumerable<string> SplitOptions(string text)
     {

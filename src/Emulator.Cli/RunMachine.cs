@@ -45,6 +45,7 @@ internal static class RunMachine
                 NoReboot = options.NoReboot,
                 DebugExit = options.DebugExit,
                 Disks = options.Disks,
+                SharedFolders = options.SharedFolders,
                 Tier1 = options.Tier1,
                 CpuModel = options.CpuModel,
             });
@@ -55,7 +56,7 @@ internal static class RunMachine
             Console.Error.WriteLine($"emu: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is ArgumentException or Emulator.Machine.Block.BlockImageException)
+        catch (Exception e) when (e is ArgumentException or Emulator.Machine.Block.BlockImageException or IOException)
         {
             Console.Error.WriteLine($"emu: {e.Message}");
             return 1;
