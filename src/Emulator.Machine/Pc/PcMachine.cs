@@ -371,7 +371,7 @@ public static class PcMachine
 
             foreach (var share in config.SharedFolders)
             {
-                servers.Add(new P9Server(share.Path, share.ReadOnly, share.Limits));
+                servers.Add(new P9Server(share.Path, share.ReadOnly, share.Limits, share.Confinement));
             }
         }
         catch

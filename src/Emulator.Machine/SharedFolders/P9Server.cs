@@ -37,8 +37,12 @@ public sealed partial class P9Server : IDisposable
     private int openFiles;
     private uint msize;
 
-    /// <summary>Opens the share's root. Throws <see cref="IOException"/> when it is not a directory that can be opened.</summary>
-    public P9Server(string root, bool readOnly, P9ServerLimits? limits = null)
+    /// <summary>
+    /// Opens the share's root. Throws <see cref="IOException"/> when it is not a directory that can
+    /// be opened, and <see cref="Block.BackingFileRefusedException"/> when the directory opened lies
+    /// outside <paramref name="confinement"/> (judged by the path the kernel opened).
+    /// </summary>
+    public P9Server(string root, bool readOnly, P9ServerLimits? limits = null, Block.BackingPolicy? confinement = null)
     {
         Root = root;
         ReadOnly = readOnly;
@@ -46,6 +50,16 @@ public sealed partial class P9Server : IDisposable
 
         // The root is the one path the host resolves, once: the user named it (and a server checked it).
         rootFd = OpenRoot(root);
+        if (confinement is not null)
+        {
+            using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(rootFd, ownsHandle: false);
+            string opened = Block.HostFiles.OpenedPath(handle);
+            if (!confinement.Allows(opened + System.IO.Path.DirectorySeparatorChar)) // an allowed directory itself may be shared
+            {
+                HostCalls.Close(rootFd);
+                throw new Block.BackingFileRefusedException("the request", opened, "lies outside the allowed directories; refused");
+            }
+        }
     }
 
     public string Root { get; }

@@ -11,6 +11,9 @@ namespace Emulator.Machine.SharedFolders;
 /// </summary>
 public sealed record SharedFolderConfig(string Path, string MountTag, bool ReadOnly = false)
 {
+    /// <summary>Where the share's directory must lie, checked on the opened directory (a server's allowed directories); by default anywhere.</summary>
+    public Block.BackingPolicy Confinement { get; init; } = Block.BackingPolicy.Unconfined;
+
     /// <summary>Per-share bounds on fids and open files.</summary>
     public P9ServerLimits Limits { get; init; } = new();
 
