@@ -54,7 +54,7 @@ public sealed partial class P9Server : IDisposable
         {
             using var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(rootFd, ownsHandle: false);
             string opened = Block.HostFiles.OpenedPath(handle);
-            if (!confinement.Allows(opened + System.IO.Path.DirectorySeparatorChar)) // an allowed directory itself may be shared
+            if (!confinement.AllowsDirectory(opened))
             {
                 HostCalls.Close(rootFd);
                 throw new Block.BackingFileRefusedException("the request", opened, "lies outside the allowed directories; refused");

@@ -320,11 +320,15 @@ public static class MachineSnapshot
                 throw reader.Fail($"shared folder {i}: {bad}");
             }
 
-            // Checked as a disk is, before it is touched (with a separator: an allowed directory itself may be shared).
-            backing.Check(path, folder.TrimEnd(System.IO.Path.DirectorySeparatorChar) + System.IO.Path.DirectorySeparatorChar);
             if (!Directory.Exists(folder))
             {
                 throw reader.Fail($"shared folder {i}: {folder} is missing");
+            }
+
+            // Checked as a disk is, by its real path before it is opened (and again on the directory opened).
+            if (!backing.AllowsDirectory(BackingPolicy.RealDirectory(folder)))
+            {
+                throw new BackingFileRefusedException(path, folder);
             }
 
             shares.Add(new Emulator.Machine.SharedFolders.SharedFolderConfig(folder, tag, share.ReadOnly) { Confinement = backing });

@@ -252,8 +252,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         }
 
         string real = BackingPolicy.RealDirectory(share.Path);
-        // With a separator: an allowed directory itself may be shared, as anything under it.
-        if (!requestFiles.Allows(real + Path.DirectorySeparatorChar))
+        if (!requestFiles.AllowsDirectory(real))
         {
             throw Failure(StatusCode.PermissionDenied, $"shared folder '{share.Path}' lies outside the directories this server allows");
         }
