@@ -101,7 +101,8 @@ public sealed partial class P9Server
                 next = bad != 0 ? -(int)bad : HostCalls.OpenAt(fd, name, HostCalls.Path);
             }
 
-            int stat = next < 0 ? next : HostCalls.Stat(next, out var st);
+            HostStat st = default;
+            int stat = next < 0 ? next : HostCalls.Stat(next, out st);
             if (stat < 0)
             {
                 HostCalls.Close(next);
@@ -114,8 +115,7 @@ public sealed partial class P9Server
                 return Walked(tag, qids);
             }
 
-            HostCalls.Stat(next, out var statOfNext);
-            qids.Add(Qid(statOfNext));
+            qids.Add(Qid(st));
             HostCalls.Close(fd);
             fd = next;
             path = nextPath;
