@@ -112,6 +112,44 @@ public sealed class Virtio9pTests : IDisposable
         Assert.Equal(8192u, backend.Restored.Msize);
     }
 
+    [Fact]
+    public void EachMessageIsASpanWithItsTypeAndErrno()
+    {
+        string machine = "trace-9p-" + Guid.NewGuid().ToString("N");
+        var spans = new List<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == DeviceTrace.SourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a =>
+            {
+                if ((string?)a.GetTagItem(DeviceTrace.MachineIdTag) == machine)
+                {
+                    lock (spans)
+                    {
+                        spans.Add(a);
+                    }
+                }
+            },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var held = new HeldBackend();
+        var traced = new Devices.Virtio9p.Virtio9p(held, "tag") { Trace = new DeviceTrace("virtio-9p0", () => machine) };
+        var t = new VirtioMmioTransport(traced, new GuestRamAccess(ram), NullInterruptLine.Instance);
+        var d = new VirtioTestDriver(t, ram);
+        d.Initialize(Features);
+        var request = new P9Writer(P9Type.Tgetattr, 3).U32(7).U64(0x7ff).Finish();
+        ulong input = d.AllocBytes(request), output = d.Alloc(64);
+        d.AddAndNotify((input, (uint)request.Length, false), (output, 64, true));
+        held.Answer(0, new P9Writer(P9Type.Rlerror, 3).U32(P9Errno.EBADF).Finish());
+
+        var span = Assert.Single(spans);
+        Assert.Equal("virtio-9p T24", span.DisplayName);
+        Assert.Equal(24, span.GetTagItem("p9.type"));
+        Assert.Equal((long)P9Errno.EBADF, span.GetTagItem("p9.errno"));
+        Assert.Equal("virtio-9p0", span.GetTagItem(DeviceTrace.DeviceTag));
+    }
+
     /// <summary>A backend that holds each request until the test answers it.</summary>
     private sealed class HeldBackend : IP9Backend
     {

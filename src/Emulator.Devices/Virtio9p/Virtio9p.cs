@@ -56,6 +56,9 @@ public sealed partial class Virtio9p : IVirtioDevice
 
     public long MalformedChains { get; private set; }
 
+    /// <summary>Names the span of each message (see <see cref="Virtio9pTrace"/>); no spans when null.</summary>
+    public Bus.DeviceTrace? Trace { get; init; }
+
     private IVirtioTransport Transport => transport ?? throw new InvalidOperationException("virtio-9p is not attached to a transport");
 
     public void Attach(IVirtioTransport t) => transport = t;
@@ -173,6 +176,7 @@ public sealed partial class Virtio9p : IVirtioDevice
         ushort messageTag = BinaryPrimitives.ReadUInt16LittleEndian(request.AsSpan(5));
         int capacity = (int)Math.Min(writable, (ulong)options.MaxMessageBytes);
         long submittedIn = generation;
+        DateTime start = Trace is not null && Bus.DeviceTrace.Enabled ? DateTime.UtcNow : default;
         InFlight++;
         backend.Submit(request, capacity, reply =>
         {
@@ -186,6 +190,11 @@ public sealed partial class Virtio9p : IVirtioDevice
             {
                 // The server's reply must fit what the guest gave; answer EIO rather than overrun it.
                 reply = new P9Writer(P9Type.Rlerror, messageTag).U32(P9Errno.EIO).Finish();
+            }
+
+            if (Trace is not null && start != default)
+            {
+                Virtio9pTrace.Record(Trace, start, request, reply);
             }
 
             Reply(queue, chain, reply);

@@ -389,7 +389,10 @@ public static class PcMachine
             add(name, (s, line) =>
             {
                 var backend = s.Spawn(SharedFolderActor.Props(servers[n], e => s.Fail($"shared folder {config.SharedFolders[n].Path} failed", e)), $"share{n}");
-                device = new Virtio9p(new SharedFolderClient(backend, () => s.Self), config.SharedFolders[n].MountTag);
+                device = new Virtio9p(new SharedFolderClient(backend, () => s.Self), config.SharedFolders[n].MountTag)
+                {
+                    Trace = new DeviceTrace(name, s.MachineId),
+                };
                 return new VirtioMmioTransport(device, new GuestRamAccess(s.Memory, s.DeviceWroteRam), line, name);
             },
             _ => device!.InFlight > 0);
