@@ -35,6 +35,9 @@ public sealed record MachineOptions
     /// <summary>virtio-net interfaces from -netdev/-device and -nic (NetOptions), eth0 first.</summary>
     public List<Emulator.Machine.Net.NetworkInterfaceConfig> NetworkInterfaces { get; } = [];
 
+    /// <summary>Host folders from -virtfs, in order.</summary>
+    public List<Emulator.Machine.SharedFolders.SharedFolderConfig> SharedFolders { get; } = [];
+
     /// <summary>Tier 1 from -accel (null: the interpreter alone).</summary>
     public Tier1Options? Tier1 { get; init; }
 
@@ -223,6 +226,9 @@ public sealed record MachineOptions
         disk = new DiskConfig(file, readOnly, cache, format) { Backing = BackingPolicy.Unconfined };
         return null;
     }
+
+    /// <summary>QEMU's comma-separated options, with ",," for a comma inside a value.</summary>
+    public static List<string> SplitOptionList(string text) => [.. SplitOptions(text)];
 
     private static IEnumerable<string> SplitOptions(string text)
     {

@@ -17,6 +17,7 @@ var nographic = new Option<bool>("-nographic") { Description = "serial port on t
 var serial = new Option<string>("-serial") { Description = "serial port backend: stdio or none", DefaultValueFactory = _ => "stdio" };
 var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) when the guest reboots" };
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH[,format=raw|emucow],if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable; raw unless format=emucow, never guessed from the file)" };
+var virtfs = new Option<string[]>("-virtfs") { Description = VirtfsOption.Help };
 var device = new Option<string[]>("-device") { Description = "a device: isa-debug-exit[,iobase=0xf4][,iosize=0x04] (QEMU's spelling and defaults; repeatable); -device help lists them" };
 var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
 var netdev = new Option<string[]>("-netdev") { Description = "a network backend: tap,id=ID,ifname=TAP[,script=no,downscript=no] (used by -device virtio-net-device,netdev=ID[,mac=MAC])" };
@@ -28,7 +29,7 @@ using var telemetry = args is ["serve", ..] ? null : Telemetry.StartFromEnvironm
 
 var root = new RootCommand("emu: an x86-64 PC emulator. Boots Linux directly; without -kernel, boots the default Debian guest.")
 {
-    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, device, accel, cpuModel, netdev, nic,
+    kernel, initrd, append, memory, smp, nographic, serial, noReboot, drive, device, accel, cpuModel, netdev, nic, virtfs,
 };
 
 root.SetAction(parse =>
@@ -58,6 +59,19 @@ root.SetAction(parse =>
             if (error is null)
             {
                 disks.Add(disk);
+            }
+        }
+    }
+
+    var shares = new List<Emulator.Machine.SharedFolders.SharedFolderConfig>();
+    foreach (string spec in parse.GetValue(virtfs) ?? [])
+    {
+        if (error is null)
+        {
+            error = VirtfsOption.Parse(spec, out var share);
+            if (error is null)
+            {
+                shares.Add(share);
             }
         }
     }
@@ -126,6 +140,7 @@ root.SetAction(parse =>
     options.Notes.AddRange(notes);
     options.Disks.AddRange(disks);
     options.NetworkInterfaces.AddRange(interfaces);
+    options.SharedFolders.AddRange(shares);
     return RunMachine.Run(options);
 });
 

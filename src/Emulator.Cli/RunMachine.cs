@@ -46,6 +46,7 @@ internal static class RunMachine
                 DebugExit = options.DebugExit,
                 Disks = options.Disks,
                 NetworkInterfaces = options.NetworkInterfaces,
+                SharedFolders = options.SharedFolders,
                 Tier1 = options.Tier1,
                 CpuModel = options.CpuModel,
             });
@@ -56,7 +57,7 @@ internal static class RunMachine
             Console.Error.WriteLine($"emu: {e.Message}");
             return 2;
         }
-        catch (Exception e) when (e is ArgumentException or Emulator.Machine.Block.BlockImageException or Emulator.Machine.Net.NetworkBackendException)
+        catch (Exception e) when (e is ArgumentException or Emulator.Machine.Block.BlockImageException or Emulator.Machine.Net.NetworkBackendException or IOException)
         {
             Console.Error.WriteLine($"emu: {e.Message}");
             return 1;

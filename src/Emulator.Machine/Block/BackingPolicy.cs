@@ -84,6 +84,10 @@ public sealed class BackingPolicy
         return links == 1 ? null : $"has {links} hard links (another of its names may lie outside the allowed directories); refused";
     }
 
+    /// <summary>True when the directory at <paramref name="realDirectory"/> (a real path: no links) is one of the policy's directories or lies under one (a shared folder).</summary>
+    public bool AllowsDirectory(string realDirectory) =>
+        roots is null || Inside(realDirectory.TrimEnd(System.IO.Path.DirectorySeparatorChar) + System.IO.Path.DirectorySeparatorChar);
+
     private bool Inside(string full) => roots!.Any(r => full.StartsWith(r, StringComparison.Ordinal));
 
     /// <summary>Throws <see cref="BackingFileRefusedException"/> unless <paramref name="named"/>, which the file <paramref name="by"/> names as a layer, is allowed.</summary>

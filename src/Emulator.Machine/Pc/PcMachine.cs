@@ -10,11 +10,13 @@ using Emulator.Devices.Pit;
 using Emulator.Devices.Rtc;
 using Emulator.Devices.Serial;
 using Emulator.Devices.Virtio;
+using Emulator.Devices.Virtio9p;
 using Emulator.Devices.VirtioBlk;
 using Emulator.Machine.Acpi;
 using Emulator.Machine.Block;
 using Emulator.Machine.Boot;
 using Emulator.Machine.Runtime;
+using Emulator.Machine.SharedFolders;
 
 namespace Emulator.Machine.Pc;
 
@@ -82,6 +84,9 @@ public sealed record PcConfig
 
     /// <summary>Tier 1 (hot blocks as WebAssembly), or null for the interpreter alone.</summary>
     public Emulator.Execution.Tiering.Tier1Options? Tier1 { get; init; }
+
+    /// <summary>Host folders on virtio-9p devices, after the disks.</summary>
+    public IReadOnlyList<SharedFolderConfig> SharedFolders { get; init; } = [];
 
     /// <summary>The CPU model (QEMU's -cpu): which optional features the guest is shown; x86-64-v2 by default.</summary>
     public Emulator.X86.CpuModel CpuModel { get; init; } = Emulator.X86.CpuModel.Default;
@@ -248,7 +253,8 @@ public static partial class PcMachine
             busy: _ => blk!.InFlight > 0);
         }
 
-        var taps = AddNetworkInterfaces(config, AddVirtioMmio, images);
+        var shares = AddSharedFolders(config, images, (name, create, busy) => AddVirtioMmio(name, create, busy));
+        var taps = AddNetworkInterfaces(config, AddVirtioMmio, [.. images, .. shares]);
 
         var apics = new LocalApic[config.Cpus];
         for (int i = 0; i < config.Cpus; i++)
@@ -272,6 +278,7 @@ public static partial class PcMachine
 
         vm.Owned.AddRange(images);
         vm.Owned.AddRange(taps);
+        vm.Owned.AddRange(shares);
         vm.Disks.AddRange(disks);
 
         for (int i = 0; i < config.Cpus; i++)
@@ -348,6 +355,55 @@ public static partial class PcMachine
         }
 
         return vm;
+    }
+
+    /// <summary>
+    /// A virtio-9p device per shared folder, after the disks, each with its server on a
+    /// shared-folder actor (SharedFolders/). Every share's root is opened first, so a bad path is
+    /// a clear error before anything runs; the disks opened before are closed then.
+    /// </summary>
+    private static List<P9Server> AddSharedFolders(PcConfig config, List<BlockImage> images,
+        Action<string, Func<MachineServices, IInterruptLine, VirtioMmioTransport>, Func<VirtioMmioTransport, bool>> add)
+    {
+        var servers = new List<P9Server>();
+        try
+        {
+            if (images.Count + config.SharedFolders.Count > MaxVirtioDevices)
+            {
+                throw new DeviceOptionException(
+                    $"at most {MaxVirtioDevices} virtio devices in all (disks, shared folders, network interfaces: IOAPIC pins 16-23); {images.Count} disks and {config.SharedFolders.Count} shared folders are too many");
+            }
+
+            foreach (var share in config.SharedFolders)
+            {
+                servers.Add(new P9Server(share.Path, share.ReadOnly, share.Limits, share.Confinement));
+            }
+        }
+        catch
+        {
+            servers.ForEach(s => s.Dispose());
+            images.ForEach(i => i.Dispose());
+            throw;
+        }
+
+        for (int i = 0; i < servers.Count; i++)
+        {
+            int n = i;
+            string name = $"virtio-9p{n}";
+            Virtio9p? device = null;
+            add(name, (s, line) =>
+            {
+                var backend = s.Spawn(SharedFolderActor.Props(servers[n], e => s.Fail($"shared folder {config.SharedFolders[n].Path} failed", e)), $"share{n}");
+                device = new Virtio9p(new SharedFolderClient(backend, () => s.Self), config.SharedFolders[n].MountTag)
+                {
+                    Trace = new DeviceTrace(name, s.MachineId),
+                };
+                return new VirtioMmioTransport(device, new GuestRamAccess(s.Memory, s.DeviceWroteRam), line, name);
+            },
+            _ => device!.InFlight > 0);
+        }
+
+        return servers;
     }
 
     /// <summary>fw_cfg's items: the standard keys and "etc/e820" (the memory map, 20-byte entries as QEMU's).</summary>

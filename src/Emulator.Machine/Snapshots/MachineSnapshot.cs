@@ -138,6 +138,7 @@ public static class MachineSnapshot
             NoReboot = config.NoReboot,
             Disks = disks,
             NetworkInterfaces = [.. config.NetworkInterfaces.Select((n, i) => new SnapshotNetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() })],
+            SharedFolders = [.. config.SharedFolders.Select(f => new SnapshotSharedFolder { Path = f.Path, MountTag = f.MountTag, ReadOnly = f.ReadOnly })],
         };
         long length = Write(path, machine, new SnapshotClockSection { NowNanoseconds = saved.ClockNanoseconds, TscHz = vm.Clock.TscHz }, saved, ram);
         return new SnapshotReport(path, length, downtime.Elapsed, total.Elapsed, figures.TotalPages, figures.NonZeroPages, figures.EncodedBytes, disks.Select(d => d.Path).ToList());
@@ -168,9 +169,10 @@ public static class MachineSnapshot
             .AsOfVersion(machineSection.Version);
         CheckLimits(path, machine, options); // the verified file's, in case it changed since
         var clock = (SnapshotClockSection)Sections.Decode(reader, reader.Get(Sections.Clock), typeof(SnapshotClockSection), SnapshotClockSection.CurrentVersion);
-        if (machine.Cpus < 1 || machine.MemoryBytes == 0 || machine.Disks.Count > PcMachine.MaxDisks)
+        if (machine.Cpus < 1 || machine.MemoryBytes == 0 || machine.Disks.Count > PcMachine.MaxDisks
+            || machine.Disks.Count + machine.SharedFolders.Count > PcMachine.MaxVirtioDevices)
         {
-            throw reader.Fail($"the machine section describes a machine this build cannot make ({machine.Cpus} vCPUs, {machine.MemoryBytes >> 20} MiB, {machine.Disks.Count} disks)");
+            throw reader.Fail($"the machine section describes a machine this build cannot make ({machine.Cpus} vCPUs, {machine.MemoryBytes >> 20} MiB, {machine.Disks.Count} disks, {machine.SharedFolders.Count} shared folders)");
         }
 
         var overlays = new List<string>();
@@ -216,6 +218,7 @@ public static class MachineSnapshot
                 disks.Add(new DiskConfig(top, disk.ReadOnly, disk.Cache, format) { Backing = backing, Confinement = backing, Quota = options.Quota });
             }
 
+            var shares = RestoredShares(path, reader, machine, backing);
             try
             {
                 vm = PcMachine.Build(new PcConfig
@@ -231,6 +234,7 @@ public static class MachineSnapshot
                     Disks = disks,
                     NetworkInterfaces = [.. machine.NetworkInterfaces.Select((n, i) => new Net.NetworkInterfaceConfig(n.Tap,
                         Emulator.Devices.VirtioNet.MacAddress.TryParse(n.Mac, out var mac, out string? error) ? mac : throw reader.Fail($"network interface {i}: {error}")))],
+                    SharedFolders = shares,
                     Tier1 = options.Tier1,
                     BootFiles = options.BootFiles,
                 }, loadGuest: false);
@@ -296,6 +300,44 @@ public static class MachineSnapshot
             overlays.ForEach(File.Delete);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The shared folders of a snapshot, each checked like a disk before it is touched (its path
+    /// under <paramref name="backing"/>'s directories, then again on the directory opened) and
+    /// required to exist; a valid tag. Their fids come back with the virtio-9p devices' state.
+    /// </summary>
+    private static List<Emulator.Machine.SharedFolders.SharedFolderConfig> RestoredShares(string path, SnapshotReader reader, SnapshotMachineSection machine, BackingPolicy backing)
+    {
+        var shares = new List<Emulator.Machine.SharedFolders.SharedFolderConfig>();
+        for (int i = 0; i < machine.SharedFolders.Count; i++)
+        {
+            var share = machine.SharedFolders[i];
+            if (share?.Path is not { Length: > 0 } folder || share.MountTag is not { } tag)
+            {
+                throw reader.Fail($"shared folder {i} has no path or tag");
+            }
+
+            if (Emulator.Machine.SharedFolders.SharedFolderConfig.CheckTag(tag) is { } bad)
+            {
+                throw reader.Fail($"shared folder {i}: {bad}");
+            }
+
+            if (!Directory.Exists(folder))
+            {
+                throw reader.Fail($"shared folder {i}: {folder} is missing");
+            }
+
+            // Checked as a disk is, by its real path before it is opened (and again on the directory opened).
+            if (!backing.AllowsDirectory(BackingPolicy.RealDirectory(folder)))
+            {
+                throw new BackingFileRefusedException(path, folder);
+            }
+
+            shares.Add(new Emulator.Machine.SharedFolders.SharedFolderConfig(folder, tag, share.ReadOnly) { Confinement = backing });
+        }
+
+        return shares;
     }
 
     /// <summary>Refuses a machine section that asks for more than <paramref name="options"/> allow (<see cref="SnapshotTooLargeException"/>).</summary>

@@ -34,10 +34,20 @@ public sealed record SnapshotNetworkInterface
     public required string Mac { get; init; }
 }
 
+/// <summary>A shared folder as a snapshot records it (machine section version 3): its fids are in the virtio-9p device's state, by path in the folder.</summary>
+public sealed record SnapshotSharedFolder
+{
+    public required string Path { get; init; }
+
+    public required string MountTag { get; init; }
+
+    public bool ReadOnly { get; init; }
+}
+
 /// <summary>Section "machine" (first in the file): what to build before the state is put in.</summary>
 public sealed record SnapshotMachineSection
 {
-    /// <summary>1: the first version (every field below); 2: <see cref="SnapshotDisk.Format"/>; 3: <see cref="NetworkInterfaces"/> (none before).</summary>
+    /// <summary>1: the first version (every field below); 2: <see cref="SnapshotDisk.Format"/>; 3: <see cref="NetworkInterfaces"/> and <see cref="SharedFolders"/> (none before).</summary>
     public const int CurrentVersion = 3;
 
     public int Version { get; init; } = CurrentVersion;
@@ -61,6 +71,9 @@ public sealed record SnapshotMachineSection
 
     /// <summary>Network interfaces, eth0 first (version 3).</summary>
     public IReadOnlyList<SnapshotNetworkInterface> NetworkInterfaces { get; init; } = [];
+
+    /// <summary>Host folders on virtio-9p devices, after the disks (version 3; none before).</summary>
+    public IReadOnlyList<SnapshotSharedFolder> SharedFolders { get; init; } = [];
 
     /// <summary>
     /// This section as read from a section of <paramref name="sectionVersion"/>, with what that

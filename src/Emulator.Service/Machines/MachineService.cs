@@ -3,6 +3,7 @@ using Emulator.Machine.Block;
 using Emulator.Machine.Boot;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
+using Emulator.Machine.SharedFolders;
 using Emulator.Machine.Telemetry;
 using Emulator.Service.V1;
 using Google.Protobuf;
@@ -116,6 +117,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             string.IsNullOrEmpty(n.Mac) ? Emulator.Devices.VirtioNet.MacAddress.Derive($"{id}/net{i}")
             : Emulator.Devices.VirtioNet.MacAddress.TryParse(n.Mac, out var mac, out string? macError) ? mac
             : throw Failure(StatusCode.InvalidArgument, $"network_interfaces[{i}].mac: {macError}"))).ToList();
+        var shares = r.SharedFolders.Select(AllowedShare).ToList();
 
         await createGate.WaitAsync(cancel).ConfigureAwait(false);
         try
@@ -139,6 +141,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
                     NoReboot = r.NoReboot,
                     Disks = disks,
                     NetworkInterfaces = nics,
+                    SharedFolders = shares,
                     Tier1 = options.Tier1,
                     CpuModel = cpuModel,
                 });
@@ -230,6 +233,36 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         var hosted = new HostedMachine(id, spec, vm, line);
         machines[id] = hosted;
         return hosted;
+    }
+
+    /// <summary>
+    /// A request's shared folder: an absolute path to a directory whose real path lies in the
+    /// allowed directories (checked again on the directory the server opens), and a valid tag.
+    /// </summary>
+    private SharedFolderConfig AllowedShare(SharedFolder share)
+    {
+        if (!Path.IsPathFullyQualified(share.Path))
+        {
+            throw Failure(StatusCode.InvalidArgument, $"shared folder '{share.Path}' must be absolute");
+        }
+
+        if (SharedFolderConfig.CheckTag(share.MountTag) is { } bad)
+        {
+            throw Failure(StatusCode.InvalidArgument, $"shared folder '{share.Path}': {bad}");
+        }
+
+        if (!Directory.Exists(share.Path))
+        {
+            throw Failure(StatusCode.InvalidArgument, $"shared folder '{share.Path}' is not a directory");
+        }
+
+        string real = BackingPolicy.RealDirectory(share.Path);
+        if (!requestFiles.AllowsDirectory(real))
+        {
+            throw Failure(StatusCode.PermissionDenied, $"shared folder '{share.Path}' lies outside the directories this server allows");
+        }
+
+        return new SharedFolderConfig(real, share.MountTag, share.ReadOnly) { Confinement = requestFiles };
     }
 
     /// <summary>A drive spec's format: raw unless it says emucow (machine.proto, Disk.format).</summary>
