@@ -48,6 +48,9 @@ public sealed class WorldCase
 
     public ulong FlagsCompared { get; }
 
+    /// <summary>The FSW bits compared: all but condition codes an x87 instruction of the case left undefined.</summary>
+    public ushort FswCompared { get; init; } = 0xffff;
+
     /// <summary>Permissions of the region's pages: a guard page, the four of the data buffer, a guard page.</summary>
     public PageAccess[] Pages { get; }
 

@@ -161,9 +161,9 @@ public sealed class WorldRunner : IDisposable
             d.Add($"fcw    native {Word(n, X87Image.Fcw):x4}  emulator {Word(e, X87Image.Fcw):x4}");
         }
 
-        if (Word(n, X87Image.Fsw) != Word(e, X87Image.Fsw))
+        if (((Word(n, X87Image.Fsw) ^ Word(e, X87Image.Fsw)) & c.FswCompared) != 0)
         {
-            d.Add($"fsw    native {Word(n, X87Image.Fsw):x4}  emulator {Word(e, X87Image.Fsw):x4}  (C3 C2 C1 C0 = bits 14 10 9 8, TOP = 13-11, flags = 6-0)");
+            d.Add($"fsw    native {Word(n, X87Image.Fsw):x4}  emulator {Word(e, X87Image.Fsw):x4}  (C3 C2 C1 C0 = bits 14 10 9 8, TOP = 13-11, flags = 6-0; compared {c.FswCompared:x4})");
         }
 
         if (n[X87Image.Ftw] != e[X87Image.Ftw])
@@ -218,7 +218,7 @@ public sealed class WorldRunner : IDisposable
             decoder.Decode(out var insn);
             formatter.Format(insn, output);
             string bytes = Convert.ToHexString(code, (int)(ip - ip0), insn.Length).ToLowerInvariant();
-            sb.AppendLine($"    {ip:x5}  {bytes,-30} {output.ToStringAndReset()}");
+            sb.AppendLine($"    {ip:x5}  {bytes,-30} {output.ToStringAndReset(),-40}{MemoryNote(c, insn)}");
         }
 
         sb.AppendLine($"  region pages at 0x{World.RegionAddress:x}: {string.Join(' ', c.Pages.Select(p => p switch { PageAccess.None => "--", PageAccess.Read => "r-", _ => "rw" }))}");
@@ -236,7 +236,19 @@ public sealed class WorldRunner : IDisposable
             sb.AppendLine();
         }
 
-        sb.AppendLine($"    rflags={c.Input.Rflags:x} mxcsr={c.Input.Mxcsr:x8} fcw={BinaryPrimitives.ReadUInt16LittleEndian(c.FxImage()):x4}");
+        var fx = c.FxImage();
+        sb.AppendLine($"    rflags={c.Input.Rflags:x} mxcsr={c.Input.Mxcsr:x8} fcw={BinaryPrimitives.ReadUInt16LittleEndian(fx):x4}");
+        if (fx[X87Image.Ftw] != 0 || BinaryPrimitives.ReadUInt16LittleEndian(fx.AsSpan(X87Image.Fsw)) != 0)
+        {
+            sb.Append($"    fsw={BinaryPrimitives.ReadUInt16LittleEndian(fx.AsSpan(X87Image.Fsw)):x4} ftw={fx[X87Image.Ftw]:x2}");
+            for (int i = 0; i < 8; i++)
+            {
+                sb.Append($" st{i}={F80(fx.AsSpan(X87Image.St + 16 * i, 10))}");
+            }
+
+            sb.AppendLine();
+        }
+
         if (r.Differences.Count > 0)
         {
             sb.AppendLine("  differences (native is the reference):");
@@ -247,6 +259,32 @@ public sealed class WorldRunner : IDisposable
         }
 
         return sb.ToString();
+    }
+
+    /// <summary>The input bytes of an instruction's memory operand (registers at their input values), or nothing.</summary>
+    private static string MemoryNote(WorldCase c, Instruction insn)
+    {
+        if (!Enumerable.Range(0, insn.OpCount).Any(i => insn.GetOpKind(i) == OpKind.Memory) || insn.MemoryBase == Register.None || insn.MemoryBase == Register.RIP)
+        {
+            return "";
+        }
+
+        ulong address = insn.MemoryDisplacement64 + c.Input.Gpr[insn.MemoryBase.GetFullRegister() - Register.RAX];
+        if (insn.MemoryIndex != Register.None)
+        {
+            address += c.Input.Gpr[insn.MemoryIndex.GetFullRegister() - Register.RAX] * (ulong)insn.MemoryIndexScale;
+        }
+
+        if (c.Bitness != 64)
+        {
+            address &= 0xffff_ffff;
+        }
+
+        int size = Math.Min(Math.Max(insn.MemorySize.GetSize(), 1), 16);
+        long offset = (long)(address - World.RegionAddress);
+        return offset >= 0 && offset + size <= World.RegionBytes
+            ? $"; [0x{address:x}] = {Hex(c.Region.AsSpan((int)offset, size))}"
+            : $"; [0x{address:x}]";
     }
 
     private static string Ending(WorldOutcome o) =>

@@ -25,11 +25,36 @@ public sealed class X87Group() : WorldGroup("x87", "x87 arithmetic, compares, lo
         Mnemonic.Fstdw, Mnemonic.Fstsg, Mnemonic.Fnstdw, Mnemonic.Fnstsg,
         Mnemonic.Fsin, Mnemonic.Fcos, Mnemonic.Fsincos, Mnemonic.Fptan, Mnemonic.Fpatan, Mnemonic.F2xm1, Mnemonic.Fyl2x, Mnemonic.Fyl2xp1,
         Mnemonic.Fbld, Mnemonic.Fbstp,
+        Mnemonic.Fstpnce, // D9 D8+i: an undocumented alias that stores without the empty check on AMD, as FSTP elsewhere
+        Mnemonic.Fprem, Mnemonic.Fprem1, // only first, on two finite normal operands (see Build and HostGaps)
+    ];
+
+    private const ushort C0 = 0x100, C1 = 0x200, C2 = 0x400, C3 = 0x4000, AllCodes = C0 | C1 | C2 | C3;
+
+    /// <summary>Instructions that define all four condition codes (SDM Vol. 2A, "FPU Flags Affected").</summary>
+    private static readonly HashSet<Mnemonic> DefineAll =
+    [
+        Mnemonic.Fcom, Mnemonic.Fcomp, Mnemonic.Fcompp, Mnemonic.Fucom, Mnemonic.Fucomp, Mnemonic.Fucompp, Mnemonic.Ficom, Mnemonic.Ficomp,
+        Mnemonic.Ftst, Mnemonic.Fxam, Mnemonic.Fprem, Mnemonic.Fprem1, Mnemonic.Fninit, Mnemonic.Finit,
+    ];
+
+    /// <summary>
+    /// Instructions after which every condition code is undefined: FFREE, FNOP, FNCLEX and the
+    /// stores of the status and control words by the SDM; FCOMI, FUCOMI and FCMOVcc set C1 to 0
+    /// by the SDM, but AMD leaves it unchanged, so it is vendor-defined there.
+    /// </summary>
+    private static readonly HashSet<Mnemonic> UndefineAll =
+    [
+        Mnemonic.Ffree, Mnemonic.Fnop, Mnemonic.Fnclex, Mnemonic.Fclex, Mnemonic.Fnstsw, Mnemonic.Fstsw, Mnemonic.Fnstcw, Mnemonic.Fstcw,
+        Mnemonic.Fcomi, Mnemonic.Fcomip, Mnemonic.Fucomi, Mnemonic.Fucomip,
+        Mnemonic.Fcmovb, Mnemonic.Fcmove, Mnemonic.Fcmovbe, Mnemonic.Fcmovu, Mnemonic.Fcmovnb, Mnemonic.Fcmovne, Mnemonic.Fcmovnbe, Mnemonic.Fcmovnu,
     ];
 
     private static readonly Code[] Codes = [.. Enum.GetValues<Code>().Where(Usable)];
 
     public override string? HostGaps =>
+        "FPREM and FPREM1 only as a case's first instruction on two normal operands: with a NaN result (invalid or NaN operands, " +
+        "stack underflow) AMD leaves C0, C1 and C3 as they were, the emulator clears them (the SDM defines no quotient bits then); " +
         "not compared: FSIN FCOS FSINCOS FPTAN FPATAN F2XM1 FYL2X FYL2XP1 (results differ in the last bits between vendors), " +
         "FBLD FBSTP, FLDENV/FSTENV/FSAVE/FRSTOR (FIP, FDP, FOP), FLDCW (exceptions stay masked)";
 
@@ -91,13 +116,42 @@ public sealed class X87Group() : WorldGroup("x87", "x87 arithmetic, compares, lo
 
         x87[X87Image.Ftw] = tags;
         int n = r.Range(1, 8);
+        ushort undefinedCodes = 0;
+        if (depth >= 2 && Normal(x87, 0) && Normal(x87, 1) && r.Chance(25))
+        {
+            // A remainder whose operands are known good: the quotient bits in C0 C3 C1 and C2 for a partial result.
+            b.TryAdd(Instruction.Create(r.Chance(50) ? Code.Fprem : Code.Fprem1));
+        }
+
         for (int tries = 0; b.Count < n && tries < 20 * n; tries++)
         {
-            TryAdd(b, r.Pick(Codes));
+            var code = r.Pick(Codes);
+            var m = code.Mnemonic();
+            if (m is Mnemonic.Fnstsw or Mnemonic.Fstsw && undefinedCodes != 0)
+            {
+                continue; // it would store undefined condition codes
+            }
+
+            if (!TryAdd(b, code))
+            {
+                continue;
+            }
+
+            undefinedCodes = m == Mnemonic.Wait ? undefinedCodes
+                : DefineAll.Contains(m) ? (ushort)0
+                : UndefineAll.Contains(m) ? AllCodes
+                : (ushort)(C0 | C2 | C3); // the rest: C1 defined, C0 C2 C3 undefined
         }
 
         var c = b.Build();
-        return new WorldCase(c, 64, WorldCase.AllWritable(), WorldCase.RegionAround(c), x87);
+        return new WorldCase(c, 64, WorldCase.AllWritable(), WorldCase.RegionAround(c), x87) { FswCompared = (ushort)~undefinedCodes };
+    }
+
+    /// <summary>Whether ST(i) of the image is a normal number (exponent neither 0 nor all ones, integer bit set).</summary>
+    private static bool Normal(byte[] x87, int i)
+    {
+        int exponent = BinaryPrimitives.ReadUInt16LittleEndian(x87.AsSpan(X87Image.St + 16 * i + 8)) & 0x7fff;
+        return exponent is > 0 and < 0x7fff && (BinaryPrimitives.ReadUInt64LittleEndian(x87.AsSpan(X87Image.St + 16 * i)) >> 63) != 0;
     }
 
     private static bool TryAdd(CaseBuilder b, Code code)
