@@ -31,7 +31,7 @@ public sealed partial class CaseBuilder
     public static bool CanBuild(Code code, int bitness = 64)
     {
         var info = code.ToOpCode();
-        if (!info.IsInstruction || info.Encoding != EncodingKind.Legacy || !(bitness == 64 ? info.Mode64 : info.Mode32))
+        if (!info.IsInstruction || info.Encoding != EncodingKind.Legacy || !(bitness switch { 64 => info.Mode64, 32 => info.Mode32, _ => info.Mode16 }))
         {
             return false;
         }
@@ -204,7 +204,7 @@ public sealed partial class CaseBuilder
             case Mnemonic.Cmpxchg8b or Mnemonic.Cmpxchg16b when R.Chance(50):
                 var m = ops[0].Mem;
                 bool wide = mnemonic == Mnemonic.Cmpxchg16b;
-                var high = new MemoryOperand(m.Base, m.Index, m.Scale, m.Displacement + (wide ? 8 : 4), Bitness == 64 ? DisplSize(m.Displacement + (wide ? 8 : 4)) : DisplSize32(m.Displacement + 4));
+                var high = new MemoryOperand(m.Base, m.Index, m.Scale, m.Displacement + (wide ? 8 : 4), DisplSizeFor(m.Displacement + (wide ? 8 : 4)));
                 setup[nSetup++] = Instruction.Create(wide ? Code.Mov_r64_rm64 : Code.Mov_r32_rm32, wide ? Register.RAX : Register.EAX, m);
                 setup[nSetup++] = Instruction.Create(wide ? Code.Mov_r64_rm64 : Code.Mov_r32_rm32, wide ? Register.RDX : Register.EDX, high);
                 break;

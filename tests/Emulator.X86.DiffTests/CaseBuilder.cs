@@ -26,6 +26,9 @@ public sealed partial class CaseBuilder
     private static readonly Register[] BaseChoices32 = [Register.RBX, Register.RBX, Register.RBP, Register.RDI];
     private static readonly Register[] IndexChoices32 = [Register.RSI];
 
+    // 16-bit addressing: [bx], [bp], [si] or [di] plus a displacement, no index.
+    private static readonly Register[] BaseChoices16 = [Register.RBX, Register.RBX, Register.RBP, Register.RSI, Register.RDI];
+
     private readonly List<Instruction> instructions = [];
     private readonly ByteWriter writer = new();
     private readonly Encoder encoder;
@@ -33,7 +36,8 @@ public sealed partial class CaseBuilder
     private readonly Register[] xmms;
     private RflagsBits undefined;
 
-    /// <param name="bitness">64, or 32 for compatibility-mode code (eight registers, upper halves zero, 32-bit addresses).</param>
+    /// <param name="bitness">64, or 32 for compatibility-mode code (eight registers, upper halves zero, 32-bit addresses), or 16
+    /// (16-bit addresses; <paramref name="dataAddress"/> is then the buffer's offset in the data segment).</param>
     public CaseBuilder(string group, ulong seed, long index, ulong dataAddress, int bitness = 64)
     {
         Group = group;
@@ -63,9 +67,9 @@ public sealed partial class CaseBuilder
         // DAZ and sticky exception flags.
         Input.Mxcsr = 0x1f80u | (uint)R.Below(4) << 13 | (R.Chance(25) ? 0x8000u : 0) | (R.Chance(25) ? 0x40u : 0) | (R.Chance(30) ? (uint)R.Below(64) : 0);
 
-        Base = R.Pick(bitness == 64 ? BaseChoices : BaseChoices32);
+        Base = R.Pick(bitness switch { 64 => BaseChoices, 32 => BaseChoices32, _ => BaseChoices16 });
         Input.Gpr[Base - Register.RAX] = dataAddress + BaseOffset;
-        IndexReg = R.Chance(40) ? R.Pick(bitness == 64 ? IndexChoices : IndexChoices32) : Register.None;
+        IndexReg = bitness != 16 && R.Chance(40) ? R.Pick(bitness == 64 ? IndexChoices : IndexChoices32) : Register.None;
         if (IndexReg != Register.None)
         {
             IndexValue = R.Below(64);
@@ -218,10 +222,19 @@ public sealed partial class CaseBuilder
 
     /// <summary>[Base + index * scale + disp], with 32-bit registers in 32-bit code.</summary>
     public MemoryOperand At(long disp, Register index = Register.None, int scale = 1) =>
-        new(Address(Base), Address(index), scale, Bitness == 64 ? disp : (int)disp, Bitness == 64 ? DisplSize(disp) : DisplSize32(disp));
+        new(Address(Base), Address(index), scale, Bitness == 64 ? disp : (int)disp, DisplSizeFor(disp));
+
+    /// <summary>Iced's displacement size for this builder's addressing.</summary>
+    public int DisplSizeFor(long disp) => Bitness switch
+    {
+        64 => DisplSize(disp),
+        32 => DisplSize32(disp),
+        _ => disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 2,
+    };
 
     /// <summary>A 64-bit register as an address register of this builder's code.</summary>
-    public Register Address(Register full) => full == Register.None || Bitness == 64 ? full : full - Register.RAX + Register.EAX;
+    public Register Address(Register full) => full == Register.None || Bitness == 64 ? full
+        : Bitness == 32 ? full - Register.RAX + Register.EAX : full - Register.RAX + Register.AX;
 
     /// <summary>Iced's displacement size for 64-bit addressing: 0, 1 (disp8) or 8 (disp32 sign-extended to 64 bits).</summary>
     public static int DisplSize(long disp) => disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 8;

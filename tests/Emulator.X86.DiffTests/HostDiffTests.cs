@@ -6,7 +6,7 @@ namespace Emulator.X86.DiffTests;
 
 /// <summary>
 /// One test per instruction group: a fixed number of generated cases (200,000 in all, and
-/// 110,000 more in the paged world: faults, 32-bit code, x87),
+/// 240,000 more in the paged world: faults, 32- and 16-bit code, x87),
 /// each run on the host CPU and on the emulator. The seed is fixed unless EMU_DIFF_SEED is set;
 /// a failure lists the first cases that differ with the command that replays each.
 /// </summary>
@@ -41,7 +41,7 @@ public sealed class HostDiffTests(ITestOutputHelper output)
 
     /// <summary>Code that faults at CPL 3 with paging: vector, error code, CR2, saved RIP, registers and memory against the host's.</summary>
     [HostRunnerFact]
-    public void Faults() => RunWorld("fault", 40_000);
+    public void Faults() => RunWorld("fault", 80_000);
 
     /// <summary>The alu, shift, muldiv, bit and flow groups assembled for 32-bit code, in compatibility mode.</summary>
     [HostRunnerFact]
@@ -49,13 +49,23 @@ public sealed class HostDiffTests(ITestOutputHelper output)
     {
         foreach (var name in new[] { "alu32", "shift32", "muldiv32", "bit32", "flow32" })
         {
-            RunWorld(name, 8_000);
+            RunWorld(name, 12_000);
+        }
+    }
+
+    /// <summary>The alu, shift, muldiv and bit groups assembled for 16-bit code, in a 16-bit code segment.</summary>
+    [HostRunnerFact]
+    public void CodeSegment16()
+    {
+        foreach (var name in new[] { "alu16", "shift16", "muldiv16", "bit16" })
+        {
+            RunWorld(name, 10_000);
         }
     }
 
     /// <summary>x87 arithmetic under random rounding and precision control against the host's x87.</summary>
     [HostRunnerFact]
-    public void X87() => RunWorld("x87", 30_000);
+    public void X87() => RunWorld("x87", 60_000);
 
     private void RunWorld(string name, int cases)
     {

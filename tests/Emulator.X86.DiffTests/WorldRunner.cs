@@ -277,7 +277,7 @@ public sealed class WorldRunner : IDisposable
 
         if (c.Bitness != 64)
         {
-            address &= 0xffff_ffff;
+            address = c.Bitness == 32 ? address & 0xffff_ffff : (address & 0xffff) + World.Data16Base;
         }
 
         int size = Math.Min(Math.Max(insn.MemorySize.GetSize(), 1), 16);
