@@ -178,6 +178,9 @@ public sealed partial class CaseBuilder
                 }
 
                 break;
+            case Mnemonic.Aam when ops[0].Imm == 0:
+                ops[0].Imm = R.Range(1, 255); // AAM 0 is #DE, and the cases here must not fault (32- and 16-bit code only)
+                break;
             case Mnemonic.Cmpps or Mnemonic.Cmppd or Mnemonic.Cmpss or Mnemonic.Cmpsd when ops.Length == 3:
                 ops[2].Imm &= 7; // legacy SSE compares define predicates 0-7 only
                 break;
