@@ -47,13 +47,15 @@ public sealed unsafe partial class Cpu
         int second = S.ExceptionVector;
         uint secondCode = S.ExceptionErrorCode;
         S.ExceptionVector = -1;
-        if (first == Vector.DF)
+        if (first == Vector.DF && !software)
         {
             return DeliveryResult.TripleFault;
         }
 
-        bool doubleFault = (IsContributory(first) && IsContributory(second))
-            || (first == Vector.PF && (second == Vector.PF || IsContributory(second)));
+        // Only an exception can turn into a double fault: INT n with n = 14 refused by its gate is
+        // #GP, as for any other n (SDM Vol. 3A 6.15, interrupt 8: the classes of Table 6-4 are of exceptions).
+        bool doubleFault = !software && ((IsContributory(first) && IsContributory(second))
+            || (first == Vector.PF && (second == Vector.PF || IsContributory(second))));
         if (doubleFault)
         {
             if (Deliver(Vector.DF, 0, false, false, faultRip))

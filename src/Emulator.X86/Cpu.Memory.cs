@@ -57,7 +57,7 @@ public sealed unsafe partial class Cpu
     public bool ProbeWrite(ulong la, int size)
     {
         ulong last = la + (ulong)size - 1;
-        return ProbeWritePage(la) && ((last & ~PageMask) == (la & ~PageMask) || ProbeWritePage(last & ~PageMask));
+        return CanonicalAccess(la, size) && ProbeWritePage(la) && ((last & ~PageMask) == (la & ~PageMask) || ProbeWritePage(last & ~PageMask));
     }
 
     private bool ProbeWritePage(ulong la) => Tlb.EntryFor(la).WriteTag == (la & ~PageMask) || Translate(la, Access.Write, out _);
@@ -139,6 +139,11 @@ public sealed unsafe partial class Cpu
         value = 0;
         if ((la & PageMask) > PageSize - (ulong)size)
         {
+            if (!CanonicalAccess(la, size))
+            {
+                return false;
+            }
+
             // Crosses a page: byte by byte, so each page is translated and checked (SDM Vol. 3A 4.7).
             for (int i = 0; i < size; i++)
             {
@@ -181,7 +186,7 @@ public sealed unsafe partial class Cpu
         {
             // Check both pages before writing anything, so a fault leaves memory unchanged.
             ulong second = (la + (ulong)size) & ~PageMask;
-            if (!Translate(la, Access.Write, out _) || !Translate(second, Access.Write, out _))
+            if (!CanonicalAccess(la, size) || !Translate(la, Access.Write, out _) || !Translate(second, Access.Write, out _))
             {
                 return false;
             }
@@ -290,11 +295,38 @@ public sealed unsafe partial class Cpu
     }
 
     /// <summary>
+    /// An access that crosses a page is checked whole for canonical addresses before either page
+    /// is walked (SDM Vol. 3A 3.3.7.1): the last byte of one that starts just below the canonical
+    /// gap is non-canonical, #GP(0), even when its first page is not present. False: #GP recorded.
+    /// </summary>
+    private bool CanonicalAccess(ulong la, int size)
+    {
+        if ((S.Efer & (1 << 10)) == 0 || (IsCanonical(la) && IsCanonical(la + (ulong)size - 1)))
+        {
+            return true;
+        }
+
+        RaiseException(Vector.GP, 0);
+        return false;
+    }
+
+    /// <summary>
     /// Linear to physical: the linear address itself without paging (CR0.PG = 0), else the page
     /// walk for the current privilege level. False: #PF recorded.
     /// </summary>
     private bool Translate(ulong la, Access access, out ulong pa)
     {
+        // In 64-bit mode a linear address must be canonical (SDM Vol. 3A 3.3.7.1): #GP(0) before
+        // any page walk. Only the slow path gets here, and that suffices: no TLB entry is ever
+        // filled for a non-canonical page, so such an address never hits. (A stack reference
+        // raises #SS(0) on hardware; this check cannot tell the segment and raises #GP(0).)
+        if ((S.Efer & (1 << 10)) != 0 && !IsCanonical(la))
+        {
+            RaiseException(Vector.GP, 0);
+            pa = 0;
+            return false;
+        }
+
         if ((S.Cr0 & (1UL << 31)) == 0)
         {
             pa = (S.Efer & (1 << 10)) != 0 ? la : la & 0xffff_ffff;

@@ -28,10 +28,10 @@ public sealed partial class CaseBuilder
     }
 
     /// <summary>Whether this builder can make every operand of <paramref name="code"/>.</summary>
-    public static bool CanBuild(Code code)
+    public static bool CanBuild(Code code, int bitness = 64)
     {
         var info = code.ToOpCode();
-        if (!info.IsInstruction || info.Encoding != EncodingKind.Legacy || !info.Mode64)
+        if (!info.IsInstruction || info.Encoding != EncodingKind.Legacy || !(bitness switch { 64 => info.Mode64, 32 => info.Mode32, _ => info.Mode16 }))
         {
             return false;
         }
@@ -178,6 +178,9 @@ public sealed partial class CaseBuilder
                 }
 
                 break;
+            case Mnemonic.Aam when ops[0].Imm == 0:
+                ops[0].Imm = R.Range(1, 255); // AAM 0 is #DE, and the cases here must not fault (32- and 16-bit code only)
+                break;
             case Mnemonic.Cmpps or Mnemonic.Cmppd or Mnemonic.Cmpss or Mnemonic.Cmpsd when ops.Length == 3:
                 ops[2].Imm &= 7; // legacy SSE compares define predicates 0-7 only
                 break;
@@ -204,7 +207,7 @@ public sealed partial class CaseBuilder
             case Mnemonic.Cmpxchg8b or Mnemonic.Cmpxchg16b when R.Chance(50):
                 var m = ops[0].Mem;
                 bool wide = mnemonic == Mnemonic.Cmpxchg16b;
-                var high = new MemoryOperand(m.Base, m.Index, m.Scale, m.Displacement + (wide ? 8 : 4), DisplSize(m.Displacement + (wide ? 8 : 4)));
+                var high = new MemoryOperand(m.Base, m.Index, m.Scale, m.Displacement + (wide ? 8 : 4), DisplSizeFor(m.Displacement + (wide ? 8 : 4)));
                 setup[nSetup++] = Instruction.Create(wide ? Code.Mov_r64_rm64 : Code.Mov_r32_rm32, wide ? Register.RAX : Register.EAX, m);
                 setup[nSetup++] = Instruction.Create(wide ? Code.Mov_r64_rm64 : Code.Mov_r32_rm32, wide ? Register.RDX : Register.EDX, high);
                 break;

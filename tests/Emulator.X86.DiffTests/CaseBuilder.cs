@@ -22,6 +22,13 @@ public sealed partial class CaseBuilder
     private static readonly Register[] BaseChoices = [Register.R15, Register.R15, Register.R15, Register.RBX, Register.RBP, Register.R12, Register.R13];
     private static readonly Register[] IndexChoices = [Register.R14, Register.R11, Register.R10];
 
+    // 32-bit code has eight registers: one base, one index, the rest free.
+    private static readonly Register[] BaseChoices32 = [Register.RBX, Register.RBX, Register.RBP, Register.RDI];
+    private static readonly Register[] IndexChoices32 = [Register.RSI];
+
+    // 16-bit addressing: [bx], [bp], [si] or [di] plus a displacement, no index.
+    private static readonly Register[] BaseChoices16 = [Register.RBX, Register.RBX, Register.RBP, Register.RSI, Register.RDI];
+
     private readonly List<Instruction> instructions = [];
     private readonly ByteWriter writer = new();
     private readonly Encoder encoder;
@@ -29,14 +36,17 @@ public sealed partial class CaseBuilder
     private readonly Register[] xmms;
     private RflagsBits undefined;
 
-    public CaseBuilder(string group, ulong seed, long index, ulong dataAddress)
+    /// <param name="bitness">64, or 32 for compatibility-mode code (eight registers, upper halves zero, 32-bit addresses), or 16
+    /// (16-bit addresses; <paramref name="dataAddress"/> is then the buffer's offset in the data segment).</param>
+    public CaseBuilder(string group, ulong seed, long index, ulong dataAddress, int bitness = 64)
     {
         Group = group;
         Seed = seed;
         Index = index;
         DataAddress = dataAddress;
+        Bitness = bitness;
         R = Rng.ForCase(seed, group, index);
-        encoder = Encoder.Create(64, writer);
+        encoder = Encoder.Create(bitness, writer);
 
         Data = new byte[HostCpu.DataSize];
         R.Fill(Data);
@@ -44,6 +54,10 @@ public sealed partial class CaseBuilder
         {
             Input.Gpr[i] = Values.Gpr(R);
             Values.Xmm(R, Input.Xmm.AsSpan(2 * i, 2));
+            if (bitness != 64)
+            {
+                Input.Gpr[i] &= 0xffff_ffff;
+            }
         }
 
         // Arithmetic flags and DF at random; never TF or AC, which would trap on the host.
@@ -53,9 +67,9 @@ public sealed partial class CaseBuilder
         // DAZ and sticky exception flags.
         Input.Mxcsr = 0x1f80u | (uint)R.Below(4) << 13 | (R.Chance(25) ? 0x8000u : 0) | (R.Chance(25) ? 0x40u : 0) | (R.Chance(30) ? (uint)R.Below(64) : 0);
 
-        Base = R.Pick(BaseChoices);
+        Base = R.Pick(bitness switch { 64 => BaseChoices, 32 => BaseChoices32, _ => BaseChoices16 });
         Input.Gpr[Base - Register.RAX] = dataAddress + BaseOffset;
-        IndexReg = R.Chance(40) ? R.Pick(IndexChoices) : Register.None;
+        IndexReg = bitness != 16 && R.Chance(40) ? R.Pick(bitness == 64 ? IndexChoices : IndexChoices32) : Register.None;
         if (IndexReg != Register.None)
         {
             IndexValue = R.Below(64);
@@ -64,7 +78,7 @@ public sealed partial class CaseBuilder
 
         // Most cases work on a few registers, so instructions feed each other.
         var free = new List<Register>();
-        for (var r = Register.RAX; r <= Register.R15; r++)
+        for (var r = Register.RAX; r <= (bitness == 64 ? Register.R15 : Register.RDI); r++)
         {
             if (!IsReserved(r))
             {
@@ -88,6 +102,9 @@ public sealed partial class CaseBuilder
 
     public ulong DataAddress { get; }
 
+    /// <summary>64, or 32 for compatibility-mode code.</summary>
+    public int Bitness { get; }
+
     public MachineState Input { get; } = new();
 
     public byte[] Data { get; }
@@ -108,10 +125,10 @@ public sealed partial class CaseBuilder
     /// <summary>Restricts memory operands to a base register with no index (for groups whose instructions use the index registers implicitly).</summary>
     public void UseBaseOnly(Register baseReg)
     {
-        Input.Gpr[Base - Register.RAX] = Values.Gpr(R);
+        Input.Gpr[Base - Register.RAX] = Values.Gpr(R) & (Bitness == 64 ? ulong.MaxValue : 0xffff_ffff);
         if (IndexReg != Register.None)
         {
-            Input.Gpr[IndexReg - Register.RAX] = Values.Gpr(R);
+            Input.Gpr[IndexReg - Register.RAX] = Values.Gpr(R) & (Bitness == 64 ? ulong.MaxValue : 0xffff_ffff);
         }
 
         Base = baseReg;
@@ -130,7 +147,7 @@ public sealed partial class CaseBuilder
         Reserved = full;
         if (gprs.All(IsReserved))
         {
-            gprs[0] = Enumerable.Range(0, 16).Select(i => Register.RAX + i).First(r => !IsReserved(r));
+            gprs[0] = Enumerable.Range(0, Bitness == 64 ? 16 : 8).Select(i => Register.RAX + i).First(r => !IsReserved(r));
         }
     }
 
@@ -155,7 +172,7 @@ public sealed partial class CaseBuilder
     /// <summary>A random writable general register of <paramref name="bits"/> bits (8-bit may be AH-BH).</summary>
     public Register Gpr(int bits, bool allowHigh8 = true)
     {
-        while (true)
+        for (int tries = 0; ; tries++)
         {
             var full = R.Pick(gprs);
             if (IsReserved(full))
@@ -164,6 +181,17 @@ public sealed partial class CaseBuilder
             }
 
             int n = full - Register.RAX;
+            if (bits == 8 && Bitness != 64 && n >= 4)
+            {
+                // SPL-DIL need a REX prefix: 32-bit code has only AL-BL and AH-BH.
+                if (tries < 8)
+                {
+                    continue;
+                }
+
+                n = Enumerable.Range(0, 4).First(i => !IsReserved(Register.RAX + i));
+            }
+
             return bits switch
             {
                 8 when n < 4 && allowHigh8 && R.Chance(30) => Register.AH + n,
@@ -189,15 +217,38 @@ public sealed partial class CaseBuilder
         int scale = indexed ? 1 << R.Below(4) : 1;
 
         long disp = offset - BaseOffset - (indexed ? (long)IndexValue * scale : 0);
-        return new MemoryOperand(Base, indexed ? IndexReg : Register.None, scale, disp, DisplSize(disp));
+        return At(disp, indexed ? IndexReg : Register.None, scale);
     }
+
+    /// <summary>[Base + index * scale + disp], with 32-bit registers in 32-bit code.</summary>
+    public MemoryOperand At(long disp, Register index = Register.None, int scale = 1) =>
+        new(Address(Base), Address(index), scale, Bitness == 64 ? disp : (int)disp, DisplSizeFor(disp));
+
+    /// <summary>Iced's displacement size for this builder's addressing.</summary>
+    public int DisplSizeFor(long disp) => Bitness switch
+    {
+        64 => DisplSize(disp),
+        32 => DisplSize32(disp),
+        _ => disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 2,
+    };
+
+    /// <summary>A 64-bit register as an address register of this builder's code.</summary>
+    public Register Address(Register full) => full == Register.None || Bitness == 64 ? full
+        : Bitness == 32 ? full - Register.RAX + Register.EAX : full - Register.RAX + Register.AX;
 
     /// <summary>Iced's displacement size for 64-bit addressing: 0, 1 (disp8) or 8 (disp32 sign-extended to 64 bits).</summary>
     public static int DisplSize(long disp) => disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 8;
 
+    /// <summary>The same for 32-bit addressing: 0, 1 or 4.</summary>
+    public static int DisplSize32(long disp) => disp == 0 ? 0 : disp is >= sbyte.MinValue and <= sbyte.MaxValue ? 1 : 4;
+
     /// <summary>The offset in the data buffer that a memory operand of this builder addresses (index and base at their input values).</summary>
     public long OffsetOf(in Instruction insn) =>
         (long)insn.MemoryDisplacement64 + (insn.MemoryIndex == Register.None ? 0 : (long)IndexValue * insn.MemoryIndexScale) + BaseOffset;
+
+    /// <summary>The offset in the data buffer that <paramref name="m"/> (made by <see cref="Mem"/>) addresses.</summary>
+    public long OffsetOfOperand(in MemoryOperand m) =>
+        m.Displacement + (m.Index == Register.None ? 0 : (long)IndexValue * m.Scale) + BaseOffset;
 
     private void SeedMemory(int offset, int size, bool vector)
     {

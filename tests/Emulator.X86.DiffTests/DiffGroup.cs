@@ -8,7 +8,7 @@ public abstract class DiffGroup
     private static readonly Lazy<IReadOnlyList<DiffGroup>> AllGroups = new(() =>
     [
         new CodeGroup("alu", "integer ALU, moves, cmovcc, setcc", AluCodes),
-        new CodeGroup("shift", "shifts and rotates", c => Is(c, Mnemonic.Shl, Mnemonic.Shr, Mnemonic.Sar, Mnemonic.Rol, Mnemonic.Ror, Mnemonic.Rcl, Mnemonic.Rcr, Mnemonic.Shld, Mnemonic.Shrd)),
+        new CodeGroup("shift", "shifts and rotates", ShiftCodes),
         new MulDivGroup(),
         new CodeGroup("bit", "bit tests and scans, counts, byte swaps, cmovcc, setcc", BitCodes),
         new StringGroup(),
@@ -18,10 +18,11 @@ public abstract class DiffGroup
         new FlowGroup(),
     ]);
 
-    protected DiffGroup(string name, string title)
+    protected DiffGroup(string name, string title, int bitness = 64)
     {
         Name = name;
         Title = title;
+        Bitness = bitness;
     }
 
     public static IReadOnlyList<DiffGroup> All => AllGroups.Value;
@@ -29,6 +30,9 @@ public abstract class DiffGroup
     public string Name { get; }
 
     public string Title { get; }
+
+    /// <summary>64, or 32 for a group of compatibility-mode code (run by <see cref="WorldRunner"/> only: the host runs it in a child process).</summary>
+    public int Bitness { get; }
 
     /// <summary>Why the host cannot run (part of) this group, or null.</summary>
     public virtual string? HostGaps => null;
@@ -43,7 +47,7 @@ public abstract class DiffGroup
 
     public DiffCase Build(ulong seed, long index, ulong dataAddress)
     {
-        var b = new CaseBuilder(Name, seed, index, dataAddress);
+        var b = new CaseBuilder(Name, seed, index, dataAddress, Bitness);
         Generate(b);
         return b.Build();
     }
@@ -62,14 +66,18 @@ public abstract class DiffGroup
         Mnemonic.Sets, Mnemonic.Setns, Mnemonic.Setp, Mnemonic.Setnp, Mnemonic.Setl, Mnemonic.Setge, Mnemonic.Setle, Mnemonic.Setg,
     ];
 
+    internal static bool ShiftCodes(Code c) => Is(c, Mnemonic.Shl, Mnemonic.Shr, Mnemonic.Sar, Mnemonic.Rol, Mnemonic.Ror, Mnemonic.Rcl, Mnemonic.Rcr, Mnemonic.Shld, Mnemonic.Shrd);
+
     internal static bool AluCodes(Code c) =>
         Is(c, Mnemonic.Add, Mnemonic.Adc, Mnemonic.Sub, Mnemonic.Sbb, Mnemonic.Cmp, Mnemonic.And, Mnemonic.Or, Mnemonic.Xor, Mnemonic.Test,
             Mnemonic.Inc, Mnemonic.Dec, Mnemonic.Neg, Mnemonic.Not, Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Lea,
             Mnemonic.Clc, Mnemonic.Stc, Mnemonic.Cmc)
         || c == Code.Movsxd_r64_rm32 // MOVSXD without REX.W is discouraged by the SDM and differs between vendors
+        || Is(c, Mnemonic.Arpl) // opcode 63 outside 64-bit mode
+        || Is(c, Mnemonic.Daa, Mnemonic.Das, Mnemonic.Aaa, Mnemonic.Aas, Mnemonic.Aam, Mnemonic.Aad) // BCD adjusts outside 64-bit mode
         || Is(c, Cmovcc) || Is(c, Setcc);
 
-    private static bool BitCodes(Code c) =>
+    internal static bool BitCodes(Code c) =>
         Is(c, Mnemonic.Bt, Mnemonic.Bts, Mnemonic.Btr, Mnemonic.Btc, Mnemonic.Bsf, Mnemonic.Bsr, Mnemonic.Tzcnt, Mnemonic.Lzcnt,
             Mnemonic.Popcnt, Mnemonic.Movbe)
         || (c.Mnemonic() == Mnemonic.Bswap && c != Code.Bswap_r16) // BSWAP r16 is undefined
@@ -113,11 +121,11 @@ public class CodeGroup : DiffGroup
     private readonly bool alignVectorMemory;
     private readonly string? gaps;
 
-    public CodeGroup(string name, string title, Func<Code, bool> select, bool alignVectorMemory = false)
-        : base(name, title)
+    public CodeGroup(string name, string title, Func<Code, bool> select, bool alignVectorMemory = false, int bitness = 64)
+        : base(name, title, bitness)
     {
         this.alignVectorMemory = alignVectorMemory;
-        var all = Enum.GetValues<Code>().Where(c => c != Code.INVALID && CaseBuilder.CanBuild(c) && select(c)).ToList();
+        var all = Enum.GetValues<Code>().Where(c => c != Code.INVALID && CaseBuilder.CanBuild(c, bitness) && select(c)).ToList();
         Codes = [.. all.Where(c => !HostFeatures.Missing(c).Any())];
         var missing = all.SelectMany(HostFeatures.Missing).Distinct().ToList();
         gaps = missing.Count == 0 ? null : $"host lacks {string.Join(", ", missing)}: skipping {all.Count - Codes.Count} of {all.Count} forms";

@@ -10,15 +10,22 @@ namespace Emulator.X86.DiffTests;
 /// forward jumps may follow the loop. Branches are rel32 forms, whose length does not depend on
 /// the distance, and stay inside the case's code.
 /// </summary>
-public sealed class FlowGroup() : DiffGroup("flow", "conditional branches and counted loops between ALU instructions")
+public sealed class FlowGroup(int bitness = 64)
+    : DiffGroup(bitness == 64 ? "flow" : $"flow{bitness}", "conditional branches and counted loops between ALU instructions", bitness)
 {
-    private static readonly Code[] Alu = [.. Enum.GetValues<Code>().Where(c => c != Code.INVALID && CaseBuilder.CanBuild(c) && AluCodes(c))];
+    private readonly Code[] alu = [.. Enum.GetValues<Code>().Where(c => c != Code.INVALID && CaseBuilder.CanBuild(c, bitness) && AluCodes(c))];
 
-    private static readonly Code[] Jcc =
-    [
-        Code.Jo_rel32_64, Code.Jno_rel32_64, Code.Jb_rel32_64, Code.Jae_rel32_64, Code.Je_rel32_64, Code.Jne_rel32_64, Code.Jbe_rel32_64, Code.Ja_rel32_64,
-        Code.Js_rel32_64, Code.Jns_rel32_64, Code.Jp_rel32_64, Code.Jnp_rel32_64, Code.Jl_rel32_64, Code.Jge_rel32_64, Code.Jle_rel32_64, Code.Jg_rel32_64,
-    ];
+    private readonly Code[] jcc = bitness == 64
+        ?
+        [
+            Code.Jo_rel32_64, Code.Jno_rel32_64, Code.Jb_rel32_64, Code.Jae_rel32_64, Code.Je_rel32_64, Code.Jne_rel32_64, Code.Jbe_rel32_64, Code.Ja_rel32_64,
+            Code.Js_rel32_64, Code.Jns_rel32_64, Code.Jp_rel32_64, Code.Jnp_rel32_64, Code.Jl_rel32_64, Code.Jge_rel32_64, Code.Jle_rel32_64, Code.Jg_rel32_64,
+        ]
+        :
+        [
+            Code.Jo_rel32_32, Code.Jno_rel32_32, Code.Jb_rel32_32, Code.Jae_rel32_32, Code.Je_rel32_32, Code.Jne_rel32_32, Code.Jbe_rel32_32, Code.Ja_rel32_32,
+            Code.Js_rel32_32, Code.Jns_rel32_32, Code.Jp_rel32_32, Code.Jnp_rel32_32, Code.Jl_rel32_32, Code.Jge_rel32_32, Code.Jle_rel32_32, Code.Jg_rel32_32,
+        ];
 
     private const int BranchLength = 6; // 0F 8x rel32
 
@@ -34,7 +41,7 @@ public sealed class FlowGroup() : DiffGroup("flow", "conditional branches and co
         Body(b, b.R.Range(1, 6));
         b.TryAdd(Instruction.Create(Code.Dec_rm32, Register.ECX));
         int back = Bytes(b, head, b.Count) + BranchLength;
-        b.TryAdd(Instruction.CreateBranch(Code.Jne_rel32_64, EmulatorCpu.CodeAddress + BranchLength - (ulong)back));
+        b.TryAdd(Instruction.CreateBranch(jcc[5], Target(BranchLength - (long)back)));
 
         // After the loop, sometimes more of the same.
         if (b.R.Chance(50))
@@ -44,7 +51,7 @@ public sealed class FlowGroup() : DiffGroup("flow", "conditional branches and co
     }
 
     /// <summary>Appends <paramref name="n"/> ALU instructions, with a forward jump over the next 1-3 of them now and then.</summary>
-    private static void Body(CaseBuilder b, int n)
+    private void Body(CaseBuilder b, int n)
     {
         int added = 0;
         for (int tries = 0; added < n && tries < 20 * n; tries++)
@@ -55,7 +62,7 @@ public sealed class FlowGroup() : DiffGroup("flow", "conditional branches and co
                 continue;
             }
 
-            if (b.TryAddCode(b.R.Pick(Alu)))
+            if (b.TryAddCode(b.R.Pick(alu)))
             {
                 added++;
             }
@@ -66,12 +73,12 @@ public sealed class FlowGroup() : DiffGroup("flow", "conditional branches and co
     /// A Jcc over the next 1-<paramref name="most"/> instructions (added here); the flags undefined
     /// after them are those undefined either way. Returns how many were skipped, or null.
     /// </summary>
-    private static int? ForwardJump(CaseBuilder b, int most)
+    private int? ForwardJump(CaseBuilder b, int most)
     {
         var before = b.Undefined;
         int at = b.Count;
-        var jcc = b.R.Pick(Jcc);
-        if (!b.TryAdd(Instruction.CreateBranch(jcc, EmulatorCpu.CodeAddress)))
+        var branch = b.R.Pick(jcc);
+        if (!b.TryAdd(Instruction.CreateBranch(branch, EmulatorCpu.CodeAddress)))
         {
             return null;
         }
@@ -80,16 +87,19 @@ public sealed class FlowGroup() : DiffGroup("flow", "conditional branches and co
         int want = b.R.Range(1, most);
         for (int tries = 0; skipped < want && tries < 20 * want; tries++)
         {
-            if (b.TryAddCode(b.R.Pick(Alu)))
+            if (b.TryAddCode(b.R.Pick(alu)))
             {
                 skipped++;
             }
         }
 
-        b.ReplaceAt(at, Instruction.CreateBranch(jcc, EmulatorCpu.CodeAddress + BranchLength + (ulong)Bytes(b, at + 1, b.Count)));
+        b.ReplaceAt(at, Instruction.CreateBranch(branch, Target(BranchLength + (long)Bytes(b, at + 1, b.Count))));
         b.Undefined |= before;
         return skipped;
     }
+
+    /// <summary>The branch target <paramref name="delta"/> bytes after the start of the code (CaseBuilder encodes at EmulatorCpu.CodeAddress).</summary>
+    private static ulong Target(long delta) => EmulatorCpu.CodeAddress + (ulong)delta;
 
     private static int Bytes(CaseBuilder b, int from, int to)
     {

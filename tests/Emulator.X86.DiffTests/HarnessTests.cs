@@ -72,6 +72,53 @@ public sealed class HarnessTests
         }
     }
 
+    /// <summary>The host runner reports a fault's vector, error code, CR2 and RIP as the CPU raised them, and the emulator's world agrees.</summary>
+    [HostRunnerFact]
+    public void HostRunnerReportsFaultsAsTheCpuRaisesThem()
+    {
+        using var runner = new WorldRunner();
+        var ud2 = runner.RunCase(WorldCaseOf(Assemble(a => a.ud2()), WorldCase.AllWritable()));
+        Assert.True(ud2.Passed, WorldRunner.Describe(ud2));
+        Assert.Equal((Vector.UD, World.CodeAddress, World.UserCs64), (ud2.Native.Vector, ud2.Native.Rip, ud2.Native.Cs));
+
+        // A 4-byte store two bytes before a not-present page: #PF(U|W), CR2 the page, nothing written.
+        var pages = WorldCase.AllWritable();
+        pages[^1] = PageAccess.None;
+        var store = runner.RunCase(WorldCaseOf(Assemble(a => a.mov(__dword_ptr[r15 - 2], eax)), pages, r15: World.RegionAddress + World.RegionBytes - 0x1000));
+        Assert.True(store.Passed, WorldRunner.Describe(store));
+        Assert.Equal(Vector.PF, store.Native.Vector);
+        Assert.Equal(6UL, store.Native.ErrorCode);
+        Assert.Equal(World.RegionAddress + World.RegionBytes - 0x1000, store.Native.Cr2);
+        Assert.Equal(store.Case.Region, store.Native.Region);
+
+        // The final HLT ends a case that does not fault: #GP(0) at CPL 3.
+        var nop = runner.RunCase(WorldCaseOf(Assemble(a => a.nop()), WorldCase.AllWritable()));
+        Assert.Equal((Vector.GP, World.CodeAddress + 1), (nop.Native.Vector, nop.Native.Rip));
+    }
+
+    [Fact]
+    public void WorldCasesAreReproducible()
+    {
+        foreach (var g in WorldGroup.All)
+        {
+            var a = g.Build(42, 7);
+            var b = g.Build(42, 7);
+            Assert.Equal(a.Code, b.Code);
+            Assert.Equal(a.Region, b.Region);
+            Assert.Equal(a.Pages, b.Pages);
+            Assert.Equal(a.FxImage(), b.FxImage());
+        }
+    }
+
+    private static WorldCase WorldCaseOf(byte[] code, PageAccess[] pages, ulong r15 = 0)
+    {
+        var input = new MachineState { Rflags = (ulong)RFlags.Fixed1, Mxcsr = 0x1f80 };
+        input.Gpr[(int)Gpr.Rsp] = World.UserRsp;
+        input.Gpr[(int)Gpr.R15] = r15;
+        var c = new DiffCase("harness", 1, 0, input, new byte[HostCpu.DataSize], [], code, (ulong)RFlags.Arith);
+        return new WorldCase(c, 64, pages, WorldCase.RegionAround(c));
+    }
+
     private static byte[] Assemble(Action<Assembler> build)
     {
         var a = new Assembler(64);

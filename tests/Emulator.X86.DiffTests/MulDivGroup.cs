@@ -11,10 +11,10 @@ public sealed class MulDivGroup : DiffGroup
 {
     private readonly Code[] multiplies;
 
-    public MulDivGroup()
-        : base("muldiv", "mul, imul, div, idiv")
+    public MulDivGroup(int bitness = 64)
+        : base(bitness == 64 ? "muldiv" : $"muldiv{bitness}", "mul, imul, div, idiv", bitness)
     {
-        multiplies = [.. Enum.GetValues<Code>().Where(c => c != Code.INVALID && CaseBuilder.CanBuild(c) && Is(c, Mnemonic.Mul, Mnemonic.Imul))];
+        multiplies = [.. Enum.GetValues<Code>().Where(c => c != Code.INVALID && CaseBuilder.CanBuild(c, bitness) && Is(c, Mnemonic.Mul, Mnemonic.Imul))];
     }
 
     public override void Generate(CaseBuilder b)
@@ -32,7 +32,7 @@ public sealed class MulDivGroup : DiffGroup
     private static bool TryAddDivide(CaseBuilder b)
     {
         var r = b.R;
-        int size = 1 << r.Below(4);
+        int size = 1 << r.Below(b.Bitness == 64 ? 4 : 3);
         int bits = 8 * size;
         bool signed = r.Chance(50);
         UInt128 mask = bits == 64 ? ulong.MaxValue : (UInt128)((1UL << bits) - 1);

@@ -14,7 +14,8 @@ public static class Program
         usage: dotnet run --project tests/Emulator.X86.DiffTests -c Release -- [options]
           --seed S         seed (decimal or 0x hex); default: EMU_DIFF_SEED or the fixed test seed
           --cases N        number of cases, split evenly over the groups (default 10000)
-          --group G[,G]    groups to run (default: all); see --list
+          --group G[,G]    groups to run (default: every in-process group); see --list; "world" names every
+                           paged-world group (faults, 32- and 16-bit code, x87: the host side runs in a child process)
           --case K         run only case K of the group (with --group), and print its report
           --first F        index of the first case (default 0)
           --reports R      failure reports printed per group (default 3)
@@ -66,16 +67,46 @@ public static class Program
         }
 
         var selected = new List<DiffGroup>();
+        var worldGroups = new List<WorldGroup>();
+        var allNames = DiffGroup.All.Select(g => g.Name).Concat(WorldGroup.All.Select(g => g.Name));
         foreach (var name in (groups ?? string.Join(',', DiffGroup.All.Select(g => g.Name))).Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
+            if (name.Trim() == "world")
+            {
+                worldGroups.AddRange(WorldGroup.All);
+                continue;
+            }
+
+            if (WorldGroup.Find(name.Trim()) is { } wg)
+            {
+                worldGroups.Add(wg);
+                continue;
+            }
+
             var g = DiffGroup.Find(name.Trim());
             if (g is null)
             {
-                Console.Error.WriteLine($"unknown group '{name}'; groups: {string.Join(' ', DiffGroup.All.Select(x => x.Name))}");
+                Console.Error.WriteLine($"unknown group '{name}'; groups: {string.Join(' ', allNames)}");
                 return 2;
             }
 
             selected.Add(g);
+        }
+
+        if (worldGroups.Count > 0 && HostRunner.Unavailable is { } why)
+        {
+            Console.Error.WriteLine($"{why}: cannot run {string.Join(' ', worldGroups.Select(g => g.Name))}");
+            if (selected.Count == 0)
+            {
+                return 2;
+            }
+
+            worldGroups.Clear();
+        }
+
+        if (worldGroups.Count > 0 && (selected.Count == 0 || single >= 0))
+        {
+            return RunWorld(worldGroups, seed, first, cases, single, reports, stats);
         }
 
         using var runner = new DiffRunner();
@@ -100,7 +131,7 @@ public static class Program
 
         var summaries = new List<GroupSummary>();
         var total = Stopwatch.StartNew();
-        long perGroup = Math.Max(1, cases / selected.Count);
+        long perGroup = Math.Max(1, cases / (selected.Count + worldGroups.Count));
         foreach (var g in selected)
         {
             if (g.HostGaps is { } gaps)
@@ -128,10 +159,16 @@ public static class Program
             }
         }
 
-        long all = summaries.Sum(s => s.Cases), passed = summaries.Sum(s => s.Passed);
+        var worldSummaries = worldGroups.Count == 0 ? [] : RunWorldGroups(worldGroups, seed, first, perGroup, reports, stats);
+        long all = summaries.Sum(s => s.Cases) + worldSummaries.Sum(s => s.Cases), passed = summaries.Sum(s => s.Passed) + worldSummaries.Sum(s => s.Passed);
         Console.WriteLine();
         Console.WriteLine("summary:");
         foreach (var s in summaries)
+        {
+            Console.WriteLine($"  {s}");
+        }
+
+        foreach (var s in worldSummaries)
         {
             Console.WriteLine($"  {s}");
         }
@@ -148,7 +185,74 @@ public static class Program
             Console.WriteLine($"{g.Name,-8} {g.Title}{forms}{(g.HostGaps is { } gaps ? "; " + gaps : "")}");
         }
 
+        foreach (var g in WorldGroup.All)
+        {
+            Console.WriteLine($"{g.Name,-8} {g.Title} (paged world at CPL 3, host side in a child process){(g.HostGaps is { } gaps ? "; " + gaps : "")}");
+        }
+
         return 0;
+    }
+
+    /// <summary>Only world groups (or one world case): exit code 0 when every case matched.</summary>
+    private static int RunWorld(List<WorldGroup> groups, ulong seed, long first, long cases, long single, int reports, bool stats)
+    {
+        Console.WriteLine($"seed 0x{seed:x}, paged world (code at 0x{World.CodeAddress:x}, region at 0x{World.RegionAddress:x})");
+        if (single >= 0)
+        {
+            if (groups.Count != 1)
+            {
+                Console.Error.WriteLine("--case needs exactly one --group");
+                return 2;
+            }
+
+            using var runner = new WorldRunner();
+            var result = runner.RunCase(groups[0].Build(seed, single));
+            Console.WriteLine(result.Passed ? $"case {single} of {groups[0].Name}: passed" : WorldRunner.Describe(result));
+            if (result.Passed)
+            {
+                Console.WriteLine(WorldRunner.Describe(result).Replace("FAILED", "passed", StringComparison.Ordinal));
+            }
+
+            return result.Passed ? 0 : 1;
+        }
+
+        var total = Stopwatch.StartNew();
+        var summaries = RunWorldGroups(groups, seed, first, Math.Max(1, cases / groups.Count), reports, stats);
+        long all = summaries.Sum(s => s.Cases), passed = summaries.Sum(s => s.Passed);
+        Console.WriteLine();
+        Console.WriteLine("summary:");
+        foreach (var s in summaries)
+        {
+            Console.WriteLine($"  {s}");
+        }
+
+        Console.WriteLine($"  total   {all,9} cases {passed,9} passed {all - passed,7} failed  {total.Elapsed.TotalSeconds,7:F1} s {all / total.Elapsed.TotalSeconds,8:F0} cases/s");
+        return all == passed ? 0 : 1;
+    }
+
+    private static List<WorldSummary> RunWorldGroups(List<WorldGroup> groups, ulong seed, long first, long perGroup, int reports, bool stats)
+    {
+        var summaries = new List<WorldSummary>();
+        using var runner = new WorldRunner();
+        foreach (var g in groups)
+        {
+            if (g.HostGaps is { } gaps)
+            {
+                Console.WriteLine($"{g.Name}: {gaps}");
+            }
+
+            var s = runner.RunGroup(g, seed, first, perGroup, reports);
+            summaries.Add(s);
+            foreach (var f in s.Failures)
+            {
+                Console.WriteLine(WorldRunner.Describe(f));
+            }
+
+            Console.WriteLine(s);
+        }
+
+        _ = stats; // the summary line already counts how the cases ended, by vector
+        return summaries;
     }
 
     /// <summary>--tier1: tier 1 against tier 0 on each group; exit code 0 when nothing differed.</summary>

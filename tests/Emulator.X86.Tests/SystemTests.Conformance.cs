@@ -214,4 +214,151 @@ public sealed partial class SystemTests
         Assert.Equal((0x80UL << 3) | 2, cpu.Reg(Gpr.R14)); // selector index 0x80, IDT bit
         Assert.Equal(User + 1, cpu.Reg(Gpr.R13));
     }
+    /// <summary>
+    /// A data access to a non-canonical address in 64-bit mode raises #GP(0) before any page walk
+    /// (SDM Vol. 3A 3.3.7.1), with the faulting instruction's RIP and CR2 untouched; it used to
+    /// walk the tables and report #PF with the non-canonical address in CR2. Found by the host
+    /// differential's fault group.
+    /// </summary>
+    [Theory]
+    [InlineData(0x8000_0000_0000_0000UL, false)]
+    [InlineData(0x0000_8000_0000_0000UL, true)]
+    [InlineData(0xffff_7fff_ffff_fff8UL, false)]
+    [InlineData(0x7fff_ffff_fffcUL, true)] // starts canonical (and not present), ends in the gap
+    [InlineData(0x7fff_ffff_fffcUL, false)]
+    public void NonCanonicalDataAccessRaisesGp(ulong address, bool store)
+    {
+        SetGate(13, Handlers);
+        SetGate(14, Handlers + 0x100);
+        Place(64, Handlers, a =>
+        {
+            a.mov(r12, 13);
+            a.pop(r14); // error code
+            a.mov(r13, __qword_ptr[rsp]); // saved RIP
+            a.hlt();
+        });
+        Place(64, Handlers + 0x100, a =>
+        {
+            a.mov(r12, 14);
+            a.hlt();
+        });
+        Place(64, Lm64, a =>
+        {
+            LoadIdt(a);
+            a.mov(rbx, address);
+            a.mov(rax, cr2);
+            a.jmp(Lm64 + 0x80);
+        });
+        Place(64, Lm64 + 0x80, a =>
+        {
+            if (store)
+            {
+                a.mov(__qword_ptr[rbx], rax);
+            }
+            else
+            {
+                a.mov(rcx, __qword_ptr[rbx]);
+            }
+
+            a.hlt();
+        });
+        cpu.S.Cr2 = 0x1234;
+        Assert.Equal(StopReason.Halted, engine.Run(10_000));
+        Assert.Equal(13UL, cpu.Reg(Gpr.R12));
+        Assert.Equal(0UL, cpu.Reg(Gpr.R14));
+        Assert.Equal(Lm64 + 0x80, cpu.Reg(Gpr.R13));
+        Assert.Equal(0x1234UL, cpu.S.Cr2);
+    }
+
+    /// <summary>
+    /// INT 14, INT 13 or INT 8 refused by a DPL-0 gate is #GP(n*8+2) like any INT n: a software
+    /// interrupt is not an exception, so the rules that make a double fault of a #PF or a
+    /// contributory exception followed by #GP, or a triple fault of a fault while delivering #DF,
+    /// do not apply (SDM Vol. 3A 6.15, interrupt 8). It used to be delivered as #DF (INT 8: a
+    /// triple fault). Found by the host differential's fault group.
+    /// </summary>
+    [Theory]
+    [InlineData(8)]
+    [InlineData(13)]
+    [InlineData(14)]
+    public void IntOfAnExceptionVectorRefusedByItsGateIsGpNotDoubleFault(int vector)
+    {
+        cpu.S.Star = ((ulong)(0x18 | 3) << 48) | ((ulong)Code64Sel << 32);
+        SetGate(13, Handlers);
+        SetGate(8, Handlers + 0x100);
+        if (vector != 13)
+        {
+            SetGate(vector, Handlers + 0x100);
+        }
+
+        Place(64, Handlers, a =>
+        {
+            a.mov(r12, 13);
+            a.pop(r14);
+            a.mov(r13, __qword_ptr[rsp]);
+            a.hlt();
+        });
+        Place(64, Handlers + 0x100, a =>
+        {
+            a.mov(r12, 8);
+            a.hlt();
+        });
+        Place(64, User, a =>
+        {
+            a.nop();
+            a.@int((byte)vector);
+            a.hlt();
+        });
+        Place(64, Lm64, a =>
+        {
+            LoadIdt(a);
+            a.mov(ax, TssSel);
+            a.ltr(ax);
+            a.mov(rcx, User);
+            a.mov(r11, 0x2);
+            a.sysretq();
+        });
+        Assert.Equal(StopReason.Halted, engine.Run(10_000));
+        Assert.Equal(13UL, cpu.Reg(Gpr.R12));
+        Assert.Equal(((ulong)vector << 3) | 2, cpu.Reg(Gpr.R14));
+        Assert.Equal(User + 1, cpu.Reg(Gpr.R13));
+    }
+    /// <summary>
+    /// A 16-byte store wholly inside a not-present page reports its first byte in CR2, as the CPU
+    /// does; it used to write its high half first and name the byte 8 further on. Found by the
+    /// host differential's fault group.
+    /// </summary>
+    [Theory]
+    [InlineData("movdqu")]
+    [InlineData("movups")]
+    public void SixteenByteStoreInANotPresentPageNamesItsFirstByte(string form)
+    {
+        Write64(Pd + 6 * 8, 0); // 0xc00000..0xdfffff not present
+        ulong at = Hole - 0x1000 + 0x123;
+        SetGate(14, Handlers);
+        Place(64, Handlers, a =>
+        {
+            a.pop(r14);
+            a.mov(r13, cr2);
+            a.hlt();
+        });
+        Place(64, Lm64, a =>
+        {
+            LoadIdt(a);
+            a.mov(rbx, at);
+            if (form == "movdqu")
+            {
+                a.movdqu(__xmmword_ptr[rbx], xmm0);
+            }
+            else
+            {
+                a.movups(__xmmword_ptr[rbx], xmm0);
+            }
+
+            a.hlt();
+        });
+        Assert.Equal(StopReason.Halted, engine.Run(10_000));
+        Assert.Equal(2UL, cpu.Reg(Gpr.R14));
+        Assert.Equal(at, cpu.Reg(Gpr.R13));
+    }
 }

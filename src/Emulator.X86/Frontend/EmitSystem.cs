@@ -272,12 +272,16 @@ public sealed partial class Translator
             return;
         }
 
+        // With a 32-bit operand size and a register destination (Iced's Arpl_r32m16_r32) the
+        // operands are 32-bit registers: only the RPL bits change, the rest is kept.
         var dst = LocOf(in insn, 0);
         var d = Read(dst);
-        var srcRpl = b.And(ReadReg(insn.Op1Register), I16(3));
-        var raise = b.SetCond(IrCond.LtU, b.And(d, I16(3)), srcRpl);
+        var t = d.Type;
+        var src = ReadReg(insn.Op1Register);
+        var srcRpl = b.And(b.Resize(src, t), Const(3, t));
+        var raise = b.SetCond(IrCond.LtU, b.And(d, Const(3, t)), srcRpl);
         var flags = ArithFlags();
-        Write(dst, b.Select(raise, b.Or(b.And(d, I16(0xfffc)), srcRpl), d));
+        Write(dst, b.Select(raise, b.Or(b.And(d, Const(t == IrType.I16 ? 0xfffcUL : 0xffff_fffcUL, t)), srcRpl), d));
         SetZeroFlag(flags, raise);
     }
 

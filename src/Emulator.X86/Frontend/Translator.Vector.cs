@@ -117,16 +117,17 @@ public sealed partial class Translator
     /// the page boundary, at offset o = clamp(boundary - 7, 0, 8): when that succeeds both pages
     /// are writable and the two halves that follow cannot fault. With no boundary inside the
     /// value o is 8 and it writes the high half, which the halves write again with the same
-    /// bytes (RAM cannot tell; an MMIO register sees its bytes twice). Shift counts are split in
-    /// two so that none reaches 64. Known difference: when the first page faults and the
-    /// boundary is 8 or more bytes in, CR2 names byte o of the store (in the same page, with the
-    /// same error code) rather than its first byte.
+    /// bytes (RAM cannot tell; an MMIO register sees its bytes twice). With no boundary inside
+    /// the value o is 0: it writes the low half first, so a fault names the store's first byte in
+    /// CR2, as the CPU does. Shift counts are split in two so that none reaches 64. Known
+    /// difference: when the first page faults and the boundary is 8 or more bytes in, CR2 names
+    /// byte o of the store (in the same page, with the same error code) rather than its first byte.
     /// </summary>
     private Operand StraddlingQwordAddress(Operand addr, Operand lo, Operand hi, out Operand value)
     {
         var toBoundary = b.Sub(I64(GuestMemory.PageSize), b.And(addr, I64(GuestMemory.PageMask)));
         var o = b.Select(b.SetCond(IrCond.LtU, toBoundary, I64(7)), I64(0), b.Sub(toBoundary, I64(7)));
-        o = b.Select(b.SetCond(IrCond.GtU, o, I64(8)), I64(8), o);
+        o = b.Select(b.SetCond(IrCond.GtU, o, I64(8)), I64(0), o); // past 8: no boundary inside, the low half
         var s = b.Shl(o, I64(3));
         var sHalf = b.Shr(s, I64(1));
         var d = b.Sub(I64(64), s);

@@ -63,7 +63,7 @@ public static unsafe class X87Arith
         else
         {
             var a = St(cpu, dst);
-            var b = memory ? X87LoadStore.FromMemory((int)kind, value, high, ref exc) : St(cpu, src);
+            var b = memory ? FromMemory(cpu, dst, (int)kind, value, high, ref exc) : St(cpu, src);
             exc |= (Unmasked(cpu, OE) ? WrapOverflow : 0) | (Unmasked(cpu, UE) ? WrapUnderflow : 0);
             r = Binary(op, a, b, Precision(cpu), Rc(cpu), ref exc);
             if (Unmasked(cpu, exc & (IE | DE | ZE)))
@@ -83,6 +83,24 @@ public static unsafe class X87Arith
         }
 
         return 0;
+    }
+
+    /// <summary>
+    /// A memory operand converted to extended precision. A single or double denormal is normal
+    /// here, so its DE comes from the conversion; a QNaN operand outranks a denormal one (SDM
+    /// Vol. 1 4.9.2), so with a NaN on either side there is no DE.
+    /// </summary>
+    private static Float80 FromMemory(Cpu cpu, int other, int kind, ulong value, ulong high, ref uint exc)
+    {
+        uint load = 0;
+        var b = X87LoadStore.FromMemory(kind, value, high, ref load);
+        if (IsNaN(b) || IsNaN(St(cpu, other)))
+        {
+            load &= ~DE;
+        }
+
+        exc |= load;
+        return b;
     }
 
     /// <summary>The significand width the precision control selects (SDM Vol. 1 Table 8-2); the reserved 01 acts as 64.</summary>
@@ -313,7 +331,7 @@ public static unsafe class X87Arith
         }
         else
         {
-            var b = memory ? X87LoadStore.FromMemory((int)kind, value, high, ref exc) : St(cpu, src);
+            var b = memory ? FromMemory(cpu, 0, (int)kind, value, high, ref exc) : St(cpu, src);
             order = Order(St(cpu, 0), b, unordered, ref exc);
         }
 

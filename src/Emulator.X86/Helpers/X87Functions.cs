@@ -191,10 +191,16 @@ public static unsafe partial class X87Functions
             case Ptan or Sincos or Xtract:
                 SetSt(cpu, 0, Indefinite);
                 Push(cpu, Indefinite);
+                cpu.S.Fsw &= unchecked((ushort)~C1); // the underflow outranks an overflow of the push: C1 = 0
                 break;
             case Patan or Yl2x or Yl2xp1:
                 SetSt(cpu, 1, Indefinite);
                 Pop(cpu);
+                break;
+            case Prem or Prem1:
+                // The indefinite is a complete result: C2 = 0 (SDM Vol. 2A FPREM, C2 "set to 0 if reduction complete").
+                SetSt(cpu, 0, Indefinite);
+                cpu.S.Fsw &= unchecked((ushort)~C2);
                 break;
             default:
                 SetSt(cpu, 0, Indefinite);
@@ -293,6 +299,21 @@ public static unsafe partial class X87Functions
             default:
                 exponent = significand = X87Arith.NaNResult(x, x, ref exc);
                 break;
+        }
+
+        if (!IsEmpty(cpu, 7))
+        {
+            // The push overflows the stack: the stack fault is all that is reported (no DE or ZE
+            // of the operand), and with IE masked both halves are the indefinite, as the CPU
+            // leaves them; unmasked, nothing changes (Push signals).
+            if (Unmasked(cpu, IE))
+            {
+                Push(cpu, significand);
+                return;
+            }
+
+            exponent = Indefinite;
+            exc = 0;
         }
 
         if (Unmasked(cpu, exc & (IE | DE | ZE)))

@@ -105,6 +105,7 @@ public static unsafe class X87LoadStore
         }
 
         uint exc = 0;
+        bool underflow = false;
         Float80 v;
         switch ((int)kind)
         {
@@ -116,6 +117,7 @@ public static unsafe class X87LoadStore
                         return 0;
                     }
 
+                    underflow = true;
                     v = Indefinite;
                 }
                 else
@@ -137,6 +139,12 @@ public static unsafe class X87LoadStore
                 break;
         }
 
+        if (TagOf(cpu, (Top(cpu) - 1) & 7) != 3)
+        {
+            // A full stack: the overflow is what is reported, not a denormal source (as the CPU does).
+            exc &= ~DE;
+        }
+
         if (Unmasked(cpu, exc))
         {
             Signal(cpu, exc);
@@ -145,6 +153,11 @@ public static unsafe class X87LoadStore
 
         Push(cpu, v);
         Signal(cpu, exc);
+        if (underflow)
+        {
+            cpu.S.Fsw &= unchecked((ushort)~C1); // the source's underflow outranks an overflow of the push: C1 = 0
+        }
+
         return 0;
     }
 
