@@ -41,6 +41,13 @@ public sealed record SnapshotOptions
     /// <summary>The quota a restored machine's overlays take their clusters from (a server's), or none.</summary>
     public Emulator.Machine.Block.DiskQuota? Quota { get; init; }
 
+    /// <summary>
+    /// Live migration's part (Migration/LiveMigration.cs): a save writes RAM as all zero pages,
+    /// because the migration stream carries the pages, and a restore then fills RAM with this
+    /// (the pages the stream delivered) instead. Null for an ordinary snapshot.
+    /// </summary>
+    public Action<Emulator.X86.Memory.GuestMemory>? RamElsewhere { get; init; }
+
     /// <summary>What a restore may open: the layer directory and <see cref="AllowedDirectories"/>.</summary>
     public BackingPolicy Backing => BackingPolicy.Within([LayerDirectory, .. AllowedDirectories]);
 }
@@ -74,9 +81,15 @@ public static class MachineSnapshot
 
     public static async Task<SnapshotReport> SaveAsync(VirtualMachine vm, string path, SnapshotOptions options, CancellationToken cancel = default)
     {
+        using var noReset = await vm.HoldResetsAsync(cancel).ConfigureAwait(false);
+        return await SaveHoldingResetsAsync(vm, path, options, cancel).ConfigureAwait(false);
+    }
+
+    /// <summary><see cref="SaveAsync"/> for a caller that already holds the machine's resets (a live migration).</summary>
+    internal static async Task<SnapshotReport> SaveHoldingResetsAsync(VirtualMachine vm, string path, SnapshotOptions options, CancellationToken cancel)
+    {
         var config = vm.Config ?? throw new InvalidOperationException("only PC machines can be snapshotted");
         var total = Stopwatch.StartNew();
-        using var noReset = await vm.HoldResetsAsync(cancel).ConfigureAwait(false);
         var state = vm.State;
         if (state is not (MachineState.Running or MachineState.Paused))
         {
@@ -98,7 +111,7 @@ public static class MachineSnapshot
         {
             await vm.QuiesceAsync(cancel).ConfigureAwait(false);
             saved = await vm.CaptureAsync(cancel).ConfigureAwait(false);
-            (ram, figures) = RamImage.Encode(vm.Memory);
+            (ram, figures) = options.RamElsewhere is null ? RamImage.Encode(vm.Memory) : RamImage.EncodeZero(vm.Memory.Size);
             for (int i = 0; i < vm.Disks.Count; i++)
             {
                 var disk = config.Disks[i];
@@ -274,6 +287,8 @@ public static class MachineSnapshot
             {
                 RamImage.Decode(ram, vm.Memory, reason => reader.Fail(reason));
             }
+
+            options.RamElsewhere?.Invoke(vm.Memory);
 
             try
             {

@@ -48,6 +48,20 @@ public static class RamImage
         return (all, new Figures(nonZero, (long)(memory.Size / (ulong)PageSize), size));
     }
 
+    /// <summary>The section of RAM whose pages are all zero (what a migration's snapshot holds: the pages travel beside it).</summary>
+    public static (List<byte[]> Chunks, Figures Figures) EncodeZero(ulong ramSize)
+    {
+        int chunks = (int)((ramSize + ChunkBytes - 1) / ChunkBytes);
+        var header = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(header, ramSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), PageSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(12), PagesPerChunk);
+        var all = new List<byte[]>(chunks + 1) { header };
+        var empty = new byte[BitmapBytes + 4]; // no page marked, no compressed bytes
+        all.AddRange(Enumerable.Repeat(empty, chunks));
+        return (all, new Figures(0, (long)(ramSize / (ulong)PageSize), 16 + ((long)chunks * empty.Length)));
+    }
+
     /// <summary>Fills freshly allocated (all-zero) guest RAM from a "ram" section.</summary>
     public static void Decode(Stream payload, GuestMemory memory, Func<string, Exception> corrupted)
     {
