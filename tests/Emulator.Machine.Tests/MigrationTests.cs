@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using System.Text;
 using Emulator.Machine.Migration;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
@@ -105,29 +104,9 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
         return $"{x:x16} {total:x16}\n";
     }
 
-    private sealed class Output
-    {
-        private readonly StringBuilder text = new();
-        private readonly TaskCompletionSource<string> line = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Write(ReadOnlySpan<byte> bytes)
-        {
-            lock (text)
-            {
-                text.Append(Encoding.ASCII.GetString(bytes));
-                if (text.ToString().EndsWith('\n'))
-                {
-                    line.TrySetResult(text.ToString());
-                }
-            }
-        }
-
-        public Task<string> Line => line.Task.WaitAsync(TimeSpan.FromMinutes(5));
-    }
-
     private SnapshotOptions Options(string id) => new() { LayerDirectory = dir, MachineId = id };
 
-    private static async Task<VirtualMachine> Running(Output output)
+    private static async Task<VirtualMachine> Running(SerialOutput output)
     {
         var vm = PcMachine.Build(new PcConfig { Kernel = Kernel(), MemoryBytes = 64UL << 20, SerialOutput = output.Write });
         vm.Start();
@@ -138,11 +117,11 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
     [Fact]
     public async Task A_machine_migrated_while_it_writes_RAM_finishes_on_the_target_as_it_would_have_on_the_source()
     {
-        var sourceOutput = new Output();
+        var sourceOutput = new SerialOutput();
         await using var source = await Running(sourceOutput);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
         var rounds = new List<MigrationProgress>();
-        var targetOutput = new Output();
+        var targetOutput = new SerialOutput();
         var receiving = LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), Options("target"), targetOutput.Write);
         MigrationReport report;
         await using (var toTarget = pipe.Writer.AsStream())
@@ -178,7 +157,7 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
     [Fact]
     public async Task A_migration_whose_stream_fails_leaves_the_source_running_with_nothing_lost()
     {
-        var output = new Output();
+        var output = new SerialOutput();
         await using var source = await Running(output);
         await using var broken = new FailingStream(failAfter: 200_000); // in the first round: the guest's 512 KiB buffer alone is more
         var e = await Assert.ThrowsAsync<IOException>(() => LiveMigration.SendAsync(source, broken, new MigrationOptions { Snapshot = Options("source") }));

@@ -1,4 +1,3 @@
-using System.Text;
 using Emulator.Machine.Pc;
 using Emulator.Machine.Runtime;
 using Emulator.Machine.Snapshots;
@@ -74,31 +73,11 @@ public sealed class SnapshotTests : IDisposable
         return x.ToString("x16") + "\n";
     }
 
-    private sealed class Output
-    {
-        private readonly StringBuilder text = new();
-        private readonly TaskCompletionSource<string> line = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public void Write(ReadOnlySpan<byte> bytes)
-        {
-            lock (text)
-            {
-                text.Append(Encoding.ASCII.GetString(bytes));
-                if (text.ToString().EndsWith('\n'))
-                {
-                    line.TrySetResult(text.ToString());
-                }
-            }
-        }
-
-        public Task<string> Line => line.Task.WaitAsync(TimeSpan.FromMinutes(2));
-    }
-
     private SnapshotOptions Options(string id) => new() { LayerDirectory = dir, MachineId = id };
 
     private async Task<(string Path, SnapshotReport Report, string Output, ulong Instructions)> SnapshotMidLoop()
     {
-        var output = new Output();
+        var output = new SerialOutput();
         await using var vm = PcMachine.Build(new PcConfig { Kernel = HashKernel(), MemoryBytes = 64UL << 20, SerialOutput = output.Write });
         vm.Start();
         await Task.Delay(200);
@@ -118,7 +97,7 @@ public sealed class SnapshotTests : IDisposable
         Assert.Equal(new FileInfo(path).Length, report.FileBytes);
         Assert.True(report.NonZeroPages < report.RamPages / 4, $"zero pages are skipped: {report.NonZeroPages} of {report.RamPages} saved");
 
-        var output = new Output();
+        var output = new SerialOutput();
         await using var restored = await MachineSnapshot.RestoreAsync(path, Options("restored"), output.Write);
         ulong rcx = restored.Cpus[0].Reg(Emulator.X86.State.Gpr.Rcx);
         Assert.True(rcx is > 0 and < Iterations, $"the snapshot was taken inside the loop (rcx = {rcx})");
