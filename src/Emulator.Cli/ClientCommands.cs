@@ -107,6 +107,32 @@ internal static class ClientCommands
         }));
         machine.Add(rm);
 
+        var migrate = new Command("migrate", "move a RUNNING or PAUSED machine to another emu serve node while it runs, printing each round");
+        var migrateId = new Argument<string>("id");
+        var to = new Option<string>("--to") { Required = true, Description = "the receiving node's address, as --server takes it" };
+        var budget = new Option<uint>("--downtime-ms") { Description = "the guest downtime the pre-copy aims for", DefaultValueFactory = _ => 100 };
+        migrate.Add(migrateId);
+        migrate.Add(to);
+        migrate.Add(budget);
+        migrate.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            using var call = c.MigrateMachine(new MigrateMachineRequest { Id = p.GetValue(migrateId)!, Target = p.GetValue(to)!, DowntimeBudgetMs = p.GetValue(budget) });
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                var e = call.ResponseStream.Current;
+                if (e.Machine is { } moved)
+                {
+                    Console.WriteLine($"migrated in {e.TotalNanos / 1e6:F0} ms: {e.Round} rounds, {e.PagesSent} pages, {e.BytesSent >> 20} MiB; guest stopped {e.DowntimeNanos / 1e6:F1} ms on the source");
+                    Show(moved);
+                }
+                else
+                {
+                    Console.WriteLine($"round {e.Round}: {e.PagesSent} pages sent, {e.DirtyPages} dirtied meanwhile ({e.DirtyPagesPerSecond:F0}/s), expected downtime {e.ExpectedDowntimeNanos / 1e6:F1} ms{(e.Final ? "; pausing the guest" : "")}");
+                }
+            }
+        }));
+        machine.Add(migrate);
+
         var ls = new Command("ls", "list machines");
         ls.SetAction(p => Run(p.GetValue(server)!, async c =>
         {

@@ -68,7 +68,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             throw new ArgumentException(problem, nameof(options));
         }
 
-        var machines = new MachineService(options.Machines);
+        var machines = new MachineService(options.Machines with { PeerToken = options.Machines.PeerToken ?? options.BearerToken });
         var health = new HealthService();
         var cleartext = options.TlsCertificatePath is null ? new CleartextProtocols() : null;
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());

@@ -20,6 +20,9 @@ public sealed record MachineServiceOptions
 
     public string NodeName { get; init; } = Environment.MachineName;
 
+    /// <summary>The token this node presents to other nodes (MigrateMachine's call to the target); the control plane sets its own.</summary>
+    public string? PeerToken { get; init; }
+
     /// <summary>Where snapshot files (id.emusnap) and disk overlays (layers/) live; created when needed.</summary>
     public string SnapshotDirectory { get; init; } = DefaultSnapshotDirectory;
 

@@ -1,0 +1,322 @@
+using System.IO.Pipelines;
+using System.Threading.Channels;
+using Emulator.Machine.Block;
+using Emulator.Machine.Migration;
+using Emulator.Machine.Pc;
+using Emulator.Machine.Runtime;
+using Emulator.Machine.Snapshots;
+using Emulator.Service.Client;
+using Emulator.Service.V1;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace Emulator.Service.Machines;
+
+/// <summary>
+/// MigrateMachine and its node-to-node half, ReceiveMigration: the migration stream of
+/// Emulator.Machine.Migration carried in gRPC messages from this node to the target's endpoint.
+/// </summary>
+public sealed partial class MachineService
+{
+    private const int MigrationChunkBytes = 256 * 1024;
+
+    public override Task MigrateMachine(MigrateMachineRequest request, IServerStreamWriter<MigrationEvent> responses, ServerCallContext context) =>
+        Traced("MigrateMachine", request.Id, () => Migrate(request, responses, context.CancellationToken));
+
+    public override Task<Service.V1.Machine> ReceiveMigration(IAsyncStreamReader<MigrationChunk> requests, ServerCallContext context) =>
+        Traced("ReceiveMigration", "", () => Receive(requests, context.CancellationToken));
+
+    private async Task<bool> Migrate(MigrateMachineRequest r, IServerStreamWriter<MigrationEvent> responses, CancellationToken cancel)
+    {
+        if (string.IsNullOrEmpty(r.Target))
+        {
+            throw Failure(StatusCode.InvalidArgument, "target (the receiving node's address) is required");
+        }
+
+        var m = Find(r.Id);
+        await m.Gate.WaitAsync(cancel).ConfigureAwait(false);
+        try
+        {
+            if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
+            {
+                throw Failure(StatusCode.FailedPrecondition, $"machine '{m.Id}' is {m.State}, not running or paused");
+            }
+
+            bool running = m.State == Service.V1.MachineState.Running;
+            using var channel = ControlPlaneChannel.Open(r.Target, options.PeerToken);
+            using var call = new V1.MachineService.MachineServiceClient(channel).ReceiveMigration(cancellationToken: cancel);
+            var events = Channel.CreateUnbounded<MigrationEvent>(new UnboundedChannelOptions { SingleReader = true });
+            var forwarding = Task.Run(async () =>
+            {
+                await foreach (var e in events.Reader.ReadAllAsync(cancel).ConfigureAwait(false))
+                {
+                    await responses.WriteAsync(e, cancel).ConfigureAwait(false);
+                }
+            }, cancel);
+
+            MigrationReport report;
+            try
+            {
+                await using var stream = new ChunkStream(call.RequestStream, new MigrationChunk { MachineId = m.Id, Resume = running });
+                report = await LiveMigration.SendAsync(m.Vm, stream, new MigrationOptions
+                {
+                    DowntimeBudget = TimeSpan.FromMilliseconds(r.DowntimeBudgetMs == 0 ? 100 : r.DowntimeBudgetMs),
+                    Snapshot = new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = m.Id },
+                }, new Reporter(events.Writer), cancel).ConfigureAwait(false);
+                await stream.FlushAsync(cancel).ConfigureAwait(false);
+                await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                events.Writer.TryComplete();
+                throw e switch
+                {
+                    RpcException rpc => TargetFailure(r.Target, rpc),
+                    MachineStateException => Failure(StatusCode.FailedPrecondition, e.Message),
+                    IOException or InvalidOperationException or BlockImageException => Failure(StatusCode.Internal, $"migration of '{m.Id}' failed: {e.Message}"),
+                    _ => e,
+                };
+            }
+
+            Service.V1.Machine moved;
+            try
+            {
+                moved = await call.ResponseAsync.ConfigureAwait(false);
+            }
+            catch (RpcException e)
+            {
+                // The source is paused and whole (SendAsync's contract): it runs on here.
+                if (running)
+                {
+                    m.Vm.Resume();
+                }
+
+                events.Writer.TryComplete();
+                throw TargetFailure(r.Target, e);
+            }
+
+            // The target has it: it ends here, and is no longer this node's.
+            m.Vm.Stop(new MachineExit(MachineExitReason.Stopped, $"migrated to {r.Target}"));
+            await m.Vm.Exited.WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+            if (machines.TryRemove(m.Id, out _))
+            {
+                m.Publish(Service.V1.MachineState.Stopped, $"migrated to {r.Target}");
+                await m.DisposeAsync().ConfigureAwait(false);
+                await CollectLayersAsync().ConfigureAwait(false);
+            }
+
+            events.Writer.TryWrite(new MigrationEvent
+            {
+                Round = (uint)report.Rounds,
+                PagesSent = (ulong)report.PagesSent,
+                BytesSent = (ulong)report.BytesSent,
+                Final = true,
+                Machine = moved,
+                TotalNanos = report.Total.Ticks * 100,
+                DowntimeNanos = report.Downtime.Ticks * 100,
+            });
+            events.Writer.TryComplete();
+            await forwarding.ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            m.Gate.Release();
+        }
+    }
+
+    private static RpcException TargetFailure(string target, RpcException e) =>
+        Failure(e.StatusCode == StatusCode.Cancelled ? StatusCode.Cancelled : e.StatusCode, $"target {target}: {e.Status.Detail}");
+
+    private async Task<Service.V1.Machine> Receive(IAsyncStreamReader<MigrationChunk> requests, CancellationToken cancel)
+    {
+        if (!await requests.MoveNext(cancel).ConfigureAwait(false) || string.IsNullOrEmpty(requests.Current.MachineId))
+        {
+            throw Failure(StatusCode.InvalidArgument, "the first migration message must name the machine");
+        }
+
+        string id = requests.Current.MachineId;
+        bool resume = requests.Current.Resume;
+        CheckId(id, "machine_id");
+        if (machines.ContainsKey(id))
+        {
+            throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists");
+        }
+
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
+        var first = requests.Current.Data;
+        var pumping = Task.Run(async () =>
+        {
+            try
+            {
+                await pipe.Writer.WriteAsync(first.Memory, cancel).ConfigureAwait(false);
+                while (await requests.MoveNext(cancel).ConfigureAwait(false))
+                {
+                    await pipe.Writer.WriteAsync(requests.Current.Data.Memory, cancel).ConfigureAwait(false);
+                }
+
+                await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                await pipe.Writer.CompleteAsync(e).ConfigureAwait(false);
+            }
+        }, CancellationToken.None);
+
+        await layersGate.WaitAsync(cancel).ConfigureAwait(false);
+        await createGate.WaitAsync(cancel).ConfigureAwait(false);
+        try
+        {
+            var line = new SerialLine();
+            VirtualMachine vm;
+            try
+            {
+                vm = await LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), new SnapshotOptions
+                {
+                    LayerDirectory = LayerDirectory,
+                    MachineId = id,
+                    AllowedDirectories = allowedDirectories,
+                    MaxCpus = options.MaxVcpusPerMachine,
+                    MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
+                    Tier1 = options.Tier1,
+                    Quota = Quota,
+                    BootFiles = ReadBootFilesAgain,
+                }, line.Output, cancel).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                line.Dispose();
+                throw e switch
+                {
+                    SnapshotFormatException => Failure(StatusCode.DataLoss, e.Message),
+                    SnapshotTooLargeException => Failure(StatusCode.ResourceExhausted, e.Message),
+                    BackingFileRefusedException => Failure(StatusCode.PermissionDenied, e.Message),
+                    Emulator.Machine.Net.NetworkBackendException => Failure(StatusCode.FailedPrecondition, $"receiving '{id}': {e.Message}"),
+                    IOException or UnauthorizedAccessException => Failure(StatusCode.Internal, $"receiving '{id}' failed: {e.Message}"),
+                    _ => e,
+                };
+            }
+
+            var config = vm.Config!;
+            try
+            {
+                Admit(id, config.MemoryBytes >> 20);
+            }
+            catch
+            {
+                await vm.DisposeAsync().ConfigureAwait(false);
+                line.Dispose();
+                CollectLayers();
+                throw;
+            }
+
+            vm.StartPaused();
+            var spec = new CreateMachineRequest
+            {
+                Id = id,
+                Vcpus = (uint)config.Cpus,
+                MemoryMib = config.MemoryBytes >> 20,
+                Kernel = config.KernelName,
+                Initrd = config.InitrdName,
+                CommandLine = config.CommandLine,
+                Disks = { config.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly, Format = d.Format.Name() }) },
+                NetworkInterfaces = { config.NetworkInterfaces.Select((n, i) => new NetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() }) },
+            };
+            var hosted = Register(id, spec, vm, line);
+            if (resume)
+            {
+                vm.Resume();
+                hosted.Publish(Service.V1.MachineState.Running, "migrated here");
+            }
+            else
+            {
+                hosted.Publish(Service.V1.MachineState.Paused, "migrated here");
+            }
+
+            return hosted.Describe(options.NodeName);
+        }
+        finally
+        {
+            createGate.Release();
+            layersGate.Release();
+            await pumping.ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Progress of the sender, queued for the response stream (the sender reports synchronously).</summary>
+    private sealed class Reporter(ChannelWriter<MigrationEvent> events) : IProgress<MigrationProgress>
+    {
+        public void Report(MigrationProgress p) => events.TryWrite(new MigrationEvent
+        {
+            Round = (uint)p.Round,
+            PagesSent = (ulong)p.PagesSent,
+            BytesSent = (ulong)p.BytesSent,
+            DirtyPages = (ulong)p.DirtyPages,
+            DirtyPagesPerSecond = p.DirtyPagesPerSecond,
+            ExpectedDowntimeNanos = p.ExpectedDowntime.Ticks * 100,
+            Final = p.Final,
+        });
+    }
+
+    /// <summary>The migration stream as ReceiveMigration messages of up to 256 KiB; the first carries the machine's id.</summary>
+    private sealed class ChunkStream(IClientStreamWriter<MigrationChunk> writer, MigrationChunk first) : Stream
+    {
+        private readonly byte[] buffer = new byte[MigrationChunkBytes];
+        private MigrationChunk? header = first;
+        private int filled;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken cancel = default)
+        {
+            while (data.Length > 0)
+            {
+                int n = Math.Min(data.Length, buffer.Length - filled);
+                data[..n].CopyTo(buffer.AsMemory(filled));
+                filled += n;
+                data = data[n..];
+                if (filled == buffer.Length)
+                {
+                    await SendAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        public override Task WriteAsync(byte[] data, int offset, int count, CancellationToken cancel) => WriteAsync(data.AsMemory(offset, count), cancel).AsTask();
+
+        public override async Task FlushAsync(CancellationToken cancel)
+        {
+            if (filled > 0 || header is not null)
+            {
+                await SendAsync().ConfigureAwait(false);
+            }
+        }
+
+        private async Task SendAsync()
+        {
+            var chunk = header ?? new MigrationChunk();
+            header = null;
+            chunk.Data = ByteString.CopyFrom(buffer, 0, filled);
+            filled = 0;
+            await writer.WriteAsync(chunk).ConfigureAwait(false);
+        }
+
+        public override void Write(byte[] data, int offset, int count) => WriteAsync(data, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+
+        public override void Flush() => FlushAsync(CancellationToken.None).GetAwaiter().GetResult();
+
+        public override int Read(byte[] data, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
