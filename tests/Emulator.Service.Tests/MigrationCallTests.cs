@@ -81,4 +81,19 @@ public sealed class MigrationCallTests
         });
         Assert.Equal(StatusCode.InvalidArgument, none.StatusCode);
     }
+
+    [Fact]
+    public async Task A_target_refuses_a_stream_that_is_not_a_migration_without_waiting_for_the_sender_to_finish()
+    {
+        await using var target = await TestServer.StartAsync();
+        using var b = target.Channel();
+        using var call = TestServer.Machines(b).ReceiveMigration();
+        await call.RequestStream.WriteAsync(new MigrationChunk { MachineId = "junk", Data = Google.Protobuf.ByteString.CopyFrom(new byte[64]) });
+
+        // The sender has not finished (its stream stays open): the refusal comes anyway, with why.
+        var e = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
+        Assert.Equal(StatusCode.DataLoss, e.StatusCode);
+        Assert.Contains("not a migration", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Empty((await TestServer.Machines(b).ListMachinesAsync(new ListMachinesRequest())).Machines);
+    }
 }

@@ -143,16 +143,20 @@ public sealed partial class MachineService
             throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists");
         }
 
+        // The request stream is copied into a pipe the receiver reads. The copy must be over before
+        // the call ends (Kestrel reuses a finished request's stream; see AttachConsole), so a
+        // receiver that fails cancels it instead of leaving it to fill the pipe and wait.
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 8 << 20, resumeWriterThreshold: 4 << 20));
         var first = requests.Current.Data;
+        using var copy = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         var pumping = Task.Run(async () =>
         {
             try
             {
-                await pipe.Writer.WriteAsync(first.Memory, cancel).ConfigureAwait(false);
-                while (await requests.MoveNext(cancel).ConfigureAwait(false))
+                await pipe.Writer.WriteAsync(first.Memory, copy.Token).ConfigureAwait(false);
+                while (await requests.MoveNext(copy.Token).ConfigureAwait(false))
                 {
-                    await pipe.Writer.WriteAsync(requests.Current.Data.Memory, cancel).ConfigureAwait(false);
+                    await pipe.Writer.WriteAsync(requests.Current.Data.Memory, copy.Token).ConfigureAwait(false);
                 }
 
                 await pipe.Writer.CompleteAsync().ConfigureAwait(false);
@@ -186,6 +190,7 @@ public sealed partial class MachineService
             catch (Exception e)
             {
                 line.Dispose();
+                copy.Cancel();
                 throw e switch
                 {
                     SnapshotFormatException => Failure(StatusCode.DataLoss, e.Message),
@@ -204,6 +209,7 @@ public sealed partial class MachineService
             }
             catch
             {
+                copy.Cancel();
                 await vm.DisposeAsync().ConfigureAwait(false);
                 line.Dispose();
                 CollectLayers();
