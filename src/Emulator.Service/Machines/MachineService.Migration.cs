@@ -175,31 +175,13 @@ public sealed partial class MachineService
             VirtualMachine vm;
             try
             {
-                vm = await LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), new SnapshotOptions
-                {
-                    LayerDirectory = LayerDirectory,
-                    MachineId = id,
-                    AllowedDirectories = allowedDirectories,
-                    MaxCpus = options.MaxVcpusPerMachine,
-                    MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
-                    Tier1 = options.Tier1,
-                    Quota = Quota,
-                    BootFiles = ReadBootFilesAgain,
-                }, line.Output, cancel).ConfigureAwait(false);
+                vm = await LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), RestoreOptions(id), line.Output, cancel).ConfigureAwait(false);
             }
             catch (Exception e)
             {
                 line.Dispose();
                 copy.Cancel();
-                throw e switch
-                {
-                    SnapshotFormatException => Failure(StatusCode.DataLoss, e.Message),
-                    SnapshotTooLargeException => Failure(StatusCode.ResourceExhausted, e.Message),
-                    BackingFileRefusedException => Failure(StatusCode.PermissionDenied, e.Message),
-                    Emulator.Machine.Net.NetworkBackendException => Failure(StatusCode.FailedPrecondition, $"receiving '{id}': {e.Message}"),
-                    IOException or UnauthorizedAccessException => Failure(StatusCode.Internal, $"receiving '{id}' failed: {e.Message}"),
-                    _ => e,
-                };
+                throw RestoreFailure(e, $"receiving '{id}'");
             }
 
             var config = vm.Config!;
@@ -217,18 +199,7 @@ public sealed partial class MachineService
             }
 
             vm.StartPaused();
-            var spec = new CreateMachineRequest
-            {
-                Id = id,
-                Vcpus = (uint)config.Cpus,
-                MemoryMib = config.MemoryBytes >> 20,
-                Kernel = config.KernelName,
-                Initrd = config.InitrdName,
-                CommandLine = config.CommandLine,
-                Disks = { config.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly, Format = d.Format.Name() }) },
-                NetworkInterfaces = { config.NetworkInterfaces.Select((n, i) => new NetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() }) },
-            };
-            var hosted = Register(id, spec, vm, line);
+            var hosted = Register(id, SpecOf(id, config), vm, line);
             if (resume)
             {
                 vm.Resume();

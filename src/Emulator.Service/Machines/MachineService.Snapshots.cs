@@ -141,18 +141,7 @@ public sealed partial class MachineService
             VirtualMachine vm;
             try
             {
-                var restore = new SnapshotOptions
-                {
-                    LayerDirectory = LayerDirectory,
-                    MachineId = id,
-                    AllowedDirectories = allowedDirectories,
-                    MaxCpus = options.MaxVcpusPerMachine,
-                    MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
-                    Tier1 = options.Tier1,
-                    Quota = Quota,
-                    BootFiles = ReadBootFilesAgain,
-                };
-                vm = await MachineSnapshot.RestoreAsync(path, restore, line.Output, cancel).ConfigureAwait(false);
+                vm = await MachineSnapshot.RestoreAsync(path, RestoreOptions(id), line.Output, cancel).ConfigureAwait(false);
                 try
                 {
                     // The deadline or the client may be gone by now: then nothing of the machine is kept.
@@ -171,29 +160,10 @@ public sealed partial class MachineService
             catch (Exception e)
             {
                 line.Dispose();
-                throw e switch
-                {
-                    SnapshotFormatException => Failure(StatusCode.DataLoss, e.Message),
-                    SnapshotTooLargeException => Failure(StatusCode.ResourceExhausted, e.Message),
-                    BackingFileRefusedException => Failure(StatusCode.PermissionDenied, e.Message),
-                    Emulator.Machine.Net.NetworkBackendException => Failure(StatusCode.FailedPrecondition, $"restoring '{r.SnapshotId}': {e.Message}"),
-                    IOException or UnauthorizedAccessException => Failure(StatusCode.Internal, $"restoring '{r.SnapshotId}' failed: {e.Message}"),
-                    _ => e,
-                };
+                throw RestoreFailure(e, $"restoring '{r.SnapshotId}'");
             }
 
-            var spec = new CreateMachineRequest
-            {
-                Id = id,
-                Vcpus = (uint)summary.Machine.Cpus,
-                MemoryMib = memoryMib,
-                Kernel = summary.Machine.KernelName,
-                Initrd = summary.Machine.InitrdName,
-                CommandLine = summary.Machine.CommandLine,
-                Disks = { vm.Config!.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly, Format = d.Format.Name() }) },
-                NetworkInterfaces = { vm.Config!.NetworkInterfaces.Select((n, i) => new NetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() }) },
-            };
-            var hosted = Register(id, spec, vm, line);
+            var hosted = Register(id, SpecOf(id, vm.Config!), vm, line);
             hosted.Publish(Service.V1.MachineState.Paused, $"restored from snapshot {r.SnapshotId}");
             return hosted.Describe(options.NodeName);
         }
@@ -203,6 +173,43 @@ public sealed partial class MachineService
             layersGate.Release();
         }
     }
+
+    /// <summary>How this node builds a machine from a snapshot or a migration: its directories, caps, tier and quota.</summary>
+    private SnapshotOptions RestoreOptions(string id) => new()
+    {
+        LayerDirectory = LayerDirectory,
+        MachineId = id,
+        AllowedDirectories = allowedDirectories,
+        MaxCpus = options.MaxVcpusPerMachine,
+        MaxMemoryBytes = options.MaxMemoryMibPerMachine > ulong.MaxValue >> 20 ? ulong.MaxValue : options.MaxMemoryMibPerMachine << 20,
+        Tier1 = options.Tier1,
+        Quota = Quota,
+        BootFiles = ReadBootFilesAgain,
+    };
+
+    /// <summary>The status for a restore (or a received migration) that failed: <paramref name="doing"/> says which.</summary>
+    private static Exception RestoreFailure(Exception e, string doing) => e switch
+    {
+        SnapshotFormatException => Failure(StatusCode.DataLoss, e.Message),
+        SnapshotTooLargeException => Failure(StatusCode.ResourceExhausted, e.Message),
+        BackingFileRefusedException => Failure(StatusCode.PermissionDenied, e.Message),
+        Emulator.Machine.Net.NetworkBackendException => Failure(StatusCode.FailedPrecondition, $"{doing}: {e.Message}"),
+        IOException or UnauthorizedAccessException => Failure(StatusCode.Internal, $"{doing} failed: {e.Message}"),
+        _ => e,
+    };
+
+    /// <summary>The spec a machine built from saved state is listed with (GetMachine): what its config says.</summary>
+    private static CreateMachineRequest SpecOf(string id, PcConfig config) => new()
+    {
+        Id = id,
+        Vcpus = (uint)config.Cpus,
+        MemoryMib = config.MemoryBytes >> 20,
+        Kernel = config.KernelName,
+        Initrd = config.InitrdName,
+        CommandLine = config.CommandLine,
+        Disks = { config.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly, Format = d.Format.Name() }) },
+        NetworkInterfaces = { config.NetworkInterfaces.Select((n, i) => new NetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() }) },
+    };
 
     /// <summary>
     /// A restored machine's reset reads its kernel and initrd again by the paths the snapshot
