@@ -14,8 +14,9 @@ public static class HostBusybox
     {
         // busybox picks the applet from its name: keep it as "busybox", with its applet links
         // beside it, and run commands with that directory as PATH so every tool is busybox's.
-        string dir = Path.Combine(Path.GetTempPath(), $"emu-host-busybox-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
+        // One directory per call: tests that run at once (the boot test, the network test) each
+        // remove their own when done.
+        string dir = Directory.CreateTempSubdirectory("emu-host-busybox-").FullName;
         string target = Path.Combine(dir, "busybox");
         using var gz = new GZipStream(File.OpenRead(DefaultGuest.Initrd), CompressionMode.Decompress);
         using var ms = new MemoryStream();
