@@ -42,8 +42,23 @@ internal static class ClientCommands
         create.Add(append);
         create.Add(memory);
         create.Add(vcpus);
+        var restart = new Option<string>("--restart") { Description = "what the server does with the machine when it restarts: never (the default), always, on-failure (only after a crash)", DefaultValueFactory = _ => "never" };
+        create.Add(restart);
         create.SetAction(p =>
         {
+            RestartPolicy? policy = p.GetValue(restart) switch
+            {
+                "never" => RestartPolicy.Never,
+                "always" => RestartPolicy.Always,
+                "on-failure" => RestartPolicy.OnFailure,
+                _ => null,
+            };
+            if (policy is null)
+            {
+                Console.Error.WriteLine($"emu: --restart {p.GetValue(restart)}: must be never, always or on-failure");
+                return 2;
+            }
+
             var request = new CreateMachineRequest
             {
                 Id = p.GetValue(id)!,
@@ -52,6 +67,7 @@ internal static class ClientCommands
                 CommandLine = p.GetValue(append)!,
                 MemoryMib = p.GetValue(memory),
                 Vcpus = p.GetValue(vcpus),
+                RestartPolicy = policy.Value,
             };
             foreach (string drive in p.GetValue(drives) ?? [])
             {

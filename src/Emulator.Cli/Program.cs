@@ -200,7 +200,8 @@ var clusterPublicHost = new Option<string?>("--cluster-public-host") { Descripti
 var seeds = new Option<string[]>("--seed") { Description = "HOST:PORT of a seed node's cluster endpoint (repeatable; or EMU_CLUSTER_SEEDS=HOST:PORT,...; none: this node starts the cluster)", AllowMultipleArgumentsPerToken = false };
 var discovery = new Option<string>("--discovery") { Description = "how to find the cluster: seeds (--seed) or kubernetes (the pods of deploy/kubernetes)", DefaultValueFactory = _ => "seeds" };
 var advertise = new Option<string?>("--advertise") { Description = "the control-plane address other nodes call this one by (default: where --listen listens)" };
-foreach (var o in new Option[] { nodeVcpus, nodeMemory, clusterOn, nodeName, clusterListen, clusterPublicHost, seeds, discovery, advertise })
+var catalogue = new Option<string?>("--catalogue") { Description = "where the node keeps its machine catalogue (specs, restart policies, states, snapshots; read at start): sqlite:PATH, postgres:CONNECTION-STRING (a cluster's), or off (or EMU_CATALOGUE; default: sqlite: catalogue.db in the snapshot directory)" };
+foreach (var o in new Option[] { catalogue, nodeVcpus, nodeMemory, clusterOn, nodeName, clusterListen, clusterPublicHost, seeds, discovery, advertise })
 {
     serve.Add(o);
 }
@@ -208,7 +209,7 @@ foreach (var o in new Option[] { nodeVcpus, nodeMemory, clusterOn, nodeName, clu
 serve.SetAction(parse => Serve.Run(new Serve.Settings(
     parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir), parse.GetValue(snapshotQuota)!, parse.GetValue(serveAccel)!,
     parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(insecureListen), parse.GetValue(anonymousHealth), parse.GetValue(drainSeconds),
-    parse.GetValue(nodeVcpus), parse.GetValue(nodeMemory)!,
+    parse.GetValue(nodeVcpus), parse.GetValue(nodeMemory)!, parse.GetValue(catalogue),
     new Serve.ClusterSettings(parse.GetValue(clusterOn), parse.GetValue(nodeName), parse.GetValue(clusterListen)!, parse.GetValue(clusterPublicHost),
         parse.GetValue(seeds) ?? [], parse.GetValue(discovery)!, parse.GetValue(advertise)))));
 root.Add(serve);

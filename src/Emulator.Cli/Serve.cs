@@ -21,6 +21,7 @@ internal static class Serve
         double DrainSeconds,
         int? NodeVcpus,
         string NodeMemory,
+        string? Catalogue,
         ClusterSettings Cluster);
 
     /// <summary>What `emu serve` is told about the cluster it joins.</summary>
@@ -87,6 +88,26 @@ internal static class Serve
 
         var allowed = settings.Allow.Length > 0 ? settings.Allow : [Path.GetFullPath(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "emu"))];
         string snapshots = Path.GetFullPath(settings.SnapshotDirectory ?? MachineServiceOptions.DefaultSnapshotDirectory);
+        Emulator.Cluster.Catalogue.CatalogueOptions? catalogue;
+        string catalogueText = settings.Catalogue ?? Environment.GetEnvironmentVariable("EMU_CATALOGUE") ?? "";
+        if (catalogueText.Length == 0)
+        {
+            Directory.CreateDirectory(snapshots);
+            catalogue = Emulator.Cluster.Catalogue.CatalogueOptions.Sqlite(Path.Combine(snapshots, "catalogue.db"));
+        }
+        else if (catalogueText == "off")
+        {
+            catalogue = null;
+        }
+        else if (Emulator.Cluster.Catalogue.CatalogueOptions.TryParse(catalogueText, out string? catalogueError) is { } parsed)
+        {
+            catalogue = parsed;
+        }
+        else
+        {
+            return Refuse($"--catalogue {catalogueError}");
+        }
+
         var options = new ControlPlaneOptions
         {
             Listen = listen,
@@ -108,6 +129,7 @@ internal static class Serve
                 NodeName = cluster?.NodeName ?? Environment.MachineName,
             },
             Cluster = cluster,
+            Catalogue = catalogue,
         };
         if (options.Problem() is { } problem)
         {
@@ -131,7 +153,7 @@ internal static class Serve
         }
 
         Console.WriteLine($"emu: serving on {host.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}; tier 1: {tier1?.Engine.Name ?? "off"})" +
-            $"{(token is null ? "" : "; a bearer token is required")}{(options.TlsCertificatePath is null ? "" : "; TLS")}");
+            $"{(catalogue is null ? "; no catalogue" : $"; catalogue {catalogue.Description}")}{(token is null ? "" : "; a bearer token is required")}{(options.TlsCertificatePath is null ? "" : "; TLS")}");
         Console.Out.Flush();
 
         // SIGTERM (systemd, docker stop, kill) and Ctrl-C: health turns NOT_SERVING, streams end

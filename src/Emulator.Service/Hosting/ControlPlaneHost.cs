@@ -81,7 +81,6 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.AddSingleton(machines);
         builder.Services.AddSingleton(health);
         builder.Services.AddSingleton<NodeDrain>();
-        builder.Services.AddHostedService(s => s.GetRequiredService<NodeDrain>());
         builder.Services.AddGrpc(grpc =>
         {
             grpc.MaxReceiveMessageSize = options.MaxReceiveMessageBytes;
@@ -99,11 +98,40 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         if (options.Cluster is { } cluster)
         {
             // Peers call this node at --advertise, or where it listens once it listens.
-            builder.Services.AddAkka(Emulator.Cluster.ClusterNode.SystemName, akka => Emulator.Cluster.ClusterNode.Configure(
-                akka, cluster, machines,
-                () => cluster.ControlPlaneAddress is { Length: > 0 } advertised ? advertised : started?.Address ?? "",
-                directory => machines.Cluster = directory));
+            builder.Services.AddAkka(Emulator.Cluster.ClusterNode.SystemName, akka =>
+            {
+                Emulator.Cluster.ClusterNode.Configure(
+                    akka, cluster, machines,
+                    () => cluster.ControlPlaneAddress is { Length: > 0 } advertised ? advertised : started?.Address ?? "",
+                    directory => machines.Cluster = directory);
+                if (options.Catalogue is { } catalogue)
+                {
+                    Emulator.Cluster.Catalogue.MachineCatalogue.Configure(akka, catalogue, options.Machines.NodeName, c => machines.Catalogue = c);
+                }
+            });
         }
+        else if (options.Catalogue is { } catalogue)
+        {
+            // A node alone: a local actor system (no remoting, no cluster) for the catalogue's persistent actor.
+            builder.Services.AddAkka(Emulator.Cluster.ClusterNode.SystemName, akka =>
+            {
+                akka.AddHocon(Akka.Configuration.ConfigurationFactory.ParseString("""
+                    akka.loglevel = WARNING
+                    akka.coordinated-shutdown.exit-clr = off
+                    """), HoconAddMode.Prepend);
+                Emulator.Cluster.Catalogue.MachineCatalogue.Configure(akka, catalogue, options.Machines.NodeName, c => machines.Catalogue = c);
+            });
+        }
+
+        // Hosted services stop in the reverse order of these lines: the drain first (calls still
+        // served, the actor system still up), then the catalogue records the orderly stop, then the
+        // actor system stops.
+        if (options.Catalogue is not null)
+        {
+            builder.Services.AddHostedService(_ => new CatalogueCloser(machines));
+        }
+
+        builder.Services.AddHostedService(s => s.GetRequiredService<NodeDrain>());
 
         var app = builder.Build();
         WebConsole.Map(app, options, machines);
@@ -126,6 +154,8 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             throw;
         }
 
+        // The machines of the last run come back before the node reports SERVING.
+        await machines.BringBackAsync(cancel).ConfigureAwait(false);
         host.Address = options.Listen.SocketPath is { } socket
             ? "unix:" + socket
             : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.StartsWith("http://unix:", StringComparison.Ordinal));
@@ -245,5 +275,13 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         await StopAsync().ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
         cleartext?.Dispose();
+    }
+
+    /// <summary>Records the node's orderly stop in the catalogue when the host stops (<see cref="MachineService.CloseCatalogueAsync"/>).</summary>
+    private sealed class CatalogueCloser(MachineService machines) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => machines.CloseCatalogueAsync();
     }
 }

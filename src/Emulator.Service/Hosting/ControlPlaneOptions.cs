@@ -47,6 +47,13 @@ public sealed record ControlPlaneOptions
     /// <summary>Joins an emu cluster (`emu serve --cluster`); null: the node works alone.</summary>
     public Emulator.Cluster.ClusterOptions? Cluster { get; init; }
 
+    /// <summary>
+    /// The node's durable machine catalogue (`emu serve --catalogue`, on by default there: SQLite in
+    /// the snapshot directory); null keeps none (the default here: tests' in-process servers start
+    /// without an actor system).
+    /// </summary>
+    public Emulator.Cluster.Catalogue.CatalogueOptions? Catalogue { get; init; }
+
     /// <summary>Extra tracing set-up (an exporter for tests); OTLP is added when the standard OTEL_* variables name an endpoint.</summary>
     public Action<TracerProviderBuilder>? ConfigureTracing { get; init; }
 

@@ -4,26 +4,57 @@ using Emulator.Service.V1;
 
 namespace Emulator.Service.Machines;
 
-/// <summary>One machine the service runs: its spec, the machine, its console line and its lifecycle events.</summary>
+/// <summary>
+/// One machine the service runs: its spec, the machine, its console line and its lifecycle events.
+/// A machine the catalogue brought back without running it has no VM yet (<see cref="HasVm"/>):
+/// it is listed STOPPED or FAILED, and StartMachine builds its VM from the spec (<see cref="Attach"/>).
+/// </summary>
 internal sealed class HostedMachine : IAsyncDisposable
 {
     private readonly List<Action<MachineEvent>> watchers = [];
+    private VirtualMachine? vm;
 
     public HostedMachine(string id, CreateMachineRequest spec, VirtualMachine vm, SerialLine console)
     {
         Id = id;
         Spec = spec;
-        Vm = vm;
         Console = console;
-        vm.Exited.ContinueWith(t => Publish(t.Result.Reason == MachineExitReason.Failed ? Service.V1.MachineState.Failed : Service.V1.MachineState.Stopped, t.Result.Detail));
-        vm.WasReset += why => PublishReset(why);
+        Attach(vm);
+    }
+
+    /// <summary>A machine without a VM (from the catalogue), shown in <paramref name="state"/> with <paramref name="detail"/>.</summary>
+    public HostedMachine(string id, CreateMachineRequest spec, SerialLine console, Service.V1.MachineState state, string detail)
+    {
+        Id = id;
+        Spec = spec;
+        Console = console;
+        State = state;
+        Detail = detail;
     }
 
     public string Id { get; }
 
     public CreateMachineRequest Spec { get; }
 
-    public VirtualMachine Vm { get; }
+    /// <summary>The machine; a machine without one (<see cref="HasVm"/>) refuses what needs it as a stopped machine would.</summary>
+    public VirtualMachine Vm => vm ?? throw new MachineStateException("do that to", Emulator.Machine.Runtime.MachineState.Stopped);
+
+    public bool HasVm => vm is not null;
+
+    /// <summary>Called after every state change (<see cref="Publish"/>): the catalogue records it.</summary>
+    public Action<HostedMachine>? Changed { get; set; }
+
+    /// <summary>Gives the machine its VM (built now, or given at creation); once.</summary>
+    public void Attach(VirtualMachine machine)
+    {
+        if (Interlocked.CompareExchange(ref vm, machine, null) is not null)
+        {
+            throw new InvalidOperationException($"machine '{Id}' has a VM already");
+        }
+
+        machine.Exited.ContinueWith(t => Publish(t.Result.Reason == MachineExitReason.Failed ? Service.V1.MachineState.Failed : Service.V1.MachineState.Stopped, t.Result.Detail));
+        machine.WasReset += why => PublishReset(why);
+    }
 
     public SerialLine Console { get; }
 
@@ -55,6 +86,8 @@ internal sealed class HostedMachine : IAsyncDisposable
         {
             w(e);
         }
+
+        Changed?.Invoke(this);
     }
 
     /// <summary>The machine was reset (the guest rebooted, or ResetMachine): a RESET event; the state is unchanged.</summary>
@@ -112,6 +145,7 @@ internal sealed class HostedMachine : IAsyncDisposable
             Initrd = Spec.Initrd,
             CommandLine = Spec.CommandLine,
             Disks = { Spec.Disks },
+            RestartPolicy = Spec.RestartPolicy,
         },
         Node = node,
         Detail = Detail,
@@ -120,7 +154,10 @@ internal sealed class HostedMachine : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Console.Dispose();
-        await Vm.DisposeAsync().ConfigureAwait(false);
+        if (vm is not null)
+        {
+            await vm.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private sealed class Disposer(Action action) : IDisposable

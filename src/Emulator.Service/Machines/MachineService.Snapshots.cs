@@ -91,7 +91,9 @@ public sealed partial class MachineService
                 };
             }
 
+            Catalogue?.Record(new Emulator.Cluster.Catalogue.MachineSnapshotTaken(m.Id, id, options.NodeName));
             m.Publish(m.State, $"snapshot {id} taken");
+            await CatalogueSyncAsync().ConfigureAwait(false);
             var summary = MachineSnapshot.Describe(path);
             var snapshot = Describe(id, summary);
             snapshot.DurationNanos = report.Total.Ticks * 100;
@@ -107,7 +109,8 @@ public sealed partial class MachineService
         }
     }
 
-    private async Task<Service.V1.Machine> RestoreSnapshot(RestoreSnapshotRequest r, CancellationToken cancel)
+    /// <summary>Restores a snapshot as machine r.MachineId; <paramref name="spec"/>, when given, is the spec it is listed with (the catalogue's), else its config's.</summary>
+    private async Task<Service.V1.Machine> RestoreSnapshot(RestoreSnapshotRequest r, CancellationToken cancel, CreateMachineRequest? spec = null)
     {
         string path = ExistingSnapshot(r.SnapshotId);
         SnapshotSummary summary;
@@ -163,8 +166,9 @@ public sealed partial class MachineService
                 throw RestoreFailure(e, $"restoring '{r.SnapshotId}'");
             }
 
-            var hosted = Register(id, SpecOf(id, vm.Config!), vm, line);
+            var hosted = Register(id, spec ?? SpecOf(id, vm.Config!), vm, line);
             hosted.Publish(Service.V1.MachineState.Paused, $"restored from snapshot {r.SnapshotId}");
+            await CatalogueSyncAsync().ConfigureAwait(false);
             return hosted.Describe(options.NodeName);
         }
         finally
@@ -295,7 +299,7 @@ public sealed partial class MachineService
         }
 
         var used = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var m in machines.Values)
+        foreach (var m in machines.Values.Where(m => m.HasVm))
         {
             foreach (var disk in m.Vm.Disks)
             {

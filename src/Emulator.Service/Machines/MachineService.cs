@@ -42,7 +42,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
     }
 
     public override Task<Service.V1.Machine> StartMachine(MachineRef request, ServerCallContext context) =>
-        Routed("StartMachine", request.Id, context, (c, o) => c.StartMachineAsync(request, o), () => Transition(request, m => m.Vm.Start(), Service.V1.MachineState.Running, context.CancellationToken));
+        Routed("StartMachine", request.Id, context, (c, o) => c.StartMachineAsync(request, o), () => Start(request, context.CancellationToken));
 
     public override Task<Service.V1.Machine> PauseMachine(MachineRef request, ServerCallContext context) =>
         Routed("PauseMachine", request.Id, context, (c, o) => c.PauseMachineAsync(request, o), () => Transition(request, m => m.Vm.Pause(), Service.V1.MachineState.Paused, context.CancellationToken));
@@ -97,7 +97,68 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
     private async Task<Service.V1.Machine> Create(CreateMachineRequest r, CancellationToken cancel)
     {
         string id = ChooseId(r.Id, "vm", "id", machines.ContainsKey);
+        if (!Enum.IsDefined(r.RestartPolicy))
+        {
+            throw Failure(StatusCode.InvalidArgument, $"restart_policy {(int)r.RestartPolicy} is not one of NEVER, ALWAYS, ON_FAILURE");
+        }
 
+        var line = new SerialLine();
+        PcConfig config;
+        try
+        {
+            config = ConfigFor(id, r, line);
+        }
+        catch
+        {
+            line.Dispose();
+            throw;
+        }
+
+        await createGate.WaitAsync(cancel).ConfigureAwait(false);
+        try
+        {
+            VirtualMachine vm;
+            try
+            {
+                Admit(id, r.Vcpus, r.MemoryMib);
+                vm = BuildVm(config);
+            }
+            catch
+            {
+                line.Dispose();
+                throw;
+            }
+
+            try
+            {
+                // The deadline or the client may be gone by now: then nothing of the machine is kept.
+                await BeforeCommit("CreateMachine", cancel).ConfigureAwait(false);
+                cancel.ThrowIfCancellationRequested();
+            }
+            catch
+            {
+                line.Dispose();
+                await vm.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            var hosted = Register(id, r, vm, line);
+            await CatalogueSyncAsync().ConfigureAwait(false);
+            return hosted.Describe(options.NodeName);
+        }
+        finally
+        {
+            createGate.Release();
+        }
+    }
+
+    /// <summary>
+    /// What a CreateMachineRequest asks for, checked as CreateMachine documents it (limits, the
+    /// allowed directories, formats), with the kernel and initrd read: the config a VM is built
+    /// from, its serial output on <paramref name="line"/>. Throws RpcException with the status.
+    /// </summary>
+    private PcConfig ConfigFor(string id, CreateMachineRequest r, SerialLine line)
+    {
         if (r.Vcpus < 1 || r.Vcpus > options.MaxVcpusPerMachine)
         {
             throw Failure(StatusCode.InvalidArgument, $"vcpus must be 1 to {options.MaxVcpusPerMachine}");
@@ -131,63 +192,39 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             : Emulator.Devices.VirtioNet.MacAddress.TryParse(n.Mac, out var mac, out string? macError) ? mac
             : throw Failure(StatusCode.InvalidArgument, $"network_interfaces[{i}].mac: {macError}"))).ToList();
         var shares = r.SharedFolders.Select(AllowedShare).ToList();
+        return new PcConfig
+        {
+            Kernel = kernelBytes!,
+            KernelName = kernel!,
+            Initrd = initrdBytes,
+            InitrdName = initrd ?? "initrd",
+            CommandLine = string.IsNullOrEmpty(r.CommandLine) ? "console=ttyS0" : r.CommandLine,
+            MemoryBytes = r.MemoryMib << 20,
+            Cpus = (int)r.Vcpus,
+            SerialOutput = line.Output,
+            NoReboot = r.NoReboot,
+            Disks = disks,
+            NetworkInterfaces = nics,
+            SharedFolders = shares,
+            Tier1 = options.Tier1,
+            CpuModel = cpuModel,
+        };
+    }
 
-        await createGate.WaitAsync(cancel).ConfigureAwait(false);
+    /// <summary>Builds a VM from a checked config; what the build refuses is an RpcException with its status.</summary>
+    private static VirtualMachine BuildVm(PcConfig config)
+    {
         try
         {
-            Admit(id, r.Vcpus, r.MemoryMib);
-
-            var line = new SerialLine();
-            VirtualMachine vm;
-            try
-            {
-                vm = PcMachine.Build(new PcConfig
-                {
-                    Kernel = kernelBytes!,
-                    KernelName = kernel!,
-                    Initrd = initrdBytes,
-                    InitrdName = initrd ?? "initrd",
-                    CommandLine = string.IsNullOrEmpty(r.CommandLine) ? "console=ttyS0" : r.CommandLine,
-                    MemoryBytes = r.MemoryMib << 20,
-                    Cpus = (int)r.Vcpus,
-                    SerialOutput = line.Output,
-                    NoReboot = r.NoReboot,
-                    Disks = disks,
-                    NetworkInterfaces = nics,
-                    SharedFolders = shares,
-                    Tier1 = options.Tier1,
-                    CpuModel = cpuModel,
-                });
-            }
-            catch (BackingFileRefusedException e)
-            {
-                line.Dispose();
-                throw Failure(StatusCode.PermissionDenied, e.Message);
-            }
-            catch (Exception e) when (e is BootImageException or BlockImageException or ArgumentException or IOException)
-            {
-                line.Dispose();
-                throw Failure(StatusCode.InvalidArgument, e.Message);
-            }
-
-            try
-            {
-                // The deadline or the client may be gone by now: then nothing of the machine is kept.
-                await BeforeCommit("CreateMachine", cancel).ConfigureAwait(false);
-                cancel.ThrowIfCancellationRequested();
-            }
-            catch
-            {
-                line.Dispose();
-                await vm.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
-
-            return Register(id, r, vm, line).Describe(options.NodeName);
+            return PcMachine.Build(config);
         }
-        finally
+        catch (BackingFileRefusedException e)
         {
-            createGate.Release();
+            throw Failure(StatusCode.PermissionDenied, e.Message);
+        }
+        catch (Exception e) when (e is BootImageException or BlockImageException or ArgumentException or IOException)
+        {
+            throw Failure(StatusCode.InvalidArgument, e.Message);
         }
     }
 
@@ -252,6 +289,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         var hosted = new HostedMachine(id, spec, vm, line);
         machines[id] = hosted;
         Claim(id);
+        Recorded(hosted);
         return hosted;
     }
 
@@ -411,6 +449,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         }
 
         m.Publish(after);
+        await CatalogueSyncAsync().ConfigureAwait(false);
         return m.Describe(options.NodeName);
     }
 
@@ -456,6 +495,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         }
 
         m.Publish(Service.V1.MachineState.Stopped, "stopped through the control plane");
+        await CatalogueSyncAsync().ConfigureAwait(false);
         return m.Describe(options.NodeName);
     }
 
@@ -472,6 +512,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             m.Publish(m.State, "deleted");
             await m.DisposeAsync().ConfigureAwait(false);
             await CollectLayersAsync().ConfigureAwait(false);
+            await CatalogueSyncAsync().ConfigureAwait(false);
         }
 
         return new DeleteMachineResponse();
