@@ -153,7 +153,7 @@ internal static class Serve
         }
 
         Console.WriteLine($"emu: serving on {host.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}; tier 1: {tier1?.Engine.Name ?? "off"})" +
-            $"{(catalogue is null ? "; no catalogue" : $"; catalogue {catalogue.Description}")}{(token is null ? "" : "; a bearer token is required")}{(options.TlsCertificatePath is null ? "" : "; TLS")}");
+            $"{(host.Catalogue is null ? "; no catalogue" : $"; catalogue {host.Catalogue}")}{(token is null ? "" : "; a bearer token is required")}{(options.TlsCertificatePath is null ? "" : "; TLS")}");
         Console.Out.Flush();
 
         // SIGTERM (systemd, docker stop, kill) and Ctrl-C: health turns NOT_SERVING, streams end

@@ -63,6 +63,47 @@ public sealed record CatalogueOptions(CatalogueStore Store, string ConnectionStr
         }
     }
 
+    /// <summary>
+    /// Opens the database and reads from it once, before the journal is started on it: a file that
+    /// is not a SQLite database, or a PostgreSQL server that cannot be reached, is said here in one
+    /// line (the journal itself would retry and log forever). Null when the database answers.
+    /// </summary>
+    public async Task<string?> ProblemAsync(CancellationToken cancel)
+    {
+        try
+        {
+            if (Store == CatalogueStore.Sqlite)
+            {
+                string? directory = Path.GetDirectoryName(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(ConnectionString).DataSource);
+                if (!string.IsNullOrEmpty(directory))
+                {
+                    Directory.CreateDirectory(directory);
+                }
+
+                await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(ConnectionString);
+                await connection.OpenAsync(cancel).ConfigureAwait(false);
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT count(*) FROM sqlite_master";
+                await command.ExecuteScalarAsync(cancel).ConfigureAwait(false);
+            }
+            else
+            {
+                var builder = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString) { Timeout = 10 };
+                await using var connection = new Npgsql.NpgsqlConnection(builder.ConnectionString);
+                await connection.OpenAsync(cancel).ConfigureAwait(false);
+                await using var command = connection.CreateCommand();
+                command.CommandText = "SELECT 1";
+                await command.ExecuteScalarAsync(cancel).ConfigureAwait(false);
+            }
+
+            return null;
+        }
+        catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or TimeoutException or InvalidOperationException)
+        {
+            return $"the catalogue {Description} cannot be used: {e.Message.TrimEnd('.')}";
+        }
+    }
+
     /// <summary>The Linq2Db provider Akka.Persistence.Sql talks through.</summary>
     internal string ProviderName => Store == CatalogueStore.Sqlite ? "SQLite.MS" : "PostgreSQL.15";
 

@@ -53,7 +53,7 @@ public sealed class CatalogueSerializer(ExtendedActorSystem system) : Serializer
             var e = JsonSerializer.Deserialize(bytes, type, Json) as ICatalogueEvent;
             return e is not null && Whole(e) ? e : new DamagedEvent(MachineIdIn(bytes), $"a {manifest} event without its fields");
         }
-        catch (JsonException ex)
+        catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or NotSupportedException)
         {
             return new DamagedEvent(MachineIdIn(bytes), $"a {manifest} event that is not valid: {ex.Message}");
         }

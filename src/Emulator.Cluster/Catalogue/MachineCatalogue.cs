@@ -39,16 +39,10 @@ public sealed class MachineCatalogue
     /// Adds the catalogue to a node's actor system (alone or in a cluster): Akka.Persistence on
     /// Akka.Persistence.Sql, and the node's catalogue actor under a back-off supervisor (a journal
     /// that fails is tried again, 1 s to 30 s apart). <paramref name="started"/> gets the catalogue
-    /// once the actor system runs.
+    /// once the actor system runs. Check the database first (<see cref="CatalogueOptions.ProblemAsync"/>).
     /// </summary>
     public static void Configure(AkkaConfigurationBuilder akka, CatalogueOptions options, string node, Action<MachineCatalogue> started)
     {
-        if (options.Store == CatalogueStore.Sqlite
-            && Path.GetDirectoryName(new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(options.ConnectionString).DataSource) is { Length: > 0 } directory)
-        {
-            Directory.CreateDirectory(directory);
-        }
-
         akka.AddHocon(options.Hocon(), HoconAddMode.Prepend);
         akka.AddHocon(Akka.Persistence.Sql.SqlPersistence.DefaultConfiguration, HoconAddMode.Append);
         akka.WithActors((system, _) =>

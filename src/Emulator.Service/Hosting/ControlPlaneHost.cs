@@ -52,6 +52,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
     public HealthService Health { get; }
 
+    /// <summary>The catalogue the node keeps its machines in ("sqlite:PATH"...), or null when it keeps none (not asked for, or unusable).</summary>
+    public string? Catalogue => Machines.Catalogue?.Options.Description;
+
     /// <summary>The host's services (the OpenTelemetry providers, for tests).</summary>
     internal IServiceProvider Services => app.Services;
 
@@ -70,6 +73,14 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         }
 
         var machines = new MachineService(options.Machines with { PeerToken = options.Machines.PeerToken ?? options.BearerToken });
+        var catalogue = options.Catalogue;
+        if (catalogue is not null && await catalogue.ProblemAsync(cancel).ConfigureAwait(false) is { } unusable)
+        {
+            // The node still serves (machine.proto: a damaged catalogue never keeps it down).
+            machines.Log($"catalogue: {unusable}; serving without it: no machine of an earlier run comes back, and this run's machines will not survive a restart");
+            catalogue = null;
+        }
+
         var health = new HealthService();
         var cleartext = options.TlsCertificatePath is null ? new CleartextProtocols() : null;
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
@@ -104,13 +115,13 @@ public sealed class ControlPlaneHost : IAsyncDisposable
                     akka, cluster, machines,
                     () => cluster.ControlPlaneAddress is { Length: > 0 } advertised ? advertised : started?.Address ?? "",
                     directory => machines.Cluster = directory);
-                if (options.Catalogue is { } catalogue)
+                if (catalogue is not null)
                 {
                     Emulator.Cluster.Catalogue.MachineCatalogue.Configure(akka, catalogue, options.Machines.NodeName, c => machines.Catalogue = c);
                 }
             });
         }
-        else if (options.Catalogue is { } catalogue)
+        else if (catalogue is not null)
         {
             // A node alone: a local actor system (no remoting, no cluster) for the catalogue's persistent actor.
             builder.Services.AddAkka(Emulator.Cluster.ClusterNode.SystemName, akka =>
@@ -126,7 +137,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         // Hosted services stop in the reverse order of these lines: the drain first (calls still
         // served, the actor system still up), then the catalogue records the orderly stop, then the
         // actor system stops.
-        if (options.Catalogue is not null)
+        if (catalogue is not null)
         {
             builder.Services.AddHostedService(_ => new CatalogueCloser(machines));
         }
