@@ -20,6 +20,7 @@ done
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)     # the reference the benchmarks compare against
 command -v npm >/dev/null 2>&1 || need+=(npm)                                # the web console's browser libraries (the build)
 [ -x /usr/bin/chromium ] || need+=(chromium)                                 # the web console's page test (Playwright)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql) # the catalogue's PostgreSQL test starts a server of its own
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing test dependencies: ${need[*]}"

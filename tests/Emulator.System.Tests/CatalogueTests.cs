@@ -207,6 +207,56 @@ public sealed partial class CatalogueTests
         }
     }
 
+    /// <summary>
+    /// The catalogue in PostgreSQL (a server the test starts): a node stopped and started again on it
+    /// lists its machines with their specs and policies, by the policy's rule for an orderly stop.
+    /// </summary>
+    [PostgresFact]
+    public async Task APostgresCatalogueKeepsTheMachinesOverARestart()
+    {
+        using var postgres = PostgresServer.Start();
+        var snapshots = Directory.CreateTempSubdirectory("emu-catalogue-pg-");
+        try
+        {
+            using (var first = Serve(snapshots.FullName, out var client, out var channel, "--catalogue", postgres.Catalogue))
+            {
+                using (channel)
+                {
+                    await client.CreateMachineAsync(Guest("pg-onfail", RestartPolicy.OnFailure));
+                    await client.CreateMachineAsync(Guest("pg-never", RestartPolicy.Never));
+                    await client.CreateMachineAsync(Guest("pg-gone", RestartPolicy.Always));
+                    await client.StartMachineAsync(new MachineRef { Id = "pg-onfail" });
+                    await client.DeleteMachineAsync(new MachineRef { Id = "pg-gone" });
+                }
+
+                Signal(first, "TERM");
+                Assert.Equal(0, first.WaitForExit(Timeout));
+            }
+
+            Assert.False(File.Exists(Path.Combine(snapshots.FullName, "catalogue.db")), "the catalogue went to SQLite, not PostgreSQL");
+            using var second = Serve(snapshots.FullName, out var again, out var channel2, "--catalogue", postgres.Catalogue);
+            using (channel2)
+            {
+                var list = (await again.ListMachinesAsync(new ListMachinesRequest())).Machines.ToDictionary(m => m.Id);
+                Assert.Equal(["pg-never", "pg-onfail"], list.Keys.Order(StringComparer.Ordinal));
+                Assert.Equal(State.Stopped, list["pg-onfail"].State);
+                Assert.Contains("stopped in order", list["pg-onfail"].Detail);
+                Assert.Equal(RestartPolicy.OnFailure, list["pg-onfail"].Spec.RestartPolicy);
+                Assert.Equal(DefaultGuest.Kernel, list["pg-onfail"].Spec.Kernel);
+                Assert.Equal(256UL, list["pg-onfail"].Spec.MemoryMib);
+                Assert.Equal(State.Stopped, list["pg-never"].State);
+                Assert.Equal(RestartPolicy.Never, list["pg-never"].Spec.RestartPolicy);
+            }
+
+            Signal(second, "TERM");
+            Assert.Equal(0, second.WaitForExit(Timeout));
+        }
+        finally
+        {
+            snapshots.Delete(recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("mysql:x", "must be sqlite:PATH or postgres:CONNECTION-STRING")]
     [InlineData("postgres:Port=5432", "the connection string needs Host=")]
@@ -222,8 +272,10 @@ public sealed partial class CatalogueTests
     internal static ConsoleSession Serve(string snapshots, out Emulator.Service.V1.MachineService.MachineServiceClient client, out GrpcChannel channel, params string[] more)
     {
         var server = ConsoleSession.StartEmu(null, ["serve", "--listen", "127.0.0.1:0", "--allow", DefaultGuest.ImageDirectory, "--snapshot-dir", snapshots, .. more]);
-        string address = Address().Match(server.WaitFor(" (machines", Timeout)).Value;
+        string banner = server.WaitFor(" (machines", Timeout);
+        string address = Address().Match(banner).Value;
         Assert.False(string.IsNullOrEmpty(address), "emu serve printed no address");
+        Assert.Contains("; catalogue ", server.WaitFor("\n", Timeout)); // the rest of the line: the catalogue it uses
         channel = ControlPlaneChannel.Open(address);
         client = new(channel);
         return server;
