@@ -202,16 +202,21 @@ public sealed partial class MachineService
         _ => e,
     };
 
-    /// <summary>The spec a machine built from saved state is listed with (GetMachine): what its config says.</summary>
+    /// <summary>
+    /// The spec a machine built from saved state is listed with (GetMachine) and recorded with in
+    /// the catalogue (StartMachine boots it from this after a restart): what its config says.
+    /// </summary>
     private static CreateMachineRequest SpecOf(string id, PcConfig config) => new()
     {
         Id = id,
         Vcpus = (uint)config.Cpus,
         MemoryMib = config.MemoryBytes >> 20,
         Kernel = config.KernelName,
-        Initrd = config.InitrdName,
+        Initrd = Path.IsPathRooted(config.InitrdName) ? config.InitrdName : "", // a machine without one names it "initrd"
         CommandLine = config.CommandLine,
+        NoReboot = config.NoReboot,
         Disks = { config.Disks.Select(d => new Disk { Path = d.Path, ReadOnly = d.ReadOnly, Format = d.Format.Name() }) },
+        SharedFolders = { config.SharedFolders.Select(f => new SharedFolder { Path = f.Path, MountTag = f.MountTag, ReadOnly = f.ReadOnly }) },
         NetworkInterfaces = { config.NetworkInterfaces.Select((n, i) => new NetworkInterface { Tap = n.Tap, Mac = n.MacFor(i).ToString() }) },
     };
 
