@@ -130,6 +130,12 @@ internal static class Serve
                 (cluster.Discovery == Emulator.Cluster.ClusterDiscovery.Kubernetes ? "seeds found through Kubernetes" : cluster.Seeds.Count > 0 ? $"seeds {string.Join(", ", cluster.Seeds)}" : "starting a new cluster"));
         }
 
+        if (host.ClusterJoined is { IsCompleted: false } joined)
+        {
+            Console.WriteLine("emu: not yet a member of the cluster; MachineService reports NOT_SERVING and cluster calls are UNAVAILABLE until it joins");
+            _ = joined.ContinueWith(_ => Console.WriteLine("emu: joined the cluster"), TaskScheduler.Default);
+        }
+
         Console.WriteLine($"emu: serving on {host.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}; tier 1: {tier1?.Engine.Name ?? "off"})" +
             $"{(token is null ? "" : "; a bearer token is required")}{(options.TlsCertificatePath is null ? "" : "; TLS")}");
         Console.Out.Flush();

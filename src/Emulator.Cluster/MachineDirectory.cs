@@ -27,6 +27,13 @@ public sealed class MachineDirectory
 
     public string NodeName { get; }
 
+    private readonly TaskCompletionSource joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when this node is an Up member of the cluster (it answers for machines only then).</summary>
+    public Task Joined => joined.Task;
+
+    internal void MarkJoined() => joined.TrySetResult();
+
     /// <summary>This node as the others see it.</summary>
     public NodeInfo Self => self();
 
