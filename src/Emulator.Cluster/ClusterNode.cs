@@ -73,6 +73,7 @@ public static class ClusterNode
             registry.Register<MachineEntity>(region);
             var directory = new MachineDirectory(system, region, options.NodeName, self);
             cluster.RegisterOnMemberUp(directory.MarkJoined);
+            cluster.RegisterOnMemberRemoved(directory.MarkRemoved);
             started(directory);
         });
     }

@@ -34,6 +34,16 @@ public sealed class MachineDirectory
 
     internal void MarkJoined() => joined.TrySetResult();
 
+    private readonly TaskCompletionSource removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes when this node is no longer a member: it left, or the split-brain resolver downed
+    /// it. Its actor system then stops, and the host with it (RATIONALE.md, Membership).
+    /// </summary>
+    public Task Removed => removed.Task;
+
+    internal void MarkRemoved() => removed.TrySetResult();
+
     /// <summary>This node as the others see it.</summary>
     public NodeInfo Self => self();
 

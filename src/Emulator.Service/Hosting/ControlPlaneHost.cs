@@ -55,6 +55,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     /// <summary>Completes when the node is a member of its cluster; null for a node alone.</summary>
     public Task? ClusterJoined => Machines.Cluster?.Joined;
 
+    /// <summary>Completes when the node stops being a member of its cluster (it left, or was downed); null for a node alone.</summary>
+    public Task? ClusterRemoved => Machines.Cluster?.Removed;
+
     /// <summary>The host's services (the OpenTelemetry providers, for tests).</summary>
     internal IServiceProvider Services => app.Services;
 
