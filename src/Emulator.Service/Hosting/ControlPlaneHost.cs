@@ -55,6 +55,12 @@ public sealed class ControlPlaneHost : IAsyncDisposable
     /// <summary>The catalogue the node keeps its machines in ("sqlite:PATH"...), or null when it keeps none (not asked for, or unusable).</summary>
     public string? Catalogue => Machines.Catalogue?.Options.Description;
 
+    /// <summary>Completes when the node is a member of its cluster; null for a node alone.</summary>
+    public Task? ClusterJoined => Machines.Cluster?.Joined;
+
+    /// <summary>Completes when the node stops being a member of its cluster (it left, or was downed); null for a node alone.</summary>
+    public Task? ClusterRemoved => Machines.Cluster?.Removed;
+
     /// <summary>The host's services (the OpenTelemetry providers, for tests).</summary>
     internal IServiceProvider Services => app.Services;
 
@@ -165,17 +171,34 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             throw;
         }
 
-        // The machines of the last run come back before the node reports SERVING.
-        await machines.BringBackAsync(cancel).ConfigureAwait(false);
         host.Address = options.Listen.SocketPath is { } socket
             ? "unix:" + socket
             : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.StartsWith("http://unix:", StringComparison.Ordinal));
+        if (machines.Cluster is { } joining)
+        {
+            // A cluster node serves machines once it is a member: health says NOT_SERVING until
+            // then, and the start waits a while for it so that `emu serve` reports a joined node.
+            // The machines of the catalogue come back then (claimed where the cluster can place
+            // them), before the node reports SERVING, as on a node alone.
+            await Task.WhenAny(joining.Joined, Task.Delay(options.ClusterJoinWait, cancel)).ConfigureAwait(false);
+            await machines.BringBackAsync(cancel).ConfigureAwait(false);
+            _ = joining.Joined.ContinueWith(_ => SetServing(health), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+        else
+        {
+            await machines.BringBackAsync(cancel).ConfigureAwait(false);
+            SetServing(health);
+        }
+
+        return host;
+    }
+
+    private static void SetServing(HealthService health)
+    {
         foreach (string service in ReportedServices)
         {
             health.SetStatus(service, ServingStatus.Serving);
         }
-
-        return host;
     }
 
     private static void Listen(KestrelServerOptions kestrel, ControlPlaneOptions options, CleartextProtocols? cleartext)

@@ -77,8 +77,9 @@ public sealed partial class MachineService
     /// </summary>
     internal async Task CloseCatalogueAsync()
     {
-        if (Catalogue is not { } c || catalogueClosed)
+        if (Catalogue is not { } c || catalogueClosed || Cluster?.Removed.IsCompleted == true)
         {
+            catalogueClosed = true;
             return;
         }
 
@@ -111,6 +112,11 @@ public sealed partial class MachineService
         }
 
         await c.WriteAsync(new NodeStarted(options.NodeName, DateTimeOffset.UtcNow)).ConfigureAwait(false);
+
+        // A node the cluster removes (downed) stops its machines and its actor system: that is no
+        // orderly stop, and what it stops is not its users' doing. Nothing more is recorded; the
+        // next start finds the machines as they were, after a failure (ON_FAILURE brings them back).
+        _ = Cluster?.Removed.ContinueWith(_ => catalogueClosed = true, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         foreach (string problem in contents.Problems)
         {
             Log($"catalogue: an event about no machine that can be named could not be read ({problem}); it is ignored");
