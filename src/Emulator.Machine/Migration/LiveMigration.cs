@@ -100,18 +100,27 @@ public static class LiveMigration
 
             // Stop and copy: the snapshot captures CPUs and devices (and freezes the disks); the
             // pages dirtied since the last round, device DMA of the quiesce included, go after it.
-            var downtime = Stopwatch.StartNew();
             if (state == MachineState.Running)
             {
                 vm.Pause();
                 pausedHere = true;
             }
 
+            // From the guest stopped to the end of the stream (the target's restore and start come after it).
+            var downtime = Stopwatch.StartNew();
+
             string file = Path.Combine(options.Snapshot.LayerDirectory, $"{options.Snapshot.MachineId}-{Guid.NewGuid():n}.migration");
             try
             {
                 await MachineSnapshot.SaveHoldingResetsAsync(vm, file, options.Snapshot with { RamElsewhere = _ => { } }, cancel).ConfigureAwait(false);
-                dirty = memory.SwapDirtyLog(keepLogging: false);
+                // The last stop sends what the last round left (dirtied while it was sent) and what
+                // the guest dirtied since, up to the pause.
+                var last = memory.SwapDirtyLog(keepLogging: false);
+                for (int w = 0; w < dirty.Length; w++)
+                {
+                    dirty[w] |= last[w];
+                }
+
                 pagesSent += Count(dirty);
                 bytesSent += await SendPagesAsync(memory, dirty, output, cancel).ConfigureAwait(false);
                 bytesSent += await SendFileAsync(file, output, cancel).ConfigureAwait(false);
