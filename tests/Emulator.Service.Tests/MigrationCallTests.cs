@@ -36,6 +36,7 @@ public sealed class MigrationCallTests
         Assert.Equal(MachineState.Running, last.Machine.State);
         Assert.True(last.PagesSent >= (64UL << 20) / 4096, $"all of RAM at least once: {last.PagesSent} pages");
         Assert.True(last.DowntimeNanos > 0 && last.DowntimeNanos <= last.TotalNanos);
+        Assert.True(last.UncompressedBytes >= last.BytesSent && last.BytesSent > 0, $"{last.BytesSent} bytes sent, {last.UncompressedBytes} before compression");
         Assert.Contains(events, e => e.Machine is null && e.Final); // the round after which the guest stopped
         Assert.Equal(0, events.Take(events.Count - 1).Count(e => e.Machine is not null));
 

@@ -114,6 +114,7 @@ public sealed partial class MachineService
                 Machine = moved,
                 TotalNanos = report.Total.Ticks * 100,
                 DowntimeNanos = report.Downtime.Ticks * 100,
+                UncompressedBytes = (ulong)report.UncompressedBytes,
             });
             events.Writer.TryComplete();
             await forwarding.ConfigureAwait(false);
@@ -232,6 +233,7 @@ public sealed partial class MachineService
             DirtyPagesPerSecond = p.DirtyPagesPerSecond,
             ExpectedDowntimeNanos = p.ExpectedDowntime.Ticks * 100,
             Final = p.Final,
+            UncompressedBytes = (ulong)p.UncompressedBytes,
         });
     }
 
