@@ -9,6 +9,7 @@ using Emulator.Service.Client;
 using Emulator.Service.V1;
 using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Emulator.Service.Machines;
 
@@ -43,7 +44,7 @@ public sealed partial class MachineService
             }
 
             bool running = m.State == Service.V1.MachineState.Running;
-            using var channel = ControlPlaneChannel.Open(r.Target, options.PeerToken);
+            using var channel = OpenTarget(r.Target);
             using var call = new V1.MachineService.MachineServiceClient(channel).ReceiveMigration(cancellationToken: cancel);
             var events = Channel.CreateUnbounded<MigrationEvent>(new UnboundedChannelOptions { SingleReader = true });
             var forwarding = Task.Run(async () =>
@@ -123,6 +124,18 @@ public sealed partial class MachineService
         finally
         {
             m.Gate.Release();
+        }
+    }
+
+    private GrpcChannel OpenTarget(string target)
+    {
+        try
+        {
+            return ControlPlaneChannel.Open(target, options.PeerToken);
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException)
+        {
+            throw Failure(StatusCode.InvalidArgument, $"target '{target}' is not a node's address (HOST:PORT, a URL or unix:PATH): {e.Message}");
         }
     }
 
