@@ -303,12 +303,13 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
         Assert.True(seen >= report.Downtime, $"the output stopped for {seen.TotalMilliseconds:F1} ms, less than the {report.Downtime.TotalMilliseconds:F1} ms the source was paused");
     }
 
+    /// <summary>A stream's header; a version 02 one with its disks' record, empty.</summary>
     private static byte[] Header(string version, ulong ramBytes = 64UL << 20)
     {
         var header = new byte[16];
         System.Text.Encoding.ASCII.GetBytes("EMUMIG" + version).CopyTo(header, 0);
         BitConverter.TryWriteBytes(header.AsSpan(8), ramBytes);
-        return header;
+        return version == "02" ? [.. header, (byte)'B', 0, 0] : header;
     }
 
     /// <summary>A 'Z' record: count, body length, length and the body in zlib.</summary>
@@ -342,6 +343,7 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
     [InlineData("too-many", "a record of 257 pages")]
     [InlineData("z-in-version-1", "unknown record 0x5a")]
     [InlineData("version-3", "this node reads versions 01 and 02")]
+    [InlineData("no-disks", "starts with its disks ('B'), not 0x5a")]
     public async Task A_damaged_compressed_stream_is_refused_with_why(string damage, string why)
     {
         byte[] oneZero = Entry(3, 0);
@@ -361,6 +363,7 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
             "huge" => [.. Header("02"), (byte)'Z', 1, 0, 0, 0, 5, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f],
             "too-many" => [.. Header("02"), .. Deflated(257, oneZero)],
             "z-in-version-1" => [.. Header("01"), .. Deflated(1, oneZero)],
+            "no-disks" => [.. Header("02")[..16], .. Deflated(1, oneZero)],
             _ => [.. Header("03"), .. Deflated(1, oneZero)],
         };
 

@@ -16,8 +16,15 @@ public sealed record MigrationOptions
     /// <summary>Rounds after the first full one before the guest is stopped whatever is left (a guest that dirties faster than the link sends).</summary>
     public int MaxRounds { get; init; } = 30;
 
-    /// <summary>Deflate page records when that makes them shorter (a version 2 stream); false sends a version 1 stream, as the first nodes read.</summary>
+    /// <summary>Compress page records when that makes them shorter; false sends every one as it is.</summary>
     public bool Compress { get; init; } = true;
+
+    /// <summary>
+    /// Completes when the target has accepted the stream's start (the machine's id, its disks'
+    /// base files: DiskLayers); awaited before the guest is paused, so a target that refuses leaves
+    /// the source running, never paused. Null: nobody to ask (the stream is all there is).
+    /// </summary>
+    public Func<CancellationToken, Task>? TargetAccepted { get; init; }
 
     /// <summary>Where the source's disks are frozen (their new overlays), and the machine's id: as for a snapshot.</summary>
     public required SnapshotOptions Snapshot { get; init; }
@@ -41,9 +48,10 @@ public sealed record MigrationReport(int Rounds, long PagesSent, long BytesSent,
 /// that snapshot. The target stages pages as they come and restores the snapshot over them.
 /// Resets are held while it runs (a reset rewrites RAM behind the log's back).
 /// <code>
-/// stream: "EMUMIG02" | ram bytes u64 | record*       ("EMUMIG01": the same without 'Z')
+/// stream: "EMUMIG02" | ram bytes u64 | 'B' record | record*   ("EMUMIG01": without 'B', 'Z' and 'L')
 /// record: 'P' count u32, body: count x (page u32, kind u8: 0 zero page, 1 data, then 4096 bytes)
 ///       | 'Z' count u32, body length u32, length u32, length bytes: the body in zlib (RFC 1950)
+///       | 'L' a disk layer (DiskLayers), after the stop
 ///       | 'S' length u64, a snapshot file (its RAM section all zero pages)
 /// </code>
 /// A failure or cancellation before the end leaves the source as it was (running if it ran);
@@ -69,13 +77,16 @@ public static class LiveMigration
         var memory = vm.Memory;
         var header = new byte[16];
         Magic.CopyTo(header, 0);
-        (options.Compress ? "02"u8 : "01"u8).CopyTo(header.AsSpan(6));
+        "02"u8.CopyTo(header.AsSpan(6));
         BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), memory.Size);
         long pagesSent = 0, bytesSent = header.Length, uncompressed = header.Length;
         bool pausedHere = false;
         try
         {
             await output.WriteAsync(header, cancel).ConfigureAwait(false);
+            long bases = await DiskLayers.SendBasesAsync(vm, options.Snapshot.LayerDirectory, output, cancel).ConfigureAwait(false);
+            bytesSent += bases;
+            uncompressed += bases;
 
             // Round 0 sends everything (the log was off); each later round what the guest dirtied during the one before.
             var dirty = memory.SwapDirtyLog(keepLogging: true);
@@ -106,7 +117,15 @@ public static class LiveMigration
             }
 
             // Stop and copy: the snapshot captures CPUs and devices (and freezes the disks); the
-            // pages dirtied since the last round, device DMA of the quiesce included, go after it.
+            // pages dirtied since the last round, device DMA of the quiesce included, go after it,
+            // then the disks' layers. Not before the target has said it can take the machine.
+            if (options.TargetAccepted is { } accepted)
+            {
+                await output.FlushAsync(cancel).ConfigureAwait(false); // what is buffered may be all the target has to check
+                await accepted(cancel).ConfigureAwait(false);
+            }
+
+            var formats = vm.Disks.Select(d => d.TopFormat).ToList(); // of the layers the freeze makes read-only
             if (state == MachineState.Running)
             {
                 vm.Pause();
@@ -119,7 +138,7 @@ public static class LiveMigration
             string file = Path.Combine(options.Snapshot.LayerDirectory, $"{options.Snapshot.MachineId}-{Guid.NewGuid():n}.migration");
             try
             {
-                await MachineSnapshot.SaveHoldingResetsAsync(vm, file, options.Snapshot with { RamElsewhere = _ => { } }, cancel).ConfigureAwait(false);
+                var frozen = await MachineSnapshot.SaveHoldingResetsAsync(vm, file, options.Snapshot with { RamElsewhere = _ => { } }, cancel).ConfigureAwait(false);
                 // The last stop sends what the last round left (dirtied while it was sent) and what
                 // the guest dirtied since, up to the pause.
                 var last = memory.SwapDirtyLog(keepLogging: false);
@@ -130,9 +149,10 @@ public static class LiveMigration
 
                 pagesSent += Count(dirty);
                 var (bytes, raw) = await PageRecords.SendAsync(memory, dirty, output, options.Compress, cancel).ConfigureAwait(false);
+                long layers = await DiskLayers.SendLayersAsync(frozen.FrozenDisks, formats, options.Snapshot.LayerDirectory, output, cancel).ConfigureAwait(false);
                 long snapshot = await SendFileAsync(file, output, cancel).ConfigureAwait(false);
-                bytesSent += bytes + snapshot;
-                uncompressed += raw + snapshot;
+                bytesSent += bytes + layers + snapshot;
+                uncompressed += raw + layers + snapshot;
                 await output.FlushAsync(cancel).ConfigureAwait(false);
             }
             finally
@@ -162,9 +182,11 @@ public static class LiveMigration
     /// <summary>
     /// Receives a migration stream and builds the machine it carries, not started (as
     /// MachineSnapshot.RestoreAsync, whose checks and errors it has; <see cref="SnapshotFormatException"/>
-    /// also for a stream that is not a migration or ends early).
+    /// also for a stream that is not a migration or ends early; <see cref="MigrationDiskException"/>
+    /// when this node lacks a base image of the machine's disks). <paramref name="accepted"/> is
+    /// called once the stream's start is checked (the source waits for it before it pauses).
     /// </summary>
-    public static async Task<VirtualMachine> ReceiveAsync(Stream input, SnapshotOptions options, Action<ReadOnlySpan<byte>> serialOutput, CancellationToken cancel = default)
+    public static async Task<VirtualMachine> ReceiveAsync(Stream input, SnapshotOptions options, Action<ReadOnlySpan<byte>> serialOutput, CancellationToken cancel = default, Func<Task>? accepted = null)
     {
         var header = new byte[16];
         await ReadExactlyAsync(input, header, "its header", cancel).ConfigureAwait(false);
@@ -185,8 +207,25 @@ public static class LiveMigration
             throw new SnapshotTooLargeException("migration stream", $"the migrating machine has {ramBytes >> 20} MiB of RAM; a machine here may have at most {options.MaxMemoryBytes >> 20} MiB");
         }
 
-        using var staged = new StagedRam(ramBytes);
         var tag = new byte[1];
+        if (compressed)
+        {
+            await ReadExactlyAsync(input, tag, "a record", cancel).ConfigureAwait(false);
+            if (tag[0] != DiskLayers.Bases)
+            {
+                throw new SnapshotFormatException("migration stream", $"a version 02 stream starts with its disks ('B'), not 0x{tag[0]:x2}");
+            }
+
+            await DiskLayers.CheckBasesAsync(input, options.Backing, cancel).ConfigureAwait(false);
+        }
+
+        if (accepted is not null)
+        {
+            await accepted().ConfigureAwait(false);
+        }
+
+        using var staged = new StagedRam(ramBytes);
+        using var moved = new DiskLayers.Moved(options.LayerDirectory, options.MachineId);
         var count = new byte[8];
         var scratch = compressed ? new byte[PageRecords.MaxBody + 1] : [];
         while (true)
@@ -203,6 +242,10 @@ public static class LiveMigration
                     await PageRecords.ReadDeflatedAsync(input, staged, scratch, cancel).ConfigureAwait(false);
                     break;
 
+                case DiskLayers.Layer when compressed:
+                    await moved.ReceiveAsync(input, cancel).ConfigureAwait(false);
+                    break;
+
                 case (byte)'S':
                     await ReadExactlyAsync(input, count, "the snapshot's length", cancel).ConfigureAwait(false);
                     long length = (long)BinaryPrimitives.ReadUInt64LittleEndian(count);
@@ -214,8 +257,10 @@ public static class LiveMigration
                             await CopyExactlyAsync(input, f, length, cancel).ConfigureAwait(false);
                         }
 
-                        return await MachineSnapshot.RestoreAsync(file, options with
+                        moved.Settle();
+                        var vm = await MachineSnapshot.RestoreAsync(file, options with
                         {
+                            MovedDisks = moved.Paths,
                             RamElsewhere = memory =>
                             {
                                 if (memory.Size != ramBytes)
@@ -226,6 +271,8 @@ public static class LiveMigration
                                 staged.CopyTo(memory);
                             },
                         }, serialOutput, cancel).ConfigureAwait(false);
+                        moved.Keep();
+                        return vm;
                     }
                     finally
                     {

@@ -25,7 +25,7 @@ public sealed partial class MachineService
         Traced("MigrateMachine", request.Id, () => Migrate(request, responses, context.CancellationToken));
 
     public override Task<Service.V1.Machine> ReceiveMigration(IAsyncStreamReader<MigrationChunk> requests, ServerCallContext context) =>
-        Traced("ReceiveMigration", "", () => Receive(requests, context.CancellationToken));
+        Traced("ReceiveMigration", "", () => Receive(requests, context));
 
     private async Task<bool> Migrate(MigrateMachineRequest r, IServerStreamWriter<MigrationEvent> responses, CancellationToken cancel)
     {
@@ -62,6 +62,8 @@ public sealed partial class MachineService
                 report = await LiveMigration.SendAsync(m.Vm, stream, new MigrationOptions
                 {
                     DowntimeBudget = TimeSpan.FromMilliseconds(r.DowntimeBudgetMs == 0 ? 100 : r.DowntimeBudgetMs),
+                    // The target's early response headers: it has the id free and the disks' base images.
+                    TargetAccepted = _ => Accepted(call),
                     Snapshot = new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = m.Id },
                 }, new Reporter(events.Writer), cancel).ConfigureAwait(false);
                 await stream.FlushAsync(cancel).ConfigureAwait(false);
@@ -127,6 +129,22 @@ public sealed partial class MachineService
         }
     }
 
+    private const string AcceptedHeader = "emu-migration";
+
+    /// <summary>
+    /// Waits for the target's response headers and their mark of acceptance. A target that refused
+    /// answers with headers and trailers at once (no mark): its status is then the call's.
+    /// </summary>
+    private static async Task Accepted(AsyncClientStreamingCall<MigrationChunk, Service.V1.Machine> call)
+    {
+        var headers = await call.ResponseHeadersAsync.ConfigureAwait(false);
+        if (headers.FirstOrDefault(h => h.Key == AcceptedHeader)?.Value != "accepted")
+        {
+            await call.ResponseAsync.ConfigureAwait(false);
+            throw new RpcException(new Status(StatusCode.Internal, "the target answered without accepting the migration"));
+        }
+    }
+
     private GrpcChannel OpenTarget(string target)
     {
         try
@@ -142,8 +160,9 @@ public sealed partial class MachineService
     private static RpcException TargetFailure(string target, RpcException e) =>
         Failure(e.StatusCode == StatusCode.Cancelled ? StatusCode.Cancelled : e.StatusCode, $"target {target}: {e.Status.Detail}");
 
-    private async Task<Service.V1.Machine> Receive(IAsyncStreamReader<MigrationChunk> requests, CancellationToken cancel)
+    private async Task<Service.V1.Machine> Receive(IAsyncStreamReader<MigrationChunk> requests, ServerCallContext context)
     {
+        var cancel = context.CancellationToken;
         if (!await requests.MoveNext(cancel).ConfigureAwait(false) || string.IsNullOrEmpty(requests.Current.MachineId))
         {
             throw Failure(StatusCode.InvalidArgument, "the first migration message must name the machine");
@@ -189,13 +208,15 @@ public sealed partial class MachineService
             VirtualMachine vm;
             try
             {
-                vm = await LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), RestoreOptions(id), line.Output, cancel).ConfigureAwait(false);
+                // Response headers early say "accepted" to the source, which waits for them before it pauses.
+                vm = await LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), RestoreOptions(id), line.Output, cancel,
+                    accepted: () => context.WriteResponseHeadersAsync(new Metadata { { AcceptedHeader, "accepted" } })).ConfigureAwait(false);
             }
             catch (Exception e)
             {
                 line.Dispose();
                 copy.Cancel();
-                throw RestoreFailure(e, $"receiving '{id}'");
+                throw e is MigrationDiskException ? Failure(StatusCode.FailedPrecondition, e.Message) : RestoreFailure(e, $"receiving '{id}'");
             }
 
             var config = vm.Config!;
