@@ -116,7 +116,7 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
 
     [Theory]
     [InlineData(true)]
-    [InlineData(false)] // a version 1 stream, as the first nodes sent
+    [InlineData(false)] // every page record as it is
     public async Task A_machine_migrated_while_it_writes_RAM_finishes_on_the_target_as_it_would_have_on_the_source(bool compress)
     {
         var sourceOutput = new SerialOutput();
