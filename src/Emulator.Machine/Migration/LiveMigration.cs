@@ -139,12 +139,13 @@ public static class LiveMigration
             try
             {
                 var frozen = await MachineSnapshot.SaveHoldingResetsAsync(vm, file, options.Snapshot with { RamElsewhere = _ => { } }, cancel).ConfigureAwait(false);
-                // The last stop sends what the last round left (dirtied while it was sent) and what
-                // the guest dirtied since, up to the pause.
-                var last = memory.SwapDirtyLog(keepLogging: false);
-                for (int w = 0; w < dirty.Length; w++)
+
+                // The last round's own dirty pages (taken when it was judged final) and those dirtied
+                // since, the quiesce's DMA included: both go now.
+                var since = memory.SwapDirtyLog(keepLogging: false);
+                for (int i = 0; i < dirty.Length; i++)
                 {
-                    dirty[w] |= last[w];
+                    dirty[i] |= since[i];
                 }
 
                 pagesSent += Count(dirty);

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Akka.Hosting;
 using Emulator.Machine.Telemetry;
 using Emulator.Service.Health;
 using Emulator.Service.Machines;
@@ -51,6 +52,9 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
     public HealthService Health { get; }
 
+    /// <summary>Completes when the node is a member of its cluster; null for a node alone.</summary>
+    public Task? ClusterJoined => Machines.Cluster?.Joined;
+
     /// <summary>The host's services (the OpenTelemetry providers, for tests).</summary>
     internal IServiceProvider Services => app.Services;
 
@@ -94,6 +98,15 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.RemoveAll(typeof(IServiceMethodProvider<>));
         builder.Services.AddSingleton(typeof(IServiceMethodProvider<>), typeof(StrictParsingMethodProvider<>));
         AddTelemetry(builder.Services, options);
+        ControlPlaneHost? started = null;
+        if (options.Cluster is { } cluster)
+        {
+            // Peers call this node at --advertise, or where it listens once it listens.
+            builder.Services.AddAkka(Emulator.Cluster.ClusterNode.SystemName, akka => Emulator.Cluster.ClusterNode.Configure(
+                akka, cluster, machines,
+                () => cluster.ControlPlaneAddress is { Length: > 0 } advertised ? advertised : started?.Address ?? "",
+                directory => machines.Cluster = directory));
+        }
 
         var app = builder.Build();
         WebConsole.Map(app, options, machines);
@@ -103,7 +116,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         app.MapGrpcService<HealthService>();
         app.MapGrpcReflectionService();
 
-        var host = new ControlPlaneHost(app, options, machines, health, cleartext);
+        var host = started = new ControlPlaneHost(app, options, machines, health, cleartext);
         try
         {
             await app.StartAsync(cancel).ConfigureAwait(false);
@@ -119,12 +132,27 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         host.Address = options.Listen.SocketPath is { } socket
             ? "unix:" + socket
             : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.StartsWith("http://unix:", StringComparison.Ordinal));
+        if (machines.Cluster is { } joining)
+        {
+            // A cluster node serves machines once it is a member: health says NOT_SERVING until
+            // then, and the start waits a while for it so that `emu serve` reports a joined node.
+            await Task.WhenAny(joining.Joined, Task.Delay(options.ClusterJoinWait, cancel)).ConfigureAwait(false);
+            _ = joining.Joined.ContinueWith(_ => SetServing(health), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+        else
+        {
+            SetServing(health);
+        }
+
+        return host;
+    }
+
+    private static void SetServing(HealthService health)
+    {
         foreach (string service in ReportedServices)
         {
             health.SetStatus(service, ServingStatus.Serving);
         }
-
-        return host;
     }
 
     private static void Listen(KestrelServerOptions kestrel, ControlPlaneOptions options, CleartextProtocols? cleartext)
