@@ -36,7 +36,7 @@ internal static partial class GrpcFuzzer
     private static readonly string[] Unary =
     [
         "CreateMachine", "StartMachine", "PauseMachine", "ResumeMachine", "StopMachine", "ResetMachine", "DeleteMachine", "GetMachine", "ListMachines",
-        "CreateSnapshot", "RestoreSnapshot", "ListSnapshots", "DeleteSnapshot",
+        "CreateSnapshot", "RestoreSnapshot", "ListSnapshots", "DeleteSnapshot", "ListNodes",
     ];
 
     public static int Run(ulong seed, long first, long cases, TextWriter output) => RunAsync(seed, first, cases, output).GetAwaiter().GetResult();
@@ -290,6 +290,8 @@ internal static partial class GrpcFuzzer
                 return new RestoreSnapshotRequest { SnapshotId = v.Id(rng), MachineId = v.Id(rng) };
             case "ListSnapshots":
                 return new ListSnapshotsRequest { MachineId = v.Id(rng) };
+            case "ListNodes":
+                return new ListNodesRequest();
             case "DeleteSnapshot":
                 return new SnapshotRef { Id = v.Id(rng) };
             case "AttachConsole":
