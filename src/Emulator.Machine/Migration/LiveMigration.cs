@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Numerics;
 using Emulator.Machine.Runtime;
 using Emulator.Machine.Snapshots;
+using Emulator.Machine.Telemetry;
 using Emulator.X86.Memory;
 
 namespace Emulator.Machine.Migration;
@@ -94,8 +95,12 @@ public static class LiveMigration
             while (true)
             {
                 long pages = Count(dirty);
+                using var roundSpan = EmulatorTelemetry.ControlPlane.StartActivity("migration round");
+                roundSpan?.SetTag("migration.round", round);
+                roundSpan?.SetTag("migration.pages", pages);
                 var sent = Stopwatch.StartNew();
                 var (bytes, raw) = await PageRecords.SendAsync(memory, dirty, output, options.Compress, cancel).ConfigureAwait(false);
+                roundSpan?.SetTag("migration.bytes", bytes);
                 sent.Stop();
                 pagesSent += pages;
                 bytesSent += bytes;
@@ -108,6 +113,8 @@ public static class LiveMigration
                 // At this round's bytes per page: compression is in the rate.
                 var expected = TimeSpan.FromSeconds(left * ((double)bytes / Math.Max(pages, 1)) / Math.Max(bytesPerSecond, 1));
                 bool final = expected <= options.DowntimeBudget || round >= options.MaxRounds || state == MachineState.Paused;
+                roundSpan?.SetTag("migration.dirty_pages", left);
+                roundSpan?.SetTag("migration.final", final);
                 progress?.Report(new MigrationProgress(round, pagesSent, bytesSent, left, dirtyRate, expected, final, uncompressed));
                 round++;
                 if (final)
@@ -134,6 +141,7 @@ public static class LiveMigration
 
             // From the guest stopped to the end of the stream (the target's restore and start come after it).
             var downtime = Stopwatch.StartNew();
+            using var stopSpan = EmulatorTelemetry.ControlPlane.StartActivity("migration stop-and-copy");
 
             string file = Path.Combine(options.Snapshot.LayerDirectory, $"{options.Snapshot.MachineId}-{Guid.NewGuid():n}.migration");
             try
@@ -152,6 +160,8 @@ public static class LiveMigration
                 var (bytes, raw) = await PageRecords.SendAsync(memory, dirty, output, options.Compress, cancel).ConfigureAwait(false);
                 long layers = await DiskLayers.SendLayersAsync(frozen.FrozenDisks, formats, options.Snapshot.LayerDirectory, output, cancel).ConfigureAwait(false);
                 long snapshot = await SendFileAsync(file, output, cancel).ConfigureAwait(false);
+                stopSpan?.SetTag("migration.pages", Count(dirty));
+                stopSpan?.SetTag("migration.bytes", bytes + layers + snapshot);
                 bytesSent += bytes + layers + snapshot;
                 uncompressed += raw + layers + snapshot;
                 await output.FlushAsync(cancel).ConfigureAwait(false);
