@@ -34,8 +34,12 @@ public static class KubernetesBootstrap
     public static AkkaConfigurationBuilder AddKubernetesBootstrap(this AkkaConfigurationBuilder builder, KubernetesBootstrapSettings settings)
         => AddKubernetesBootstrap(builder, settings, Environment.GetEnvironmentVariable, File.Exists);
 
-    internal static AkkaConfigurationBuilder AddKubernetesBootstrap(
-        AkkaConfigurationBuilder builder, KubernetesBootstrapSettings settings, Func<string, string?> environment, Func<string, bool> fileExists)
+    /// <summary>
+    /// As <see cref="AddKubernetesBootstrap(AkkaConfigurationBuilder, KubernetesBootstrapSettings)"/>, judging
+    /// whether this is a pod by the given environment and file system (tests give their own).
+    /// </summary>
+    public static AkkaConfigurationBuilder AddKubernetesBootstrap(
+        this AkkaConfigurationBuilder builder, KubernetesBootstrapSettings settings, Func<string, string?> environment, Func<string, bool> fileExists)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(settings);
@@ -76,7 +80,7 @@ public static class KubernetesBootstrap
     }
 
     /// <summary>Why this process cannot reach the Kubernetes API as a pod does; null inside a pod.</summary>
-    internal static string? OutsideKubernetes(Func<string, string?> environment, Func<string, bool> fileExists)
+    private static string? OutsideKubernetes(Func<string, string?> environment, Func<string, bool> fileExists)
     {
         var missing = new List<string>();
         foreach (string name in new[] { ApiHostVariable, ApiPortVariable })

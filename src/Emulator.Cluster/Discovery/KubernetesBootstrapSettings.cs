@@ -2,7 +2,7 @@ namespace Emulator.Cluster.Discovery;
 
 /// <summary>
 /// What <see cref="KubernetesBootstrap.AddKubernetesBootstrap(Akka.Hosting.AkkaConfigurationBuilder, KubernetesBootstrapSettings)"/>
-/// is told. The defaults are what deploy/kubernetes/emu.yaml declares (the pod label, the
+/// is told. The defaults are what deploy/kubernetes declares (the pod label, the
 /// management port's name and number, the replica count); tests/Emulator.Deploy.Tests fails if
 /// either side changes alone.
 /// </summary>
