@@ -144,9 +144,32 @@ internal static class ClientCommands
             }
 
             AnsiConsole.Write(table);
+            Unreachable(list.UnreachableNodes);
         }));
         machine.Add(ls);
         root.Add(machine);
+
+        var node = new Command("node", "the nodes of an emu cluster");
+        node.Add(server);
+        var nodes = new Command("ls", "list the nodes that answer, with what they run and can run");
+        nodes.SetAction(p => Run(p.GetValue(server)!, async c =>
+        {
+            var list = await c.ListNodesAsync(new ListNodesRequest());
+            var table = new Table().AddColumns("NODE", "ADDRESS", "MACHINES", "VCPUS", "MEMORY");
+            foreach (var n in list.Nodes)
+            {
+                table.AddRow(Markup.Escape(n.Name), Markup.Escape(n.Address), $"{n.Machines}/{n.MaxMachines}", $"{n.VcpusUsed}/{n.VcpuCapacity}", $"{n.MemoryMibUsed}/{n.MemoryMibCapacity} MiB");
+            }
+
+            AnsiConsole.Write(table);
+            Unreachable(list.UnreachableNodes);
+            if (!list.Clustered)
+            {
+                Console.WriteLine("this node runs alone (emu serve without --cluster)");
+            }
+        }));
+        node.Add(nodes);
+        root.Add(node);
 
         root.Add(SnapshotCommands(server));
 
@@ -159,6 +182,15 @@ internal static class ClientCommands
     }
 
     /// <summary>`emu snapshot create|restore|ls|rm`.</summary>
+    /// <summary>Says which nodes did not answer, so that a list without their machines is not mistaken for the whole.</summary>
+    private static void Unreachable(IReadOnlyCollection<string> nodes)
+    {
+        if (nodes.Count > 0)
+        {
+            Console.Error.WriteLine($"emu: not answering: {string.Join(", ", nodes)} (their machines are not listed)");
+        }
+    }
+
     private static Command SnapshotCommands(Option<string> server)
     {
         var snapshot = new Command("snapshot", "save machines to snapshot files on the server and restore them");

@@ -191,9 +191,26 @@ serve.Add(tlsKey);
 serve.Add(insecureListen);
 serve.Add(anonymousHealth);
 serve.Add(drainSeconds);
+var nodeVcpus = new Option<int?>("--node-vcpus") { Description = "vCPUs this node's machines may have together (default: 4 per host CPU)" };
+var nodeMemory = new Option<string>("--node-memory") { Description = "guest memory this node's machines may have together (8G, 512M...)", DefaultValueFactory = _ => "8G" };
+var clusterOn = new Option<bool>("--cluster") { Description = "join (or, seeded by itself, start) an emu cluster: any node answers for every machine, machines are placed by room and can migrate between nodes" };
+var nodeName = new Option<string?>("--node-name") { Description = "this node's unique name in the cluster (default: the host name)" };
+var clusterListen = new Option<string>("--cluster-listen") { Description = "HOST:PORT of this node's cluster endpoint (Akka.Remote)", DefaultValueFactory = _ => $"127.0.0.1:{Emulator.Cluster.ClusterOptions.DefaultPort}" };
+var clusterPublicHost = new Option<string?>("--cluster-public-host") { Description = "the host name other nodes reach the cluster endpoint by, when it is not --cluster-listen's (a pod's DNS name)" };
+var seeds = new Option<string[]>("--seed") { Description = "HOST:PORT of a seed node's cluster endpoint (repeatable; or EMU_CLUSTER_SEEDS=HOST:PORT,...; none: this node starts the cluster)", AllowMultipleArgumentsPerToken = false };
+var discovery = new Option<string>("--discovery") { Description = "how to find the cluster: seeds (--seed) or kubernetes (the pods of deploy/kubernetes)", DefaultValueFactory = _ => "seeds" };
+var advertise = new Option<string?>("--advertise") { Description = "the control-plane address other nodes call this one by (default: where --listen listens)" };
+foreach (var o in new Option[] { nodeVcpus, nodeMemory, clusterOn, nodeName, clusterListen, clusterPublicHost, seeds, discovery, advertise })
+{
+    serve.Add(o);
+}
+
 serve.SetAction(parse => Serve.Run(new Serve.Settings(
     parse.GetValue(listen)!, parse.GetValue(allow) ?? [], parse.GetValue(maxMachines), parse.GetValue(snapshotDir), parse.GetValue(snapshotQuota)!, parse.GetValue(serveAccel)!,
-    parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(insecureListen), parse.GetValue(anonymousHealth), parse.GetValue(drainSeconds))));
+    parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(insecureListen), parse.GetValue(anonymousHealth), parse.GetValue(drainSeconds),
+    parse.GetValue(nodeVcpus), parse.GetValue(nodeMemory)!,
+    new Serve.ClusterSettings(parse.GetValue(clusterOn), parse.GetValue(nodeName), parse.GetValue(clusterListen)!, parse.GetValue(clusterPublicHost),
+        parse.GetValue(seeds) ?? [], parse.GetValue(discovery)!, parse.GetValue(advertise)))));
 root.Add(serve);
 
 ClientCommands.AddTo(root);

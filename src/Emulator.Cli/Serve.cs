@@ -18,7 +18,20 @@ internal static class Serve
         string? TlsKey,
         bool InsecureListen,
         bool AnonymousHealth,
-        double DrainSeconds);
+        double DrainSeconds,
+        int? NodeVcpus,
+        string NodeMemory,
+        ClusterSettings Cluster);
+
+    /// <summary>What `emu serve` is told about the cluster it joins.</summary>
+    public sealed record ClusterSettings(
+        bool Enabled,
+        string? NodeName,
+        string Listen,
+        string? PublicHost,
+        string[] Seeds,
+        string Discovery,
+        string? Advertise);
 
     public static int Run(Settings settings)
     {
@@ -57,6 +70,21 @@ internal static class Serve
             return Refuse("EMU_TOKEN is set but empty: set it to a secret, or unset it to serve without a token");
         }
 
+        if (MachineOptions.ParseSize(settings.NodeMemory, "--node-memory", out ulong nodeMemory) is { } nodeMemoryError)
+        {
+            return Refuse(nodeMemoryError);
+        }
+
+        if (settings.NodeVcpus is < 1)
+        {
+            return Refuse("--node-vcpus must be at least 1");
+        }
+
+        if (ClusterOptionsOf(settings.Cluster, out string? clusterError) is var cluster && clusterError is not null)
+        {
+            return Refuse(clusterError);
+        }
+
         var allowed = settings.Allow.Length > 0 ? settings.Allow : [Path.GetFullPath(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "emu"))];
         string snapshots = Path.GetFullPath(settings.SnapshotDirectory ?? MachineServiceOptions.DefaultSnapshotDirectory);
         var options = new ControlPlaneOptions
@@ -68,7 +96,18 @@ internal static class Serve
             TlsKeyPath = settings.TlsKey is null ? null : Path.GetFullPath(settings.TlsKey),
             InsecureListen = settings.InsecureListen,
             DrainDelay = TimeSpan.FromSeconds(settings.DrainSeconds),
-            Machines = new MachineServiceOptions { AllowedDirectories = allowed, MaxMachines = settings.MaxMachines, SnapshotDirectory = snapshots, SnapshotQuotaBytes = (long)quota, Tier1 = tier1 },
+            Machines = new MachineServiceOptions
+            {
+                AllowedDirectories = allowed,
+                MaxMachines = settings.MaxMachines,
+                MaxVcpusPerNode = settings.NodeVcpus ?? 4 * Environment.ProcessorCount,
+                MaxMemoryMibPerNode = nodeMemory >> 20,
+                SnapshotDirectory = snapshots,
+                SnapshotQuotaBytes = (long)quota,
+                Tier1 = tier1,
+                NodeName = cluster?.NodeName ?? Environment.MachineName,
+            },
+            Cluster = cluster,
         };
         if (options.Problem() is { } problem)
         {
@@ -85,6 +124,12 @@ internal static class Serve
             return Refuse($"cannot serve on {listen}: {e.Message}");
         }
 
+        if (cluster is not null)
+        {
+            Console.WriteLine($"emu: node {cluster.NodeName} of the cluster: endpoint {cluster.PublicHostname ?? cluster.Hostname}:{cluster.Port}, " +
+                (cluster.Discovery == Emulator.Cluster.ClusterDiscovery.Kubernetes ? "seeds found through Kubernetes" : cluster.Seeds.Count > 0 ? $"seeds {string.Join(", ", cluster.Seeds)}" : "starting a new cluster"));
+        }
+
         Console.WriteLine($"emu: serving on {host.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}; tier 1: {tier1?.Engine.Name ?? "off"})" +
             $"{(token is null ? "" : "; a bearer token is required")}{(options.TlsCertificatePath is null ? "" : "; TLS")}");
         Console.Out.Flush();
@@ -96,6 +141,51 @@ internal static class Serve
         host.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Console.WriteLine("emu: stopped");
         return 0;
+    }
+
+    /// <summary>The cluster options the flags give (null without --cluster), or why they cannot work.</summary>
+    private static Emulator.Cluster.ClusterOptions? ClusterOptionsOf(ClusterSettings c, out string? error)
+    {
+        error = null;
+        if (!c.Enabled)
+        {
+            bool clusterFlags = c.NodeName is not null || c.PublicHost is not null || c.Seeds.Length > 0 || c.Advertise is not null || c.Discovery != "seeds";
+            error = clusterFlags ? "--node-name, --seed, --discovery, --advertise and --cluster-public-host need --cluster" : null;
+            return null;
+        }
+
+        if (!Emulator.Cluster.ClusterOptions.TryParseEndpoint(c.Listen, out string host, out int port))
+        {
+            error = $"--cluster-listen '{c.Listen}' is not HOST:PORT";
+            return null;
+        }
+
+        var discovery = c.Discovery switch
+        {
+            "seeds" => Emulator.Cluster.ClusterDiscovery.Seeds,
+            "kubernetes" => Emulator.Cluster.ClusterDiscovery.Kubernetes,
+            _ => (Emulator.Cluster.ClusterDiscovery?)null,
+        };
+        if (discovery is null)
+        {
+            error = $"--discovery must be seeds or kubernetes, not '{c.Discovery}'";
+            return null;
+        }
+
+        string[] seeds = c.Seeds.Length > 0 ? c.Seeds
+            : (Environment.GetEnvironmentVariable("EMU_CLUSTER_SEEDS") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var options = new Emulator.Cluster.ClusterOptions
+        {
+            Hostname = host,
+            Port = port,
+            PublicHostname = c.PublicHost,
+            Seeds = seeds,
+            Discovery = discovery.Value,
+            NodeName = c.NodeName ?? Environment.MachineName,
+            ControlPlaneAddress = c.Advertise ?? "",
+        };
+        error = options.Problem();
+        return error is null ? options : null;
     }
 
     private static int Refuse(string message)

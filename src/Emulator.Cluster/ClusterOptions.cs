@@ -3,7 +3,7 @@ namespace Emulator.Cluster;
 /// <summary>
 /// How one `emu serve --cluster` node joins the others: its Akka.Remote endpoint, how it finds
 /// the cluster (seed nodes, or Kubernetes discovery), its name, where peers reach its control
-/// plane, and what it can host.
+/// plane, and how patient the split-brain resolver is.
 /// </summary>
 public sealed record ClusterOptions
 {
@@ -28,10 +28,8 @@ public sealed record ClusterOptions
     /// <summary>The control-plane address other nodes call this one by (`--advertise`; as `emu --server` takes it).</summary>
     public string ControlPlaneAddress { get; init; } = "";
 
-    /// <summary>What this node may host: placement puts a machine only where both fit.</summary>
-    public int VcpuCapacity { get; init; } = 4 * Environment.ProcessorCount;
-
-    public ulong MemoryMibCapacity { get; init; } = 8192;
+    /// <summary>How long membership must be stable before the split-brain resolver downs unreachable nodes (keep-majority).</summary>
+    public TimeSpan DowningStableAfter { get; init; } = TimeSpan.FromSeconds(7);
 
     /// <summary>Refuses what cannot work, with the flag to fix; null when the options are usable.</summary>
     public string? Problem()
@@ -52,11 +50,6 @@ public sealed record ClusterOptions
             {
                 return $"--seed '{seed}' is not HOST:PORT";
             }
-        }
-
-        if (VcpuCapacity < 1)
-        {
-            return "--node-vcpus must be at least 1";
         }
 
         return null;

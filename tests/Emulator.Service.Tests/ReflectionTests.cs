@@ -33,7 +33,7 @@ public sealed class ReflectionTests(ServerFixture fixture) : IClassFixture<Serve
         var response = await Ask(new ServerReflectionRequest { FileContainingSymbol = "emulator.v1.MachineService" });
         var files = response.FileDescriptorResponse.FileDescriptorProto.Select(b => FileDescriptorProto.Parser.ParseFrom(b)).ToList();
         var service = files.SelectMany(f => f.Service).Single(s => s.Name == "MachineService");
-        Assert.Equal(17, service.Method.Count);
+        Assert.Equal(18, service.Method.Count);
         Assert.Contains(service.Method, m => m.Name == "ResetMachine");
         var migrate = service.Method.Single(m => m.Name == "MigrateMachine");
         Assert.True(migrate.ServerStreaming && !migrate.ClientStreaming);

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Akka.Hosting;
 using Emulator.Machine.Telemetry;
 using Emulator.Service.Health;
 using Emulator.Service.Machines;
@@ -94,6 +95,15 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         builder.Services.RemoveAll(typeof(IServiceMethodProvider<>));
         builder.Services.AddSingleton(typeof(IServiceMethodProvider<>), typeof(StrictParsingMethodProvider<>));
         AddTelemetry(builder.Services, options);
+        ControlPlaneHost? started = null;
+        if (options.Cluster is { } cluster)
+        {
+            // Peers call this node at --advertise, or where it listens once it listens.
+            builder.Services.AddAkka(Emulator.Cluster.ClusterNode.SystemName, akka => Emulator.Cluster.ClusterNode.Configure(
+                akka, cluster, machines,
+                () => cluster.ControlPlaneAddress is { Length: > 0 } advertised ? advertised : started?.Address ?? "",
+                directory => machines.Cluster = directory));
+        }
 
         var app = builder.Build();
         WebConsole.Map(app, options, machines);
@@ -103,7 +113,7 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         app.MapGrpcService<HealthService>();
         app.MapGrpcReflectionService();
 
-        var host = new ControlPlaneHost(app, options, machines, health, cleartext);
+        var host = started = new ControlPlaneHost(app, options, machines, health, cleartext);
         try
         {
             await app.StartAsync(cancel).ConfigureAwait(false);

@@ -44,6 +44,9 @@ public sealed record ControlPlaneOptions
 
     public MachineServiceOptions Machines { get; init; } = new();
 
+    /// <summary>Joins an emu cluster (`emu serve --cluster`); null: the node works alone.</summary>
+    public Emulator.Cluster.ClusterOptions? Cluster { get; init; }
+
     /// <summary>Extra tracing set-up (an exporter for tests); OTLP is added when the standard OTEL_* variables name an endpoint.</summary>
     public Action<TracerProviderBuilder>? ConfigureTracing { get; init; }
 
@@ -69,6 +72,16 @@ public sealed record ControlPlaneOptions
                 $"{(BearerToken is null && TlsCertificatePath is null ? " and " : "")}{(TlsCertificatePath is null ? "TLS (--tls-cert, --tls-key)" : "")}: " +
                 "anyone who reaches it could run machines on this node and read the files they are allowed. " +
                 "Listen on 127.0.0.1 or unix:PATH, add what is missing, or pass --insecure-listen if the network is trusted";
+        }
+
+        if (Cluster?.Problem() is { } clusterProblem)
+        {
+            return clusterProblem;
+        }
+
+        if (Cluster is not null && Cluster.NodeName != Machines.NodeName)
+        {
+            return "the cluster's node name and the machine service's differ";
         }
 
         return null;

@@ -33,6 +33,9 @@ internal sealed class HostedMachine : IAsyncDisposable
     /// <summary>Only one AttachConsole may write at a time.</summary>
     public int ConsoleWriters;
 
+    /// <summary>1 while a MigrateMachine moves the machine: a second one is refused, not queued behind it.</summary>
+    public int Migrating;
+
     public Service.V1.MachineState State { get; private set; } = Service.V1.MachineState.Created;
 
     public string Detail { get; private set; } = "";

@@ -20,8 +20,15 @@ public sealed partial class MachineService
 {
     private const int MigrationChunkBytes = 256 * 1024;
 
-    public override Task MigrateMachine(MigrateMachineRequest request, IServerStreamWriter<MigrationEvent> responses, ServerCallContext context) =>
-        Traced("MigrateMachine", request.Id, () => Migrate(request, responses, context.CancellationToken));
+    public override async Task MigrateMachine(MigrateMachineRequest request, IServerStreamWriter<MigrationEvent> responses, ServerCallContext context)
+    {
+        if (!await TryForwardStream("MigrateMachine", request.Id, context, responses, (c, o) => c.MigrateMachine(request, o)).ConfigureAwait(false))
+        {
+            var toAddress = request.Clone();
+            toAddress.Target = await TargetAddressAsync(request, context.CancellationToken).ConfigureAwait(false);
+            await Traced("MigrateMachine", request.Id, () => Migrate(toAddress, responses, context.CancellationToken)).ConfigureAwait(false);
+        }
+    }
 
     public override Task<Service.V1.Machine> ReceiveMigration(IAsyncStreamReader<MigrationChunk> requests, ServerCallContext context) =>
         Traced("ReceiveMigration", "", () => Receive(requests, context.CancellationToken));
@@ -34,7 +41,21 @@ public sealed partial class MachineService
         }
 
         var m = Find(r.Id);
-        await m.Gate.WaitAsync(cancel).ConfigureAwait(false);
+        if (Interlocked.CompareExchange(ref m.Migrating, 1, 0) != 0)
+        {
+            throw Failure(StatusCode.FailedPrecondition, $"machine '{m.Id}' is being migrated already");
+        }
+
+        try
+        {
+            await m.Gate.WaitAsync(cancel).ConfigureAwait(false);
+        }
+        catch
+        {
+            Interlocked.Exchange(ref m.Migrating, 0);
+            throw;
+        }
+
         try
         {
             if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
@@ -122,6 +143,7 @@ public sealed partial class MachineService
         finally
         {
             m.Gate.Release();
+            Interlocked.Exchange(ref m.Migrating, 0);
         }
     }
 
@@ -187,7 +209,7 @@ public sealed partial class MachineService
             var config = vm.Config!;
             try
             {
-                Admit(id, config.MemoryBytes >> 20);
+                Admit(id, (uint)config.Cpus, config.MemoryBytes >> 20);
             }
             catch
             {

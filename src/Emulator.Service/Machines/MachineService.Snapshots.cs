@@ -30,7 +30,7 @@ public sealed partial class MachineService
     private string LayerDirectory => Directory.CreateDirectory(Path.Combine(options.SnapshotDirectory, "layers")).FullName;
 
     public override Task<Snapshot> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) =>
-        Traced("CreateSnapshot", request.MachineId, () => CreateSnapshot(request, context.CancellationToken));
+        Routed("CreateSnapshot", request.MachineId, context, (c, o) => c.CreateSnapshotAsync(request, o), () => CreateSnapshot(request, context.CancellationToken));
 
     public override Task<Service.V1.Machine> RestoreSnapshot(RestoreSnapshotRequest request, ServerCallContext context) =>
         Traced("RestoreSnapshot", request.MachineId, () => RestoreSnapshot(request, context.CancellationToken));
@@ -136,7 +136,7 @@ public sealed partial class MachineService
         try
         {
             ulong memoryMib = summary.Machine.MemoryBytes >> 20;
-            Admit(id, memoryMib);
+            Admit(id, (uint)summary.Machine.Cpus, memoryMib);
             var line = new SerialLine();
             VirtualMachine vm;
             try

@@ -30,35 +30,48 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
     /// </summary>
     internal Func<string, CancellationToken, Task> BeforeCommit { get; set; } = (_, _) => Task.CompletedTask;
 
-    public override Task<Service.V1.Machine> CreateMachine(CreateMachineRequest request, ServerCallContext context) =>
-        Traced("CreateMachine", request.Id, () => Create(request, context.CancellationToken));
+    public override async Task<Service.V1.Machine> CreateMachine(CreateMachineRequest request, ServerCallContext context)
+    {
+        if (await PlaceAsync(request, context).ConfigureAwait(false) is { } node)
+        {
+            using var span = ForwardSpan("CreateMachine", request.Id, node);
+            return await Peer(node).CreateMachineAsync(request, Forwarding(context)).ResponseAsync.ConfigureAwait(false);
+        }
+
+        return await Traced("CreateMachine", request.Id, () => Create(request, context.CancellationToken)).ConfigureAwait(false);
+    }
 
     public override Task<Service.V1.Machine> StartMachine(MachineRef request, ServerCallContext context) =>
-        Traced("StartMachine", request.Id, () => Transition(request, m => m.Vm.Start(), Service.V1.MachineState.Running, context.CancellationToken));
+        Routed("StartMachine", request.Id, context, (c, o) => c.StartMachineAsync(request, o), () => Transition(request, m => m.Vm.Start(), Service.V1.MachineState.Running, context.CancellationToken));
 
     public override Task<Service.V1.Machine> PauseMachine(MachineRef request, ServerCallContext context) =>
-        Traced("PauseMachine", request.Id, () => Transition(request, m => m.Vm.Pause(), Service.V1.MachineState.Paused, context.CancellationToken));
+        Routed("PauseMachine", request.Id, context, (c, o) => c.PauseMachineAsync(request, o), () => Transition(request, m => m.Vm.Pause(), Service.V1.MachineState.Paused, context.CancellationToken));
 
     public override Task<Service.V1.Machine> ResumeMachine(MachineRef request, ServerCallContext context) =>
-        Traced("ResumeMachine", request.Id, () => Transition(request, m => m.Vm.Resume(), Service.V1.MachineState.Running, context.CancellationToken));
+        Routed("ResumeMachine", request.Id, context, (c, o) => c.ResumeMachineAsync(request, o), () => Transition(request, m => m.Vm.Resume(), Service.V1.MachineState.Running, context.CancellationToken));
 
     public override Task<Service.V1.Machine> ResetMachine(MachineRef request, ServerCallContext context) =>
-        Traced("ResetMachine", request.Id, () => Reset(request, context.CancellationToken));
+        Routed("ResetMachine", request.Id, context, (c, o) => c.ResetMachineAsync(request, o), () => Reset(request, context.CancellationToken));
 
     public override Task<Service.V1.Machine> StopMachine(MachineRef request, ServerCallContext context) =>
-        Traced("StopMachine", request.Id, () => Stop(request));
+        Routed("StopMachine", request.Id, context, (c, o) => c.StopMachineAsync(request, o), () => Stop(request));
 
     public override Task<DeleteMachineResponse> DeleteMachine(MachineRef request, ServerCallContext context) =>
-        Traced("DeleteMachine", request.Id, () => Delete(request));
+        Routed("DeleteMachine", request.Id, context, (c, o) => c.DeleteMachineAsync(request, o), () => Delete(request));
 
     public override Task<Service.V1.Machine> GetMachine(MachineRef request, ServerCallContext context) =>
-        Traced("GetMachine", request.Id, () => Task.FromResult(Find(request.Id).Describe(options.NodeName)));
+        Routed("GetMachine", request.Id, context, (c, o) => c.GetMachineAsync(request, o), () => Task.FromResult(Find(request.Id).Describe(options.NodeName)));
 
     public override Task<ListMachinesResponse> ListMachines(ListMachinesRequest request, ServerCallContext context) =>
-        Task.FromResult(new ListMachinesResponse { Machines = { machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal).Select(m => m.Describe(options.NodeName)) } });
+        ListEverywhere(request, context);
 
-    public override Task WatchMachine(MachineRef request, IServerStreamWriter<MachineEvent> responseStream, ServerCallContext context) =>
-        Watch(request, responseStream, context);
+    public override async Task WatchMachine(MachineRef request, IServerStreamWriter<MachineEvent> responseStream, ServerCallContext context)
+    {
+        if (!await TryForwardStream("WatchMachine", request.Id, context, responseStream, (c, o) => c.WatchMachine(request, o)).ConfigureAwait(false))
+        {
+            await Watch(request, responseStream, context).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>A refusal with its gRPC status (machine.proto's error model).</summary>
     private static RpcException Failure(StatusCode code, string detail) => new(new Status(code, detail));
@@ -122,7 +135,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         await createGate.WaitAsync(cancel).ConfigureAwait(false);
         try
         {
-            Admit(id, r.MemoryMib);
+            Admit(id, r.Vcpus, r.MemoryMib);
 
             var line = new SerialLine();
             VirtualMachine vm;
@@ -206,7 +219,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
     }
 
     /// <summary>Checks that a new machine fits: id free, machine count and memory quotas. Call holding createGate.</summary>
-    private void Admit(string id, ulong memoryMib)
+    private void Admit(string id, uint vcpus, ulong memoryMib)
     {
         if (machines.ContainsKey(id))
         {
@@ -216,6 +229,12 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         if (machines.Count >= options.MaxMachines)
         {
             throw Failure(StatusCode.ResourceExhausted, $"this node runs at most {options.MaxMachines} machines");
+        }
+
+        int vcpusUsed = machines.Values.Sum(m => (int)m.Spec.Vcpus);
+        if (vcpusUsed + (int)vcpus > options.MaxVcpusPerNode)
+        {
+            throw Failure(StatusCode.ResourceExhausted, $"this node has {options.MaxVcpusPerNode - vcpusUsed} vCPUs left");
         }
 
         ulong used = (ulong)machines.Values.Sum(m => (long)m.Spec.MemoryMib);
@@ -232,6 +251,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         line.Connect(vm);
         var hosted = new HostedMachine(id, spec, vm, line);
         machines[id] = hosted;
+        Claim(id);
         return hosted;
     }
 
@@ -494,18 +514,26 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
                 return await requests.MoveNext(cancel).ConfigureAwait(false) ? requests.Current.Data.Memory : null;
             },
             chunk => responses.WriteAsync(new ConsoleOutput { Data = ByteString.CopyFrom(chunk.Data), DroppedBytes = (ulong)chunk.DroppedBefore }),
-            context.CancellationToken).ConfigureAwait(false);
+            context.CancellationToken,
+            IsForwarded(context)).ConfigureAwait(false);
     }
 
     /// <summary>
     /// A console client of a machine (AttachConsole, the web console's WebSocket): the bytes
     /// <paramref name="readInput"/> gives go to the guest's serial line until it gives null (the
     /// client half-closed); the guest's output goes to <paramref name="write"/> until then, or
-    /// until the machine ends. One client at a time. Throws RpcException for a machine that is not
+    /// until the machine ends. One client at a time. On a cluster, a machine another node runs is
+    /// served through that node (unless the call was <paramref name="forwarded"/> here already). Throws RpcException for a machine that is not
     /// there or not live, or already has a client.
     /// </summary>
-    internal async Task ServeConsoleAsync(string machineId, Func<CancellationToken, ValueTask<ReadOnlyMemory<byte>?>> readInput, Func<ConsoleChunk, Task> write, CancellationToken cancel)
+    internal async Task ServeConsoleAsync(string machineId, Func<CancellationToken, ValueTask<ReadOnlyMemory<byte>?>> readInput, Func<ConsoleChunk, Task> write, CancellationToken cancel, bool forwarded = false)
     {
+        if (await RemoteOwnerAsync(machineId, forwarded, cancel).ConfigureAwait(false) is { } owner)
+        {
+            await BridgeConsoleAsync(owner, machineId, readInput, write, cancel).ConfigureAwait(false);
+            return;
+        }
+
         var m = Find(machineId);
         if (m.State is not (Service.V1.MachineState.Running or Service.V1.MachineState.Paused))
         {
@@ -584,5 +612,6 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         }
 
         machines.Clear();
+        DisposePeers();
     }
 }

@@ -13,6 +13,9 @@ public sealed record MachineServiceOptions
     /// <summary>Quota over all machines of the node.</summary>
     public ulong MaxMemoryMibPerNode { get; init; } = 8192;
 
+    /// <summary>vCPUs over all machines of the node.</summary>
+    public int MaxVcpusPerNode { get; init; } = 4 * Environment.ProcessorCount;
+
     public int MaxMachines { get; init; } = 16;
 
     /// <summary>Tier 1 for every machine of the node (created or restored); null: the interpreter alone.</summary>

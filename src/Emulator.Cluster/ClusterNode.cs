@@ -1,0 +1,130 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Sharding;
+using Akka.Cluster.Sharding.External;
+using Akka.Configuration;
+using Akka.Hosting;
+using Akka.Remote.Hosting;
+
+namespace Emulator.Cluster;
+
+/// <summary>
+/// Makes the node's actor system a member of the emu cluster (Akka.Hosting): Akka.Remote on the
+/// node's cluster endpoint, Akka.Cluster with the seed nodes and the split-brain resolver
+/// (keep-majority), the node's agent, and the region of machine entities whose shards are placed
+/// by the nodes themselves (external allocation: a machine's entity lives where the machine runs).
+/// RATIONALE.md says why the cluster layer is Akka's and the machine's insides are not.
+/// </summary>
+public static class ClusterNode
+{
+    /// <summary>The actor system's name; every node of a cluster uses it.</summary>
+    public const string SystemName = "emu";
+
+    /// <summary>The sharded entity type of machines.</summary>
+    public const string MachineTypeName = "machine";
+
+    public const string AgentName = "node-agent";
+
+    /// <summary>
+    /// Configures <paramref name="akka"/> for a cluster node; <paramref name="started"/> gets the
+    /// node's <see cref="MachineDirectory"/> once the actor system runs (before the node serves).
+    /// </summary>
+    public static void Configure(AkkaConfigurationBuilder akka, ClusterOptions options, IMachineHost host, Func<string> controlPlaneAddress, Action<MachineDirectory> started)
+    {
+        if (options.Problem() is { } problem)
+        {
+            throw new ArgumentException(problem, nameof(options));
+        }
+
+        if (options.Discovery == ClusterDiscovery.Kubernetes)
+        {
+            throw new ArgumentException("--discovery kubernetes is not wired in yet; give the seed nodes with --seed", nameof(options));
+        }
+
+        string publicHost = options.PublicHostname ?? options.Hostname;
+        string[] seeds = options.Discovery == ClusterDiscovery.Seeds
+            ? [.. (options.Seeds.Count > 0 ? options.Seeds : [$"{publicHost}:{options.Port}"]).Select(SeedAddress)]
+            : [];
+
+        akka.AddHocon(ConfigurationFactory.ParseString($$"""
+            akka.loglevel = WARNING
+            akka.cluster.downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+            akka.cluster.split-brain-resolver.active-strategy = keep-majority
+            akka.cluster.split-brain-resolver.stable-after = {{(int)options.DowningStableAfter.TotalMilliseconds}}ms
+            akka.cluster.sharding.rebalance-interval = 2s
+            akka.cluster.sharding.passivate-idle-entity-after = off
+            akka.coordinated-shutdown.exit-clr = off
+            """), HoconAddMode.Prepend);
+        akka.WithRemoting(options.Hostname, options.Port, publicHost);
+        akka.WithClustering(new Akka.Cluster.Hosting.ClusterOptions { SeedNodes = seeds, Roles = ["emu"] });
+        akka.WithActors((system, registry) =>
+        {
+            var cluster = Akka.Cluster.Cluster.Get(system);
+            Func<NodeInfo> self = () => host.Load() with { Name = options.NodeName, ControlPlaneAddress = controlPlaneAddress(), ClusterAddress = cluster.SelfAddress.ToString() };
+
+            var agent = system.ActorOf(Props.Create(() => new NodeAgent(host, self)), AgentName);
+            var region = ClusterSharding.Get(system).Start(
+                MachineTypeName,
+                _ => Props.Create(() => new MachineEntity(host, self)),
+                ClusterShardingSettings.Create(system),
+                new MachineIdExtractor(),
+                new ExternalShardAllocationStrategy(system, MachineTypeName),
+                PoisonPill.Instance);
+            registry.Register<MachineEntity>(region);
+            started(new MachineDirectory(system, region, options.NodeName, self));
+        });
+    }
+
+    /// <summary>A seed HOST:PORT as the Akka address of that node's system.</summary>
+    private static string SeedAddress(string endpoint)
+    {
+        ClusterOptions.TryParseEndpoint(endpoint, out string host, out int port);
+        return $"akka.tcp://{SystemName}@{(host.Contains(':') ? $"[{host}]" : host)}:{port}";
+    }
+
+    /// <summary>One shard per machine, named by its id: placement moves machines one by one.</summary>
+    private sealed class MachineIdExtractor : IMessageExtractor
+    {
+        public string? EntityId(object message) => message is Locate l ? l.MachineId : null;
+
+        public object? EntityMessage(object message) => message;
+
+        public string? ShardId(object message) => message is Locate l ? l.MachineId : null;
+
+        public string ShardId(string entityId, object? messageHint = null) => entityId;
+    }
+}
+
+/// <summary>A node's agent, at /user/node-agent on every node: what the node runs and can run.</summary>
+internal sealed class NodeAgent : ReceiveActor
+{
+    public NodeAgent(IMachineHost host, Func<NodeInfo> self)
+    {
+        Receive<GetNodeInfo>(_ => Sender.Tell(self()));
+        Receive<DoYouHost>(q => Sender.Tell(new HostsAnswer(q.MachineId, host.Hosts(q.MachineId), self())));
+    }
+}
+
+/// <summary>
+/// A machine's sharded entity. Its shard is placed where the machine runs (the owner claims it,
+/// <see cref="MachineDirectory.ClaimAsync"/>), so the entity answers for its node. One that finds
+/// itself on a node without the machine (a stale placement, or an id nobody runs) says so and stops.
+/// </summary>
+internal sealed class MachineEntity : ReceiveActor
+{
+    public MachineEntity(IMachineHost host, Func<NodeInfo> self)
+    {
+        Receive<Locate>(l =>
+        {
+            if (host.Hosts(l.MachineId))
+            {
+                Sender.Tell(new Located(l.MachineId, self()));
+            }
+            else
+            {
+                Sender.Tell(new Located(l.MachineId, null));
+                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+            }
+        });
+    }
+}
