@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using Emulator.Service.Client;
+using Emulator.Service.V1;
 using Grpc.Health.V1;
 using Xunit;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
@@ -11,7 +12,8 @@ namespace Emulator.Deploy.Tests;
 /// <summary>
 /// deploy/local/emu-cluster against the emu built beside these tests (emu.dll): it starts nodes
 /// as processes of their own on 127.0.0.1, lists them, and stops them all. Health is checked here
-/// with this repository's gRPC client, not only the launcher's word.
+/// with this repository's gRPC client, not only the launcher's word, and so is the cluster the
+/// nodes form (ListNodes on every node).
 /// </summary>
 public sealed class LauncherTests
 {
@@ -20,53 +22,135 @@ public sealed class LauncherTests
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
 
     [PythonFact]
-    public async Task StartsThreePlainNodesThatAnswerHealthListsThemAndStopLeavesNoProcess()
+    public async Task StartsAThreeNodeClusterWhoseNodesAllListTheThreeAndStopLeavesNoProcess()
     {
         var dir = Directory.CreateTempSubdirectory("emu-cluster-");
         List<Node> nodes = [];
         try
         {
             int grpcBase = FreePorts(6), clusterBase = grpcBase + 3;
-            (int exit, string output, string error) = await RunAsync("start", "3", "--dir", dir.FullName, "--emu", Emu,
-                "--grpc-port-base", $"{grpcBase}", "--cluster-port-base", $"{clusterBase}", "--no-cluster");
-            Assert.True(exit == 0, $"start exited {exit}:\n{output}\n{error}");
-            Assert.Contains("3 nodes serving", output);
-
-            nodes = ReadNodes(dir.FullName);
-            Assert.Equal(["node-1", "node-2", "node-3"], nodes.Select(n => n.Name));
-            Assert.Equal(Enumerable.Range(grpcBase, 3).Select(p => $"127.0.0.1:{p}"), nodes.Select(n => n.Grpc));
-            Assert.Equal(3, nodes.Select(n => n.Pid).Distinct().Count());
+            nodes = await StartAndCheckThreeAsync(dir.FullName, grpcBase, clusterBase, cluster: true);
+            Assert.Equal(Enumerable.Range(clusterBase, 3).Select(p => $"127.0.0.1:{p}"), nodes.Select(n => n.Cluster));
             foreach (var node in nodes)
             {
-                Assert.True(Alive(node.Pid), $"{node.Name} (pid {node.Pid}) is not running");
-                Assert.Equal(ServingStatus.Serving, await HealthAsync(node.Grpc));
-                Assert.Equal(Path.Combine(dir.FullName, node.Name, "snapshots"), node.Snapshots);
-                Assert.True(Directory.Exists(node.Snapshots));
-                Assert.Contains($"serving on http://{node.Grpc}", await File.ReadAllTextAsync(node.Log));
-                Assert.Equal($"{node.Pid}", (await File.ReadAllTextAsync(Path.Combine(dir.FullName, node.Name, "emu.pid"))).Trim());
+                // Each node is a member of one cluster of the three, and advertises its own control plane.
+                using var channel = ControlPlaneChannel.Open(node.Grpc);
+                var view = await new MachineService.MachineServiceClient(channel).ListNodesAsync(new ListNodesRequest(), deadline: DateTime.UtcNow.AddSeconds(30));
+                Assert.True(view.Clustered);
+                Assert.Empty(view.UnreachableNodes);
+                Assert.Equal(nodes.Select(n => (n.Name, n.Grpc)).Order(), view.Nodes.Select(n => (n.Name, n.Address)).Order());
+                Assert.Equal(node.Name, view.Nodes[0].Name);
             }
 
-            (exit, output, error) = await RunAsync("status", "--dir", dir.FullName);
-            Assert.True(exit == 0, $"status exited {exit}:\n{output}\n{error}");
-            foreach (var node in nodes)
-            {
-                string line = Assert.Single(output.Split('\n'), l => l.StartsWith(node.Name + " ", StringComparison.Ordinal));
-                Assert.Contains($" {node.Pid} ", line);
-                Assert.Contains("running", line);
-                Assert.Contains("SERVING", line);
-                Assert.Contains(node.Grpc, line);
-            }
+            string line = await StatusLineAsync(dir.FullName, "node-2", expectedExit: 0);
+            Assert.EndsWith("node-1,node-2,node-3", line);
 
-            (exit, output, error) = await RunAsync("stop", "--dir", dir.FullName);
-            Assert.True(exit == 0, $"stop exited {exit}:\n{output}\n{error}");
-            Assert.Contains("stopped 3 nodes", output);
-            Assert.All(nodes, n => Assert.False(Alive(n.Pid), $"{n.Name} (pid {n.Pid}) still runs after stop"));
-            Assert.All(nodes, n => Assert.Contains("emu: stopped", File.ReadAllText(n.Log)));
-            Assert.False(File.Exists(Path.Combine(dir.FullName, "nodes.json")));
+            // A node that dies is shown as exited and fails status; stop still stops the others.
+            global::System.Diagnostics.Process.GetProcessById(nodes[2].Pid).Kill();
+            await WaitUntilAsync(() => !Alive(nodes[2].Pid));
+            Assert.Contains("exited", await StatusLineAsync(dir.FullName, "node-3", expectedExit: 1));
+            await StopAndCheckAsync(dir.FullName, nodes, stopped: 2);
         }
         finally
         {
             Cleanup(nodes, dir);
+        }
+    }
+
+    [PythonFact]
+    public async Task StartsThreePlainNodesThatAnswerHealthListsThemAndStopLeavesNoProcess()
+    {
+        // --no-cluster: emu serve without --cluster and its flags (nodes that run alone).
+        var dir = Directory.CreateTempSubdirectory("emu-cluster-");
+        List<Node> nodes = [];
+        try
+        {
+            int grpcBase = FreePorts(3);
+            nodes = await StartAndCheckThreeAsync(dir.FullName, grpcBase, 4053, cluster: false);
+            Assert.All(nodes, n => Assert.Null(n.Cluster));
+            await StopAndCheckAsync(dir.FullName, nodes, stopped: 3);
+        }
+        finally
+        {
+            Cleanup(nodes, dir);
+        }
+    }
+
+    private static async Task<List<Node>> StartAndCheckThreeAsync(string dir, int grpcBase, int clusterBase, bool cluster)
+    {
+        string[] arguments = ["start", "3", "--dir", dir, "--emu", Emu, "--grpc-port-base", $"{grpcBase}", "--cluster-port-base", $"{clusterBase}"];
+        (int exit, string output, string error) = await RunAsync(cluster ? arguments : [.. arguments, "--no-cluster"]);
+        List<Node> nodes = File.Exists(Path.Combine(dir, "nodes.json")) ? ReadNodes(dir) : [];
+        try
+        {
+            Assert.True(exit == 0, $"start exited {exit}:\n{output}\n{error}");
+            Assert.Contains(cluster ? "3 nodes serving as one cluster" : "3 nodes serving;", output);
+            CheckThree(dir, nodes, grpcBase);
+        }
+        catch
+        {
+            Cleanup(nodes, null);
+            throw;
+        }
+
+        foreach (var node in nodes)
+        {
+            Assert.Equal(ServingStatus.Serving, await HealthAsync(node.Grpc));
+            Assert.Contains($"serving on http://{node.Grpc}", await File.ReadAllTextAsync(node.Log));
+        }
+
+        (exit, output, error) = await RunAsync("status", "--dir", dir);
+        Assert.True(exit == 0, $"status exited {exit}:\n{output}\n{error}");
+        foreach (var node in nodes)
+        {
+            string line = Assert.Single(output.Split('\n'), l => l.StartsWith(node.Name + " ", StringComparison.Ordinal));
+            Assert.Contains($" {node.Pid} ", line);
+            Assert.Contains("running", line);
+            Assert.Contains("SERVING", line);
+            Assert.Contains(node.Grpc, line);
+        }
+
+        return nodes;
+    }
+
+    private static void CheckThree(string dir, List<Node> nodes, int grpcBase)
+    {
+        Assert.Equal(["node-1", "node-2", "node-3"], nodes.Select(n => n.Name));
+        Assert.Equal(Enumerable.Range(grpcBase, 3).Select(p => $"127.0.0.1:{p}"), nodes.Select(n => n.Grpc));
+        Assert.Equal(3, nodes.Select(n => n.Pid).Distinct().Count());
+        foreach (var node in nodes)
+        {
+            Assert.True(Alive(node.Pid), $"{node.Name} (pid {node.Pid}) is not running");
+            Assert.Equal(Path.Combine(dir, node.Name, "snapshots"), node.Snapshots);
+            Assert.True(Directory.Exists(node.Snapshots));
+            Assert.Equal($"{node.Pid}", File.ReadAllText(Path.Combine(dir, node.Name, "emu.pid")).Trim());
+        }
+    }
+
+    private static async Task StopAndCheckAsync(string dir, List<Node> nodes, int stopped)
+    {
+        // A generous bound between SIGTERM and SIGKILL: the graceful stop is asserted, not its speed.
+        (int exit, string output, string error) = await RunAsync("stop", "--dir", dir, "--timeout", "120");
+        Assert.True(exit == 0, $"stop exited {exit}:\n{output}\n{error}");
+        Assert.Contains($"stopped {stopped} nodes", output);
+        Assert.All(nodes, n => Assert.False(Alive(n.Pid), $"{n.Name} (pid {n.Pid}) still runs after stop"));
+        Assert.Equal(stopped, nodes.Count(n => File.ReadAllText(n.Log).Contains("emu: stopped", StringComparison.Ordinal)));
+        Assert.False(File.Exists(Path.Combine(dir, "nodes.json")));
+    }
+
+    private static async Task<string> StatusLineAsync(string dir, string name, int expectedExit)
+    {
+        (int exit, string output, string error) = await RunAsync("status", "--dir", dir);
+        Assert.True(exit == expectedExit, $"status exited {exit}, not {expectedExit}:\n{output}\n{error}");
+        return Assert.Single(output.Split('\n'), l => l.StartsWith(name + " ", StringComparison.Ordinal)).TrimEnd();
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        // Bounds only how long a failing test takes.
+        for (var waited = global::System.Diagnostics.Stopwatch.StartNew(); !condition(); await Task.Delay(50))
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30), "the condition did not come true within 30 s");
         }
     }
 
@@ -194,7 +278,7 @@ public sealed class LauncherTests
         }
     }
 
-    private static void Cleanup(List<Node> nodes, DirectoryInfo dir)
+    private static void Cleanup(List<Node> nodes, DirectoryInfo? dir)
     {
         // Only if an assertion failed midway: the nodes this test started, by their pids.
         foreach (var node in nodes.Where(n => Alive(n.Pid)))
@@ -209,6 +293,6 @@ public sealed class LauncherTests
             }
         }
 
-        dir.Delete(recursive: true);
+        dir?.Delete(recursive: true);
     }
 }
