@@ -7,7 +7,7 @@ namespace Emulator.Deploy.Tests;
 
 /// <summary>
 /// What KubernetesBootstrap adds to a node's Akka configuration, and that outside a pod it refuses
-/// at once with the reason (Kubernetes API discovery would otherwise retry forever and the node
+/// at once with the reason (Kubernetes API discovery would otherwise fail forever and the node
 /// never join). No Kubernetes cluster is needed: the pod's environment is given to it.
 /// </summary>
 public sealed class KubernetesBootstrapTests
@@ -24,43 +24,30 @@ public sealed class KubernetesBootstrapTests
     private static AkkaConfigurationBuilder NewBuilder() => new(new ServiceCollection(), "emu");
 
     [Fact]
-    public void InAPodItConfiguresManagementDiscoveryAndBootstrapAsTheSettingsSay()
+    public void InAPodItConfiguresKubernetesApiDiscoveryAsTheSettingsSay()
     {
         var builder = NewBuilder();
-        builder.AddKubernetesBootstrap(
-            new KubernetesBootstrapSettings { ManagementHostname = "emu-0.emu.ns.svc.cluster.local", RequiredContactPoints = 3, PodNamespace = "ns" },
-            InPod, TokenMounted);
+        builder.AddKubernetesBootstrap(new KubernetesBootstrapSettings { PodNamespace = "ns" }, InPod, TokenMounted);
         var config = builder.Configuration.Value;
         Assert.NotNull(config);
 
-        // Akka.Management's HTTP endpoint: on every interface, port 8558, named by the pod's DNS name.
-        Assert.Equal(8558, config.GetInt("akka.management.http.port"));
-        Assert.Equal(8558, config.GetInt("akka.management.http.bind-port"));
-        Assert.Equal("0.0.0.0", config.GetString("akka.management.http.bind-hostname"));
-        Assert.Equal("emu-0.emu.ns.svc.cluster.local", config.GetString("akka.management.http.hostname"));
-        Assert.Contains("ClusterBootstrapProvider", config.GetString("akka.management.http.routes.cluster-bootstrap"));
-
-        // Discovery through the API server, selecting the StatefulSet's pods by label.
-        Assert.Equal("kubernetes-api", config.GetString("akka.discovery.method"));
+        // Discovery through the API server, selecting the StatefulSet's pods by label, naming them by IP.
+        Assert.Equal(KubernetesBootstrap.KubernetesDiscoveryMethod, config.GetString("akka.discovery.method"));
         Assert.Equal("app.kubernetes.io/name=emu", config.GetString("akka.discovery.kubernetes-api.pod-label-selector"));
         Assert.Equal("ns", config.GetString("akka.discovery.kubernetes-api.pod-namespace"));
+        Assert.True(config.GetBoolean("akka.discovery.kubernetes-api.use-raw-ip"));
         Assert.Contains("KubernetesApiServiceDiscovery", config.GetString("akka.discovery.kubernetes-api.class"));
 
-        // Bootstrap: contact points are the pods' "management" ports; a new cluster needs three of them.
-        const string discovery = "akka.management.cluster.bootstrap.contact-point-discovery";
-        Assert.Equal("kubernetes-api", config.GetString($"{discovery}.discovery-method"));
-        Assert.Equal("management", config.GetString($"{discovery}.port-name"));
-        Assert.Equal("emu", config.GetString($"{discovery}.service-name"));
-        Assert.Equal(3, config.GetInt($"{discovery}.required-contact-point-nr"));
-        Assert.True(config.GetBoolean("akka.management.cluster.bootstrap.new-cluster-enabled"));
+        // No seed nodes from configuration and no Akka.Management endpoint: the seeding joins.
+        Assert.False(config.HasPath("akka.management.http.port"));
     }
 
     [Fact]
     public void ItsDefaultsAreTheOnesTheManifestsAreWrittenTo()
     {
         var settings = new KubernetesBootstrapSettings();
-        Assert.Equal(("emu", "app.kubernetes.io/name=emu", "management", 8558, 2),
-            (settings.ServiceName, settings.PodLabelSelector, settings.ManagementPortName, settings.ManagementPort, settings.RequiredContactPoints));
+        Assert.Equal(("emu", "app.kubernetes.io/name=emu", "remoting", 2),
+            (settings.ServiceName, settings.PodLabelSelector, settings.RemotingPortName, settings.RequiredContactPoints));
         Assert.Null(settings.Problem());
     }
 
@@ -91,8 +78,9 @@ public sealed class KubernetesBootstrapTests
 
     [Theory]
     [InlineData("selector", "app.kubernetes.io/name", "is not KEY=VALUE")]
-    [InlineData("port-name", "management-endpoint", "must be 1-15 characters")]
-    [InlineData("port", "0", "the management port must be 1 to 65535")]
+    [InlineData("selector", "app=emu,tier", "is not KEY=VALUE")]
+    [InlineData("port-name", "akka-remoting-port", "must be 1-15 characters")]
+    [InlineData("interval", "0", "the lookup interval more than 0")]
     [InlineData("contact-points", "0", "at least one contact point")]
     [InlineData("service", " ", "the service name is empty")]
     public void UnusableSettingsAreRefusedBeforeAnythingIsAdded(string setting, string value, string reason)
@@ -100,8 +88,8 @@ public sealed class KubernetesBootstrapTests
         var settings = setting switch
         {
             "selector" => new KubernetesBootstrapSettings { PodLabelSelector = value },
-            "port-name" => new KubernetesBootstrapSettings { ManagementPortName = value },
-            "port" => new KubernetesBootstrapSettings { ManagementPort = int.Parse(value, global::System.Globalization.CultureInfo.InvariantCulture) },
+            "port-name" => new KubernetesBootstrapSettings { RemotingPortName = value },
+            "interval" => new KubernetesBootstrapSettings { LookupInterval = TimeSpan.FromSeconds(int.Parse(value, global::System.Globalization.CultureInfo.InvariantCulture)) },
             "contact-points" => new KubernetesBootstrapSettings { RequiredContactPoints = int.Parse(value, global::System.Globalization.CultureInfo.InvariantCulture) },
             _ => new KubernetesBootstrapSettings { ServiceName = value },
         };

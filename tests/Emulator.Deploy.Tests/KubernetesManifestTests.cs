@@ -20,7 +20,7 @@ public sealed class KubernetesManifestTests
 
         Assert.Equal(3, manifests.Nodes.Spec.Replicas);
         Assert.Equal("emu", manifests.Emu.Name);
-        Assert.Equal([50051, 4053, 8558], manifests.Emu.Ports.Select(p => p.ContainerPort));
+        Assert.Equal([50051, 4053], manifests.Emu.Ports.Select(p => p.ContainerPort));
         Assert.Contains(manifests.Nodes.Spec.VolumeClaimTemplates, c => c.Metadata.Name == "data");
     }
 
@@ -59,7 +59,8 @@ public sealed class KubernetesManifestTests
     [InlineData("pod-label", "do not carry the label discovery selects on")]
     [InlineData("service-name", "is not the Service")]
     [InlineData("listen-port", "--listen 0.0.0.0:50052 is not the container port grpc")]
-    [InlineData("management-port-name", "no container port named 'management'")]
+    [InlineData("remoting-port-name", "no container port named 'remoting'")]
+    [InlineData("public-host", "--cluster-public-host is not the pod's IP")]
     [InlineData("pod-name-env", "use $(POD_NAME), which is not in the container's env")]
     [InlineData("role-verbs", "does not let the pods list pods")]
     [InlineData("ordered-start", "podManagementPolicy is not Parallel")]
@@ -81,8 +82,11 @@ public sealed class KubernetesManifestTests
             case "listen-port":
                 args[args.IndexOf("--listen") + 1] = "0.0.0.0:50052";
                 break;
-            case "management-port-name":
-                m.Emu.Ports.Single(p => p.ContainerPort == 8558).Name = "akka-mgmt";
+            case "remoting-port-name":
+                m.Emu.Ports.Single(p => p.ContainerPort == 4053).Name = "akka";
+                break;
+            case "public-host":
+                args[args.IndexOf("--cluster-public-host") + 1] = "$(POD_NAME).$(SERVICE_NAME).$(POD_NAMESPACE).svc.cluster.local";
                 break;
             case "pod-name-env":
                 m.Emu.Env.Remove(m.Emu.Env.Single(e => e.Name == "POD_NAME"));

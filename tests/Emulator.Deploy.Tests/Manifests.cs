@@ -66,15 +66,14 @@ internal sealed partial record Manifests(V1ServiceAccount Account, V1Role Role, 
         Require(Selects(discoveryLabels), $"the pods do not carry the label discovery selects on ({discovery.PodLabelSelector})");
         Require((Nodes.Spec.Replicas ?? 1) >= discovery.RequiredContactPoints,
             $"{Nodes.Spec.Replicas} replicas can never give the {discovery.RequiredContactPoints} contact points bootstrap waits for");
-        Require(Nodes.Spec.PodManagementPolicy == "Parallel", "pods start one after another (podManagementPolicy is not Parallel): the first is never ready, as it waits for the others to form a cluster");
+        Require(Nodes.Spec.PodManagementPolicy == "Parallel", "pods start one after another (podManagementPolicy is not Parallel): a new cluster, which needs several pods listed, waits for each to be ready before the next is created");
 
         // Ports: the container's, the Service's, the arguments', the probes'.
         var ports = Emu.Ports?.ToDictionary(p => p.Name ?? "", p => p.ContainerPort) ?? [];
-        Require(ports.TryGetValue(discovery.ManagementPortName, out int management) && management == discovery.ManagementPort,
-            $"no container port named '{discovery.ManagementPortName}' on {discovery.ManagementPort} (Akka.Management; discovery returns that port)");
         int grpc = ports.GetValueOrDefault("grpc");
-        int remoting = ports.GetValueOrDefault("remoting");
-        Require(grpc > 0 && remoting > 0, "the container ports 'grpc' and 'remoting' are missing");
+        int remoting = ports.GetValueOrDefault(discovery.RemotingPortName);
+        Require(grpc > 0, "no container port named 'grpc'");
+        Require(remoting > 0, $"no container port named '{discovery.RemotingPortName}' (discovery gives each pod's seed address as its IP and that port)");
         foreach (var port in Service.Spec.Ports ?? [])
         {
             string target = port.TargetPort?.Value ?? port.Port.ToString(global::System.Globalization.CultureInfo.InvariantCulture);
@@ -85,10 +84,11 @@ internal sealed partial record Manifests(V1ServiceAccount Account, V1Role Role, 
         string? Arg(string flag) => args.IndexOf(flag) is int i and >= 0 && i + 1 < args.Count ? args[i + 1] : null;
         Require(args.Contains("--cluster") && Arg("--discovery") == "kubernetes", "emu serve is not told --cluster --discovery kubernetes");
         Require(Port(Arg("--listen")) == grpc, $"--listen {Arg("--listen")} is not the container port grpc ({grpc})");
-        Require(Port(Arg("--cluster-listen")) == remoting, $"--cluster-listen {Arg("--cluster-listen")} is not the container port remoting ({remoting})");
+        Require(Port(Arg("--cluster-listen")) == remoting, $"--cluster-listen {Arg("--cluster-listen")} is not the container port {discovery.RemotingPortName} ({remoting})");
         Require(Arg("--node-name") == "$(POD_NAME)", "--node-name is not the pod's name");
         const string podHost = "$(POD_NAME).$(SERVICE_NAME).$(POD_NAMESPACE).svc.cluster.local";
-        Require(Arg("--cluster-public-host") == podHost, $"--cluster-public-host is not {podHost}");
+        // Discovery names a pod by its IP: that must be the node's own Akka.Remote address, or peers' messages to it are dropped.
+        Require(Arg("--cluster-public-host") == "$(POD_IP)", "--cluster-public-host is not the pod's IP, the address discovery gives the other nodes");
         Require(Arg("--advertise") == $"{podHost}:{grpc}", $"--advertise is not {podHost}:{grpc}");
         Require(Emu.ReadinessProbe?.Grpc?.Port == grpc, "the readiness probe is not grpc.health.v1 on the grpc port");
         Require(Emu.LivenessProbe?.Grpc?.Port is null || Emu.LivenessProbe.Grpc.Port == grpc, "the liveness probe is not on the grpc port");
@@ -103,6 +103,7 @@ internal sealed partial record Manifests(V1ServiceAccount Account, V1Role Role, 
 
         Require(env.GetValueOrDefault("POD_NAME")?.ValueFrom?.FieldRef?.FieldPath == "metadata.name", "POD_NAME is not the pod's metadata.name");
         Require(env.GetValueOrDefault("POD_NAMESPACE")?.ValueFrom?.FieldRef?.FieldPath == "metadata.namespace", "POD_NAMESPACE is not the pod's metadata.namespace");
+        Require(env.GetValueOrDefault("POD_IP")?.ValueFrom?.FieldRef?.FieldPath == "status.podIP", "POD_IP is not the pod's status.podIP");
         Require(env.GetValueOrDefault("SERVICE_NAME")?.Value == Service.Metadata.Name, $"SERVICE_NAME is not the Service's name '{Service.Metadata.Name}'");
         Require(env.GetValueOrDefault("EMU_TOKEN")?.ValueFrom?.SecretKeyRef is { Name.Length: > 0, Key.Length: > 0 }, "EMU_TOKEN does not come from a Secret");
         Require(!env.ContainsKey("EMU_TOKEN") || args.Contains("--anonymous-health"), "with EMU_TOKEN set the kubelet's gRPC probe (which sends no token) needs --anonymous-health");

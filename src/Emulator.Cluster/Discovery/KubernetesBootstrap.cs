@@ -1,17 +1,16 @@
 using Akka.Discovery.KubernetesApi;
 using Akka.Hosting;
-using Akka.Management;
-using Akka.Management.Cluster.Bootstrap;
 
 namespace Emulator.Cluster.Discovery;
 
 /// <summary>
-/// Seed discovery inside Kubernetes (`emu serve --cluster --discovery kubernetes`): Akka.Management's
-/// HTTP endpoint, Akka.Discovery.KubernetesApi (which lists the pods that carry
-/// <see cref="KubernetesBootstrapSettings.PodLabelSelector"/> through the API server) and Cluster
-/// Bootstrap (which asks the contact points found that way for seed nodes, and forms a new cluster
-/// at the lowest address when none has one). deploy/kubernetes is written to these settings'
-/// defaults; tests/Emulator.Deploy.Tests checks that the two agree.
+/// Seed discovery inside Kubernetes (`emu serve --cluster --discovery kubernetes`):
+/// Akka.Discovery.KubernetesApi lists, through the API server, the pods that carry
+/// <see cref="KubernetesBootstrapSettings.PodLabelSelector"/>, and <see cref="DiscoverySeeding"/>
+/// joins the cluster they form (or, when none has formed and enough pods are listed, founds it at
+/// the lowest address). Not Akka.Management's Cluster Bootstrap: its HTTP endpoint cannot start
+/// with the packages the registry holds (RATIONALE.md beside this file). deploy/kubernetes is
+/// written to these settings' defaults; tests/Emulator.Deploy.Tests checks that the two agree.
 /// </summary>
 public static class KubernetesBootstrap
 {
@@ -24,12 +23,12 @@ public static class KubernetesBootstrap
     public const string ApiPortVariable = "KUBERNETES_SERVICE_PORT";
 
     /// <summary>
-    /// Adds Akka.Management, Kubernetes API discovery and Cluster Bootstrap to <paramref name="builder"/>.
-    /// The node must have no seed nodes configured (Cluster Bootstrap finds them). Throws
-    /// <see cref="InvalidOperationException"/> with the reason, before changing the builder, when
-    /// the settings are unusable or the process is not in a Kubernetes pod (no API server
-    /// variables or no service account token): outside Kubernetes discovery would otherwise retry
-    /// forever and the node would never join.
+    /// Adds Kubernetes API discovery and the seeding that uses it to <paramref name="builder"/>.
+    /// The node must have no seed nodes configured, and its Akka.Remote public host name must be
+    /// its pod IP (discovery names pods by IP). Throws <see cref="InvalidOperationException"/> with
+    /// the reason, before changing the builder, when the settings are unusable or the process is
+    /// not in a Kubernetes pod (no API server variables or no service account token): outside
+    /// Kubernetes the lookups would fail forever and the node never join.
     /// </summary>
     public static AkkaConfigurationBuilder AddKubernetesBootstrap(this AkkaConfigurationBuilder builder, KubernetesBootstrapSettings settings)
         => AddKubernetesBootstrap(builder, settings, Environment.GetEnvironmentVariable, File.Exists);
@@ -48,16 +47,6 @@ public static class KubernetesBootstrap
             throw new InvalidOperationException($"--discovery kubernetes: {problem}");
         }
 
-        builder.WithAkkaManagement(management =>
-        {
-            // Peers reach this endpoint by the pod IP discovery returns (use-raw-ip), so it binds
-            // every interface; the name it reports is the pod's own DNS name.
-            management.HostName = settings.ManagementHostname;
-            management.Port = settings.ManagementPort;
-            management.BindHostName = settings.ManagementBindHostname;
-            management.BindPort = settings.ManagementPort;
-        });
-
         builder.WithKubernetesDiscovery(discovery =>
         {
             discovery.PodLabelSelector = settings.PodLabelSelector;
@@ -66,20 +55,12 @@ public static class KubernetesBootstrap
                 discovery.PodNamespace = ns;
             }
         });
-
-        builder.WithClusterBootstrap(bootstrap =>
-        {
-            bootstrap.ContactPointDiscovery.ServiceName = settings.ServiceName;
-            bootstrap.ContactPointDiscovery.PortName = settings.ManagementPortName;
-            bootstrap.ContactPointDiscovery.RequiredContactPointsNr = settings.RequiredContactPoints;
-            bootstrap.ContactPointDiscovery.DiscoveryMethod = "kubernetes-api";
-            bootstrap.NewClusterEnabled = true;
-        });
-
-        return builder;
+        return DiscoverySeeding.Add(builder, settings, KubernetesDiscoveryMethod);
     }
 
-    /// <summary>Why this process cannot reach the Kubernetes API as a pod does; null inside a pod.</summary>
+    /// <summary>The discovery method Akka.Discovery.KubernetesApi registers (its config section under akka.discovery).</summary>
+    public const string KubernetesDiscoveryMethod = "kubernetes-api";
+
     private static string? OutsideKubernetes(Func<string, string?> environment, Func<string, bool> fileExists)
     {
         var missing = new List<string>();
