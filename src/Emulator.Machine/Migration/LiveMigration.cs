@@ -111,7 +111,15 @@ public static class LiveMigration
             try
             {
                 await MachineSnapshot.SaveHoldingResetsAsync(vm, file, options.Snapshot with { RamElsewhere = _ => { } }, cancel).ConfigureAwait(false);
-                dirty = memory.SwapDirtyLog(keepLogging: false);
+
+                // The last round's own dirty pages (taken when it was judged final) and those dirtied
+                // since, the quiesce's DMA included: both go now.
+                var since = memory.SwapDirtyLog(keepLogging: false);
+                for (int i = 0; i < dirty.Length; i++)
+                {
+                    dirty[i] |= since[i];
+                }
+
                 pagesSent += Count(dirty);
                 bytesSent += await SendPagesAsync(memory, dirty, output, cancel).ConfigureAwait(false);
                 bytesSent += await SendFileAsync(file, output, cancel).ConfigureAwait(false);
