@@ -132,7 +132,7 @@ public sealed class LauncherTests
         // A generous bound between SIGTERM and SIGKILL: the graceful stop is asserted, not its speed.
         (int exit, string output, string error) = await RunAsync("stop", "--dir", dir, "--timeout", "120");
         Assert.True(exit == 0, $"stop exited {exit}:\n{output}\n{error}");
-        Assert.Contains($"stopped {stopped} nodes", output);
+        Assert.Contains($"stopped {stopped} node", output);
         Assert.All(nodes, n => Assert.False(Alive(n.Pid), $"{n.Name} (pid {n.Pid}) still runs after stop"));
         Assert.Equal(stopped, nodes.Count(n => File.ReadAllText(n.Log).Contains("emu: stopped", StringComparison.Ordinal)));
         Assert.False(File.Exists(Path.Combine(dir, "nodes.json")));
@@ -169,6 +169,38 @@ public sealed class LauncherTests
             Assert.Contains("emu: --drain-seconds must be 0 or more", error);
             Assert.Equal(2, nodes.Count);
             Assert.All(nodes, n => Assert.False(Alive(n.Pid), $"{n.Name} (pid {n.Pid}) still runs after a failed start"));
+        }
+        finally
+        {
+            Cleanup(nodes, dir);
+        }
+    }
+
+    [PythonFact]
+    public async Task TheTokenInTheEnvironmentReachesTheNodesAndTheHealthChecks()
+    {
+        var dir = Directory.CreateTempSubdirectory("emu-cluster-");
+        List<Node> nodes = [];
+        try
+        {
+            var token = new Dictionary<string, string?> { ["EMU_TOKEN"] = "deploy-test-token", ["EMU_CLUSTER_SEEDS"] = null };
+            (int exit, string output, string error) = await Tools.RunAsync(Launcher,
+                ["start", "1", "--dir", dir.FullName, "--emu", Emu, "--grpc-port-base", $"{FreePorts(1)}", "--no-cluster"], Timeout, environment: token);
+            nodes = ReadNodes(dir.FullName);
+            Assert.True(exit == 0, $"start exited {exit}:\n{output}\n{error}");
+
+            // The node requires the token (so it got it), and the launcher's checks sent it.
+            using var channel = ControlPlaneChannel.Open(nodes[0].Grpc);
+            var refused = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () =>
+                await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(30)));
+            Assert.Equal(Grpc.Core.StatusCode.Unauthenticated, refused.StatusCode);
+            (exit, output, _) = await Tools.RunAsync(Launcher, ["status", "--dir", dir.FullName], Timeout, environment: token);
+            Assert.Equal(0, exit);
+            Assert.Contains("SERVING", output);
+            (exit, output, _) = await RunAsync("status", "--dir", dir.FullName);
+            Assert.Equal(1, exit);
+            Assert.Contains("UNAUTHENTICATED", output);
+            await StopAndCheckAsync(dir.FullName, nodes, stopped: 1);
         }
         finally
         {
