@@ -18,7 +18,8 @@ namespace Emulator.Deploy.Tests;
 /// Akka.Discovery's config method standing in for the Kubernetes API's pod list (the same
 /// lookup, the same resolved targets): nodes that list each other form one cluster, founded at
 /// the lowest address, and a node that comes later joins the cluster that exists even when its
-/// address is the lowest.
+/// address is the lowest. And the real kubernetes-api method loads and fails a lookup with the
+/// API server it could not reach.
 /// </summary>
 public sealed class DiscoverySeedingTests
 {
@@ -87,6 +88,53 @@ public sealed class DiscoverySeedingTests
         finally
         {
             await StopAsync(nodes);
+        }
+    }
+
+    [Fact]
+    public async Task TheKubernetesApiDiscoveryLoadsAndWithoutAnApiServerALookupFailsWithTheReason()
+    {
+        // The plugin and the Kubernetes client it calls load and run together (a package mismatch
+        // fails here, as Akka.Management's did), and a lookup that cannot reach the API server
+        // ends with an error instead of waiting. The API server's address comes from variables of
+        // this test's own naming, pointing at a closed port.
+        string host = "EMU_DEPLOY_TEST_API_HOST_" + Environment.ProcessId, port = "EMU_DEPLOY_TEST_API_PORT_" + Environment.ProcessId;
+        Environment.SetEnvironmentVariable(host, "127.0.0.1");
+        int closed = FreePorts(1)[0];
+        Environment.SetEnvironmentVariable(port, $"{closed}");
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
+        builder.Services.AddAkka("emu", akka =>
+        {
+            akka.WithRemoting("127.0.0.1", 0);
+            akka.WithClustering(new ClusterOptions { Roles = ["emu"] });
+            akka.AddKubernetesBootstrap(new KubernetesBootstrapSettings { PodNamespace = "emu-test" },
+                name => name is KubernetesBootstrap.ApiHostVariable or KubernetesBootstrap.ApiPortVariable ? "set" : null,
+                path => path == KubernetesBootstrap.ServiceAccountTokenPath);
+            akka.AddHocon($$"""
+                akka.discovery.kubernetes-api {
+                  api-service-host-env-name = {{host}}
+                  api-service-port-env-name = {{port}}
+                  api-token-path = {{Path.Combine(AppContext.BaseDirectory, "no-such-token")}}
+                }
+                """, HoconAddMode.Prepend);
+        });
+        using var node = builder.Build();
+        await node.StartAsync();
+        try
+        {
+            var system = node.Services.GetRequiredService<ActorSystem>();
+            var discovery = Akka.Discovery.Discovery.Get(system).LoadServiceDiscovery(KubernetesBootstrap.KubernetesDiscoveryMethod);
+            Assert.Contains("KubernetesApiServiceDiscovery", discovery.GetType().Name);
+            var lookup = discovery.Lookup(new Akka.Discovery.Lookup("emu", "remoting", "tcp"), TimeSpan.FromSeconds(30));
+            var failure = await Assert.ThrowsAnyAsync<Exception>(() => lookup);
+            Assert.Contains($"127.0.0.1:{closed}", failure.Message);
+        }
+        finally
+        {
+            await node.StopAsync();
+            Environment.SetEnvironmentVariable(host, null);
+            Environment.SetEnvironmentVariable(port, null);
         }
     }
 
