@@ -130,6 +130,12 @@ internal static class Serve
                 (cluster.Discovery == Emulator.Cluster.ClusterDiscovery.Kubernetes ? "seeds found through Kubernetes" : cluster.Seeds.Count > 0 ? $"seeds {string.Join(", ", cluster.Seeds)}" : "starting a new cluster"));
         }
 
+        if (host.ClusterJoined is { IsCompleted: false } joined)
+        {
+            Console.WriteLine("emu: not yet a member of the cluster; MachineService reports NOT_SERVING and cluster calls are UNAVAILABLE until it joins");
+            _ = joined.ContinueWith(_ => Console.WriteLine("emu: joined the cluster"), TaskScheduler.Default);
+        }
+
         Console.WriteLine($"emu: serving on {host.Address} (machines may use files under: {string.Join(", ", allowed)}; snapshots in {snapshots}; tier 1: {tier1?.Engine.Name ?? "off"})" +
             $"{(token is null ? "" : "; a bearer token is required")}{(options.TlsCertificatePath is null ? "" : "; TLS")}");
         Console.Out.Flush();
@@ -137,8 +143,19 @@ internal static class Serve
         // SIGTERM (systemd, docker stop, kill) and Ctrl-C: health turns NOT_SERVING, streams end
         // UNAVAILABLE, calls under way finish, then the machines are closed and emu exits 0.
         using var stopping = host.Stopping.Register(() => Console.WriteLine("emu: stopping: draining, then closing the machines"));
+        bool stopAsked = false;
+        using var signal = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => stopAsked = true);
+        using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => stopAsked = true);
         host.WaitForShutdownAsync().GetAwaiter().GetResult();
         host.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        if (!stopAsked && host.ClusterRemoved is { IsCompleted: true })
+        {
+            // Downed by the split-brain resolver (or it left the cluster on its own): its machines
+            // were stopped with it, since the rest of the cluster may start them again elsewhere.
+            Console.WriteLine("emu: stopped: this node is no longer a member of the cluster (downed); restart it to rejoin");
+            return 3;
+        }
+
         Console.WriteLine("emu: stopped");
         return 0;
     }

@@ -71,7 +71,10 @@ public static class ClusterNode
                 new ExternalShardAllocationStrategy(system, MachineTypeName),
                 PoisonPill.Instance);
             registry.Register<MachineEntity>(region);
-            started(new MachineDirectory(system, region, options.NodeName, self));
+            var directory = new MachineDirectory(system, region, options.NodeName, self);
+            cluster.RegisterOnMemberUp(directory.MarkJoined);
+            cluster.RegisterOnMemberRemoved(directory.MarkRemoved);
+            started(directory);
         });
     }
 

@@ -27,6 +27,23 @@ public sealed class MachineDirectory
 
     public string NodeName { get; }
 
+    private readonly TaskCompletionSource joined = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes when this node is an Up member of the cluster (it answers for machines only then).</summary>
+    public Task Joined => joined.Task;
+
+    internal void MarkJoined() => joined.TrySetResult();
+
+    private readonly TaskCompletionSource removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Completes when this node is no longer a member: it left, or the split-brain resolver downed
+    /// it. Its actor system then stops, and the host with it (RATIONALE.md, Membership).
+    /// </summary>
+    public Task Removed => removed.Task;
+
+    internal void MarkRemoved() => removed.TrySetResult();
+
     /// <summary>This node as the others see it.</summary>
     public NodeInfo Self => self();
 

@@ -17,13 +17,6 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(10);
 
-    private static readonly PythonGrpcRunner python = new(
-    [
-        // health.proto from its own folder: a grpc/health/v1 package would be shadowed by grpcio.
-        new(Path.Combine("protos", "grpc", "health", "v1"), "health.proto"),
-        new("protos", "emulator/v1/machine.proto"),
-    ], prelude: "");
-
     private async Task<string[]> RunScenario(string scenario, string? token)
     {
         var snapshots = Directory.CreateTempSubdirectory("emu-py-snapshots-");
@@ -43,9 +36,8 @@ public sealed class PythonControlPlaneTests(ITestOutputHelper log)
         });
         try
         {
-            string script = await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "control_plane.py"));
-            string[] arguments = [new Uri(server.Address).Authority, scenario, DefaultGuest.ImageDirectory, ConsoleSession.Prompt, Path.Combine(disks.FullName, "disk.raw"), token ?? ""];
-            string[] lines = await python.RunAsync(script, Limit, arguments);
+            string[] lines = await PythonScripts.RunAsync("control_plane.py", Limit,
+                new Uri(server.Address).Authority, scenario, DefaultGuest.ImageDirectory, ConsoleSession.Prompt, Path.Combine(disks.FullName, "disk.raw"), token ?? "");
             foreach (string line in lines)
             {
                 log.WriteLine(line);

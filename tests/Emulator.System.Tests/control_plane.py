@@ -5,10 +5,8 @@ Run by PythonControlPlaneTests with the stubs generated from protos/ on PYTHONPA
 SCENARIO is "lifecycle" or "bad_input". Each checked fact is printed on one line; the C# test
 asserts those lines. Any unexpected error ends the script with a traceback (exit code 1).
 """
-import codecs
 import hashlib
 import os
-import queue
 import re
 import sys
 import tempfile
@@ -16,6 +14,7 @@ import threading
 import time
 
 import grpc
+import guest_console
 import health_pb2
 import health_pb2_grpc
 from emulator.v1 import machine_pb2 as pb
@@ -64,70 +63,8 @@ def guest_request(machine_id, **changes):
     return pb.CreateMachineRequest(**fields)
 
 
-class GuestConsole:
-    """AttachConsole: requests come from a queue this side feeds, a thread gathers the output."""
-
-    def __init__(self, machine_id, metadata=AUTH):
-        self._inputs = queue.Queue()
-        self._inputs.put(pb.ConsoleInput(machine_id=machine_id))
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._changed = threading.Condition()
-        self._text = ""
-        self._seen = 0
-        self.ended = None  # the status name once the stream has ended
-        self._call = machines.AttachConsole(self._requests(), metadata=metadata)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _requests(self):
-        while (item := self._inputs.get()) is not None:
-            yield item
-
-    def _read(self):
-        try:
-            for output in self._call:
-                with self._changed:
-                    self._text += self._decoder.decode(output.data)
-                    self._changed.notify_all()
-            end = "OK"
-        except grpc.RpcError as err:
-            end = err.code().name
-            print("console:", end, err.details(), file=sys.stderr, flush=True)
-        with self._changed:
-            self.ended = end
-            self._changed.notify_all()
-
-    def type(self, text):
-        self._inputs.put(pb.ConsoleInput(data=text.encode()))
-
-    def wait_for(self, pattern, seconds=COMMAND_SECONDS):
-        """The first match of the regex in output not matched before; raises on timeout or end."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + seconds
-        with self._changed:
-            while True:
-                match = regex.search(self._text, self._seen)
-                if match:
-                    self._seen = match.end()
-                    return match
-                left = deadline - time.monotonic()
-                if self.ended is not None or left <= 0:
-                    why = f"the console ended ({self.ended})" if self.ended else f"{seconds} s passed"
-                    raise RuntimeError(f"{why} before {pattern!r}; last output:\n{self._text[-2000:]}")
-                self._changed.wait(left)
-
-    def run(self, command, pattern):
-        """Types a command line and waits for its output. The pattern must not match the
-        echoed command line itself (echo $((6*7))-ok is echoed as typed, answered as 42-ok)."""
-        self.type(command + "\n")
-        return self.wait_for(pattern)
-
-    def wait_ended(self, seconds=COMMAND_SECONDS):
-        with self._changed:
-            self._changed.wait_for(lambda: self.ended is not None, seconds)
-        return self.ended
-
-    def close(self):
-        self._inputs.put(None)
+def GuestConsole(machine_id, metadata=AUTH):
+    return guest_console.GuestConsole(machines, machine_id, metadata)
 
 
 class Watch:

@@ -52,6 +52,12 @@ public sealed class ControlPlaneHost : IAsyncDisposable
 
     public HealthService Health { get; }
 
+    /// <summary>Completes when the node is a member of its cluster; null for a node alone.</summary>
+    public Task? ClusterJoined => Machines.Cluster?.Joined;
+
+    /// <summary>Completes when the node stops being a member of its cluster (it left, or was downed); null for a node alone.</summary>
+    public Task? ClusterRemoved => Machines.Cluster?.Removed;
+
     /// <summary>The host's services (the OpenTelemetry providers, for tests).</summary>
     internal IServiceProvider Services => app.Services;
 
@@ -129,12 +135,27 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         host.Address = options.Listen.SocketPath is { } socket
             ? "unix:" + socket
             : app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First(a => !a.StartsWith("http://unix:", StringComparison.Ordinal));
+        if (machines.Cluster is { } joining)
+        {
+            // A cluster node serves machines once it is a member: health says NOT_SERVING until
+            // then, and the start waits a while for it so that `emu serve` reports a joined node.
+            await Task.WhenAny(joining.Joined, Task.Delay(options.ClusterJoinWait, cancel)).ConfigureAwait(false);
+            _ = joining.Joined.ContinueWith(_ => SetServing(health), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        }
+        else
+        {
+            SetServing(health);
+        }
+
+        return host;
+    }
+
+    private static void SetServing(HealthService health)
+    {
         foreach (string service in ReportedServices)
         {
             health.SetStatus(service, ServingStatus.Serving);
         }
-
-        return host;
     }
 
     private static void Listen(KestrelServerOptions kestrel, ControlPlaneOptions options, CleartextProtocols? cleartext)

@@ -47,6 +47,9 @@ public sealed record ControlPlaneOptions
     /// <summary>Joins an emu cluster (`emu serve --cluster`); null: the node works alone.</summary>
     public Emulator.Cluster.ClusterOptions? Cluster { get; init; }
 
+    /// <summary>How long the start waits for the node to join the cluster before serving anyway (MachineService's health NOT_SERVING until it joins).</summary>
+    public TimeSpan ClusterJoinWait { get; init; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Extra tracing set-up (an exporter for tests); OTLP is added when the standard OTEL_* variables name an endpoint.</summary>
     public Action<TracerProviderBuilder>? ConfigureTracing { get; init; }
 

@@ -51,8 +51,18 @@ public sealed partial class MachineService : IMachineHost
             return null;
         }
 
+        Joined(cluster);
         var owner = await cluster.OwnerAsync(machineId, cancel).ConfigureAwait(false);
         return owner is not null && owner.Name != cluster.NodeName ? owner : null;
+    }
+
+    /// <summary>UNAVAILABLE until this node has joined the cluster: before, it cannot tell where a machine runs.</summary>
+    private static void Joined(MachineDirectory cluster)
+    {
+        if (!cluster.Joined.IsCompleted)
+        {
+            throw Failure(StatusCode.Unavailable, $"node {cluster.NodeName} has not joined the cluster yet");
+        }
     }
 
     private static bool IsForwarded(ServerCallContext context) => context.RequestHeaders.Get(ForwardedHeader) is not null;
@@ -161,6 +171,7 @@ public sealed partial class MachineService : IMachineHost
             return null;
         }
 
+        Joined(cluster);
         if (!string.IsNullOrEmpty(r.Id) && !machines.ContainsKey(r.Id) && await cluster.OwnerAsync(r.Id, context.CancellationToken).ConfigureAwait(false) is { } holder)
         {
             throw Failure(StatusCode.AlreadyExists, $"machine '{r.Id}' exists on node {holder.Name}");
