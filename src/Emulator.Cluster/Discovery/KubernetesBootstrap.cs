@@ -58,6 +58,10 @@ public static class KubernetesBootstrap
         return DiscoverySeeding.Add(builder, settings, KubernetesDiscoveryMethod);
     }
 
+    /// <summary>Why this process cannot use Kubernetes discovery with these settings (not in a pod, say), or null.</summary>
+    public static string? Refusal(KubernetesBootstrapSettings settings) =>
+        (settings.Problem() ?? OutsideKubernetes(Environment.GetEnvironmentVariable, File.Exists)) is { } problem ? $"--discovery kubernetes: {problem}" : null;
+
     /// <summary>The discovery method Akka.Discovery.KubernetesApi registers (its config section under akka.discovery).</summary>
     public const string KubernetesDiscoveryMethod = "kubernetes-api";
 
