@@ -21,6 +21,8 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)     # t
 command -v npm >/dev/null 2>&1 || need+=(npm)                                # the web console's browser libraries (the build)
 [ -x /usr/bin/chromium ] || need+=(chromium)                                 # the web console's page test (Playwright)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql) # the catalogue's PostgreSQL test starts a server of its own
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)              # deploy/kubernetes rendered offline (kubectl kustomize)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)                # deploy/systemd checked by systemd-analyze verify
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing test dependencies: ${need[*]}"

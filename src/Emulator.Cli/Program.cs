@@ -165,6 +165,11 @@ bench.Add(benchGuest);
 var benchControl = new Command("control", "the gRPC control plane: unary call latency (our client, Python grpcio) and create-to-shell time");
 benchControl.SetAction(_ => ControlBenchmark.Run());
 bench.Add(benchControl);
+var benchMigrate = new Command("migrate", "live migration of the default guest while it writes memory: rounds, bytes, source and guest-visible downtime, beside QEMU");
+var noCompress = new Option<bool>("--no-compress") { Description = "send pages uncompressed (a version 1 stream)" };
+benchMigrate.Add(noCompress);
+benchMigrate.SetAction(parse => MigrateBenchmark.Run(!parse.GetValue(noCompress)));
+bench.Add(benchMigrate);
 root.Add(bench);
 root.Add(Emulator.Cli.Fuzz.FuzzCommand.Create());
 

@@ -5,6 +5,7 @@ using Akka.Cluster.Sharding.External;
 using Akka.Configuration;
 using Akka.Hosting;
 using Akka.Remote.Hosting;
+using Emulator.Cluster.Discovery;
 
 namespace Emulator.Cluster;
 
@@ -36,11 +37,6 @@ public static class ClusterNode
             throw new ArgumentException(problem, nameof(options));
         }
 
-        if (options.Discovery == ClusterDiscovery.Kubernetes)
-        {
-            throw new ArgumentException("--discovery kubernetes is not wired in yet; give the seed nodes with --seed", nameof(options));
-        }
-
         string publicHost = options.PublicHostname ?? options.Hostname;
         string[] seeds = options.Discovery == ClusterDiscovery.Seeds
             ? [.. (options.Seeds.Count > 0 ? options.Seeds : [$"{publicHost}:{options.Port}"]).Select(SeedAddress)]
@@ -55,6 +51,13 @@ public static class ClusterNode
             akka.cluster.sharding.passivate-idle-entity-after = off
             akka.coordinated-shutdown.exit-clr = off
             """), HoconAddMode.Prepend);
+        if (options.Discovery == ClusterDiscovery.Kubernetes)
+        {
+            // Seeds from the pods the Kubernetes API lists (Discovery/RATIONALE.md); throws,
+            // before anything starts, when this process is not in a pod.
+            akka.AddKubernetesBootstrap(new KubernetesBootstrapSettings());
+        }
+
         akka.WithRemoting(options.Hostname, options.Port, publicHost);
         akka.WithClustering(new Akka.Cluster.Hosting.ClusterOptions { SeedNodes = seeds, Roles = ["emu"] });
         akka.WithActors((system, registry) =>

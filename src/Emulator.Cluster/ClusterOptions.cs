@@ -44,6 +44,11 @@ public sealed record ClusterOptions
             return "--node-name must be 1-64 letters, digits, '-', '_' or '.'";
         }
 
+        if (Discovery == ClusterDiscovery.Kubernetes && Emulator.Cluster.Discovery.KubernetesBootstrap.Refusal(new Emulator.Cluster.Discovery.KubernetesBootstrapSettings()) is { } outside)
+        {
+            return outside;
+        }
+
         foreach (string seed in Seeds)
         {
             if (!TryParseEndpoint(seed, out _, out _))

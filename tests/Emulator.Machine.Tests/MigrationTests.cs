@@ -143,8 +143,10 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
         return vm;
     }
 
-    [Fact]
-    public async Task A_machine_migrated_while_it_writes_RAM_finishes_on_the_target_as_it_would_have_on_the_source()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)] // every page record as it is
+    public async Task A_machine_migrated_while_it_writes_RAM_finishes_on_the_target_as_it_would_have_on_the_source(bool compress)
     {
         var sourceOutput = new SerialOutput();
         await using var source = await Running(sourceOutput);
@@ -155,7 +157,7 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
         MigrationReport report;
         await using (var toTarget = pipe.Writer.AsStream())
         {
-            report = await LiveMigration.SendAsync(source, toTarget, new MigrationOptions { Snapshot = Options("source") }, new SyncProgress(rounds));
+            report = await LiveMigration.SendAsync(source, toTarget, new MigrationOptions { Snapshot = Options("source"), Compress = compress }, new SyncProgress(rounds));
         }
 
         await using var target = await receiving;
@@ -164,7 +166,8 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
             log.WriteLine($"round {r.Round}: {r.PagesSent} pages, {r.BytesSent} bytes sent so far; {r.DirtyPages} dirty ({r.DirtyPagesPerSecond:F0}/s), expected downtime {r.ExpectedDowntime.TotalMilliseconds:F1} ms{(r.Final ? ", final" : "")}");
         }
 
-        log.WriteLine($"{report.Rounds} rounds, {report.PagesSent} pages, {report.BytesSent} bytes in {report.Total.TotalMilliseconds:F0} ms; source downtime {report.Downtime.TotalMilliseconds:F1} ms");
+        log.WriteLine($"{report.Rounds} rounds, {report.PagesSent} pages, {report.BytesSent} bytes ({report.UncompressedBytes} uncompressed) in {report.Total.TotalMilliseconds:F0} ms; source downtime {report.Downtime.TotalMilliseconds:F1} ms");
+        Assert.True(compress ? report.BytesSent < report.UncompressedBytes : report.BytesSent == report.UncompressedBytes, $"{report.BytesSent} bytes sent, {report.UncompressedBytes} uncompressed");
         Assert.Equal(MachineState.Paused, source.State); // stopped by the caller once the target has it
         Assert.Equal(MachineState.Created, target.State);
         ulong rcx = target.Cpus[0].Reg(Emulator.X86.State.Gpr.Rcx);
@@ -240,6 +243,213 @@ public sealed class MigrationTests(Xunit.Abstractions.ITestOutputHelper log) : I
 
         BitConverter.TryWriteBytes(header.AsSpan(8), 1UL << 40);
         await Assert.ThrowsAsync<SnapshotTooLargeException>(() => LiveMigration.ReceiveAsync(new MemoryStream(header), Options("t"), _ => { }));
+    }
+
+    private const ulong SweepBase = 0x200_0000;
+    private const int SweepPages = 16384; // 64 MiB
+    private const int PagesPerDot = 256; // one byte on COM1 per MiB swept: 64 a sweep
+
+    /// <summary>
+    /// QEMU's migration-test guest: forever, add one to the first byte of every page of 64 MiB
+    /// (RBX the page it is at, R14 the sweeps done), print a dot on COM1 every MiB, and after
+    /// every page read the TSC and keep the largest gap between two reads in R13. The pages before
+    /// RBX hold one more than the pages from it on, so a target that lost or mixed up a page shows
+    /// a second edge.
+    /// </summary>
+    private static byte[] SweepKernel()
+    {
+        var a = new Assembler(64);
+        var sweep = a.CreateLabel();
+        var page = a.CreateLabel();
+        var quiet = a.CreateLabel();
+        a.mov(rdi, SweepBase);
+        a.mov(rsi, SweepBase + ((ulong)SweepPages * 4096));
+        a.xor(r13, r13);
+        a.xor(r14, r14);
+        a.rdtsc();
+        a.shl(rdx, 32);
+        a.or(rax, rdx);
+        a.mov(r12, rax);
+        a.Label(ref sweep);
+        a.mov(rbx, rdi);
+        a.Label(ref page);
+        a.inc(__byte_ptr[rbx]);
+        a.add(rbx, 4096);
+        a.rdtsc();
+        a.shl(rdx, 32);
+        a.or(rax, rdx);
+        a.mov(rcx, rax);
+        a.sub(rcx, r12);
+        a.mov(r12, rax);
+        a.cmp(rcx, r13);
+        a.cmova(r13, rcx);
+        a.test(ebx, (PagesPerDot * 4096) - 1);
+        a.jnz(quiet);
+        a.mov(dx, PcMachine.Com1);
+        a.mov(al, (byte)'.');
+        a.@out(dx, al);
+        a.Label(ref quiet);
+        a.cmp(rbx, rsi);
+        a.jb(page);
+        a.inc(r14);
+        a.jmp(sweep);
+        using var ms = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(ms), 0x100_0200);
+        return TestImages.BzImage(ms.ToArray());
+    }
+
+    /// <summary>
+    /// The guest-visible downtime and memory consistency of a migration under a guest that dirties
+    /// all of its 64 MiB every sweep (so the pre-copy cannot converge and stops after its rounds):
+    /// on the target every page agrees with its neighbour but at the one edge where the sweep was,
+    /// and the guest's output stops for at least the source's downtime. The figures are printed:
+    /// the host-timed gap in the guest's output (what a user sees), beside the largest gap the
+    /// guest's own TSC showed, which leaves the pause out because guest time stops with the machine.
+    /// </summary>
+    [Fact]
+    public async Task A_guest_sweeping_64_MiB_finds_every_page_consistent_on_the_target_and_its_output_gap_is_reported()
+    {
+        var gap = new OutputGap();
+        await using var source = PcMachine.Build(new PcConfig { Kernel = SweepKernel(), MemoryBytes = 128UL << 20, SerialOutput = gap.Source });
+        source.Start();
+        await Until(() => gap.SourceBytes >= 2 * SweepPages / PagesPerDot); // two sweeps before it moves
+
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
+        var receiving = LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), Options("target"), gap.Target);
+        MigrationReport report;
+        await using (var toTarget = pipe.Writer.AsStream())
+        {
+            report = await LiveMigration.SendAsync(source, toTarget, new MigrationOptions { Snapshot = Options("source"), MaxRounds = 2 });
+        }
+
+        await using var target = await receiving;
+        ulong sweepsThere = target.Cpus[0].Reg(Emulator.X86.State.Gpr.R14);
+        // What the target has is what the source had when it stopped (the source stays paused).
+        Assert.True(target.Memory.Span(SweepBase, SweepPages * 4096).SequenceEqual(source.Memory.Span(SweepBase, SweepPages * 4096)), "the target's 64 MiB are the paused source's");
+        target.Start();
+        await Until(() => gap.TargetBytes >= 2 * SweepPages / PagesPerDot); // two sweeps on the target
+
+        target.Pause();
+        var cpu = target.Cpus[0];
+        Assert.True(cpu.Reg(Emulator.X86.State.Gpr.R14) >= sweepsThere + 1, "the guest swept on after it moved");
+        ulong rbx = cpu.Reg(Emulator.X86.State.Gpr.Rbx);
+        int at = (int)((rbx - SweepBase) / 4096);
+        var ram = target.Memory.Span(SweepBase, SweepPages * 4096);
+        byte first = ram[0];
+        int edge = 1;
+        while (edge < SweepPages && ram[edge * 4096] == first)
+        {
+            edge++;
+        }
+
+        for (int p = edge; p < SweepPages; p++)
+        {
+            Assert.True(ram[p * 4096] == (byte)(first - 1), $"page {p} holds {ram[p * 4096]}, after an edge at page {edge} from {first}: a second edge");
+        }
+
+        // Stopped between the add and the store of a page, the edge is one page past RBX; with no edge, RBX is at an end.
+        Assert.True(edge == SweepPages ? at is 0 or SweepPages - 1 or SweepPages : edge == at || edge == at + 1, $"the edge (page {edge}) is where the guest was (page {at})");
+
+        double guestTscGapMs = cpu.Reg(Emulator.X86.State.Gpr.R13) * 1e3 / target.Clock.TscHz;
+        var seen = gap.Gap!.Value;
+        log.WriteLine($"{report.Rounds} rounds, {report.PagesSent} pages, {report.BytesSent} bytes ({report.UncompressedBytes} uncompressed) in {report.Total.TotalMilliseconds:F0} ms");
+        log.WriteLine($"downtime: source-measured {report.Downtime.TotalMilliseconds:F1} ms; guest-visible (host-timed gap in the guest's serial output) {seen.TotalMilliseconds:F1} ms");
+        log.WriteLine($"largest gap between two TSC reads of the guest (guest time, which stops while paused) {guestTscGapMs:F1} ms; largest output gap on the source before it moved {gap.LargestSourceGap.TotalMilliseconds:F1} ms");
+        Assert.True(seen >= report.Downtime, $"the output stopped for {seen.TotalMilliseconds:F1} ms, less than the {report.Downtime.TotalMilliseconds:F1} ms the source was paused");
+    }
+
+    /// <summary>A stream's header; a version 02 one with its disks' record, empty.</summary>
+    private static byte[] Header(string version, ulong ramBytes = 64UL << 20)
+    {
+        var header = new byte[16];
+        System.Text.Encoding.ASCII.GetBytes("EMUMIG" + version).CopyTo(header, 0);
+        BitConverter.TryWriteBytes(header.AsSpan(8), ramBytes);
+        return version == "02" ? [.. header, (byte)'B', 0, 0] : header;
+    }
+
+    /// <summary>A 'Z' record: count, body length, length and the body in zlib.</summary>
+    private static byte[] Deflated(uint count, byte[] body, int? bodyLength = null)
+    {
+        using var zipped = new MemoryStream();
+        using (var d = new System.IO.Compression.ZLibStream(zipped, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            d.Write(body);
+        }
+
+        return [(byte)'Z', .. BitConverter.GetBytes(count), .. BitConverter.GetBytes((uint)(bodyLength ?? body.Length)), .. BitConverter.GetBytes((uint)zipped.Length), .. zipped.ToArray()];
+    }
+
+    /// <summary>One page entry of a record's body: page number, kind, and a data page's bytes.</summary>
+    private static byte[] Entry(uint page, byte kind) => [.. BitConverter.GetBytes(page), kind, .. kind == 1 ? new byte[4096] : []];
+
+    [Theory]
+    [InlineData("garbage", "a compressed page record is damaged")]
+    [InlineData("cut-deflate", "not the 4101 it names")]
+    [InlineData("checksum", "a compressed page record is damaged")]
+    [InlineData("body-length", "inflates to 5 bytes, not the 6")]
+    [InlineData("fewer-pages", "holds 1 of its 2 pages")]
+    [InlineData("short-page", "page 3 is cut short")]
+    [InlineData("trailing", "5 bytes after its 1 pages")]
+    [InlineData("outside", "is not in 64 MiB")]
+    [InlineData("bad-kind", "(kind 7)")]
+    [InlineData("bomb", "inflates to more than")]
+    [InlineData("empty", "0 compressed bytes")]
+    [InlineData("huge", "compressed bytes (at most")]
+    [InlineData("too-many", "a record of 257 pages")]
+    [InlineData("z-in-version-1", "unknown record 0x5a")]
+    [InlineData("version-3", "this node reads versions 01 and 02")]
+    [InlineData("no-disks", "starts with its disks ('B'), not 0x5a")]
+    public async Task A_damaged_compressed_stream_is_refused_with_why(string damage, string why)
+    {
+        byte[] oneZero = Entry(3, 0);
+        byte[] stream = damage switch
+        {
+            "garbage" => [.. Header("02"), (byte)'Z', 1, 0, 0, 0, 5, 0, 0, 0, 8, 0, 0, 0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa, 0xf9, 0xf8],
+            "cut-deflate" => [.. Header("02"), .. CutDeflate()],
+            "checksum" => [.. Header("02"), .. Flip(Deflated(1, oneZero), ^1)], // the Adler-32's last byte
+            "body-length" => [.. Header("02"), .. Deflated(1, oneZero, bodyLength: 6)],
+            "fewer-pages" => [.. Header("02"), .. Deflated(2, oneZero)],
+            "short-page" => [.. Header("02"), .. Deflated(1, Entry(3, 1)[..100])],
+            "trailing" => [.. Header("02"), .. Deflated(1, [.. oneZero, 1, 2, 3, 4, 5])],
+            "outside" => [.. Header("02"), .. Deflated(1, Entry(1 << 20, 0))],
+            "bad-kind" => [.. Header("02"), .. Deflated(1, Entry(3, 7))],
+            "bomb" => [.. Header("02"), .. Deflated(256, new byte[4 << 20], bodyLength: 256 * 4101)],
+            "empty" => [.. Header("02"), (byte)'Z', 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0],
+            "huge" => [.. Header("02"), (byte)'Z', 1, 0, 0, 0, 5, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f],
+            "too-many" => [.. Header("02"), .. Deflated(257, oneZero)],
+            "z-in-version-1" => [.. Header("01"), .. Deflated(1, oneZero)],
+            "no-disks" => [.. Header("02")[..16], .. Deflated(1, oneZero)],
+            _ => [.. Header("03"), .. Deflated(1, oneZero)],
+        };
+
+        var e = await Assert.ThrowsAsync<SnapshotFormatException>(() => LiveMigration.ReceiveAsync(new MemoryStream(stream), Options("t"), _ => { }));
+        Assert.True(e.Message.Contains(why, StringComparison.Ordinal), e.Message);
+        Assert.Empty(Directory.GetFiles(dir)); // nothing left behind
+
+        // A record whose compressed bytes are cut in the middle (its length says so: it is whole on the stream).
+        static byte[] CutDeflate()
+        {
+            byte[] whole = Deflated(1, [.. Entry(3, 1).Take(5), .. Enumerable.Range(0, 4096).Select(i => (byte)(i * 7))]);
+            byte[] cut = whole[..(13 + ((whole.Length - 13) / 2))];
+            BitConverter.TryWriteBytes(cut.AsSpan(9), (uint)(cut.Length - 13));
+            return cut;
+        }
+
+        static byte[] Flip(byte[] bytes, Index at)
+        {
+            bytes[at] ^= 0x55;
+            return bytes;
+        }
+    }
+
+    /// <summary>Waits for the guest to get somewhere; one that never does fails the test after 5 minutes rather than hanging it.</summary>
+    private static async Task Until(Func<bool> reached)
+    {
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        while (!reached())
+        {
+            await Task.Delay(50, limit.Token);
+        }
     }
 
     /// <summary>Progress reported on the sender's thread, in order (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -36,6 +36,7 @@ public sealed class MigrationCallTests
         Assert.Equal(MachineState.Running, last.Machine.State);
         Assert.True(last.PagesSent >= (64UL << 20) / 4096, $"all of RAM at least once: {last.PagesSent} pages");
         Assert.True(last.DowntimeNanos > 0 && last.DowntimeNanos <= last.TotalNanos);
+        Assert.True(last.UncompressedBytes >= last.BytesSent && last.BytesSent > 0, $"{last.BytesSent} bytes sent, {last.UncompressedBytes} before compression");
         Assert.Contains(events, e => e.Machine is null && e.Final); // the round after which the guest stopped
         Assert.Equal(0, events.Take(events.Count - 1).Count(e => e.Machine is not null));
 
@@ -61,7 +62,7 @@ public sealed class MigrationCallTests
         await onA.StartMachineAsync(new MachineRef { Id = "stayer" });
         await TestServer.Machines(b).CreateMachineAsync(target.Tiny("stayer")); // the id is taken there
 
-        foreach (var (to, code) in new[] { (target.Target, StatusCode.AlreadyExists), ("127.0.0.1:1", StatusCode.Unavailable) })
+        foreach (var (to, code) in new[] { (target.Target, StatusCode.AlreadyExists), ("127.0.0.1:1", StatusCode.Unavailable), ("http://[::1", StatusCode.InvalidArgument) })
         {
             using var call = onA.MigrateMachine(new MigrateMachineRequest { Id = "stayer", Target = to });
             var e = await Assert.ThrowsAsync<RpcException>(async () =>
@@ -80,6 +81,56 @@ public sealed class MigrationCallTests
             await call.ResponseStream.MoveNext(CancellationToken.None);
         });
         Assert.Equal(StatusCode.InvalidArgument, none.StatusCode);
+    }
+
+    /// <summary>
+    /// A machine with a disk, snapshotted before (so its disk is an overlay in the source's layers/
+    /// over the user's raw image): the overlay moves into the target's layers/, the raw image stays
+    /// where both nodes reach it. A target that may not open that image refuses before the guest is
+    /// paused, and the machine runs on at the source.
+    /// </summary>
+    [Fact]
+    public async Task A_machine_with_a_disk_moves_its_layers_and_a_target_without_its_base_image_refuses()
+    {
+        await using var source = await TestServer.StartAsync();
+        string images = Path.GetDirectoryName(source.Kernel)!;
+        await using var target = await TestServer.StartAsync(machines: m => m with { AllowedDirectories = [.. m.AllowedDirectories, images] });
+        await using var stranger = await TestServer.StartAsync(); // allows only its own directory
+        string disk = Path.Combine(images, "disk.raw");
+        File.WriteAllBytes(disk, new byte[1 << 20]);
+        using var a = source.Channel();
+        using var b = target.Channel();
+        var onA = TestServer.Machines(a);
+        var onB = TestServer.Machines(b);
+        await onA.CreateMachineAsync(new CreateMachineRequest(source.Tiny("disky")) { Disks = { new Disk { Path = disk, Format = "raw" } } });
+        await onA.StartMachineAsync(new MachineRef { Id = "disky" });
+        await onA.CreateSnapshotAsync(new CreateSnapshotRequest { MachineId = "disky", SnapshotId = "before" });
+
+        string[] LayersOnA() => [.. Directory.GetFiles(Path.Combine(source.SnapshotDirectory, "layers")).Order()];
+        var layersBefore = LayersOnA();
+        var refused = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = onA.MigrateMachine(new MigrateMachineRequest { Id = "disky", Target = stranger.Target });
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        });
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        Assert.Contains(disk, refused.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(MachineState.Running, (await onA.GetMachineAsync(new MachineRef { Id = "disky" })).State);
+        Assert.Equal(layersBefore, LayersOnA()); // refused before the stop: no snapshot froze the disk under a new layer
+
+        using (var call = onA.MigrateMachine(new MigrateMachineRequest { Id = "disky", Target = target.Target }))
+        {
+            while (await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        }
+
+        var moved = Assert.Single((await onB.ListMachinesAsync(new ListMachinesRequest())).Machines);
+        Assert.Equal(("disky", MachineState.Running), (moved.Id, moved.State));
+        Assert.Contains(Directory.GetFiles(Path.Combine(target.SnapshotDirectory, "layers")), f => Path.GetFileName(f).StartsWith("disky-moved-", StringComparison.Ordinal));
+        Assert.Equal(MachineState.Stopped, (await onB.StopMachineAsync(new MachineRef { Id = "disky" })).State);
     }
 
     [Fact]

@@ -15,8 +15,13 @@ namespace Emulator.Cli.Fuzz;
 /// formats), and those truncated, bit-flipped or followed by junk; streams opened and written
 /// at random. Each call must end with a status the API documents (never UNKNOWN, INTERNAL or
 /// UNAVAILABLE; a unary call never hangs), and afterwards the service must still answer.
+/// Migration: MigrateMachine to unreachable, malformed and the node's own address (the target
+/// refuses an id it has: the machine runs on), and ReceiveMigration fed random bytes or a real
+/// migration stream (made at the start from a halting machine) mutated and cut into random
+/// messages. A ReceiveMigration that fails must leave no machine and no stream file behind; one
+/// that succeeds must leave exactly its machine (GrpcFuzzer.Migration.cs).
 /// </summary>
-internal static class GrpcFuzzer
+internal static partial class GrpcFuzzer
 {
     private const string Service = "emulator.v1.MachineService";
 
@@ -31,7 +36,7 @@ internal static class GrpcFuzzer
     private static readonly string[] Unary =
     [
         "CreateMachine", "StartMachine", "PauseMachine", "ResumeMachine", "StopMachine", "ResetMachine", "DeleteMachine", "GetMachine", "ListMachines",
-        "CreateSnapshot", "RestoreSnapshot", "ListSnapshots", "DeleteSnapshot",
+        "CreateSnapshot", "RestoreSnapshot", "ListSnapshots", "DeleteSnapshot", "ListNodes",
     ];
 
     public static int Run(ulong seed, long first, long cases, TextWriter output) => RunAsync(seed, first, cases, output).GetAwaiter().GetResult();
@@ -63,10 +68,25 @@ internal static class GrpcFuzzer
             using var channel = ControlPlaneChannel.Open(server.Address);
             var invoker = channel.CreateCallInvoker();
             var values = new Values(allowed, scratch.FullName);
+            var migration = await Migrations.StartAsync(server.Address, scratch.FullName, values.Kernel, invoker);
             for (long i = first; i < first + cases; i++)
             {
                 var rng = FuzzRng.ForCase(seed, i);
-                string method = rng.Below(8) == 0 ? rng.Pick(["WatchMachine", "AttachConsole"]) : rng.Pick(Unary);
+                int kind = rng.Below(16);
+                if (kind < 2)
+                {
+                    var (what, migrationCode, finding) = await migration.CaseAsync(kind == 0 ? "ReceiveMigration" : "MigrateMachine", rng, values);
+                    string migrationKey = $"{what} {migrationCode}";
+                    codes[migrationKey] = codes.GetValueOrDefault(migrationKey) + 1;
+                    if (finding is not null)
+                    {
+                        findings.Add($"case {i}: {finding}");
+                    }
+
+                    continue;
+                }
+
+                string method = kind < 4 ? rng.Pick(["WatchMachine", "AttachConsole"]) : rng.Pick(Unary);
                 var message = Message(method, rng, values);
                 byte[] request = Damage(message.ToByteArray(), rng);
                 bool parses = Parses(message.Descriptor.Parser, request);
@@ -270,6 +290,8 @@ internal static class GrpcFuzzer
                 return new RestoreSnapshotRequest { SnapshotId = v.Id(rng), MachineId = v.Id(rng) };
             case "ListSnapshots":
                 return new ListSnapshotsRequest { MachineId = v.Id(rng) };
+            case "ListNodes":
+                return new ListNodesRequest();
             case "DeleteSnapshot":
                 return new SnapshotRef { Id = v.Id(rng) };
             case "AttachConsole":

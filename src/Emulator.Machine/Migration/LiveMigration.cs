@@ -1,9 +1,9 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Numerics;
-using System.Runtime.InteropServices;
 using Emulator.Machine.Runtime;
 using Emulator.Machine.Snapshots;
+using Emulator.Machine.Telemetry;
 using Emulator.X86.Memory;
 
 namespace Emulator.Machine.Migration;
@@ -17,15 +17,27 @@ public sealed record MigrationOptions
     /// <summary>Rounds after the first full one before the guest is stopped whatever is left (a guest that dirties faster than the link sends).</summary>
     public int MaxRounds { get; init; } = 30;
 
+    /// <summary>Compress page records when that makes them shorter; false sends every one as it is.</summary>
+    public bool Compress { get; init; } = true;
+
+    /// <summary>
+    /// Completes when the target has accepted the stream's start (the machine's id, its disks'
+    /// base files: DiskLayers); awaited before the guest is paused, so a target that refuses leaves
+    /// the source running, never paused. Null: nobody to ask (the stream is all there is).
+    /// </summary>
+    public Func<CancellationToken, Task>? TargetAccepted { get; init; }
+
     /// <summary>Where the source's disks are frozen (their new overlays), and the machine's id: as for a snapshot.</summary>
     public required SnapshotOptions Snapshot { get; init; }
 }
 
 /// <summary>One round of a migration, as it is reported while it runs.</summary>
-public sealed record MigrationProgress(int Round, long PagesSent, long BytesSent, long DirtyPages, double DirtyPagesPerSecond, TimeSpan ExpectedDowntime, bool Final);
+/// <remarks><paramref name="UncompressedBytes"/>: what <paramref name="BytesSent"/> would have been without compression.</remarks>
+public sealed record MigrationProgress(int Round, long PagesSent, long BytesSent, long DirtyPages, double DirtyPagesPerSecond, TimeSpan ExpectedDowntime, bool Final, long UncompressedBytes);
 
 /// <summary>What a finished migration did and cost, on the source.</summary>
-public sealed record MigrationReport(int Rounds, long PagesSent, long BytesSent, TimeSpan Total, TimeSpan Downtime);
+/// <remarks><paramref name="UncompressedBytes"/>: what <paramref name="BytesSent"/> would have been without compression.</remarks>
+public sealed record MigrationReport(int Rounds, long PagesSent, long BytesSent, TimeSpan Total, TimeSpan Downtime, long UncompressedBytes);
 
 /// <summary>
 /// Pre-copy live migration of a machine over a byte stream (the transport is the caller's: a
@@ -37,8 +49,10 @@ public sealed record MigrationReport(int Rounds, long PagesSent, long BytesSent,
 /// that snapshot. The target stages pages as they come and restores the snapshot over them.
 /// Resets are held while it runs (a reset rewrites RAM behind the log's back).
 /// <code>
-/// stream: "EMUMIG01" | ram bytes u64 | record*
-/// record: 'P' count u32, count x (page u32, kind u8: 0 zero page, 1 data, then 4096 bytes)
+/// stream: "EMUMIG02" | ram bytes u64 | 'B' record | record*   ("EMUMIG01": without 'B', 'Z' and 'L')
+/// record: 'P' count u32, body: count x (page u32, kind u8: 0 zero page, 1 data, then 4096 bytes)
+///       | 'Z' count u32, body length u32, length u32, length bytes: the body in zlib (RFC 1950)
+///       | 'L' a disk layer (DiskLayers), after the stop
 ///       | 'S' length u64, a snapshot file (its RAM section all zero pages)
 /// </code>
 /// A failure or cancellation before the end leaves the source as it was (running if it ran);
@@ -47,10 +61,9 @@ public sealed record MigrationReport(int Rounds, long PagesSent, long BytesSent,
 /// </summary>
 public static class LiveMigration
 {
-    private static readonly byte[] Magic = "EMUMIG01"u8.ToArray();
-    private const int PageSize = (int)GuestMemory.PageSize;
-    private const int PagesPerRecord = 256;
-    private const byte ZeroPage = 0, DataPage = 1;
+    /// <summary>"EMUMIG" and two digits of version: 01 pages as they are, 02 pages deflated or not.</summary>
+    private static readonly byte[] Magic = "EMUMIG"u8.ToArray();
+    private const int PageSize = PageRecords.PageSize;
 
     public static async Task<MigrationReport> SendAsync(VirtualMachine vm, Stream output, MigrationOptions options, IProgress<MigrationProgress>? progress = null, CancellationToken cancel = default)
     {
@@ -65,12 +78,16 @@ public static class LiveMigration
         var memory = vm.Memory;
         var header = new byte[16];
         Magic.CopyTo(header, 0);
+        "02"u8.CopyTo(header.AsSpan(6));
         BinaryPrimitives.WriteUInt64LittleEndian(header.AsSpan(8), memory.Size);
-        long pagesSent = 0, bytesSent = header.Length;
+        long pagesSent = 0, bytesSent = header.Length, uncompressed = header.Length;
         bool pausedHere = false;
         try
         {
             await output.WriteAsync(header, cancel).ConfigureAwait(false);
+            long bases = await DiskLayers.SendBasesAsync(vm, options.Snapshot.LayerDirectory, output, cancel).ConfigureAwait(false);
+            bytesSent += bases;
+            uncompressed += bases;
 
             // Round 0 sends everything (the log was off); each later round what the guest dirtied during the one before.
             var dirty = memory.SwapDirtyLog(keepLogging: true);
@@ -78,19 +95,27 @@ public static class LiveMigration
             while (true)
             {
                 long pages = Count(dirty);
+                using var roundSpan = EmulatorTelemetry.ControlPlane.StartActivity("migration round");
+                roundSpan?.SetTag("migration.round", round);
+                roundSpan?.SetTag("migration.pages", pages);
                 var sent = Stopwatch.StartNew();
-                long bytes = await SendPagesAsync(memory, dirty, output, cancel).ConfigureAwait(false);
+                var (bytes, raw) = await PageRecords.SendAsync(memory, dirty, output, options.Compress, cancel).ConfigureAwait(false);
+                roundSpan?.SetTag("migration.bytes", bytes);
                 sent.Stop();
                 pagesSent += pages;
                 bytesSent += bytes;
+                uncompressed += raw;
                 double bytesPerSecond = bytes / Math.Max(sent.Elapsed.TotalSeconds, 1e-6);
 
                 dirty = memory.SwapDirtyLog(keepLogging: true);
                 long left = Count(dirty);
                 double dirtyRate = left / Math.Max(sent.Elapsed.TotalSeconds, 1e-6);
-                var expected = TimeSpan.FromSeconds(left * (PageSize + 5) / Math.Max(bytesPerSecond, 1));
+                // At this round's bytes per page: compression is in the rate.
+                var expected = TimeSpan.FromSeconds(left * ((double)bytes / Math.Max(pages, 1)) / Math.Max(bytesPerSecond, 1));
                 bool final = expected <= options.DowntimeBudget || round >= options.MaxRounds || state == MachineState.Paused;
-                progress?.Report(new MigrationProgress(round, pagesSent, bytesSent, left, dirtyRate, expected, final));
+                roundSpan?.SetTag("migration.dirty_pages", left);
+                roundSpan?.SetTag("migration.final", final);
+                progress?.Report(new MigrationProgress(round, pagesSent, bytesSent, left, dirtyRate, expected, final, uncompressed));
                 round++;
                 if (final)
                 {
@@ -99,18 +124,29 @@ public static class LiveMigration
             }
 
             // Stop and copy: the snapshot captures CPUs and devices (and freezes the disks); the
-            // pages dirtied since the last round, device DMA of the quiesce included, go after it.
-            var downtime = Stopwatch.StartNew();
+            // pages dirtied since the last round, device DMA of the quiesce included, go after it,
+            // then the disks' layers. Not before the target has said it can take the machine.
+            if (options.TargetAccepted is { } accepted)
+            {
+                await output.FlushAsync(cancel).ConfigureAwait(false); // what is buffered may be all the target has to check
+                await accepted(cancel).ConfigureAwait(false);
+            }
+
+            var formats = vm.Disks.Select(d => d.TopFormat).ToList(); // of the layers the freeze makes read-only
             if (state == MachineState.Running)
             {
                 vm.Pause();
                 pausedHere = true;
             }
 
+            // From the guest stopped to the end of the stream (the target's restore and start come after it).
+            var downtime = Stopwatch.StartNew();
+            using var stopSpan = EmulatorTelemetry.ControlPlane.StartActivity("migration stop-and-copy");
+
             string file = Path.Combine(options.Snapshot.LayerDirectory, $"{options.Snapshot.MachineId}-{Guid.NewGuid():n}.migration");
             try
             {
-                await MachineSnapshot.SaveHoldingResetsAsync(vm, file, options.Snapshot with { RamElsewhere = _ => { } }, cancel).ConfigureAwait(false);
+                var frozen = await MachineSnapshot.SaveHoldingResetsAsync(vm, file, options.Snapshot with { RamElsewhere = _ => { } }, cancel).ConfigureAwait(false);
 
                 // The last round's own dirty pages (taken when it was judged final) and those dirtied
                 // since, the quiesce's DMA included: both go now.
@@ -121,8 +157,13 @@ public static class LiveMigration
                 }
 
                 pagesSent += Count(dirty);
-                bytesSent += await SendPagesAsync(memory, dirty, output, cancel).ConfigureAwait(false);
-                bytesSent += await SendFileAsync(file, output, cancel).ConfigureAwait(false);
+                var (bytes, raw) = await PageRecords.SendAsync(memory, dirty, output, options.Compress, cancel).ConfigureAwait(false);
+                long layers = await DiskLayers.SendLayersAsync(frozen.FrozenDisks, formats, options.Snapshot.LayerDirectory, output, cancel).ConfigureAwait(false);
+                long snapshot = await SendFileAsync(file, output, cancel).ConfigureAwait(false);
+                stopSpan?.SetTag("migration.pages", Count(dirty));
+                stopSpan?.SetTag("migration.bytes", bytes + layers + snapshot);
+                bytesSent += bytes + layers + snapshot;
+                uncompressed += raw + layers + snapshot;
                 await output.FlushAsync(cancel).ConfigureAwait(false);
             }
             finally
@@ -131,7 +172,7 @@ public static class LiveMigration
             }
 
             downtime.Stop();
-            return new MigrationReport(round, pagesSent, bytesSent, total.Elapsed, downtime.Elapsed);
+            return new MigrationReport(round, pagesSent, bytesSent, total.Elapsed, downtime.Elapsed, uncompressed);
         }
         catch
         {
@@ -152,15 +193,23 @@ public static class LiveMigration
     /// <summary>
     /// Receives a migration stream and builds the machine it carries, not started (as
     /// MachineSnapshot.RestoreAsync, whose checks and errors it has; <see cref="SnapshotFormatException"/>
-    /// also for a stream that is not a migration or ends early).
+    /// also for a stream that is not a migration or ends early; <see cref="MigrationDiskException"/>
+    /// when this node lacks a base image of the machine's disks). <paramref name="accepted"/> is
+    /// called once the stream's start is checked (the source waits for it before it pauses).
     /// </summary>
-    public static async Task<VirtualMachine> ReceiveAsync(Stream input, SnapshotOptions options, Action<ReadOnlySpan<byte>> serialOutput, CancellationToken cancel = default)
+    public static async Task<VirtualMachine> ReceiveAsync(Stream input, SnapshotOptions options, Action<ReadOnlySpan<byte>> serialOutput, CancellationToken cancel = default, Func<Task>? accepted = null)
     {
         var header = new byte[16];
         await ReadExactlyAsync(input, header, "its header", cancel).ConfigureAwait(false);
-        if (!header.AsSpan(0, 8).SequenceEqual(Magic))
+        if (!header.AsSpan(0, 6).SequenceEqual(Magic))
         {
             throw new SnapshotFormatException("migration stream", "not a migration (bad magic)");
+        }
+
+        bool compressed = header.AsSpan(6, 2).SequenceEqual("02"u8);
+        if (!compressed && !header.AsSpan(6, 2).SequenceEqual("01"u8))
+        {
+            throw new SnapshotFormatException("migration stream", $"version \"{System.Text.Encoding.ASCII.GetString(header, 6, 2)}\" of the stream; this node reads versions 01 and 02");
         }
 
         ulong ramBytes = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(8));
@@ -169,44 +218,43 @@ public static class LiveMigration
             throw new SnapshotTooLargeException("migration stream", $"the migrating machine has {ramBytes >> 20} MiB of RAM; a machine here may have at most {options.MaxMemoryBytes >> 20} MiB");
         }
 
-        using var staged = new StagedRam(ramBytes);
         var tag = new byte[1];
+        if (compressed)
+        {
+            await ReadExactlyAsync(input, tag, "a record", cancel).ConfigureAwait(false);
+            if (tag[0] != DiskLayers.Bases)
+            {
+                throw new SnapshotFormatException("migration stream", $"a version 02 stream starts with its disks ('B'), not 0x{tag[0]:x2}");
+            }
+
+            await DiskLayers.CheckBasesAsync(input, options.Backing, cancel).ConfigureAwait(false);
+        }
+
+        if (accepted is not null)
+        {
+            await accepted().ConfigureAwait(false);
+        }
+
+        using var staged = new StagedRam(ramBytes);
+        using var moved = new DiskLayers.Moved(options.LayerDirectory, options.MachineId);
         var count = new byte[8];
-        var entry = new byte[5];
-        var pageBytes = new byte[PageSize];
+        var scratch = compressed ? new byte[PageRecords.MaxBody + 1] : [];
         while (true)
         {
             await ReadExactlyAsync(input, tag, "a record", cancel).ConfigureAwait(false);
             switch (tag[0])
             {
-                case (byte)'P':
+                case PageRecords.Plain:
                     await ReadExactlyAsync(input, count.AsMemory(0, 4), "a page record", cancel).ConfigureAwait(false);
-                    uint n = BinaryPrimitives.ReadUInt32LittleEndian(count);
-                    if (n > PagesPerRecord)
-                    {
-                        throw new SnapshotFormatException("migration stream", $"a record of {n} pages (at most {PagesPerRecord})");
-                    }
+                    await PageRecords.ReadPlainAsync(input, BinaryPrimitives.ReadUInt32LittleEndian(count), staged, cancel).ConfigureAwait(false);
+                    break;
 
-                    for (uint i = 0; i < n; i++)
-                    {
-                        await ReadExactlyAsync(input, entry, "a page", cancel).ConfigureAwait(false);
-                        ulong page = BinaryPrimitives.ReadUInt32LittleEndian(entry);
-                        if (page >= ramBytes / (ulong)PageSize || entry[4] > DataPage)
-                        {
-                            throw new SnapshotFormatException("migration stream", $"page {page} (kind {entry[4]}) is not in {ramBytes >> 20} MiB of RAM");
-                        }
+                case PageRecords.Deflated when compressed:
+                    await PageRecords.ReadDeflatedAsync(input, staged, scratch, cancel).ConfigureAwait(false);
+                    break;
 
-                        if (entry[4] == ZeroPage)
-                        {
-                            staged.Page(page).Clear();
-                        }
-                        else
-                        {
-                            await ReadExactlyAsync(input, pageBytes, "a page's bytes", cancel).ConfigureAwait(false);
-                            pageBytes.CopyTo(staged.Page(page));
-                        }
-                    }
-
+                case DiskLayers.Layer when compressed:
+                    await moved.ReceiveAsync(input, cancel).ConfigureAwait(false);
                     break;
 
                 case (byte)'S':
@@ -220,8 +268,10 @@ public static class LiveMigration
                             await CopyExactlyAsync(input, f, length, cancel).ConfigureAwait(false);
                         }
 
-                        return await MachineSnapshot.RestoreAsync(file, options with
+                        moved.Settle();
+                        var vm = await MachineSnapshot.RestoreAsync(file, options with
                         {
+                            MovedDisks = moved.Paths,
                             RamElsewhere = memory =>
                             {
                                 if (memory.Size != ramBytes)
@@ -232,6 +282,8 @@ public static class LiveMigration
                                 staged.CopyTo(memory);
                             },
                         }, serialOutput, cancel).ConfigureAwait(false);
+                        moved.Keep();
+                        return vm;
                     }
                     finally
                     {
@@ -255,64 +307,6 @@ public static class LiveMigration
         return n;
     }
 
-    /// <summary>Sends the pages marked in <paramref name="bitmap"/>, in records of up to 256; returns the bytes written.</summary>
-    private static async Task<long> SendPagesAsync(GuestMemory memory, ulong[] bitmap, Stream output, CancellationToken cancel)
-    {
-        var record = new byte[5 + (PagesPerRecord * (5 + PageSize))];
-        int at = 5, inRecord = 0;
-        long written = 0;
-        ulong pages = memory.Size / (ulong)PageSize;
-        for (int w = 0; w < bitmap.Length; w++)
-        {
-            for (ulong bits = bitmap[w]; bits != 0; bits &= bits - 1)
-            {
-                ulong page = ((ulong)w * 64) + (ulong)BitOperations.TrailingZeroCount(bits);
-                if (page >= pages)
-                {
-                    break;
-                }
-
-                // Read while the guest may write it: a page torn here was dirtied again, so the next round resends it.
-                var bytes = memory.Span(page * (ulong)PageSize, PageSize);
-                BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(at), (uint)page);
-                if (bytes.ContainsAnyExcept((byte)0))
-                {
-                    record[at + 4] = DataPage;
-                    bytes.CopyTo(record.AsSpan(at + 5));
-                    at += 5 + PageSize;
-                }
-                else
-                {
-                    record[at + 4] = ZeroPage;
-                    at += 5;
-                }
-
-                if (++inRecord == PagesPerRecord)
-                {
-                    written += await FlushRecord().ConfigureAwait(false);
-                }
-            }
-        }
-
-        if (inRecord > 0)
-        {
-            written += await FlushRecord().ConfigureAwait(false);
-        }
-
-        return written;
-
-        async Task<long> FlushRecord()
-        {
-            record[0] = (byte)'P';
-            BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(1), (uint)inRecord);
-            await output.WriteAsync(record.AsMemory(0, at), cancel).ConfigureAwait(false);
-            long n = at;
-            at = 5;
-            inRecord = 0;
-            return n;
-        }
-    }
-
     private static async Task<long> SendFileAsync(string path, Stream output, CancellationToken cancel)
     {
         await using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
@@ -324,7 +318,7 @@ public static class LiveMigration
         return head.Length + file.Length;
     }
 
-    private static async Task ReadExactlyAsync(Stream input, Memory<byte> buffer, string what, CancellationToken cancel)
+    internal static async Task ReadExactlyAsync(Stream input, Memory<byte> buffer, string what, CancellationToken cancel)
     {
         try
         {
@@ -346,18 +340,5 @@ public static class LiveMigration
             await output.WriteAsync(buffer.AsMemory(0, n), cancel).ConfigureAwait(false);
             length -= n;
         }
-    }
-
-    /// <summary>The target's copy of guest RAM until the machine exists (native: RAM may pass 2 GiB).</summary>
-    private sealed unsafe class StagedRam(ulong size) : IDisposable
-    {
-        private readonly byte* bytes = (byte*)NativeMemory.AllocZeroed((nuint)size);
-
-        public Span<byte> Page(ulong page) => new(bytes + (page * (ulong)PageSize), PageSize);
-
-        /// <summary>Into the restored machine's RAM: this copy is part of the guest's downtime (a target that made its machine first would not need it).</summary>
-        public void CopyTo(GuestMemory memory) => Buffer.MemoryCopy(bytes, memory.Ram, memory.Size, size);
-
-        public void Dispose() => NativeMemory.Free(bytes);
     }
 }

@@ -48,6 +48,12 @@ public sealed record SnapshotOptions
     /// </summary>
     public Action<Emulator.X86.Memory.GuestMemory>? RamElsewhere { get; init; }
 
+    /// <summary>
+    /// Live migration's part: disk layers the stream brought, by the path the snapshot names to the
+    /// file here (Migration/DiskLayers.cs). Null for an ordinary snapshot.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? MovedDisks { get; init; }
+
     /// <summary>What a restore may open: the layer directory and <see cref="AllowedDirectories"/>.</summary>
     public BackingPolicy Backing => BackingPolicy.Within([LayerDirectory, .. AllowedDirectories]);
 }
@@ -197,9 +203,10 @@ public static class MachineSnapshot
             for (int i = 0; i < machine.Disks.Count; i++)
             {
                 var disk = machine.Disks[i];
+                string diskPath = options.MovedDisks?.GetValueOrDefault(disk.Path) ?? disk.Path;
                 // The snapshot names the path; like an overlay's backing path, it is checked before it is touched.
-                backing.Check(path, disk.Path);
-                var info = new FileInfo(disk.Path);
+                backing.Check(path, diskPath);
+                var info = new FileInfo(diskPath);
                 if (!info.Exists)
                 {
                     throw reader.Fail($"disk {i}: {disk.Path} is missing");
@@ -210,14 +217,14 @@ public static class MachineSnapshot
                     throw reader.Fail($"disk {i}: {disk.Path} changed since the snapshot was taken");
                 }
 
-                string top = disk.Path;
+                string top = diskPath;
                 var format = disk.Format;
                 if (!disk.ReadOnly)
                 {
                     top = OverlayPath(options, i);
                     try
                     {
-                        BlockImage.CreateOverlay(top, disk.Path, disk.Format, backing);
+                        BlockImage.CreateOverlay(top, diskPath, disk.Format, backing);
                     }
                     catch (BlockImageException e) when (e is not BackingFileRefusedException)
                     {

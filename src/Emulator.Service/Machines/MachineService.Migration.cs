@@ -9,6 +9,7 @@ using Emulator.Service.Client;
 using Emulator.Service.V1;
 using Google.Protobuf;
 using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Emulator.Service.Machines;
 
@@ -31,7 +32,7 @@ public sealed partial class MachineService
     }
 
     public override Task<Service.V1.Machine> ReceiveMigration(IAsyncStreamReader<MigrationChunk> requests, ServerCallContext context) =>
-        Traced("ReceiveMigration", "", () => Receive(requests, context.CancellationToken));
+        Traced("ReceiveMigration", "", () => Receive(requests, context));
 
     private async Task<bool> Migrate(MigrateMachineRequest r, IServerStreamWriter<MigrationEvent> responses, CancellationToken cancel)
     {
@@ -64,7 +65,7 @@ public sealed partial class MachineService
             }
 
             bool running = m.State == Service.V1.MachineState.Running;
-            using var channel = ControlPlaneChannel.Open(r.Target, options.PeerToken);
+            using var channel = OpenTarget(r.Target);
             using var call = new V1.MachineService.MachineServiceClient(channel).ReceiveMigration(cancellationToken: cancel);
             var events = Channel.CreateUnbounded<MigrationEvent>(new UnboundedChannelOptions { SingleReader = true });
             var forwarding = Task.Run(async () =>
@@ -82,6 +83,8 @@ public sealed partial class MachineService
                 report = await LiveMigration.SendAsync(m.Vm, stream, new MigrationOptions
                 {
                     DowntimeBudget = TimeSpan.FromMilliseconds(r.DowntimeBudgetMs == 0 ? 100 : r.DowntimeBudgetMs),
+                    // The target's early response headers: it has the id free and the disks' base images.
+                    TargetAccepted = _ => Accepted(call),
                     Snapshot = new SnapshotOptions { LayerDirectory = LayerDirectory, MachineId = m.Id },
                 }, new Reporter(events.Writer), cancel).ConfigureAwait(false);
                 await stream.FlushAsync(cancel).ConfigureAwait(false);
@@ -135,6 +138,7 @@ public sealed partial class MachineService
                 Machine = moved,
                 TotalNanos = report.Total.Ticks * 100,
                 DowntimeNanos = report.Downtime.Ticks * 100,
+                UncompressedBytes = (ulong)report.UncompressedBytes,
             });
             events.Writer.TryComplete();
             await forwarding.ConfigureAwait(false);
@@ -147,11 +151,40 @@ public sealed partial class MachineService
         }
     }
 
+    private const string AcceptedHeader = "emu-migration";
+
+    /// <summary>
+    /// Waits for the target's response headers and their mark of acceptance. A target that refused
+    /// answers with headers and trailers at once (no mark): its status is then the call's.
+    /// </summary>
+    private static async Task Accepted(AsyncClientStreamingCall<MigrationChunk, Service.V1.Machine> call)
+    {
+        var headers = await call.ResponseHeadersAsync.ConfigureAwait(false);
+        if (headers.FirstOrDefault(h => h.Key == AcceptedHeader)?.Value != "accepted")
+        {
+            await call.ResponseAsync.ConfigureAwait(false);
+            throw new RpcException(new Status(StatusCode.Internal, "the target answered without accepting the migration"));
+        }
+    }
+
+    private GrpcChannel OpenTarget(string target)
+    {
+        try
+        {
+            return ControlPlaneChannel.Open(target, options.PeerToken);
+        }
+        catch (Exception e) when (e is UriFormatException or ArgumentException)
+        {
+            throw Failure(StatusCode.InvalidArgument, $"target '{target}' is not a node's address (HOST:PORT, a URL or unix:PATH): {e.Message}");
+        }
+    }
+
     private static RpcException TargetFailure(string target, RpcException e) =>
         Failure(e.StatusCode == StatusCode.Cancelled ? StatusCode.Cancelled : e.StatusCode, $"target {target}: {e.Status.Detail}");
 
-    private async Task<Service.V1.Machine> Receive(IAsyncStreamReader<MigrationChunk> requests, CancellationToken cancel)
+    private async Task<Service.V1.Machine> Receive(IAsyncStreamReader<MigrationChunk> requests, ServerCallContext context)
     {
+        var cancel = context.CancellationToken;
         if (!await requests.MoveNext(cancel).ConfigureAwait(false) || string.IsNullOrEmpty(requests.Current.MachineId))
         {
             throw Failure(StatusCode.InvalidArgument, "the first migration message must name the machine");
@@ -197,13 +230,15 @@ public sealed partial class MachineService
             VirtualMachine vm;
             try
             {
-                vm = await LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), RestoreOptions(id), line.Output, cancel).ConfigureAwait(false);
+                // Response headers early say "accepted" to the source, which waits for them before it pauses.
+                vm = await LiveMigration.ReceiveAsync(pipe.Reader.AsStream(), RestoreOptions(id), line.Output, cancel,
+                    accepted: () => context.WriteResponseHeadersAsync(new Metadata { { AcceptedHeader, "accepted" } })).ConfigureAwait(false);
             }
             catch (Exception e)
             {
                 line.Dispose();
                 copy.Cancel();
-                throw RestoreFailure(e, $"receiving '{id}'");
+                throw e is MigrationDiskException ? Failure(StatusCode.FailedPrecondition, e.Message) : RestoreFailure(e, $"receiving '{id}'");
             }
 
             var config = vm.Config!;
@@ -254,6 +289,7 @@ public sealed partial class MachineService
             DirtyPagesPerSecond = p.DirtyPagesPerSecond,
             ExpectedDowntimeNanos = p.ExpectedDowntime.Ticks * 100,
             Final = p.Final,
+            UncompressedBytes = (ulong)p.UncompressedBytes,
         });
     }
 
