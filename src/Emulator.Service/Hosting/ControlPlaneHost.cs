@@ -140,12 +140,14 @@ public sealed class ControlPlaneHost : IAsyncDisposable
             });
         }
 
-        // Hosted services stop in the reverse order of these lines: the drain first (calls still
-        // served, the actor system still up), then the catalogue records the orderly stop, then the
-        // actor system stops.
+        // Hosted services start in the order of these lines, before Kestrel listens, and stop in the
+        // reverse order: on a node alone the catalogue's machines come back after the actor system
+        // starts and before the node answers anything; at the stop the drain comes first (calls
+        // still served, the actor system still up), then the catalogue records the orderly stop,
+        // then the actor system stops.
         if (catalogue is not null)
         {
-            builder.Services.AddHostedService(_ => new CatalogueCloser(machines));
+            builder.Services.AddHostedService(_ => new CatalogueLifetime(machines, bringBack: options.Cluster is null));
         }
 
         builder.Services.AddHostedService(s => s.GetRequiredService<NodeDrain>());
@@ -186,7 +188,6 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         }
         else
         {
-            await machines.BringBackAsync(cancel).ConfigureAwait(false);
             SetServing(health);
         }
 
@@ -311,10 +312,14 @@ public sealed class ControlPlaneHost : IAsyncDisposable
         cleartext?.Dispose();
     }
 
-    /// <summary>Records the node's orderly stop in the catalogue when the host stops (<see cref="MachineService.CloseCatalogueAsync"/>).</summary>
-    private sealed class CatalogueCloser(MachineService machines) : IHostedService
+    /// <summary>
+    /// The catalogue's part in the host's start and stop: a node alone brings its machines back as
+    /// it starts (<see cref="MachineService.BringBackAsync"/>; a cluster node does once it has
+    /// joined), and the orderly stop is recorded when the host stops (<see cref="MachineService.CloseCatalogueAsync"/>).
+    /// </summary>
+    private sealed class CatalogueLifetime(MachineService machines, bool bringBack) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StartAsync(CancellationToken cancellationToken) => bringBack ? machines.BringBackAsync(cancellationToken) : Task.CompletedTask;
 
         public Task StopAsync(CancellationToken cancellationToken) => machines.CloseCatalogueAsync();
     }
