@@ -58,6 +58,9 @@ public sealed partial class CatalogueTests
                         await reader.WaitFor(Regex.Escape(ConsoleSession.Prompt));
                         await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\necho before-$((6*7)) > /tmp/kept; cat /tmp/kept\n") });
                         await reader.WaitFor("before-42");
+                        // Snapshotted at rest, at the prompt, not while the guest writes its console.
+                        await reader.WaitFor(Regex.Escape(ConsoleSession.Prompt));
+                        await Task.Delay(1000);
                         await client.CreateSnapshotAsync(new CreateSnapshotRequest { MachineId = "always", SnapshotId = "always-snap" });
                     }
 
