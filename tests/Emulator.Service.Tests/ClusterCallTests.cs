@@ -28,8 +28,35 @@ public sealed class ClusterCallTests
         };
 
         // n1 has room for the machine, n2 has not: placement puts it on n1 whichever is asked.
-        await using var n1 = await TestServer.StartAsync(Node("n1", seed), m => m with { NodeName = "n1" });
-        await using var n2 = await TestServer.StartAsync(Node("n2", FreePort()), m => m with { NodeName = "n2", MaxMemoryMibPerNode = 32 });
+        var n1 = await TestServer.StartAsync(Node("n1", seed), m => m with { NodeName = "n1" });
+        var n2 = await TestServer.StartAsync(Node("n2", FreePort()), m => m with { NodeName = "n2", MaxMemoryMibPerNode = 32 });
+        try
+        {
+            await CallThroughTheOtherNode(n1, n2);
+        }
+        finally
+        {
+            // Stopping flushes the exporters; only then is the list of spans still.
+            await n2.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+
+        // Both nodes' tracer providers listen in this one process: each span is exported twice.
+        var all = spans.DistinctBy(a => a.SpanId).ToArray();
+
+        // n2's forward of GetMachine and n1's GetMachine are one trace: n1's server span descends from n2's forward span.
+        var forward = all.Last(a => a.DisplayName == "MachineService/Forward GetMachine" && (string?)a.GetTagItem("machine.id") == "fwd");
+        Assert.Equal("n2", forward.GetTagItem("emu.node"));
+        Assert.Equal("n1", forward.GetTagItem("emu.node.target"));
+        var answered = all.Where(a => a.DisplayName == "MachineService/GetMachine" && a.TraceId == forward.TraceId).ToList();
+        Assert.Single(answered);
+        var serverSpan = all.Single(a => a.SpanId == answered[0].ParentSpanId);
+        Assert.Equal(ActivityKind.Server, serverSpan.Kind);
+        Assert.Equal(forward.TraceId, serverSpan.TraceId);
+    }
+
+    private static async Task CallThroughTheOtherNode(TestServer n1, TestServer n2)
+    {
         Assert.True(n1.Host.ClusterJoined!.IsCompleted && n2.Host.ClusterJoined!.IsCompleted, "both nodes joined before serving");
         using var c1 = n1.Channel();
         using var c2 = n2.Channel();
@@ -64,23 +91,6 @@ public sealed class ClusterCallTests
         await two.StopMachineAsync(new MachineRef { Id = "fwd" });
         await two.DeleteMachineAsync(new MachineRef { Id = "fwd" });
         Assert.Empty((await one.ListMachinesAsync(new ListMachinesRequest())).Machines);
-
-        // Both nodes' tracer providers listen in this one process: each span is exported twice.
-        Activity[] all;
-        lock (spans)
-        {
-            all = [.. spans.DistinctBy(a => a.SpanId)];
-        }
-
-        // n2's forward of GetMachine and n1's GetMachine are one trace: n1's server span descends from n2's forward span.
-        var forward = all.Last(a => a.DisplayName == "MachineService/Forward GetMachine" && (string?)a.GetTagItem("machine.id") == "fwd");
-        Assert.Equal("n2", forward.GetTagItem("emu.node"));
-        Assert.Equal("n1", forward.GetTagItem("emu.node.target"));
-        var answered = all.Where(a => a.DisplayName == "MachineService/GetMachine" && a.TraceId == forward.TraceId).ToList();
-        Assert.Single(answered);
-        var serverSpan = all.Single(a => a.SpanId == answered[0].ParentSpanId);
-        Assert.Equal(ActivityKind.Server, serverSpan.Kind);
-        Assert.Equal(forward.TraceId, serverSpan.TraceId);
     }
 
     private static async Task<ListNodesResponse> WaitForNodesAsync(V1.MachineService.MachineServiceClient client, int count)
