@@ -24,8 +24,9 @@ public static class GuestPrograms
     public static string? InitrdWithPrograms(string defaultInitrd, out string? why)
     {
         why = null;
-        string dir = Path.Combine(Path.GetTempPath(), $"emu-guest-programs-{Environment.ProcessId}");
-        Directory.CreateDirectory(dir);
+        // A directory of its own per call: tests that run at once each remove theirs (one per
+        // process was shared, and the first test to finish removed it under the other).
+        string dir = Directory.CreateTempSubdirectory("emu-guest-programs-").FullName;
         var files = new List<(string Name, byte[] Bytes)>();
         foreach (string source in Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "Guest"), "*.c"))
         {
@@ -44,12 +45,14 @@ public static class GuestPrograms
                 if (p.ExitCode != 0)
                 {
                     why = $"gcc failed on {source}: {errors}";
+                    Directory.Delete(dir, recursive: true);
                     return null;
                 }
             }
             catch (global::System.ComponentModel.Win32Exception)
             {
                 why = "gcc is not installed (apt-get install gcc libc6-dev)";
+                Directory.Delete(dir, recursive: true);
                 return null;
             }
 
