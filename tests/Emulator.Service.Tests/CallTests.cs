@@ -28,6 +28,34 @@ public sealed class CallTests(ServerFixture fixture) : IClassFixture<ServerFixtu
     }
 
     [Fact]
+    public async Task GetMachine_shows_the_spec_as_created_cpu_reboot_and_shared_folders_included()
+    {
+        using GrpcChannel channel = Server.Channel();
+        var machines = TestServer.Machines(channel);
+        string share = Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(Server.Kernel)!, "calls-share")).FullName;
+        var request = new CreateMachineRequest(Server.Tiny("calls-spec"))
+        {
+            Cpu = "qemu64",
+            NoReboot = true,
+            SharedFolders = { new SharedFolder { Path = share, MountTag = "host", ReadOnly = true } },
+        };
+        await machines.CreateMachineAsync(request);
+        try
+        {
+            var spec = (await machines.GetMachineAsync(new MachineRef { Id = "calls-spec" })).Spec;
+            Assert.Equal("qemu64", spec.Cpu);
+            Assert.True(spec.NoReboot);
+            var shown = Assert.Single(spec.SharedFolders);
+            Assert.Equal((share, "host", true), (shown.Path, shown.MountTag, shown.ReadOnly));
+            Assert.Empty(spec.NetworkInterfaces);
+        }
+        finally
+        {
+            await machines.DeleteMachineAsync(new MachineRef { Id = "calls-spec" });
+        }
+    }
+
+    [Fact]
     public async Task Bad_requests_get_the_documented_codes()
     {
         using GrpcChannel channel = Server.Channel();
