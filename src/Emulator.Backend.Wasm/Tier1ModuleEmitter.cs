@@ -21,9 +21,10 @@ namespace Emulator.Backend.Wasm;
 ///   while (code is a transfer &amp;&amp; !nested) code = modules[code.module](state, code.block, nested: 1)
 ///   return code
 /// </code>
-/// A direct jump to a block of the module sets <c>block</c> and continues the loop, so chained
-/// blocks never leave the function and the registers stay in locals (<see cref="ModuleFrame"/>)
-/// across them. A jump the vCPU's jump cache resolves to another module's block leaves with a
+/// A direct jump to a block of the module branches to its case (forward, or to the loop around
+/// a block that jumps to itself) or sets <c>block</c> and continues the dispatch loop (backward;
+/// <see cref="ModuleLabels"/>), so chained blocks never leave the function and the registers stay
+/// in locals (<see cref="ModuleFrame"/>) across them. A jump the vCPU's jump cache resolves to another module's block leaves with a
 /// transfer, and the trampoline of the module the host entered calls that module: control stays
 /// in Wasm, and the Wasm stack stays two calls deep however many modules it passes through.
 /// </para>
@@ -53,31 +54,46 @@ public static class Tier1ModuleEmitter
         if (!is64) c.I32WrapI64();
         c.LocalSet(ModuleFrame.Sta);
         frame.Load(c, layout);
+        ModuleFrame.LoadLimit(c, layout);
 
-        // exit { loop { probe { block_{n-1} { ... block_0 { br_table } code 0 } ... code n-1 } probe code } }:
-        // the end of block_i is where case i's code starts.
+        // exit { loop { probe { case_{n-1} { ... case_0 { br_table } code 0 } ... code n-1 } probe code } }:
+        // the end of case_p is where the code of the block at layout position p starts.
         int n = blocks.Count;
+        var labels = new ModuleLabels(blocks);
+        var guesses = CcOpGuesses.For(blocks, layout);
         c.Block();
-        int exit = c.Depth;
+        labels.Exit = c.Depth;
         c.Loop();
-        int dispatch = c.Depth;
+        labels.Dispatch = c.Depth;
         c.Block();
-        int probe = c.Depth;
-        for (int i = 0; i < n; i++)
+        labels.Probe = c.Depth;
+        for (int p = n - 1; p >= 0; p--)
         {
             c.Block();
+            labels.SetCaseLabel(p, c.Depth);
         }
 
         c.LocalGet(ModuleFrame.BlockIndex);
-        c.BrTable([.. Enumerable.Range(0, n)], 0);
-        for (int i = 0; i < n; i++)
+        c.BrTable([.. Enumerable.Range(0, n).Select(labels.PositionOf)], 0);
+        foreach (int i in labels.Order)
         {
             c.End();
-            BlockLowering.Lower(c, frame, module, layout, blocks, i, flagsFunction, dispatch, probe, exit, is64);
+            bool selfLoop = blocks[i].ChainTargets.Contains(i);
+            if (selfLoop)
+            {
+                c.Loop();
+            }
+
+            labels.SelfLoop = selfLoop ? c.Depth : -1;
+            BlockLowering.Lower(c, frame, module, layout, blocks, i, flagsFunction, labels, guesses[i], is64);
+            if (selfLoop)
+            {
+                c.End();
+            }
         }
 
         c.End();
-        BlockLowering.EmitProbe(c, layout, is64, moduleIndex, dispatch, exit);
+        BlockLowering.EmitProbe(c, layout, is64, moduleIndex, labels.Dispatch, labels.Exit);
         c.End();
         c.Unreachable();
         c.End();

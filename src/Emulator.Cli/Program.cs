@@ -147,8 +147,14 @@ root.SetAction(parse =>
 var bench = new Command("bench", "benchmarks (figures, not tests)");
 var benchCpu = new Command("cpu", "guest MIPS of the CPU core on compute kernels, beside QEMU");
 var runs = new Argument<int>("runs") { DefaultValueFactory = _ => 5, Description = "timed runs per kernel" };
+var cpuKernel = new Option<string[]>("--kernel") { Description = "only these kernels (crc32, mixsum); default all", AllowMultipleArgumentsPerToken = true };
+var cpuTier = new Option<string[]>("--tier1") { Description = "only these tiers (off, cil, wasmtime); default all", AllowMultipleArgumentsPerToken = true };
+var cpuNoQemu = new Option<bool>("--no-qemu") { Description = "do not run QEMU beside" };
 benchCpu.Add(runs);
-benchCpu.SetAction(parse => CpuBenchmark.Run(Math.Max(1, parse.GetValue(runs))));
+benchCpu.Add(cpuKernel);
+benchCpu.Add(cpuTier);
+benchCpu.Add(cpuNoQemu);
+benchCpu.SetAction(parse => CpuBenchmark.Run(Math.Max(1, parse.GetValue(runs)), parse.GetValue(cpuKernel), parse.GetValue(cpuTier), parse.GetValue(cpuNoQemu)));
 var benchIo = new Command("io", "round trip of a port/MMIO access to a device actor");
 benchIo.SetAction(_ => IoBenchmark.Run());
 var benchBoot = new Command("boot", "boot time of the default guest to its shell prompt, beside QEMU");

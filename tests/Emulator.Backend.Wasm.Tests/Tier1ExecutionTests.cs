@@ -87,6 +87,109 @@ public class Tier1ExecutionTests
         Assert.True(t1.Engine.Tier1Runs > 0, "tier 1 never ran");
     }
 
+    /// <summary>
+    /// Flags set by one block and read by the next: a join reached after an ADD or a SHR (two
+    /// operations: the module computes CF inline for each, behind a compare), a join reached
+    /// after one of five (the module's flags function), and DEC keeping the CF of a shift made
+    /// in the block before (the CRC loop). Each data word picks the path, and the sums depend on
+    /// every carry.
+    /// </summary>
+    private static void FlagsAcrossBlocks(Assembler a)
+    {
+        var loop = a.CreateLabel();
+        var shift = a.CreateLabel();
+        var join2 = a.CreateLabel();
+        var join5 = a.CreateLabel();
+        var next = a.CreateLabel();
+        var bit = a.CreateLabel();
+        var noXor = a.CreateLabel();
+        Label[] kinds = [a.CreateLabel(), a.CreateLabel(), a.CreateLabel(), a.CreateLabel()];
+        a.mov(rsi, Tier1Machine.DataAddress);
+        a.mov(ebx, 0x9e3779b9);
+        a.xor(eax, eax);
+        a.xor(ecx, ecx);
+        a.xor(r8d, r8d);
+        a.mov(edi, 3000);
+        a.Label(ref loop);
+        // A pseudo-random word: ebx = ebx * 1664525 + 1013904223.
+        a.imul(ebx, ebx, 1664525);
+        a.add(ebx, 1013904223);
+        a.mov(edx, ebx);
+        a.test(dl, 1);
+        a.jz(shift);
+        a.add(eax, edx);
+        a.jmp(join2);
+        a.Label(ref shift);
+        a.shr(eax, 3);
+        a.jmp(join2);
+        a.Label(ref join2);
+        a.adc(ecx, 0);
+        a.mov(edx, ebx);
+        a.shr(edx, 8);
+        a.and(edx, 3);
+        a.cmp(edx, 1);
+        a.jb(kinds[0]);
+        a.je(kinds[1]);
+        a.cmp(edx, 3);
+        a.jb(kinds[2]);
+        a.jmp(kinds[3]);
+        a.Label(ref kinds[0]);
+        a.sub(r8d, ebx);
+        a.jmp(join5);
+        a.Label(ref kinds[1]);
+        a.sar(r8d, 5);
+        a.jmp(join5);
+        a.Label(ref kinds[2]);
+        a.imul(r8d, ebx);
+        a.jmp(join5);
+        a.Label(ref kinds[3]);
+        a.shl(r8d, 7);
+        a.jmp(join5);
+        a.Label(ref join5);
+        a.jnc(next);
+        a.inc(ecx);
+        a.Label(ref next);
+        // The CRC step: SHR sets CF, the next block's DEC must keep it for the ADC after it.
+        a.mov(r9d, 4);
+        a.Label(ref bit);
+        a.shr(eax, 1);
+        a.jnc(noXor);
+        a.xor(eax, 0xedb88320);
+        a.Label(ref noXor);
+        a.dec(r9d);
+        a.adc(ecx, 0);
+        a.test(r9d, r9d);
+        a.jnz(bit);
+        a.dec(edi);
+        a.jnz(loop);
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Flags_set_in_one_block_and_read_in_the_next_agree_with_tier0(string engine)
+    {
+        var modules = new List<byte[]>();
+        using var t0 = new Tier1Machine(null).Load(FlagsAcrossBlocks);
+
+        // Threshold 20: the loop's blocks are all translated when the first is promoted, so one
+        // module holds them and its jumps between them stay inside it.
+        using var t1 = new Tier1Machine(EngineNamed(engine), modules.Add, threshold: 20).Load(FlagsAcrossBlocks);
+        Assert.Equal(StopReason.Halted, t0.Run());
+        Assert.Equal(StopReason.Halted, t1.Run());
+
+        for (int r = 0; r < 16; r++)
+        {
+            Assert.Equal(t0.Cpu.Reg((Gpr)r), t1.Cpu.Reg((Gpr)r));
+        }
+
+        Assert.Equal(t0.Cpu.Rflags, t1.Cpu.Rflags);
+        Assert.Equal(t0.Cpu.S.InstructionCount, t1.Cpu.S.InstructionCount);
+        Assert.True(t1.Engine.Tier1Runs >= 1, "tier 1 never ran");
+        long onTier1 = t1.Cache.TierUp!.RunFigures().Instructions;
+        Assert.True(onTier1 > (long)t1.Cpu.S.InstructionCount / 2, $"only {onTier1} of {t1.Cpu.S.InstructionCount} instructions ran on tier 1");
+        Assert.Contains(modules, m => m.Length > 2000);
+    }
+
     /// <summary>A chain of many small blocks (one per iteration of an unrolled jump ladder), run in a loop.</summary>
     private static void ManyBlocks(Assembler a)
     {

@@ -88,6 +88,8 @@ public sealed class CodeWriter : ByteWriter
     public void I32LtS() => Byte(0x48);
     public void I32GeS() => Byte(0x4e);
     public void I32Add() => Byte(0x6a);
+    public void I32Sub() => Byte(0x6b);
+    public void I32Mul() => Byte(0x6c);
     public void I32Shl() => Byte(0x74);
     public void I32Or() => Byte(0x72);
     public void I32And() => Byte(0x71);

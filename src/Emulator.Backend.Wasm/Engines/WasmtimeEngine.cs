@@ -25,6 +25,12 @@ public sealed class WasmtimeEngine : IWasmEngine
             .WithWasmThreads(true)
             .WithMemory64(true);
 
+        // EMU_TIER1_PERFMAP=1 writes /tmp/perf-PID.map so that `perf record` names compiled modules.
+        if (Environment.GetEnvironmentVariable("EMU_TIER1_PERFMAP") == "1")
+        {
+            config.WithProfilingStrategy(ProfilingStrategy.PerfMap);
+        }
+
         // Creating a shared memory from the host is off by default in Wasmtime's config and
         // the wrapper has no setter for it. Safe: the config is alive (and not yet consumed by
         // an engine) during the call.

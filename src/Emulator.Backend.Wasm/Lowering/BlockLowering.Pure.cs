@@ -11,6 +11,9 @@ internal sealed partial class BlockLowering
         int bits = t.Bits();
         switch (op.Op)
         {
+            case IrOpcode.Add when t == IrType.I32: Binary32(in op); c.I32Add(); c.I64ExtendI32U(); break;
+            case IrOpcode.Sub when t == IrType.I32: Binary32(in op); c.I32Sub(); c.I64ExtendI32U(); break;
+            case IrOpcode.Mul when t == IrType.I32: Binary32(in op); c.I32Mul(); c.I64ExtendI32U(); break;
             case IrOpcode.Add: Binary(in op); c.I64Add(); Mask(t); break;
             case IrOpcode.Sub: Binary(in op); c.I64Sub(); Mask(t); break;
             case IrOpcode.Mul: Binary(in op); c.I64Mul(); Mask(t); break;
@@ -85,9 +88,28 @@ internal sealed partial class BlockLowering
         Get(op.B);
     }
 
+    /// <summary>
+    /// Pushes the 32-bit halves of both operands, for an op done at 32 bits: the engines then emit
+    /// one 32-bit instruction, which clears the upper half by itself, instead of a 64-bit one and
+    /// an AND with a 64-bit mask.
+    /// </summary>
+    private void Binary32(in MicroOp op)
+    {
+        Get(op.A);
+        c.I32WrapI64();
+        Get(op.B);
+        c.I32WrapI64();
+    }
+
     private void Mask(IrType t)
     {
-        if (t != IrType.I64)
+        if (t == IrType.I32)
+        {
+            // A 32-bit move, not an AND with a constant the engine must load.
+            c.I32WrapI64();
+            c.I64ExtendI32U();
+        }
+        else if (t != IrType.I64)
         {
             c.I64Const((long)t.Mask());
             c.I64And();

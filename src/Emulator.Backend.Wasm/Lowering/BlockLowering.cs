@@ -19,6 +19,7 @@ internal sealed partial class BlockLowering
     private readonly IReadOnlyList<Tier1Block> moduleBlocks;
     private readonly int index;
     private readonly int flagsFunction;
+    private readonly ModuleLabels labels;
     private readonly int dispatchLabel;
     private readonly int exitLabel;
     private readonly int probeLabel;
@@ -26,6 +27,11 @@ internal sealed partial class BlockLowering
     private readonly bool is64;
     private readonly CodeWriter c;
     private readonly int constCount;
+    private readonly ulong[] ccOpGuesses;
+
+    /// <summary>Frame slots that hold cc_op as the block was entered with (read before the block set it).</summary>
+    private readonly HashSet<int> entryCcOp = [];
+    private bool ccOpChanged;
 
     private const int la = ModuleFrame.La;
     private const int x = ModuleFrame.X;
@@ -34,15 +40,17 @@ internal sealed partial class BlockLowering
     private const int sta = ModuleFrame.Sta;
     private const int ent = ModuleFrame.Ent;
 
-    private BlockLowering(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int probeLabel, int exitLabel, bool is64)
+    private BlockLowering(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, ModuleLabels labels, ulong[] ccOpGuesses, bool is64)
     {
+        this.ccOpGuesses = ccOpGuesses;
         this.c = c;
-        this.exitLabel = exitLabel;
-        this.probeLabel = probeLabel;
+        this.labels = labels;
+        exitLabel = labels.Exit;
+        probeLabel = labels.Probe;
+        dispatchLabel = labels.Dispatch;
         moduleIndex = frame.ModuleIndex;
         this.frame = frame;
         this.flagsFunction = flagsFunction;
-        this.dispatchLabel = dispatchLabel;
         this.module = module;
         this.layout = layout;
         moduleBlocks = blocks;
@@ -80,7 +88,7 @@ internal sealed partial class BlockLowering
                     continue;
                 }
 
-                if ((int)op.Imm == layout.FlagsHelper)
+                if (IsFlagsHelper((int)op.Imm, layout))
                 {
                     flags = true;
                 }
@@ -94,18 +102,21 @@ internal sealed partial class BlockLowering
         return flags;
     }
 
+    private static bool IsFlagsHelper(int id, Tier1Layout layout) => id >= 0 && (id == layout.FlagsHelper || id == layout.CarryHelper);
+
     /// <summary>
     /// Writes the code of block <paramref name="index"/> of <paramref name="blocks"/> to
-    /// <paramref name="c"/>, inside the run function whose dispatch loop's label is
-    /// <paramref name="dispatchLabel"/> (branching there with the block index in its local runs
-    /// that block next), whose jump-cache probe is <paramref name="probeLabel"/> (<see cref="EmitProbe"/>)
-    /// and whose common exit (spill the registers, return the exit code local) is
-    /// <paramref name="exitLabel"/>; <paramref name="flagsFunction"/> is the module's lazy-flags
-    /// function, or -1. Every path of the code ends in a branch to one of the three.
+    /// <paramref name="c"/>, inside the run function whose labels are <paramref name="labels"/>:
+    /// its dispatch loop (branching there with the block index in its local runs that block
+    /// next), its jump-cache probe (<see cref="EmitProbe"/>), its common exit (spill the
+    /// registers, return the exit code local) and the cases of its blocks;
+    /// <paramref name="flagsFunction"/> is the module's lazy-flags function, or -1. Every path of
+    /// the code ends in a branch. <paramref name="ccOpGuesses"/> are the cc_op values the block
+    /// is likely entered with (<see cref="CcOpGuesses"/>).
     /// </summary>
-    public static void Lower(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, int dispatchLabel, int probeLabel, int exitLabel, bool is64)
+    public static void Lower(CodeWriter c, ModuleFrame frame, WasmModuleBuilder module, Tier1Layout layout, IReadOnlyList<Tier1Block> blocks, int index, int flagsFunction, ModuleLabels labels, ulong[] ccOpGuesses, bool is64)
     {
-        var l = new BlockLowering(c, frame, module, layout, blocks, index, flagsFunction, dispatchLabel, probeLabel, exitLabel, is64);
+        var l = new BlockLowering(c, frame, module, layout, blocks, index, flagsFunction, labels, ccOpGuesses, is64);
         foreach (ref readonly var op in l.block.Ops.AsSpan())
         {
             l.Emit(in op);
@@ -135,8 +146,14 @@ internal sealed partial class BlockLowering
                 }
 
                 SetDest(in op);
+                if ((int)op.Imm == layout.CcOp && op.Type == IrType.I64 && !ccOpChanged && op.Dest >= constCount)
+                {
+                    entryCcOp.Add(op.Dest);
+                }
+
                 break;
             case IrOpcode.StState:
+                ccOpChanged |= (int)op.Imm == layout.CcOp;
                 if (frame.IsCached((int)op.Imm, out register))
                 {
                     Get(op.A);
@@ -160,9 +177,13 @@ internal sealed partial class BlockLowering
             case IrOpcode.AtomicCas:
                 EmitAtomic(in op);
                 break;
+            case IrOpcode.Call when IsFlagsHelper((int)op.Imm, layout) && flagsFunction >= 0:
+                EmitFlags(in op);
+                break;
             case IrOpcode.Call:
             {
                 var info = HelperRegistry.Get((int)op.Imm);
+                ccOpChanged |= (info.Effects & OpFlags.WritesState) != 0;
                 int args = info.Args;
                 int[] slots = [op.A, op.B, op.C, op.D];
                 for (int i = 0; i < 4; i++)
@@ -170,18 +191,11 @@ internal sealed partial class BlockLowering
                     if (i < args) Get(slots[i]); else c.I64Const(0);
                 }
 
-                if ((int)op.Imm == layout.FlagsHelper && flagsFunction >= 0)
-                {
-                    c.Call(flagsFunction);
-                }
-                else
-                {
-                    // A helper may read and write any register: the state is brought up to date
-                    // before it and the cached registers are read again after it.
-                    frame.Spill(c, layout);
-                    c.Call(module.ImportFunction("emu", "h" + op.Imm, HelperParams, I64Result));
-                    frame.Load(c, layout);
-                }
+                // A helper may read and write any register: the state is brought up to date
+                // before it and the cached registers are read again after it.
+                frame.Spill(c, layout);
+                c.Call(module.ImportFunction("emu", "h" + op.Imm, HelperParams, I64Result));
+                frame.Load(c, layout);
 
                 SetDest(in op);
                 if (op.CheckFault)
@@ -247,6 +261,55 @@ internal sealed partial class BlockLowering
             default:
                 EmitPure(in op);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// A lazy-flags helper (all flags, or CF alone): inline when cc_op is a constant; when it is
+    /// the value the block was entered with, inline for each of the block's guesses behind a
+    /// compare (<see cref="CcOpGuesses"/>); otherwise the module's flags function.
+    /// </summary>
+    private void EmitFlags(in MicroOp op)
+    {
+        bool carryOnly = (int)op.Imm == layout.CarryHelper;
+        int ccOp = op.A, dst = op.B, src1 = op.C, src2 = op.D;
+        if (ccOp < constCount)
+        {
+            FlagsFunction.EmitInline(c, frame.FlagsScratch, block.Constants[ccOp], carryOnly, () => Get(dst), () => Get(src1), () => Get(src2));
+        }
+        else
+        {
+            FlagsGuessed(entryCcOp.Contains(ccOp) ? ccOpGuesses : [], 0);
+        }
+
+        SetDest(in op);
+
+        void FlagsGuessed(ulong[] guesses, int g)
+        {
+            if (g == guesses.Length)
+            {
+                Get(ccOp);
+                Get(dst);
+                Get(src1);
+                Get(src2);
+                c.Call(flagsFunction);
+                if (carryOnly)
+                {
+                    c.I64Const(1);
+                    c.I64And();
+                }
+
+                return;
+            }
+
+            Get(ccOp);
+            c.I64Const(guesses[g]);
+            c.I64Eq();
+            c.IfResult(WasmType.I64);
+            FlagsFunction.EmitInline(c, frame.FlagsScratch, guesses[g], carryOnly, () => Get(dst), () => Get(src1), () => Get(src2));
+            c.Else();
+            FlagsGuessed(guesses, g + 1);
+            c.End();
         }
     }
 
@@ -414,13 +477,18 @@ internal sealed partial class BlockLowering
 
     /// <summary>
     /// A direct jump through chain slot <paramref name="slot"/>. When the target is a block of
-    /// this module the jump stays in the run function, as long as the target is still valid,
-    /// the budget lasts and no exit is requested; otherwise the jump cache may know the target:
+    /// this module the jump stays in the run function (<see cref="ModuleLabels"/>) as long as the
+    /// target is still valid, and, on a jump to itself or backward, the budget lasts and no exit
+    /// is requested:
     /// <code>
     /// retired += n
-    /// if (flags[target.flag] == 0 &amp;&amp; retired &lt; limit &amp;&amp; exit_request == 0) { block = target; continue dispatch }
+    /// forward:              if (flags[target.flag] == 0) goto target
+    /// to itself, backward:  if (flags[target.flag] == 0 &amp;&amp; retired &lt; limit &amp;&amp; exit_request == 0) goto target
     /// probe the jump cache for pc, else leave with jump(this block, slot)
     /// </code>
+    /// A forward path ends at a back edge, a self jump or an exit, so every loop still sees the
+    /// budget and exit requests, and a forward chain overruns the budget by at most the module's
+    /// blocks.
     /// </summary>
     private void Jump(int retired, ulong rip, int slot)
     {
@@ -428,15 +496,32 @@ internal sealed partial class BlockLowering
         int target = slot < block.ChainTargets.Length ? block.ChainTargets[slot] : -1;
         if (target >= 0)
         {
+            bool forward = labels.IsForward(index, target);
             PushAddress(layout.CodeFlags + (ulong)moduleBlocks[target].Flag);
             c.Load(LoadKind.I32U8, 0);
             c.I32Eqz();
-            MayContinue();
-            c.I32And();
+            if (!forward)
+            {
+                MayContinue();
+                c.I32And();
+            }
+
             c.If();
-            c.I32Const(target);
-            c.LocalSet(ModuleFrame.BlockIndex);
-            c.BrTo(dispatchLabel);
+            if (forward)
+            {
+                c.BrTo(labels.CaseLabel(labels.PositionOf(target)));
+            }
+            else if (target == index)
+            {
+                c.BrTo(labels.SelfLoop);
+            }
+            else
+            {
+                c.I32Const(target);
+                c.LocalSet(ModuleFrame.BlockIndex);
+                c.BrTo(dispatchLabel);
+            }
+
             c.End();
         }
 
@@ -451,8 +536,7 @@ internal sealed partial class BlockLowering
     private static void MayContinue(CodeWriter c, Tier1Layout layout)
     {
         c.LocalGet(ModuleFrame.Retired);
-        c.LocalGet(sta);
-        c.Load(LoadKind.I64, (ulong)layout.InstructionLimit);
+        c.LocalGet(ModuleFrame.Limit);
         c.I64LtU();
         c.LocalGet(sta);
         c.Load(LoadKind.I32, (ulong)layout.ExitRequest);
@@ -633,6 +717,7 @@ internal sealed partial class BlockLowering
     /// <summary>Pops the op's result into its temp (a result nobody keeps is dropped).</summary>
     private void SetDest(in MicroOp op)
     {
+        entryCcOp.Remove(op.Dest);
         if (op.Dest < constCount)
         {
             c.Drop();

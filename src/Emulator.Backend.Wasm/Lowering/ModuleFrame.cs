@@ -45,7 +45,10 @@ internal sealed class ModuleFrame
     /// <summary>The vCPU's retired-instruction count.</summary>
     public const int Retired = 12;
 
-    private const int FirstCached = 13;
+    /// <summary>The retired count at which compiled code returns (the host sets it before each entry; it does not change during one).</summary>
+    public const int Limit = 13;
+
+    private const int FirstCached = 14;
 
     private readonly Dictionary<int, int> cached = [];
 
@@ -76,6 +79,9 @@ internal sealed class ModuleFrame
     public int TempBase { get; }
 
     public int Temps { get; }
+
+    /// <summary>The scratch locals of lazy-flags code inlined into the run function (<see cref="FlagsFunction.EmitInline"/>).</summary>
+    public FlagsFunction.Locals FlagsScratch => FlagsFunction.Locals.From(TempBase + Temps);
 
     public bool IsCached(int offset, out int local) => cached.TryGetValue(offset, out local);
 
@@ -128,12 +134,20 @@ internal sealed class ModuleFrame
     {
         var address = is64 ? WasmType.I64 : WasmType.I32;
         var locals = new List<WasmType> { address, address, WasmType.I32, WasmType.I32, WasmType.I32 };
-        for (int i = La; i < TempBase + Temps; i++)
+        for (int i = La; i < TempBase + Temps + FlagsFunction.Locals.Count; i++)
         {
             locals.Add(WasmType.I64);
         }
 
         return [.. locals];
+    }
+
+    /// <summary>Loads the instruction limit, once at entry.</summary>
+    public static void LoadLimit(CodeWriter c, Tier1Layout layout)
+    {
+        c.LocalGet(Sta);
+        c.Load(LoadKind.I64, (ulong)layout.InstructionLimit);
+        c.LocalSet(Limit);
     }
 
     /// <summary>Loads the retired count and every cached field from the state.</summary>

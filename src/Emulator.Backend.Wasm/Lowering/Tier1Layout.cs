@@ -10,6 +10,8 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// </summary>
 /// <param name="CodeFlags">Wasm address of the machine's block flags (one byte per compiled block, non-zero once it is invalid).</param>
 /// <param name="FlagsHelper">The id of the lazy-flags helper, which modules compute themselves (<see cref="FlagsFunction"/>), or -1.</param>
+/// <param name="CarryHelper">The id of the helper that computes CF alone from the same arguments, or -1; modules compute it themselves too.</param>
+/// <param name="CcOp">The offset of the state field that says which operation set the flags (the lazy-flags helpers' first argument), or -1.</param>
 /// <param name="JumpCache">
 /// Offset from the state of the vCPU's jump cache: 2^<paramref name="JumpCacheBits"/> entries of
 /// <see cref="JumpCacheEntry"/>, which the host fills with the compiled blocks it dispatches to,
@@ -42,7 +44,9 @@ public sealed record Tier1Layout(
     int JumpCache,
     int JumpCacheBits,
     int FlagsHelper = -1,
-    IReadOnlyList<int>? CachedState = null);
+    IReadOnlyList<int>? CachedState = null,
+    int CarryHelper = -1,
+    int CcOp = -1);
 
 /// <summary>
 /// One block to compile: its ops bound to frame slots (the tier-0 form), the offset of the TLB

@@ -10,20 +10,30 @@ internal static class CpuBenchmark
     /// <summary>The tiers measured: the interpreter alone, then tier 1 on each engine (default threshold, background compilation).</summary>
     private static readonly string[] Tiers = ["off", "cil", "wasmtime"];
 
-    public static int Run(int runs)
+    public static int Run(int runs, string[]? kernels = null, string[]? tiers = null, bool noQemu = false)
     {
+        var unknownKernel = kernels?.FirstOrDefault(k => !GuestKernels.All.Any(g => g.Name == k));
+        var unknownTier = tiers?.FirstOrDefault(t => !Tiers.Contains(t));
+        if (unknownKernel is not null || unknownTier is not null)
+        {
+            Console.Error.WriteLine(unknownKernel is not null
+                ? $"emu bench cpu: no kernel '{unknownKernel}' (there are {string.Join(", ", GuestKernels.All.Select(g => g.Name))})"
+                : $"emu bench cpu: no tier '{unknownTier}' (there are {string.Join(", ", Tiers)})");
+            return 2;
+        }
+
         Console.WriteLine($"CPU core benchmark: tier 0 alone (tier1=off) and with hot blocks on tier 1 (tier1=ENGINE), {runs} runs per kernel after one warm-up, median shown");
-        string? qemu = QemuReference.FindQemu();
-        Console.WriteLine(qemu is null
+        string? qemu = noQemu ? null : QemuReference.FindQemu();
+        Console.WriteLine(noQemu ? "no QEMU comparison (--no-qemu)" : qemu is null
             ? "qemu-system-x86_64 not found (apt-get install qemu-system-x86): no QEMU comparison"
             : "QEMU: the same kernel under qemu-system-x86_64 -accel tcg, best of 3, start-up subtracted");
-        Console.WriteLine($"{"kernel",-8} {"tier1",-9} {"guest instructions",20} {"time (ms)",10} {"MIPS",8}  {"QEMU (ms)",10} {"emu/QEMU",9}  result");
+        Console.WriteLine($"{"kernel",-8} {"tier1",-9} {"guest instructions",20} {"time (ms)",10} {"CPU (ms)",9} {"MIPS",8}  {"QEMU (ms)",10} {"emu/QEMU",9}  result");
         bool ok = true;
-        foreach (var kernel in GuestKernels.All)
+        foreach (var kernel in GuestKernels.All.Where(k => kernels is not { Length: > 0 } || kernels.Contains(k.Name)))
         {
             string? qemuProblem = null;
             var qemuResult = qemu is null ? null : QemuReference.Measure(qemu, kernel, KernelRunner.Data(), 3, out qemuProblem);
-            foreach (string tier in Tiers)
+            foreach (string tier in Tiers.Where(t => tiers is not { Length: > 0 } || tiers.Contains(t)))
             {
                 ok &= RunTier(kernel, tier, runs, qemu is not null, qemuResult, qemuProblem);
             }
@@ -53,7 +63,7 @@ internal static class CpuBenchmark
             }
         }
 
-        Console.WriteLine($"{kernel.Name,-8} {tier,-9} {median.Instructions,20:N0} {median.Elapsed.TotalMilliseconds,10:F1} {median.Mips,8:F1}  {qemuCells}  {check}{(tier == "off" ? "" : $", {median.Tier1Blocks:N0} entries into tier-1 code")}");
+        Console.WriteLine($"{kernel.Name,-8} {tier,-9} {median.Instructions,20:N0} {median.Elapsed.TotalMilliseconds,10:F1} {median.ThreadCpu.TotalMilliseconds,9:F1} {median.Mips,8:F1}  {qemuCells}  {check}{(tier == "off" ? "" : $", {median.Tier1Blocks:N0} entries into tier-1 code")}");
         return median.Correct;
     }
 }

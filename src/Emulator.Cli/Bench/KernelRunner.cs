@@ -9,7 +9,8 @@ using Iced.Intel;
 namespace Emulator.Cli.Bench;
 
 /// <summary>The outcome of one kernel run on the CPU core.</summary>
-internal readonly record struct KernelResult(ulong Guest, ulong Host, ulong Instructions, TimeSpan Elapsed, StopReason Reason, int Vector, long Translations, long Tier1Blocks)
+/// <param name="ThreadCpu">CPU time of the vCPU thread during the run: on a busy host, where the wall time also counts waiting for a core, this one does not.</param>
+internal readonly record struct KernelResult(ulong Guest, ulong Host, ulong Instructions, TimeSpan Elapsed, TimeSpan ThreadCpu, StopReason Reason, int Vector, long Translations, long Tier1Blocks)
 {
     public bool Correct => Reason == StopReason.Halted && Guest == Host;
 
@@ -40,10 +41,12 @@ internal static class KernelRunner
 
         CpuSetup.EnterFlat(cpu, 64, GuestKernels.CodeAddress, 0x80000);
         var engine = new ExecutionEngine(cpu, cache);
+        var cpuBefore = ThreadCpuTime();
         var sw = Stopwatch.StartNew();
         var reason = engine.Run(long.MaxValue);
         sw.Stop();
-        return new KernelResult(cpu.Reg(Gpr.Rax), host, cpu.S.InstructionCount, sw.Elapsed, reason, cpu.S.ExceptionVector, engine.Cache.Translations, engine.Tier1Runs);
+        var threadCpu = ThreadCpuTime() - cpuBefore;
+        return new KernelResult(cpu.Reg(Gpr.Rax), host, cpu.S.InstructionCount, sw.Elapsed, threadCpu, reason, cpu.S.ExceptionVector, engine.Cache.Translations, engine.Tier1Runs);
     }
 
     /// <summary>The kernels' input: <see cref="GuestKernels.DataLength"/> random bytes from <paramref name="seed"/>.</summary>
@@ -52,6 +55,22 @@ internal static class KernelRunner
         var bytes = new byte[GuestKernels.DataLength];
         new Random(seed).NextBytes(bytes);
         return bytes;
+    }
+
+    /// <summary>The calling thread's CPU time (clock_gettime with CLOCK_THREAD_CPUTIME_ID).</summary>
+    private static TimeSpan ThreadCpuTime()
+    {
+        const int ClockThreadCpuTimeId = 3;
+        return ClockGetTime(ClockThreadCpuTimeId, out var t) == 0 ? TimeSpan.FromTicks(t.Seconds * TimeSpan.TicksPerSecond + t.Nanoseconds / 100) : TimeSpan.Zero;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
     }
 
     private static ulong Host(this GuestKernel k, byte[] data) => k.HostResult(data);

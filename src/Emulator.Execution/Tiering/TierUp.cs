@@ -87,7 +87,9 @@ public sealed class TierUp : IDisposable
         JumpCache: VcpuArea.JumpCacheOffset - VcpuArea.StateOffset,
         JumpCacheBits: VcpuArea.JumpCacheBits,
         FlagsHelper: Emulator.X86.Helpers.CoreHelpers.ComputeFlags.Id,
-        CachedState: CachedRegisters);
+        CachedState: CachedRegisters,
+        CarryHelper: Emulator.X86.Helpers.CoreHelpers.ComputeCarry.Id,
+        CcOp: CpuStateOffsets.CcOp);
 
     /// <summary>
     /// What compiled code may keep in locals: the general registers, RFLAGS and the lazy-flags

@@ -59,18 +59,24 @@ public sealed partial class Translator
     /// <summary>The six arithmetic flags as RFLAGS bits (I64).</summary>
     private Operand ArithFlags()
     {
+        if (ccKnown && ccKind == CcKind.Eflags)
+        {
+            return ccSrc1;
+        }
+
+        return FlagsCall(CoreHelpers.ComputeFlags);
+    }
+
+    /// <summary>A lazy-flags helper (all flags, or CF alone) called on what set the flags: the operands this block remembers, or the state's.</summary>
+    private Operand FlagsCall(HelperInfo helper)
+    {
         if (ccKnown)
         {
-            if (ccKind == CcKind.Eflags)
-            {
-                return ccSrc1;
-            }
-
-            return b.Call(CoreHelpers.ComputeFlags, I64(CcOp.Make(ccKind, (int)ccType)), ccDst, ccSrc1, ccSrc2);
+            return b.Call(helper, I64(CcOp.Make(ccKind, (int)ccType)), ccDst, ccSrc1, ccSrc2);
         }
 
         return b.Call(
-            CoreHelpers.ComputeFlags,
+            helper,
             b.LdState(CpuStateOffsets.CcOp, IrType.I64),
             b.LdState(CpuStateOffsets.CcDst, IrType.I64),
             b.LdState(CpuStateOffsets.CcSrc1, IrType.I64),
@@ -96,10 +102,11 @@ public sealed partial class Translator
                 case CcKind.Logic: return I8(0);
                 case CcKind.Inc or CcKind.Dec: return b.Trunc(ccSrc2, IrType.I8);
                 case CcKind.Shl or CcKind.Shr or CcKind.Sar when ShiftCarry() is { IsValid: true } cf: return cf;
+                case CcKind.Eflags: return b.Trunc(b.And(ccSrc1, I64(1)), IrType.I8);
             }
         }
 
-        return Flag(RFlags.CF);
+        return b.Trunc(FlagsCall(CoreHelpers.ComputeCarry), IrType.I8);
     }
 
     /// <summary>
