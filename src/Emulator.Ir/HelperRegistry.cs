@@ -6,14 +6,20 @@ namespace Emulator.Ir;
 /// </summary>
 /// <param name="Effects">Pure, or any of ReadsState, WritesState, Memory, MayFault.</param>
 /// <param name="Fold">For a pure helper: evaluates it on constants, so constant folding can.</param>
-public sealed record HelperInfo(int Id, string Name, int Args, OpFlags Effects, Func<ulong, ulong, ulong, ulong, ulong>? Fold = null);
+/// <param name="GeneralState">
+/// Whether the helper may read or write the state a backend keeps in host registers between
+/// ops (for x86: the general registers, RFLAGS and the lazy flags), so that it must be stored
+/// before the call and read again after it. Pure helpers, and helpers that reach only vector,
+/// x87 or exception state, say false.
+/// </param>
+public sealed record HelperInfo(int Id, string Name, int Args, OpFlags Effects, Func<ulong, ulong, ulong, ulong, ulong>? Fold = null, bool GeneralState = true);
 
 public static class HelperRegistry
 {
     private static readonly object Gate = new();
     private static HelperInfo[] infos = [];
 
-    public static HelperInfo Register(string name, int args, OpFlags effects, Func<ulong, ulong, ulong, ulong, ulong>? fold = null)
+    public static HelperInfo Register(string name, int args, OpFlags effects, Func<ulong, ulong, ulong, ulong, ulong>? fold = null, bool generalState = true)
     {
         if (args is < 0 or > 4)
         {
@@ -31,7 +37,7 @@ public static class HelperRegistry
                 }
             }
 
-            var info = new HelperInfo(infos.Length, name, args, effects, fold);
+            var info = new HelperInfo(infos.Length, name, args, effects, fold, generalState && effects != OpFlags.Pure);
             infos = [.. infos, info];
             return info;
         }

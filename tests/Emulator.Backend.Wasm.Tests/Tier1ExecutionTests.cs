@@ -281,6 +281,44 @@ public class Tier1ExecutionTests
         Assert.True(t1.Engine.Tier1Runs < 100, $"{t1.Engine.Tier1Runs} entries into compiled code for 1000 calls and returns");
     }
 
+    /// <summary>
+    /// Two call sites of one function whose return addresses take the same jump-cache index
+    /// ((pc ^ pc >> 12) &amp; 4095 is 0x115 for 0x10105 and for 0x12107), each in its own page, called
+    /// in turn 1000 times: snippets placed at fixed addresses.
+    /// </summary>
+    private static void CollidingReturns(Tier1Machine t)
+    {
+        void At(ulong address, Action<Assembler> build)
+        {
+            var a = new Assembler(64);
+            build(a);
+            using var ms = new MemoryStream();
+            a.Assemble(new StreamCodeWriter(ms), address);
+            ms.ToArray().CopyTo(t.Memory.Span(address, (int)ms.Length));
+        }
+
+        const ulong function = 0x14000;
+        At(Tier1Machine.CodeAddress, a => { a.mov(ecx, 1000); a.xor(ebx, ebx); a.jmp(0x10100UL); });
+        At(0x10100, a => { a.call(function); a.jmp(0x12102UL); });
+        At(0x12102, a => { a.call(function); a.add(ebx, 1); a.dec(ecx); a.jnz(0x10100UL); a.mov(eax, ebx); a.hlt(); });
+        At(function, a => a.ret());
+        t.Cpu.S.Rip = Tier1Machine.CodeAddress;
+    }
+
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Returns_to_two_addresses_with_one_jump_cache_index_stay_in_compiled_code(string engine)
+    {
+        using var t1 = new Tier1Machine(EngineNamed(engine));
+        CollidingReturns(t1);
+        Assert.Equal(StopReason.Halted, t1.Run());
+        Assert.Equal(1000UL, t1.Cpu.Reg(Gpr.Rax));
+
+        // With one entry per index the two return addresses would evict each other, and each of
+        // the 2000 returns would leave compiled code; the jump cache has two ways.
+        Assert.True(t1.Engine.Tier1Runs < 100, $"{t1.Engine.Tier1Runs} entries into compiled code for 2000 returns");
+    }
+
     [Theory]
     [MemberData(nameof(Engines))]
     public void A_callee_rewritten_between_calls_is_never_entered_stale(string engine)

@@ -1,3 +1,5 @@
+using Emulator.Ir;
+using Emulator.X86.Frontend;
 using Emulator.X86.State;
 using Xunit;
 using static Iced.Intel.AssemblerRegisters;
@@ -23,6 +25,36 @@ public class FlowTests
         int vector = m.RunToException(100);
         Assert.True(vector >= 0);
         Assert.Equal(ulong.MaxValue, m.Cpu.S.Rip);
+    }
+
+    /// <summary>
+    /// A block ends before an instruction that straddles a page boundary, so the block lies in one
+    /// page (only such blocks are entered through compiled code's jump cache); the straddling
+    /// instruction starts the next block, which alone reaches into the second page.
+    /// </summary>
+    [Fact]
+    public void ABlockEndsBeforeAnInstructionThatStraddlesThePageBoundary()
+    {
+        using var m = new TestMachine();
+        ulong pageEnd = TestMachine.CodeAddress + 0x1000;
+        ulong start = pageEnd - 6;
+        // inc eax (2 bytes), inc eax, then mov ecx, imm32 (5 bytes) over the boundary, hlt.
+        m.LoadBytes([0xff, 0xc0, 0xff, 0xc0, 0xb9, 0x78, 0x56, 0x34, 0x12, 0xf4], start);
+
+        var first = new IrBlock();
+        var info = new Translator().Translate(m.Cpu, start, first);
+        Assert.Equal(2, info.Instructions);
+        Assert.Equal(ulong.MaxValue, info.PhysPage2);
+        Assert.Equal(4, info.GuestBytes);
+
+        var second = new IrBlock();
+        var straddling = new Translator().Translate(m.Cpu, start + 4, second);
+        Assert.NotEqual(ulong.MaxValue, straddling.PhysPage2);
+
+        m.Cpu.S.Rip = start;
+        m.Run(100);
+        Assert.Equal(2UL, m.Cpu.Reg(Gpr.Rax));
+        Assert.Equal(0x12345678UL, m.Cpu.Reg(Gpr.Rcx));
     }
 
     [Fact]

@@ -183,7 +183,7 @@ internal sealed partial class BlockLowering
             case IrOpcode.Call:
             {
                 var info = HelperRegistry.Get((int)op.Imm);
-                ccOpChanged |= (info.Effects & OpFlags.WritesState) != 0;
+                ccOpChanged |= info.GeneralState && (info.Effects & OpFlags.WritesState) != 0;
                 int args = info.Args;
                 int[] slots = [op.A, op.B, op.C, op.D];
                 for (int i = 0; i < 4; i++)
@@ -191,11 +191,12 @@ internal sealed partial class BlockLowering
                     if (i < args) Get(slots[i]); else c.I64Const(0);
                 }
 
-                // A helper may read and write any register: the state is brought up to date
-                // before it and the cached registers are read again after it.
-                frame.Spill(c, layout);
+                // A helper that may read and write registers gets the state brought up to date
+                // before it, and the cached registers are read again after it; one that reaches
+                // none of them (pure, vector or exception state only) needs neither.
+                if (info.GeneralState) frame.Spill(c, layout);
                 c.Call(module.ImportFunction("emu", "h" + op.Imm, HelperParams, I64Result));
-                frame.Load(c, layout);
+                if (info.GeneralState) frame.Load(c, layout);
 
                 SetDest(in op);
                 if (op.CheckFault)
@@ -569,7 +570,8 @@ internal sealed partial class BlockLowering
     /// leaves with the exit code the block set.
     /// <code>
     /// rip = pc
-    /// e = jump_cache[(pc ^ pc >> 12) &amp; mask]
+    /// i = (pc ^ pc >> 12) &amp; mask
+    /// e = jump_cache[i]; if (e.pc != pc || e.mode != mode) e = jump_cache[i ^ 1]
     /// if (e.pc == pc &amp;&amp; e.mode == mode)
     ///   t = tlb[(pc >> 12) &amp; 255]
     ///   if (flags[e.flag] == 0 &amp;&amp; budget and no exit request &amp;&amp; t.fetch_tag == page(pc) &amp;&amp; pc + t.addend == e.phys)
@@ -583,6 +585,17 @@ internal sealed partial class BlockLowering
         void Address() => ToAddress(c, is64);
         void Add() => AddAddress(c, is64);
 
+        // ent = state + (index on the stack) * entry size
+        void EntryAt()
+        {
+            c.I64Const(JumpCacheEntry.SizeShift);
+            c.I64Shl();
+            Address();
+            c.LocalGet(sta);
+            Add();
+            c.LocalSet(ent);
+        }
+
         c.LocalGet(sta);
         c.LocalGet(la);
         c.Store(StoreKind.I64, (ulong)layout.Rip);
@@ -593,12 +606,26 @@ internal sealed partial class BlockLowering
         c.I64Xor();
         c.I64Const((1L << layout.JumpCacheBits) - 1);
         c.I64And();
-        c.I64Const(JumpCacheEntry.SizeShift);
-        c.I64Shl();
-        Address();
-        c.LocalGet(sta);
-        Add();
-        c.LocalSet(ent);
+        c.LocalTee(x);
+        EntryAt();
+
+        // Two ways: the pair's other entry when the first does not hold pc in this mode.
+        c.LocalGet(ent);
+        c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
+        c.LocalGet(la);
+        c.I64Ne();
+        c.LocalGet(ent);
+        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Mode));
+        c.LocalGet(ModuleFrame.ProbeMode);
+        c.I32Ne();
+        c.I32Or();
+        c.If();
+        c.LocalGet(x);
+        c.I64Const(1);
+        c.I64Xor();
+        EntryAt();
+        c.End();
+
         c.LocalGet(ent);
         c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
         c.LocalGet(la);

@@ -47,7 +47,7 @@ internal static class CcOpGuesses
                 {
                     (kind, value) = op.A < b.Constants.Length ? (EdgeValue.Constant, b.Constants[op.A]) : (EdgeValue.Unknown, 0UL);
                 }
-                else if (op.Op == IrOpcode.Call && (HelperRegistry.Get((int)op.Imm).Effects & OpFlags.WritesState) != 0)
+                else if (op.Op == IrOpcode.Call && HelperRegistry.Get((int)op.Imm) is { GeneralState: true } h && (h.Effects & OpFlags.WritesState) != 0)
                 {
                     kind = EdgeValue.Unknown;
                 }

@@ -115,7 +115,20 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             return;
         }
 
-        byte* e = jumpCache + (JumpCacheEntry.IndexOf(tb.Pc, VcpuArea.JumpCacheBits) << JumpCacheEntry.SizeShift);
+        // Two ways (compiled code probes index i, then i ^ 1): the new block goes to i, and
+        // what i held moves to i ^ 1, unless one of them is this block already.
+        int i = JumpCacheEntry.IndexOf(tb.Pc, VcpuArea.JumpCacheBits);
+        byte* e = jumpCache + (i << JumpCacheEntry.SizeShift);
+        byte* other = jumpCache + ((i ^ 1) << JumpCacheEntry.SizeShift);
+        if (Holds(other, tb))
+        {
+            e = other;
+        }
+        else if (!Holds(e, tb))
+        {
+            Buffer.MemoryCopy(e, other, JumpCacheEntry.Size, JumpCacheEntry.Size);
+        }
+
         *(ulong*)(e + JumpCacheEntry.Pc) = tb.Pc;
         *(ulong*)(e + JumpCacheEntry.Phys) = tb.PhysStart;
         *(uint*)(e + JumpCacheEntry.Mode) = tb.Mode.Bits;
@@ -123,6 +136,9 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         *(int*)(e + JumpCacheEntry.Module) = module.Index;
         *(int*)(e + JumpCacheEntry.Block) = tb.Tier1Index;
     }
+
+    private static bool Holds(byte* e, CompiledBlock tb) =>
+        *(ulong*)(e + JumpCacheEntry.Pc) == tb.Pc && *(uint*)(e + JumpCacheEntry.Mode) == tb.Mode.Bits;
 
     /// <summary>Instances one context holds at most (Wasmtime's default store limit is 10,000).</summary>
     private const int MaxInstances = 8192;

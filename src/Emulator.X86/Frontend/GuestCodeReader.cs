@@ -40,6 +40,13 @@ internal sealed unsafe class GuestCodeReader : CodeReader
         BytesRead = 0;
     }
 
+    /// <summary>Takes back the last <paramref name="bytes"/> bytes, which reached into the second page: the block ends before them.</summary>
+    public void Unread(ulong bytes)
+    {
+        BytesRead -= bytes;
+        SecondPhysPage = ulong.MaxValue;
+    }
+
     public override int ReadByte()
     {
         if (Faulted)

@@ -105,6 +105,16 @@ public sealed partial class Translator
                 break;
             }
 
+            if (count > 0 && reader.SecondPhysPage != ulong.MaxValue)
+            {
+                // An instruction that straddles the page boundary starts a block of its own, so
+                // this one lies in one page (only such blocks enter compiled code's jump cache).
+                block.InsnPcs.RemoveAt(block.InsnPcs.Count - 1);
+                reader.Unread(NextPc - Pc);
+                b.Goto(Pc);
+                break;
+            }
+
             if (insn.IsInvalid)
             {
                 RaiseUd();

@@ -11,16 +11,17 @@ namespace Emulator.X86.Helpers;
 /// </summary>
 public static unsafe class DivHelpers
 {
+    /// <summary>The quotient helpers raise #DE; they touch no register (the translator writes the results).</summary>
     private const OpFlags Faults = OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault;
 
     /// <summary>int_div_u(hi, lo, divisor, size): unsigned quotient; #DE on divide error.</summary>
-    public static readonly HelperInfo DivU = HelperTable.Define("int_div_u", 4, Faults, &DivUImpl);
+    public static readonly HelperInfo DivU = HelperTable.Define("int_div_u", 4, Faults, &DivUImpl, generalState: false);
 
     /// <summary>int_rem_u(hi, lo, divisor, size): unsigned remainder (0 for a division that would fault).</summary>
     public static readonly HelperInfo RemU = HelperTable.Define("int_rem_u", 4, OpFlags.Pure, &RemUImpl);
 
     /// <summary>int_div_s(hi, lo, divisor, size): signed quotient, truncated toward zero; #DE on divide error.</summary>
-    public static readonly HelperInfo DivS = HelperTable.Define("int_div_s", 4, Faults, &DivSImpl);
+    public static readonly HelperInfo DivS = HelperTable.Define("int_div_s", 4, Faults, &DivSImpl, generalState: false);
 
     /// <summary>int_rem_s(hi, lo, divisor, size): signed remainder, with the sign of the dividend.</summary>
     public static readonly HelperInfo RemS = HelperTable.Define("int_rem_s", 4, OpFlags.Pure, &RemSImpl);

@@ -13,7 +13,8 @@ public static unsafe class HelperTable
     private static readonly object Gate = new();
     private static nint[] functions = new nint[64];
 
-    public static HelperInfo Define(string name, int args, OpFlags effects, delegate*<Cpu, ulong, ulong, ulong, ulong, ulong> fn)
+    /// <param name="generalState">False for a helper that reads and writes none of the general registers, RFLAGS and lazy flags (<see cref="HelperInfo.GeneralState"/>).</param>
+    public static HelperInfo Define(string name, int args, OpFlags effects, delegate*<Cpu, ulong, ulong, ulong, ulong, ulong> fn, bool generalState = true)
     {
         lock (Gate)
         {
@@ -21,7 +22,7 @@ public static unsafe class HelperTable
             Func<ulong, ulong, ulong, ulong, ulong>? fold = effects == OpFlags.Pure
                 ? (a, b, c, d) => ((delegate*<Cpu, ulong, ulong, ulong, ulong, ulong>)code)(null!, a, b, c, d)
                 : null;
-            var info = HelperRegistry.Register(name, args, effects, fold);
+            var info = HelperRegistry.Register(name, args, effects, fold, generalState);
             if (info.Id >= functions.Length)
             {
                 Array.Resize(ref functions, Math.Max(functions.Length * 2, info.Id + 1));

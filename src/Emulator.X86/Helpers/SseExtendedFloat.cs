@@ -12,19 +12,19 @@ namespace Emulator.X86.Helpers;
 public static unsafe class SseExtendedFloat
 {
     /// <summary>addsub(dst, src, shape): even elements dst - src, odd elements dst + src.</summary>
-    public static readonly HelperInfo AddSub = HelperTable.Define("ssefp_addsub", 4, SseFloat.Effects, &AddSubImpl);
+    public static readonly HelperInfo AddSub = HelperTable.Define("ssefp_addsub", 4, SseFloat.Effects, &AddSubImpl, generalState: false);
 
     /// <summary>hadd(dst, src, shape): adjacent pairs of dst, then of src, added.</summary>
-    public static readonly HelperInfo HAdd = HelperTable.Define("ssefp_hadd", 4, SseFloat.Effects, &HAddImpl);
+    public static readonly HelperInfo HAdd = HelperTable.Define("ssefp_hadd", 4, SseFloat.Effects, &HAddImpl, generalState: false);
 
     /// <summary>hsub(dst, src, shape): adjacent pairs of dst, then of src, the second subtracted from the first.</summary>
-    public static readonly HelperInfo HSub = HelperTable.Define("ssefp_hsub", 4, SseFloat.Effects, &HSubImpl);
+    public static readonly HelperInfo HSub = HelperTable.Define("ssefp_hsub", 4, SseFloat.Effects, &HSubImpl, generalState: false);
 
     /// <summary>dp(dst, src, shape, imm): DPPS/DPPD, the dot product of the elements imm[7:4] selects, written where imm[3:0] says (SDM Vol. 2A DPPS).</summary>
-    public static readonly HelperInfo DotProduct = HelperTable.Define("ssefp_dp", 4, SseFloat.Effects, &DotProductImpl);
+    public static readonly HelperInfo DotProduct = HelperTable.Define("ssefp_dp", 4, SseFloat.Effects, &DotProductImpl, generalState: false);
 
     /// <summary>round(dst, src, shape, imm): ROUNDPS/PD/SS/SD (SDM Vol. 2B ROUNDPD): imm[2] uses MXCSR.RC, else imm[1:0]; imm[3] suppresses the precision exception.</summary>
-    public static readonly HelperInfo Round = HelperTable.Define("ssefp_round", 4, SseFloat.Effects, &RoundImpl);
+    public static readonly HelperInfo Round = HelperTable.Define("ssefp_round", 4, SseFloat.Effects, &RoundImpl, generalState: false);
 
     private static ulong AddSubImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) =>
         Pairwise(cpu, dst, src, (SseFpShape)shape, static (in IeeeFormat f, ulong* d, ulong* s, int i, uint mxcsr, ref uint flags) =>

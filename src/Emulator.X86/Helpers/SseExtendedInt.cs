@@ -57,7 +57,7 @@ public static unsafe class SseExtendedInt
     public static readonly HelperInfo Pmovx = Define("pmovx", &PmovxImpl);
 
     /// <summary>ptest(dst, src): returns the arithmetic flags: ZF = (dst AND src) == 0, CF = (NOT dst AND src) == 0, the rest 0.</summary>
-    public static readonly HelperInfo Ptest = HelperTable.Define("ptest", 4, OpFlags.ReadsState, &PtestImpl);
+    public static readonly HelperInfo Ptest = HelperTable.Define("ptest", 4, OpFlags.ReadsState, &PtestImpl, generalState: false);
 
     // SSE4.2
     public static readonly HelperInfo Pcmpgtq = Define("pcmpgtq", &PcmpgtqImpl);

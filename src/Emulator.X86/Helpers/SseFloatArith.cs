@@ -22,15 +22,15 @@ public static unsafe class SseFloatArith
         Rsqrt,
     }
 
-    public static readonly HelperInfo Add = HelperTable.Define("ssefp_add", 4, SseFloat.Effects, &AddImpl);
-    public static readonly HelperInfo Sub = HelperTable.Define("ssefp_sub", 4, SseFloat.Effects, &SubImpl);
-    public static readonly HelperInfo Mul = HelperTable.Define("ssefp_mul", 4, SseFloat.Effects, &MulImpl);
-    public static readonly HelperInfo Div = HelperTable.Define("ssefp_div", 4, SseFloat.Effects, &DivImpl);
-    public static readonly HelperInfo Min = HelperTable.Define("ssefp_min", 4, SseFloat.Effects, &MinImpl);
-    public static readonly HelperInfo Max = HelperTable.Define("ssefp_max", 4, SseFloat.Effects, &MaxImpl);
-    public static readonly HelperInfo Sqrt = HelperTable.Define("ssefp_sqrt", 4, SseFloat.Effects, &SqrtImpl);
-    public static readonly HelperInfo Rcp = HelperTable.Define("ssefp_rcp", 4, SseFloat.Effects, &RcpImpl);
-    public static readonly HelperInfo Rsqrt = HelperTable.Define("ssefp_rsqrt", 4, SseFloat.Effects, &RsqrtImpl);
+    public static readonly HelperInfo Add = HelperTable.Define("ssefp_add", 4, SseFloat.Effects, &AddImpl, generalState: false);
+    public static readonly HelperInfo Sub = HelperTable.Define("ssefp_sub", 4, SseFloat.Effects, &SubImpl, generalState: false);
+    public static readonly HelperInfo Mul = HelperTable.Define("ssefp_mul", 4, SseFloat.Effects, &MulImpl, generalState: false);
+    public static readonly HelperInfo Div = HelperTable.Define("ssefp_div", 4, SseFloat.Effects, &DivImpl, generalState: false);
+    public static readonly HelperInfo Min = HelperTable.Define("ssefp_min", 4, SseFloat.Effects, &MinImpl, generalState: false);
+    public static readonly HelperInfo Max = HelperTable.Define("ssefp_max", 4, SseFloat.Effects, &MaxImpl, generalState: false);
+    public static readonly HelperInfo Sqrt = HelperTable.Define("ssefp_sqrt", 4, SseFloat.Effects, &SqrtImpl, generalState: false);
+    public static readonly HelperInfo Rcp = HelperTable.Define("ssefp_rcp", 4, SseFloat.Effects, &RcpImpl, generalState: false);
+    public static readonly HelperInfo Rsqrt = HelperTable.Define("ssefp_rsqrt", 4, SseFloat.Effects, &RsqrtImpl, generalState: false);
 
     private static ulong AddImpl(Cpu cpu, ulong dst, ulong src, ulong shape, ulong unused) => Run(cpu, dst, src, (SseFpShape)shape, Op.Add);
 

@@ -7,10 +7,10 @@ namespace Emulator.X86.Helpers;
 public static unsafe class SseFloatCompare
 {
     /// <summary>sse_cmp(dst, src, predicate, shape): each element of dst becomes all ones where the predicate holds, else zero.</summary>
-    public static readonly HelperInfo Cmp = HelperTable.Define("ssefp_cmp", 4, SseFloat.Effects, &CmpImpl);
+    public static readonly HelperInfo Cmp = HelperTable.Define("ssefp_cmp", 4, SseFloat.Effects, &CmpImpl, generalState: false);
 
     /// <summary>sse_comi(a, b, mode): RFLAGS bits ZF/PF/CF of comparing the low elements (mode: <see cref="ComiDouble"/>, <see cref="ComiSignalQNaN"/>).</summary>
-    public static readonly HelperInfo Comi = HelperTable.Define("ssefp_comi", 4, SseFloat.Effects, &ComiImpl);
+    public static readonly HelperInfo Comi = HelperTable.Define("ssefp_comi", 4, SseFloat.Effects, &ComiImpl, generalState: false);
 
     public const ulong ComiDouble = 1;
 

@@ -28,13 +28,13 @@ public enum SseFpConversion : ulong
 public static unsafe class SseFloatConvert
 {
     /// <summary>sse_cvt(dst, src, conversion, mmx): converts per <see cref="SseFpConversion"/>; mmx != 0 when the source is an MMX register.</summary>
-    public static readonly HelperInfo Cvt = HelperTable.Define("ssefp_cvt", 4, SseFloat.Effects, &CvtImpl);
+    public static readonly HelperInfo Cvt = HelperTable.Define("ssefp_cvt", 4, SseFloat.Effects, &CvtImpl, generalState: false);
 
     /// <summary>sse_cvt_to_int(src, mode): the low float of src as an integer (mode: <see cref="FromDouble"/>, <see cref="Truncate"/>, <see cref="Int64"/>).</summary>
-    public static readonly HelperInfo ToInt = HelperTable.Define("ssefp_cvt_to_int", 4, SseFloat.Effects, &ToIntImpl);
+    public static readonly HelperInfo ToInt = HelperTable.Define("ssefp_cvt_to_int", 4, SseFloat.Effects, &ToIntImpl, generalState: false);
 
     /// <summary>sse_cvt_from_int(dst, value, mode): the low element of dst becomes the integer as a float (mode: <see cref="ToDouble"/>, <see cref="Int64"/>).</summary>
-    public static readonly HelperInfo FromInt = HelperTable.Define("ssefp_cvt_from_int", 4, SseFloat.Effects, &FromIntImpl);
+    public static readonly HelperInfo FromInt = HelperTable.Define("ssefp_cvt_from_int", 4, SseFloat.Effects, &FromIntImpl, generalState: false);
 
     /// <summary>ldmxcsr(value): #GP(0) when a reserved bit is set (SDM Vol. 2 LDMXCSR), else MXCSR = value.</summary>
     public static readonly HelperInfo Ldmxcsr = HelperTable.Define("ssefp_ldmxcsr", 4, OpFlags.ReadsState | OpFlags.WritesState | OpFlags.MayFault, &LdmxcsrImpl);

@@ -38,7 +38,7 @@ public static unsafe class SseShiftPack
     public static readonly HelperInfo Unpack = Define("punpck", &UnpackImpl);
 
     /// <summary>pmovmskb(src, unused, unused, length): the top bit of each byte.</summary>
-    public static readonly HelperInfo Pmovmskb = HelperTable.Define("pmovmskb", 4, OpFlags.ReadsState, &PmovmskbImpl);
+    public static readonly HelperInfo Pmovmskb = HelperTable.Define("pmovmskb", 4, OpFlags.ReadsState, &PmovmskbImpl, generalState: false);
 
     /// <summary>
     /// maskmov(data, mask, linear address, length | wrap32 &lt;&lt; 8): stores each byte of data whose

@@ -12,9 +12,9 @@ namespace Emulator.X86.Helpers;
 /// </summary>
 internal static unsafe class VectorState
 {
-    /// <summary>The shape of every vector helper: (vcpu, dst offset, src offset or count, imm, length).</summary>
+    /// <summary>The shape of every vector helper: (vcpu, dst offset, src offset or count, imm, length). They reach vector registers only.</summary>
     public static HelperInfo Define(string name, delegate*<Cpu, ulong, ulong, ulong, ulong, ulong> fn) =>
-        HelperTable.Define(name, 4, OpFlags.ReadsState | OpFlags.WritesState, fn);
+        HelperTable.Define(name, 4, OpFlags.ReadsState | OpFlags.WritesState, fn, generalState: false);
 
     /// <summary>A host pointer into the state block. Safe: offsets come from the translator, which only passes offsets of vector registers (CpuStateOffsets).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
