@@ -93,10 +93,29 @@ public sealed class TakeOverTests : IAsyncLifetime
                 Assert.Equal("n2", listed.Single(s => s.Id == "a-always-snap").Node);
             }
 
+            // The first restore of the take-over is held before it is kept, so that calls made meanwhile can be seen.
+            var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            n1.Host.Machines.BeforeCommit = async (call, _) =>
+            {
+                if (call == "RestoreSnapshot" && holding.TrySetResult())
+                {
+                    await release.Task;
+                }
+            };
+
             // Downed, as the split-brain resolver downs an unreachable node: removed as lost.
             var system = n1.Host.Services.GetRequiredService<ActorSystem>();
             Akka.Cluster.Cluster.Get(system).Down(Address.Parse(n2.Host.Machines.Cluster!.Self.ClusterAddress));
             await n2.Host.ClusterRemoved!.WaitAsync(TimeSpan.FromMinutes(1));
+
+            // While a-always is being restored: calls about it are UNAVAILABLE with why; the list answers.
+            await holding.Task.WaitAsync(TimeSpan.FromMinutes(1));
+            var restoring = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => one.GetMachineAsync(new MachineRef { Id = "a-always" }).ResponseAsync);
+            Assert.Equal(Grpc.Core.StatusCode.Unavailable, restoring.StatusCode);
+            Assert.Equal("machine 'a-always' is being restored on node n1 after node n2 was lost", restoring.Status.Detail);
+            Assert.DoesNotContain("a-always", (await one.ListMachinesAsync(new ListMachinesRequest(), deadline: DateTime.UtcNow.AddSeconds(30))).Machines.Select(m => m.Id));
+            release.SetResult();
 
             var list = await WaitForMachinesAsync(one, 6);
             Assert.All(list.Values, m => Assert.Equal("n1", m.Node));
