@@ -54,9 +54,11 @@ public sealed class TakeOverTests : IAsyncLifetime
             Catalogue = CatalogueOptions.Sqlite(Journal),
         };
 
-        // n1 (the oldest member) has room for two 64 MiB machines only; n2 for everything, so every machine is placed there.
+        // n1 is the oldest member, the taker; n2 has the most room, so every machine is placed there;
+        // after n2, n3 has the most room (200 MiB), then n1 (160 MiB).
         var n1 = await TestServer.StartAsync(Node("n1", seed), m => m with { NodeName = "n1", SnapshotDirectory = Snapshots, AllowedDirectories = [Allowed], MaxMemoryMibPerNode = 160 });
         TestServer? n2 = await TestServer.StartAsync(Node("n2", FreePort()), m => m with { NodeName = "n2", SnapshotDirectory = Snapshots, AllowedDirectories = [Allowed], MaxMemoryMibPerNode = 1024 });
+        var n3 = await TestServer.StartAsync(Node("n3", FreePort()), m => m with { NodeName = "n3", SnapshotDirectory = Snapshots, AllowedDirectories = [Allowed], MaxMemoryMibPerNode = 200 });
         try
         {
             using var c1 = n1.Channel();
@@ -64,14 +66,14 @@ public sealed class TakeOverTests : IAsyncLifetime
             using (var c2 = n2.Channel())
             {
                 var two = TestServer.Machines(c2);
-                await WaitForNodesAsync(two, 2);
+                await WaitForNodesAsync(two, 3);
                 CreateMachineRequest Spec(string id, V1.RestartPolicy policy, ulong mib = 64) =>
                     new() { Id = id, Vcpus = 1, MemoryMib = mib, Kernel = Kernel, CommandLine = "console=ttyS0", RestartPolicy = policy };
 
                 foreach (var spec in new[]
                 {
                     Spec("a-always", V1.RestartPolicy.Always), Spec("b-paused", V1.RestartPolicy.OnFailure), Spec("c-never", V1.RestartPolicy.Never),
-                    Spec("d-nosnap", V1.RestartPolicy.Always), Spec("e-roomless", V1.RestartPolicy.OnFailure, 96), Spec("f-stopped", V1.RestartPolicy.Always),
+                    Spec("d-nosnap", V1.RestartPolicy.Always), Spec("e-roomless", V1.RestartPolicy.OnFailure, 160), Spec("f-stopped", V1.RestartPolicy.Always),
                     Spec("g-unreadable", V1.RestartPolicy.Always),
                 })
                 {
@@ -93,10 +95,10 @@ public sealed class TakeOverTests : IAsyncLifetime
                 Assert.Equal("n2", listed.Single(s => s.Id == "a-always-snap").Node);
             }
 
-            // The first restore of the take-over is held before it is kept, so that calls made meanwhile can be seen.
+            // The first restore of the take-over (a-always, on n3) is held before it is kept, so that calls made meanwhile can be seen.
             var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            n1.Host.Machines.BeforeCommit = async (call, _) =>
+            n3.Host.Machines.BeforeCommit = async (call, _) =>
             {
                 if (call == "RestoreSnapshot" && holding.TrySetResult())
                 {
@@ -109,16 +111,24 @@ public sealed class TakeOverTests : IAsyncLifetime
             Akka.Cluster.Cluster.Get(system).Down(Address.Parse(n2.Host.Machines.Cluster!.Self.ClusterAddress));
             await n2.Host.ClusterRemoved!.WaitAsync(TimeSpan.FromMinutes(1));
 
-            // While a-always is being restored: calls about it are UNAVAILABLE with why; the list answers.
+            // While a-always is being restored: calls about it are UNAVAILABLE with why, on the taker
+            // and on the node it is restored on (which asks the taker); the list answers.
             await holding.Task.WaitAsync(TimeSpan.FromMinutes(1));
-            var restoring = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => one.GetMachineAsync(new MachineRef { Id = "a-always" }).ResponseAsync);
-            Assert.Equal(Grpc.Core.StatusCode.Unavailable, restoring.StatusCode);
-            Assert.Equal("machine 'a-always' is being restored on node n1 after node n2 was lost", restoring.Status.Detail);
+            using var c3 = n3.Channel();
+            var three = TestServer.Machines(c3);
+            foreach (var client in new[] { one, three })
+            {
+                var restoring = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => client.GetMachineAsync(new MachineRef { Id = "a-always" }).ResponseAsync);
+                Assert.Equal(Grpc.Core.StatusCode.Unavailable, restoring.StatusCode);
+                Assert.Equal("machine 'a-always' is being restored on node n3 after node n2 was lost", restoring.Status.Detail);
+            }
+
             Assert.DoesNotContain("a-always", (await one.ListMachinesAsync(new ListMachinesRequest(), deadline: DateTime.UtcNow.AddSeconds(30))).Machines.Select(m => m.Id));
             release.SetResult();
 
             var list = await WaitForMachinesAsync(one, 6);
-            Assert.All(list.Values, m => Assert.Equal("n1", m.Node));
+            Assert.Equal("n3", list["a-always"].Node); // the most room
+            Assert.All(list.Values.Where(m => m.Id != "a-always"), m => Assert.Equal("n1", m.Node));
             Assert.Equal(State.Running, list["a-always"].State);
             Assert.Contains("taken over after node n2 was lost: restored from snapshot a-always-snap", list["a-always"].Detail);
             Assert.Equal(V1.RestartPolicy.Always, list["a-always"].Spec.RestartPolicy);
@@ -129,7 +139,7 @@ public sealed class TakeOverTests : IAsyncLifetime
             Assert.Equal(State.Lost, list["d-nosnap"].State);
             Assert.Contains("it has no snapshot", list["d-nosnap"].Detail);
             Assert.Equal(State.Lost, list["e-roomless"].State);
-            Assert.Contains("no surviving node has room for 1 vCPUs and 96 MiB", list["e-roomless"].Detail);
+            Assert.Contains("no surviving node has room for 1 vCPUs and 160 MiB", list["e-roomless"].Detail);
             Assert.Equal(State.Lost, list["g-unreadable"].State);
             Assert.Contains("its snapshot g-unreadable-snap (taken on node n2) is not in the snapshot directory", list["g-unreadable"].Detail);
             Assert.DoesNotContain("f-stopped", list.Keys); // not live: it stays in n2's catalogue
@@ -140,6 +150,7 @@ public sealed class TakeOverTests : IAsyncLifetime
                 [("a-always", "restore"), ("b-paused", "restore"), ("c-never", "lost"), ("d-nosnap", "lost"), ("e-roomless", "lost"), ("g-unreadable", "lost")],
                 marks.Select(m => (m.Machine, m.Outcome)));
             Assert.All(marks, m => Assert.Equal("n1", m.By));
+            Assert.Equal(["n3", "n1", "n1", "n1", "n1", "n1"], marks.Select(m => m.To));
 
             // LOST: deleted for good, or booted from its spec by StartMachine on the node that lists it.
             await one.DeleteMachineAsync(new MachineRef { Id = "d-nosnap" });
@@ -153,8 +164,8 @@ public sealed class TakeOverTests : IAsyncLifetime
                 Catalogue = CatalogueOptions.Sqlite(Journal),
                 Machines = new MachineServiceOptions { NodeName = "n2", SnapshotDirectory = Snapshots, AllowedDirectories = [Allowed], Tier1 = null, MaxMemoryMibPerMachine = 256 },
             });
-            using var c3 = ControlPlaneChannel.Open(again.Address);
-            var back = (await TestServer.Machines(c3).ListMachinesAsync(new ListMachinesRequest())).Machines;
+            using var cAgain = ControlPlaneChannel.Open(again.Address);
+            var back = (await TestServer.Machines(cAgain).ListMachinesAsync(new ListMachinesRequest())).Machines;
             Assert.Equal(["f-stopped"], back.Select(m => m.Id));
             Assert.Equal(State.Stopped, back[0].State);
         }
@@ -165,6 +176,7 @@ public sealed class TakeOverTests : IAsyncLifetime
                 await n2.DisposeAsync();
             }
 
+            await n3.DisposeAsync();
             await n1.DisposeAsync();
         }
     }
@@ -222,20 +234,20 @@ public sealed class TakeOverTests : IAsyncLifetime
     }
 
     /// <summary>The MachineTakenOver events of a journal, as they are stored (the catalogue's JSON).</summary>
-    private List<(string Machine, string By, string Outcome)> TakenOverMarks(string persistenceId)
+    private List<(string Machine, string By, string Outcome, string To)> TakenOverMarks(string persistenceId)
     {
         using var sqlite = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Journal};Pooling=False");
         sqlite.Open();
         using var query = sqlite.CreateCommand();
         query.CommandText = "SELECT message FROM journal WHERE persistence_id = $id AND manifest = 'machine-taken-over.v1' ORDER BY sequence_number";
         query.Parameters.AddWithValue("$id", persistenceId);
-        var marks = new List<(string, string, string)>();
+        var marks = new List<(string, string, string, string)>();
         using var rows = query.ExecuteReader();
         while (rows.Read())
         {
             using var json = JsonDocument.Parse((byte[])rows[0]);
             var e = json.RootElement;
-            marks.Add((e.GetProperty("machine_id").GetString()!, e.GetProperty("by").GetString()!, e.GetProperty("outcome").GetString()!));
+            marks.Add((e.GetProperty("machine_id").GetString()!, e.GetProperty("by").GetString()!, e.GetProperty("outcome").GetString()!, e.GetProperty("to").GetString()!));
         }
 
         return marks;
