@@ -181,6 +181,67 @@ public sealed class TakeOverTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// The taker is lost too, before it marked anything: the member that is the oldest then (n3)
+    /// takes the first lost node's machines over, and the first taker, removed, marks nothing.
+    /// </summary>
+    [Fact]
+    public async Task When_the_taker_is_lost_before_it_marks_a_machine_the_next_oldest_takes_the_machines_over()
+    {
+        int seed = FreePort();
+        Func<ControlPlaneOptions, ControlPlaneOptions> Node(string name, int port) => o => o with
+        {
+            Cluster = new ClusterOptions { NodeName = name, Port = port, Seeds = [$"127.0.0.1:{seed}"] },
+            Catalogue = CatalogueOptions.Sqlite(Journal),
+        };
+
+        var n1 = await TestServer.StartAsync(Node("n1", seed), m => m with { NodeName = "n1", SnapshotDirectory = Snapshots, AllowedDirectories = [Allowed], MaxMemoryMibPerNode = 256 });
+        var n2 = await TestServer.StartAsync(Node("n2", FreePort()), m => m with { NodeName = "n2", SnapshotDirectory = Snapshots, AllowedDirectories = [Allowed], MaxMemoryMibPerNode = 1024 });
+        var n3 = await TestServer.StartAsync(Node("n3", FreePort()), m => m with { NodeName = "n3", SnapshotDirectory = Snapshots, AllowedDirectories = [Allowed], MaxMemoryMibPerNode = 256 });
+        try
+        {
+            using (var c2 = n2.Channel())
+            {
+                var two = TestServer.Machines(c2);
+                await WaitForNodesAsync(two, 3);
+                foreach (var (id, policy) in new[] { ("a-always", V1.RestartPolicy.Always), ("b-never", V1.RestartPolicy.Never) })
+                {
+                    Assert.Equal("n2", (await two.CreateMachineAsync(new CreateMachineRequest { Id = id, Vcpus = 1, MemoryMib = 64, Kernel = Kernel, CommandLine = "console=ttyS0", RestartPolicy = policy })).Node);
+                    await two.StartMachineAsync(new MachineRef { Id = id });
+                }
+
+                await two.CreateSnapshotAsync(new CreateSnapshotRequest { MachineId = "a-always", SnapshotId = "a-snap" });
+            }
+
+            var holding = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            n1.Host.Machines.BeforeTakeOverMark = async _ =>
+            {
+                holding.TrySetResult();
+                await release.Task;
+            };
+
+            Akka.Cluster.Cluster.Get(n1.Host.Services.GetRequiredService<ActorSystem>()).Down(Address.Parse(n2.Host.Machines.Cluster!.Self.ClusterAddress));
+            await holding.Task.WaitAsync(TimeSpan.FromMinutes(1)); // n1, the oldest, began
+
+            Akka.Cluster.Cluster.Get(n3.Host.Services.GetRequiredService<ActorSystem>()).Down(Address.Parse(n1.Host.Machines.Cluster!.Self.ClusterAddress));
+            await n1.Host.ClusterRemoved!.WaitAsync(TimeSpan.FromMinutes(1));
+            release.SetResult();
+
+            using var c3 = n3.Channel();
+            var list = await WaitForMachinesAsync(TestServer.Machines(c3), 2);
+            Assert.Equal(("n3", State.Running), (list["a-always"].Node, list["a-always"].State));
+            Assert.Equal(("n3", State.Lost), (list["b-never"].Node, list["b-never"].State));
+            Assert.Equal([("a-always", "n3"), ("b-never", "n3")], TakenOverMarks("catalogue-n2").Select(m => (m.Machine, m.By)));
+        }
+        finally
+        {
+            await n3.DisposeAsync();
+            await n2.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+    }
+
     [Fact]
     public void A_live_machine_is_restored_only_by_a_policy_for_failures_from_a_snapshot_the_node_can_read()
     {

@@ -44,12 +44,18 @@ public sealed partial class MachineService
     /// <summary>The lost node whose catalogue is being read (its machines are not known yet), or null.</summary>
     private volatile string? readingLostNode;
 
-    /// <summary>Finishes when the take-overs asked so far are over (tests wait on it).</summary>
+    /// <summary>Finishes when the take-overs asked so far are over.</summary>
     internal Task TakeOvers { get; private set; } = Task.CompletedTask;
+
+    /// <summary>Runs before the take-over of a machine is marked in the lost node's journal, with its id. Nothing by default; a test holds a take-over here.</summary>
+    internal Func<string, Task> BeforeTakeOverMark { get; set; } = _ => Task.CompletedTask;
+
+    /// <summary>Whether this node may (still) take over: a member, and the oldest one.</summary>
+    private static bool Taker(MachineDirectory cluster) => !cluster.Removed.IsCompleted && cluster.IsOldest;
 
     string? IMachineHost.Pending(string machineId) =>
         takingOver.TryGetValue(machineId, out string? why) ? why
-        : readingLostNode is { } node && !machines.ContainsKey(machineId) ? $"node {Cluster?.NodeName} is taking over the machines of node {node}, which was lost: '{machineId}' may be one of them; try again"
+        : readingLostNode is { } node && !machines.ContainsKey(machineId) ? $"node {Cluster?.NodeName} is reading the catalogue of node {node}, which was lost: '{machineId}' may be one of its machines; try again"
         : null;
 
     /// <summary>Hooks the node to the cluster's membership: a lost member's machines are taken over; a lost node that is up again is not.</summary>
@@ -80,7 +86,7 @@ public sealed partial class MachineService
     /// <summary>Takes over every lost node this node knows of, if it is the oldest member (one take-over at a time).</summary>
     private async Task TakeOverLostNodesAsync()
     {
-        if (Cluster is not { } cluster || !cluster.IsOldest)
+        if (Cluster is not { } cluster || !Taker(cluster))
         {
             return;
         }
@@ -103,7 +109,7 @@ public sealed partial class MachineService
                 }
 
                 bool done = false;
-                for (int attempt = 1; attempt <= TakeOverAttempts && !done && !cluster.IsMember(node) && cluster.IsOldest; attempt++)
+                for (int attempt = 1; attempt <= TakeOverAttempts && !done && !cluster.IsMember(node) && Taker(cluster); attempt++)
                 {
                     try
                     {
@@ -163,21 +169,38 @@ public sealed partial class MachineService
             Log($"node {dead} was lost; taking over its machines {string.Join(", ", live.Select(m => m.Id))}");
         }
 
-        foreach (var record in live)
+        // Every machine to take over is known now: each answers "being taken over" until its turn.
+        foreach (var record in live.Where(r => !machines.ContainsKey(r.Id)))
         {
-            if (cluster.IsMember(dead))
-            {
-                Log($"node {dead} is a member again: the take-over of its machines stops");
-                return false;
-            }
-
-            if (!await TakeOverAsync(cluster, foreign, record, dead).ConfigureAwait(false))
-            {
-                return false;
-            }
+            takingOver[record.Id] = $"machine '{record.Id}' is being taken over by node {cluster.NodeName} after node {dead} was lost";
         }
 
-        return true;
+        readingLostNode = null;
+        try
+        {
+            foreach (var record in live)
+            {
+                if (cluster.IsMember(dead))
+                {
+                    Log($"node {dead} is a member again: the take-over of its machines stops");
+                    return false;
+                }
+
+                if (!await TakeOverAsync(cluster, foreign, record, dead).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            foreach (var record in live)
+            {
+                takingOver.TryRemove(record.Id, out _);
+            }
+        }
     }
 
     /// <summary>One machine of the lost node: marked taken over in its journal, then restored on the chosen node or listed LOST here. False when the mark was refused.</summary>
@@ -205,6 +228,15 @@ public sealed partial class MachineService
             {
                 lost = $"no surviving node has room for {spec.Vcpus} vCPUs and {spec.MemoryMib} MiB ({string.Join("; ", nodes.Select(n => n.Room))})";
             }
+        }
+
+        await BeforeTakeOverMark(record.Id).ConfigureAwait(false);
+        if (!Taker(cluster))
+        {
+            // Removed meanwhile (downed, this node may be the one cut off), or no longer the oldest:
+            // the member that is the oldest now takes over what is left.
+            Log($"take-over of node {dead}: this node is no longer the oldest member; it stops before machine '{record.Id}'");
+            return false;
         }
 
         string self = cluster.NodeName;
