@@ -181,6 +181,11 @@ public sealed partial class MachineService : IMachineHost
                 await write(new ConsoleChunk(output.Data.ToByteArray(), (long)output.DroppedBytes)).ConfigureAwait(false);
             }
         }
+        catch (Exception e) when (e is IOException or System.Net.Http.HttpRequestException or ObjectDisposedException)
+        {
+            // The owner's connection broke (its node died): said as such, not as an unknown error.
+            throw Failure(StatusCode.Unavailable, $"the console of '{machineId}' on node {owner.Name} ended: {e.Message}");
+        }
         finally
         {
             // As in ServeConsoleAsync: the input read must be over before the call ends.
