@@ -26,6 +26,9 @@ public static class ClusterNode
 
     public const string AgentName = "node-agent";
 
+    /// <summary>Every member carries the role "node-NAME": a member removed after a crash is known by its name.</summary>
+    internal const string NodeRolePrefix = "node-";
+
     /// <summary>
     /// Configures <paramref name="akka"/> for a cluster node; <paramref name="started"/> gets the
     /// node's <see cref="MachineDirectory"/> once the actor system runs (before the node serves).
@@ -59,7 +62,7 @@ public static class ClusterNode
         }
 
         akka.WithRemoting(options.Hostname, options.Port, publicHost);
-        akka.WithClustering(new Akka.Cluster.Hosting.ClusterOptions { SeedNodes = seeds, Roles = ["emu"] });
+        akka.WithClustering(new Akka.Cluster.Hosting.ClusterOptions { SeedNodes = seeds, Roles = ["emu", NodeRolePrefix + options.NodeName] });
         akka.WithActors((system, registry) =>
         {
             var cluster = Akka.Cluster.Cluster.Get(system);
@@ -77,6 +80,7 @@ public static class ClusterNode
             var directory = new MachineDirectory(system, region, options.NodeName, self);
             cluster.RegisterOnMemberUp(directory.MarkJoined);
             cluster.RegisterOnMemberRemoved(directory.MarkRemoved);
+            system.ActorOf(Props.Create(() => new MembershipWatcher(directory)), "membership-watcher");
             started(directory);
         });
     }
@@ -107,8 +111,42 @@ internal sealed class NodeAgent : ReceiveActor
     public NodeAgent(IMachineHost host, Func<NodeInfo> self)
     {
         Receive<GetNodeInfo>(_ => Sender.Tell(self()));
-        Receive<DoYouHost>(q => Sender.Tell(new HostsAnswer(q.MachineId, host.Hosts(q.MachineId), self())));
+        Receive<DoYouHost>(q => Sender.Tell(new HostsAnswer(q.MachineId, host.Hosts(q.MachineId), self()) { Pending = host.Pending(q.MachineId) }));
     }
+}
+
+/// <summary>
+/// Tells the node's <see cref="MachineDirectory"/> when another member was removed (and whether it
+/// was downed, i.e. lost, or left in order) and when a member came up.
+/// </summary>
+internal sealed class MembershipWatcher : ReceiveActor
+{
+    public MembershipWatcher(MachineDirectory directory)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(e =>
+        {
+            if (e.Member.Address != cluster.SelfAddress && NameOf(e.Member) is { } name)
+            {
+                directory.MemberRemoved(name, lost: e.PreviousStatus == Akka.Cluster.MemberStatus.Down);
+            }
+        });
+        Receive<Akka.Cluster.ClusterEvent.MemberUp>(e =>
+        {
+            if (NameOf(e.Member) is { } name)
+            {
+                directory.MemberUp(name);
+            }
+        });
+        Receive<Akka.Cluster.ClusterEvent.IMemberEvent>(_ => { });
+        Receive<Akka.Cluster.ClusterEvent.CurrentClusterState>(_ => { });
+        cluster.Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents, typeof(Akka.Cluster.ClusterEvent.IMemberEvent));
+    }
+
+    internal static string? NameOf(Akka.Cluster.Member member) =>
+        member.Roles.FirstOrDefault(r => r.StartsWith(ClusterNode.NodeRolePrefix, StringComparison.Ordinal)) is { } role ? role[ClusterNode.NodeRolePrefix.Length..] : null;
+
+    protected override void PostStop() => Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
 }
 
 /// <summary>

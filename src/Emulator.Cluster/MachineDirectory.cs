@@ -44,6 +44,41 @@ public sealed class MachineDirectory
 
     internal void MarkRemoved() => removed.TrySetResult();
 
+    /// <summary>
+    /// Called (on an actor's thread: do not block) when another member was removed: lost (downed
+    /// after it became unreachable: a crash, SIGKILL, the losing side of a partition) or not (it
+    /// left in order, its machines stopped by it). The argument is the node's name.
+    /// </summary>
+    public Action<string, bool> Removal { get; set; } = (_, _) => { };
+
+    /// <summary>Called (on an actor's thread) when a member is up, by its name: a lost node that came back.</summary>
+    public Action<string> Up { get; set; } = _ => { };
+
+    internal void MemberRemoved(string name, bool lost) => Removal(name, lost);
+
+    internal void MemberUp(string name) => Up(name);
+
+    /// <summary>Whether the member named <paramref name="node"/> is in the cluster now (up, joining, or unreachable but not removed).</summary>
+    public bool IsMember(string node) =>
+        Akka.Cluster.Cluster.Get(system).State.Members.Any(m => MembershipWatcher.NameOf(m) == node && m.Status is MemberStatus.Up or MemberStatus.Joining or MemberStatus.WeaklyUp);
+
+    /// <summary>
+    /// Whether this node is the oldest Up member (reachable or not): the one that takes over the
+    /// machines of a lost node. Exactly one member is oldest in a converged view; a member that is
+    /// unreachable stays oldest until it is removed, and then the next one is.
+    /// </summary>
+    public bool IsOldest
+    {
+        get
+        {
+            var cluster = Akka.Cluster.Cluster.Get(system);
+            var oldest = cluster.State.Members
+                .Where(m => m.Status == MemberStatus.Up)
+                .Aggregate((Member?)null, (best, m) => best is null || m.IsOlderThan(best) ? m : best);
+            return oldest is not null && oldest.Address == cluster.SelfAddress;
+        }
+    }
+
     /// <summary>This node as the others see it.</summary>
     public NodeInfo Self => self();
 
@@ -85,19 +120,31 @@ public sealed class MachineDirectory
     /// machine's entity first; when the entity is not where the machine is (its shard not yet
     /// moved after a migration, or after its node left), asks every node.
     /// </summary>
-    public async Task<NodeInfo?> OwnerAsync(string machineId, CancellationToken cancel)
+    public async Task<NodeInfo?> OwnerAsync(string machineId, CancellationToken cancel) =>
+        (await LookupAsync(machineId, cancel).ConfigureAwait(false)).Owner;
+
+    /// <summary>
+    /// Where the machine runs (<see cref="OwnerAsync"/>), and when no node that answered runs it:
+    /// whether a node is bringing it back after its node was lost (what to tell the caller), and
+    /// which members are unreachable (it may run there).
+    /// </summary>
+    public async Task<MachineLookup> LookupAsync(string machineId, CancellationToken cancel)
     {
         if (await AskOrNull<Located>(region, new Locate(machineId), cancel).ConfigureAwait(false) is { Owner: { } owner })
         {
-            return owner;
+            return new MachineLookup(owner, null, []);
         }
 
         var cluster = Akka.Cluster.Cluster.Get(system);
-        var unreachable = cluster.State.Unreachable.Select(m => m.Address).ToHashSet();
+        var unreachable = cluster.State.Unreachable.Where(m => m.Address != cluster.SelfAddress).ToList();
+        var addresses = unreachable.Select(m => m.Address).ToHashSet();
         var answers = await Task.WhenAll(cluster.State.Members
-            .Where(m => m.Status == MemberStatus.Up && !unreachable.Contains(m.Address))
+            .Where(m => m.Status == MemberStatus.Up && !addresses.Contains(m.Address))
             .Select(m => AskOrNull<HostsAnswer>(Agent(m.Address), new DoYouHost(machineId), cancel))).ConfigureAwait(false);
-        return answers.FirstOrDefault(a => a is { Hosts: true })?.Node;
+        return new MachineLookup(
+            answers.FirstOrDefault(a => a is { Hosts: true })?.Node,
+            answers.FirstOrDefault(a => a is { Pending: not null })?.Pending,
+            [.. unreachable.Select(m => MembershipWatcher.NameOf(m) ?? m.Address.ToString()).Order(StringComparer.Ordinal)]);
     }
 
     /// <summary>This node runs the machine now: its entity's shard is placed here (moved here after a migration).</summary>
@@ -131,6 +178,9 @@ public sealed class MachineDirectory
         }
     }
 }
+
+/// <summary>Where a machine runs (null: no node that answered runs it), what a node bringing it back says, and the members that could not be asked.</summary>
+public sealed record MachineLookup(NodeInfo? Owner, string? Pending, IReadOnlyList<string> Unreachable);
 
 /// <summary>The cluster as one node sees it: the nodes that answered (itself first), and the names of those that did not.</summary>
 public sealed record ClusterView(IReadOnlyList<NodeInfo> Nodes, IReadOnlyList<string> Unreachable);

@@ -12,7 +12,11 @@ public sealed record GetNodeInfo
 /// <summary>To a node's agent: does it run the machine? Answer <see cref="HostsAnswer"/>.</summary>
 public sealed record DoYouHost(string MachineId);
 
-public sealed record HostsAnswer(string MachineId, bool Hosts, NodeInfo Node);
+public sealed record HostsAnswer(string MachineId, bool Hosts, NodeInfo Node)
+{
+    /// <summary>Set when the node is bringing the machine back after its node was lost: what to tell a caller meanwhile.</summary>
+    public string? Pending { get; init; }
+}
 
 /// <summary>To a machine's sharded entity: where does the machine run? Answer <see cref="Located"/>.</summary>
 public sealed record Locate(string MachineId);

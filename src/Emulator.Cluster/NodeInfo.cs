@@ -25,6 +25,12 @@ public interface IMachineHost
     /// <summary>Whether this node runs the machine now.</summary>
     bool Hosts(string machineId);
 
+    /// <summary>
+    /// Null, or, while this node brings the machine back after its node was lost (RATIONALE.md,
+    /// "Node failure"), what a caller is told meanwhile ("being restored on node X after node B was lost").
+    /// </summary>
+    string? Pending(string machineId);
+
     /// <summary>The machines, vCPUs and memory in use and their limits (ControlPlaneAddress and ClusterAddress are filled in by the cluster layer).</summary>
     NodeInfo Load();
 }

@@ -18,7 +18,7 @@ public sealed class MigrationCallTests
         using var b = target.Channel();
         var onA = TestServer.Machines(a);
         var onB = TestServer.Machines(b);
-        await onA.CreateMachineAsync(source.Tiny("mover"));
+        await onA.CreateMachineAsync(new CreateMachineRequest(source.Tiny("mover")) { RestartPolicy = V1.RestartPolicy.OnFailure, Cpu = "qemu64" });
         await onA.StartMachineAsync(new MachineRef { Id = "mover" });
 
         var events = new List<MigrationEvent>();
@@ -43,6 +43,8 @@ public sealed class MigrationCallTests
         Assert.Empty((await onA.ListMachinesAsync(new ListMachinesRequest())).Machines);
         var moved = Assert.Single((await onB.ListMachinesAsync(new ListMachinesRequest())).Machines);
         Assert.Equal(("mover", MachineState.Running, 64UL), (moved.Id, moved.State, moved.Spec.MemoryMib));
+        // The spec travels with the machine: its restart policy and CPU model are the target's record too.
+        Assert.Equal((V1.RestartPolicy.OnFailure, "qemu64", source.Kernel), (moved.Spec.RestartPolicy, moved.Spec.Cpu, moved.Spec.Kernel));
 
         // It is the target's machine now: pause, resume and stop work there.
         Assert.Equal(MachineState.Paused, (await onB.PauseMachineAsync(new MachineRef { Id = "mover" })).State);

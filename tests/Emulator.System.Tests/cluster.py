@@ -2,10 +2,13 @@
 
 Run by ClusterTests with the stubs generated from protos/ on the path:
     cluster.py A B C PID_B IMAGE_DIR PROMPT TOKEN
+    cluster.py --after-restart A B C IMAGE_DIR PROMPT TOKEN
 A, B and C are the nodes' control-plane addresses (nodes a, b, c; a and b may host 1 GiB of
-guests, c 256 MiB). Each checked fact is printed on one line; the C# test asserts those lines.
-Figures that vary (rounds, downtime) go to stderr. Any unexpected error ends the script with a
-traceback (exit code 1).
+guests, c 256 MiB). The nodes share one PostgreSQL catalogue and one snapshot directory. The
+first run ends after node b was killed (SIGKILL) and its machines were taken over; the second,
+after the test started b again under its name, checks that nothing came back twice. Each checked
+fact is printed on one line; the C# test asserts those lines. Figures that vary (rounds,
+downtime) go to stderr. Any unexpected error ends the script with a traceback (exit code 1).
 """
 import hashlib
 import os
@@ -19,12 +22,19 @@ from emulator.v1 import machine_pb2 as pb
 from emulator.v1 import machine_pb2_grpc
 from guest_console import GuestConsole
 
-ADDRESSES = dict(zip("abc", sys.argv[1:4]))
-PID_B = int(sys.argv[4])
-IMAGE_DIR, PROMPT, TOKEN = sys.argv[5:8]
+AFTER_RESTART = sys.argv[1] == "--after-restart"
+if AFTER_RESTART:
+    ADDRESSES = dict(zip("abc", sys.argv[2:5]))
+    PID_B = 0
+    IMAGE_DIR, PROMPT, TOKEN = sys.argv[5:8]
+else:
+    ADDRESSES = dict(zip("abc", sys.argv[1:4]))
+    PID_B = int(sys.argv[4])
+    IMAGE_DIR, PROMPT, TOKEN = sys.argv[5:8]
 AUTH = [("authorization", "Bearer " + TOKEN)]
 BOOT_SECONDS = 300
 VM = "cl-vm"
+NEVER = "cl-never"
 BLOB_MIB = 8
 BLOB_SHA256 = hashlib.sha256(b"a" * (BLOB_MIB << 20)).hexdigest()
 
@@ -77,15 +87,46 @@ def migrate(through, target):
     return last
 
 
+def listed_everywhere(names="abc"):
+    """ListMachines of each named node as {id: (node, state)}, and whether they all list the same."""
+    lists = [{m.id: (m.node, state(m.state)) for m in stubs[n].ListMachines(pb.ListMachinesRequest(), metadata=AUTH, timeout=30).machines}
+             for n in names]
+    return lists[0], all(other == lists[0] for other in lists[1:])
+
+
+if AFTER_RESTART:
+    # --- node b started again under its name: nothing comes back twice ------------------------------
+    wait_until("every node lists a, b and c", lambda: all(nodes_seen(s) == ["a", "b", "c"] for s in stubs.values()), 60)
+    fact("b is back: every node lists a,b,c")
+    machines, same = listed_everywhere()
+    fact("after b's restart every node lists the same:", same)
+    fact("machines:", ", ".join(f"{i} {n} {st}" for i, (n, st) in sorted(machines.items())))
+    console = GuestConsole(stubs["b"], VM, AUTH)
+    console.type("\n")
+    console.wait_for(re.escape(PROMPT))
+    fact("console through b:", console.run("echo $((9*9))-ok", r"(\d+)-ok").group(1))
+    console.close()
+    sys.exit(0)
+
 # --- membership, placement, forwarding --------------------------------------------------------
 
 wait_until("every node lists a, b and c", lambda: all(nodes_seen(s) == ["a", "b", "c"] for s in stubs.values()), 60)
 fact("every node lists a,b,c")
 
+# A machine of b that its restart policy does not bring back (NEVER); paused, so it costs no CPU.
+# Asked of b: a and b have the same room, and the node called wins a tie.
+never = stubs["b"].CreateMachine(pb.CreateMachineRequest(
+    id=NEVER, vcpus=1, memory_mib=128, kernel=os.path.join(IMAGE_DIR, "vmlinux"),
+    initrd=os.path.join(IMAGE_DIR, "initramfs.cpio.gz"), command_line="console=ttyS0 panic=-1",
+    restart_policy=pb.RESTART_POLICY_NEVER), metadata=AUTH, timeout=60)
+stubs["b"].StartMachine(pb.MachineRef(id=NEVER), metadata=AUTH, timeout=60)
+stubs["b"].PauseMachine(pb.MachineRef(id=NEVER), metadata=AUTH, timeout=60)
+fact("never machine on", never.node)
+
 request = pb.CreateMachineRequest(
     id=VM, vcpus=1, memory_mib=512,
     kernel=os.path.join(IMAGE_DIR, "vmlinux"), initrd=os.path.join(IMAGE_DIR, "initramfs.cpio.gz"),
-    command_line="console=ttyS0 panic=-1")
+    command_line="console=ttyS0 panic=-1", restart_policy=pb.RESTART_POLICY_ALWAYS)
 created = stubs["a"].CreateMachine(request, metadata=AUTH, timeout=60)
 fact("created through a on", created.node, state(created.state))
 fact("the same id through c:", status(lambda: stubs["c"].CreateMachine(request, metadata=AUTH, timeout=60)))
@@ -105,7 +146,7 @@ time.sleep(2)
 # --- live migration, asked of a node that does not run the machine ------------------------------
 
 moved = migrate("c", "b")
-fact("migrated to", moved.machine.node, state(moved.machine.state))
+fact("migrated to", moved.machine.node, state(moved.machine.state), pb.RestartPolicy.Name(moved.machine.spec.restart_policy))
 listed = {m.id: m.node for m in stubs["a"].ListMachines(pb.ListMachinesRequest(), metadata=AUTH, timeout=30).machines}
 fact("listed through a on", listed.get(VM))
 fact("console ended on the source:", console.wait_ended())
@@ -127,9 +168,15 @@ big = pb.CreateMachineRequest(id="cl-big", vcpus=1, memory_mib=2048, kernel=os.p
 fact("create where no node has room:", status(lambda: stubs["b"].CreateMachine(big, metadata=AUTH, timeout=60)))
 fact("machine after the refusals:", state(stubs["a"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=30).state))
 fact("console after the refusals:", after.run("echo $((8*9))-ok", r"(\d+)-ok").group(1))
-after.close()
 
-# --- node b dies (SIGKILL): a and c keep answering; b leaves the cluster ---------------------------
+# --- node b dies (SIGKILL): its machines are taken over, and a and c keep answering ---------------
+
+# The ALWAYS machine's latest snapshot, taken at rest at its prompt after a file was written in the guest.
+after.run("echo kept-$((5*5)) > /tmp/kept; sync; echo wrote-$((2*3))", r"wrote-6")
+after.close()
+time.sleep(1)
+snap = stubs["c"].CreateSnapshot(pb.CreateSnapshotRequest(machine_id=VM, snapshot_id="cl-snap"), metadata=AUTH, timeout=120)
+fact("snapshot taken on", snap.node)
 
 os.kill(PID_B, signal.SIGKILL)
 answered, failed = 0, 0
@@ -149,5 +196,37 @@ def two_left():
 
 wait_until("a and c list only each other", two_left, 120)
 fact("after b was killed: a and c list a,c; ListMachines failed", failed, "times")
-# The machine ran on b. Nothing restarts it yet (the catalogue is not built): it is gone.
-fact("the machine of b:", status(lambda: stubs["a"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=30)))
+
+# Meanwhile a call about the machine is answered (UNAVAILABLE while it is brought back, or by
+# its new owner), never left to hang: every call below has a deadline and must end before it.
+codes = set()
+
+
+def back_running():
+    try:
+        m = stubs["c"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10)
+        return m.state == pb.MACHINE_STATE_RUNNING
+    except grpc.RpcError as err:
+        note("  GetMachine through c:", err.code().name, err.details())
+        codes.add(err.code().name)
+        if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+            raise
+        return False
+
+
+wait_until("the machine of b runs again", back_running, 120)
+note("  codes seen while it came back:", sorted(codes))
+machine = stubs["c"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10)
+fact("the machine of b:", state(machine.state), "on", machine.node, pb.RestartPolicy.Name(machine.spec.restart_policy))
+lost = stubs["a"].GetMachine(pb.MachineRef(id=NEVER), metadata=AUTH, timeout=10)
+fact("the NEVER machine of b:", state(lost.state), "on", lost.node, "because its restart policy is NEVER:", "its restart policy is NEVER" in lost.detail)
+machines, same = listed_everywhere("ac")
+fact("a and c list the same:", same, "and", ", ".join(f"{i} {n} {st}" for i, (n, st) in sorted(machines.items())))
+
+# It runs on from its snapshot: the file written before is there; the shell answers through c.
+back = GuestConsole(stubs["c"], VM, AUTH)
+back.type("\n")
+back.wait_for(re.escape(PROMPT))
+kept = back.run("cat /tmp/kept; echo $((8*8))-ok", r"(kept-\d+)\s+(\d+)-ok")
+fact("console through c after the take-over:", kept.group(1), kept.group(2))
+back.close()

@@ -29,18 +29,31 @@ internal sealed class CatalogueActor : ReceivePersistentActor
     private readonly List<string> problems = [];
     private readonly Action<Exception> recoveryFailed;
     private bool stoppedInOrder;
+    private DateTimeOffset? lastStarted;
+
+    /// <summary>Who asked for the write under way (Persist stashes every other command meanwhile).</summary>
+    private IActorRef? writer;
 
     public CatalogueActor(string node, Action<Exception> recoveryFailed)
     {
         PersistenceId = PersistenceIdOf(node);
         this.recoveryFailed = recoveryFailed;
         Recover<ICatalogueEvent>(Apply);
-        Command<ICatalogueEvent>(e => Persist(e, written =>
+        Command<ICatalogueEvent>(e =>
         {
-            Apply(written);
-            Sender.Tell(Done.Instance);
+            writer = Sender;
+            Persist(e, written =>
+            {
+                writer = null;
+                Apply(written);
+                Sender.Tell(Done.Instance);
+            });
+        });
+        Command<GetContents>(_ => Sender.Tell(new CatalogueContents([.. machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal)], stoppedInOrder, [.. problems])
+        {
+            Events = LastSequenceNr,
+            LastStarted = lastStarted,
         }));
-        Command<GetContents>(_ => Sender.Tell(new CatalogueContents([.. machines.Values.OrderBy(m => m.Id, StringComparer.Ordinal)], stoppedInOrder, [.. problems])));
         Command<Sync>(_ => Sender.Tell(Done.Instance));
     }
 
@@ -48,6 +61,27 @@ internal sealed class CatalogueActor : ReceivePersistentActor
 
     /// <summary>The journal of a node's catalogue is named after the node (`--node-name`).</summary>
     public static string PersistenceIdOf(string node) => "catalogue-" + node;
+
+    /// <summary>
+    /// A write the journal refused: the asker is told (<see cref="Status.Failure"/>) before the
+    /// actor stops. The journal keeps one event per (persistence id, sequence number), so a write
+    /// fails when another writer put an event at that place since this actor replayed: a node that
+    /// came back while another took its machines over, or two survivors at once (RATIONALE.md,
+    /// "Node failure"). The actor stops, as Akka.Persistence requires; a new one replays first.
+    /// </summary>
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        writer?.Tell(new Status.Failure(cause));
+        writer = null;
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        writer?.Tell(new Status.Failure(cause));
+        writer = null;
+        base.OnPersistRejected(cause, @event, sequenceNr);
+    }
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
@@ -59,8 +93,9 @@ internal sealed class CatalogueActor : ReceivePersistentActor
     {
         switch (e)
         {
-            case NodeStarted:
+            case NodeStarted started:
                 stoppedInOrder = false;
+                lastStarted = started.At;
                 break;
             case NodeStopped:
                 stoppedInOrder = true;
@@ -78,6 +113,9 @@ internal sealed class CatalogueActor : ReceivePersistentActor
                 break;
             case MachineRemoved r:
                 machines.Remove(r.MachineId);
+                break;
+            case MachineTakenOver t:
+                machines.Remove(t.MachineId);
                 break;
             case DamagedEvent { MachineId: { } id } d:
                 machines[id] = machines.TryGetValue(id, out var known)

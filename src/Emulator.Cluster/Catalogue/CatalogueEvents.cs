@@ -37,6 +37,15 @@ public sealed record MachineSnapshotTaken(string MachineId, string SnapshotId, s
 /// <summary>The machine is no longer this node's: deleted, or migrated away.</summary>
 public sealed record MachineRemoved(string MachineId, string Why) : ICatalogueEvent;
 
+/// <summary>
+/// Written by another node into the journal of a node the cluster lost (RATIONALE.md, "Node
+/// failure"): the machine is no longer this node's. Node <see cref="By"/> took it over, and it now
+/// runs on <see cref="To"/> (<see cref="Outcome"/> "moved") or is listed LOST there ("lost", with
+/// the reason in <see cref="Detail"/>). When the lost node starts again under its name, it does
+/// not bring the machine back; a second survivor does not take it over again.
+/// </summary>
+public sealed record MachineTakenOver(string MachineId, string By, string To, string Outcome, string Detail) : ICatalogueEvent;
+
 /// <summary>An event in the journal that could not be read (a damaged or foreign row): kept as what is known about it.</summary>
 public sealed record DamagedEvent(string? MachineId, string Reason) : ICatalogueEvent;
 
@@ -59,4 +68,11 @@ public sealed record MachineRecord(
 /// The catalogue of a node as it was read: its machines, whether the node stopped in order the
 /// last time (false after a crash, or the first time), and events that could not be read.
 /// </summary>
-public sealed record CatalogueContents(IReadOnlyList<MachineRecord> Machines, bool StoppedInOrder, IReadOnlyList<string> Problems);
+public sealed record CatalogueContents(IReadOnlyList<MachineRecord> Machines, bool StoppedInOrder, IReadOnlyList<string> Problems)
+{
+    /// <summary>How many events the journal holds (0: nothing was ever written there, or it cannot be seen from this node).</summary>
+    public long Events { get; init; }
+
+    /// <summary>When the node last started (its last <see cref="NodeStarted"/>), if it ever did.</summary>
+    public DateTimeOffset? LastStarted { get; init; }
+}

@@ -28,6 +28,7 @@ public sealed class CatalogueSerializer(ExtendedActorSystem system) : Serializer
         ["machine-state.v1"] = typeof(MachineStateChanged),
         ["machine-snapshot.v1"] = typeof(MachineSnapshotTaken),
         ["machine-removed.v1"] = typeof(MachineRemoved),
+        ["machine-taken-over.v1"] = typeof(MachineTakenOver),
         ["damaged.v1"] = typeof(DamagedEvent),
     };
 
@@ -66,6 +67,7 @@ public sealed class CatalogueSerializer(ExtendedActorSystem system) : Serializer
         MachineStateChanged s => !string.IsNullOrEmpty(s.MachineId) && !string.IsNullOrEmpty(s.State),
         MachineSnapshotTaken t => !string.IsNullOrEmpty(t.MachineId) && !string.IsNullOrEmpty(t.SnapshotId),
         MachineRemoved m => !string.IsNullOrEmpty(m.MachineId),
+        MachineTakenOver t => !string.IsNullOrEmpty(t.MachineId) && !string.IsNullOrEmpty(t.By) && t.To is not null && !string.IsNullOrEmpty(t.Outcome),
         _ => true,
     };
 

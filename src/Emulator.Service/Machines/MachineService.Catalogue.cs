@@ -100,18 +100,32 @@ public sealed partial class MachineService
         }
 
         CatalogueContents contents;
-        try
+        int attempt = 0;
+        while (true)
         {
-            contents = await c.LoadAsync(cancel).ConfigureAwait(false);
-        }
-        catch (CatalogueUnavailableException e)
-        {
-            Catalogue = null;
-            Log($"catalogue: {e.Message}; serving without it: no machine of an earlier run comes back, and this run's machines will not survive a restart");
-            return;
-        }
+            try
+            {
+                contents = await c.LoadAsync(cancel).ConfigureAwait(false);
+            }
+            catch (CatalogueUnavailableException e)
+            {
+                Catalogue = null;
+                Log($"catalogue: {e.Message}; serving without it: no machine of an earlier run comes back, and this run's machines will not survive a restart");
+                return;
+            }
 
-        await c.WriteAsync(new NodeStarted(options.NodeName, DateTimeOffset.UtcNow)).ConfigureAwait(false);
+            // Written right after what was read, or refused: on a cluster another node may have
+            // been taking this node's machines over (it was lost) since the read. Then the
+            // catalogue is read again (its actor replays after 1 s), so that no machine another
+            // node took is brought back here too (RATIONALE.md, "Node failure").
+            if (await c.TryWriteAsync(new NodeStarted(options.NodeName, DateTimeOffset.UtcNow)).ConfigureAwait(false) || ++attempt == 5)
+            {
+                break;
+            }
+
+            Log("catalogue: it changed while it was read (another node was taking this node's machines over); reading it again");
+            await Task.Delay(TimeSpan.FromSeconds(2), cancel).ConfigureAwait(false);
+        }
 
         // A node the cluster removes (downed) stops its machines and its actor system: that is no
         // orderly stop, and what it stops is not its users' doing. Nothing more is recorded; the
@@ -152,6 +166,13 @@ public sealed partial class MachineService
         {
             Log($"catalogue: the record of machine '{record.Id}' is damaged ({damage}); it is listed FAILED");
             AddWithoutVm(spec, Service.V1.MachineState.Failed, $"its catalogue record is damaged: {damage}; delete it and create it again");
+            return;
+        }
+
+        if (record.State == "LOST")
+        {
+            // Taken over from a lost node and not brought back then: it stays LOST, with its reason.
+            AddWithoutVm(spec, Service.V1.MachineState.Lost, record.Detail);
             return;
         }
 

@@ -26,7 +26,20 @@ public sealed partial class MachineService : IMachineHost
     private readonly ConcurrentDictionary<string, GrpcChannel> peers = new(StringComparer.Ordinal);
 
     /// <summary>The cluster, once the node's actor system runs; null for a node alone.</summary>
-    internal MachineDirectory? Cluster { get; set; }
+    internal MachineDirectory? Cluster
+    {
+        get => cluster;
+        set
+        {
+            cluster = value;
+            if (value is not null)
+            {
+                WatchMembership(value);
+            }
+        }
+    }
+
+    private MachineDirectory? cluster;
 
     bool IMachineHost.Hosts(string machineId) => machines.ContainsKey(machineId);
 
@@ -46,14 +59,39 @@ public sealed partial class MachineService : IMachineHost
 
     private async Task<NodeInfo?> RemoteOwnerAsync(string machineId, bool forwarded, CancellationToken cancel)
     {
-        if (Cluster is not { } cluster || machines.ContainsKey(machineId) || forwarded || string.IsNullOrEmpty(machineId))
+        if (Cluster is not { } cluster || machines.ContainsKey(machineId) || string.IsNullOrEmpty(machineId))
+        {
+            return null;
+        }
+
+        if (takingOver.TryGetValue(machineId, out string? restoring))
+        {
+            throw Failure(StatusCode.Unavailable, restoring);
+        }
+
+        if (forwarded)
         {
             return null;
         }
 
         Joined(cluster);
-        var owner = await cluster.OwnerAsync(machineId, cancel).ConfigureAwait(false);
-        return owner is not null && owner.Name != cluster.NodeName ? owner : null;
+        var lookup = await cluster.LookupAsync(machineId, cancel).ConfigureAwait(false);
+        if (lookup.Owner is null)
+        {
+            // Not on a node that answered: being brought back after its node was lost, or perhaps
+            // on a node that does not answer now. Either is worth a retry, unlike NOT_FOUND.
+            if (lookup.Pending is { } pending)
+            {
+                throw Failure(StatusCode.Unavailable, pending);
+            }
+
+            if (lookup.Unreachable.Count > 0)
+            {
+                throw Failure(StatusCode.Unavailable, $"no node that answered runs machine '{machineId}'; node(s) {string.Join(", ", lookup.Unreachable)} cannot be reached now and may");
+            }
+        }
+
+        return lookup.Owner is { } owner && owner.Name != cluster.NodeName ? owner : null;
     }
 
     /// <summary>UNAVAILABLE until this node has joined the cluster: before, it cannot tell where a machine runs.</summary>
@@ -142,6 +180,11 @@ public sealed partial class MachineService : IMachineHost
                 var output = call.ResponseStream.Current;
                 await write(new ConsoleChunk(output.Data.ToByteArray(), (long)output.DroppedBytes)).ConfigureAwait(false);
             }
+        }
+        catch (Exception e) when (e is IOException or System.Net.Http.HttpRequestException or ObjectDisposedException)
+        {
+            // The owner's connection broke (its node died): said as such, not as an unknown error.
+            throw Failure(StatusCode.Unavailable, $"the console of '{machineId}' on node {owner.Name} ended: {e.Message}");
         }
         finally
         {

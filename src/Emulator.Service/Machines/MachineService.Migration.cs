@@ -79,7 +79,7 @@ public sealed partial class MachineService
             MigrationReport report;
             try
             {
-                await using var stream = new ChunkStream(call.RequestStream, new MigrationChunk { MachineId = m.Id, Resume = running });
+                await using var stream = new ChunkStream(call.RequestStream, new MigrationChunk { MachineId = m.Id, Resume = running, Spec = m.Spec });
                 report = await LiveMigration.SendAsync(m.Vm, stream, new MigrationOptions
                 {
                     DowntimeBudget = TimeSpan.FromMilliseconds(r.DowntimeBudgetMs == 0 ? 100 : r.DowntimeBudgetMs),
@@ -192,6 +192,7 @@ public sealed partial class MachineService
 
         string id = requests.Current.MachineId;
         bool resume = requests.Current.Resume;
+        var sentSpec = requests.Current.Spec;
         CheckId(id, "machine_id");
         if (machines.ContainsKey(id))
         {
@@ -256,7 +257,7 @@ public sealed partial class MachineService
             }
 
             vm.StartPaused();
-            var hosted = Register(id, SpecOf(id, config), vm, line);
+            var hosted = Register(id, MigratedSpec(id, config, sentSpec), vm, line);
             if (resume)
             {
                 vm.Resume();
@@ -275,6 +276,30 @@ public sealed partial class MachineService
             layersGate.Release();
             await pumping.ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The spec a migrated machine is listed and recorded with: the source's (its restart policy,
+    /// CPU model, ...) with the vcpus and memory of the machine received; without one (a source
+    /// that sends none), what the config says, with restart policy NEVER.
+    /// </summary>
+    private static CreateMachineRequest MigratedSpec(string id, PcConfig config, CreateMachineRequest? sent)
+    {
+        if (sent is null)
+        {
+            return SpecOf(id, config);
+        }
+
+        var spec = sent.Clone();
+        spec.Id = id;
+        spec.Vcpus = (uint)config.Cpus;
+        spec.MemoryMib = config.MemoryBytes >> 20;
+        if (!Enum.IsDefined(spec.RestartPolicy))
+        {
+            spec.RestartPolicy = V1.RestartPolicy.Never;
+        }
+
+        return spec;
     }
 
     /// <summary>Progress of the sender, queued for the response stream (the sender reports synchronously).</summary>

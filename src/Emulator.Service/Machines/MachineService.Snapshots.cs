@@ -27,13 +27,24 @@ public sealed partial class MachineService
 
     private readonly Lazy<DiskQuota> quota = new(() => new DiskQuota(Directory.CreateDirectory(options.SnapshotDirectory).FullName, options.SnapshotQuotaBytes));
 
-    private string LayerDirectory => Directory.CreateDirectory(Path.Combine(options.SnapshotDirectory, "layers")).FullName;
+    /// <summary>
+    /// Where this node makes disk overlays: layers/ of the snapshot directory, or on a cluster
+    /// layers/NODE, because the nodes may share the snapshot directory (RATIONALE.md in
+    /// Emulator.Cluster, "Node failure") and each collects only the overlays it made.
+    /// </summary>
+    private string LayerDirectory => Directory.CreateDirectory(Cluster is null ? LayerRoot : Path.Combine(LayerRoot, options.NodeName)).FullName;
+
+    /// <summary>layers/ of the snapshot directory: every node's overlays (a restored snapshot's disks may stand on another node's).</summary>
+    private string LayerRoot => Path.Combine(options.SnapshotDirectory, "layers");
+
+    /// <summary>Beside a snapshot file: the name of the node that took it (several nodes may share the directory).</summary>
+    private const string SnapshotNodeExtension = ".node";
 
     public override Task<Snapshot> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) =>
         Routed("CreateSnapshot", request.MachineId, context, (c, o) => c.CreateSnapshotAsync(request, o), () => CreateSnapshot(request, context.CancellationToken));
 
     public override Task<Service.V1.Machine> RestoreSnapshot(RestoreSnapshotRequest request, ServerCallContext context) =>
-        Traced("RestoreSnapshot", request.MachineId, () => RestoreSnapshot(request, context.CancellationToken));
+        Traced("RestoreSnapshot", request.MachineId, () => TakeOverRestore(request, context) ?? RestoreSnapshot(request, context.CancellationToken));
 
     public override Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context) =>
         Task.FromResult(ListSnapshots(request));
@@ -89,6 +100,15 @@ public sealed partial class MachineService
                         Failure(StatusCode.Internal, $"snapshot of '{m.Id}' failed: {e.Message}"),
                     _ => e,
                 };
+            }
+
+            try
+            {
+                await File.WriteAllTextAsync(Path.Combine(SnapshotDirectory, id + SnapshotNodeExtension), options.NodeName, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                Log($"snapshot {id}: the name of the node that took it could not be written beside it ({e.Message}); it is listed as this node's");
             }
 
             Catalogue?.Record(new Emulator.Cluster.Catalogue.MachineSnapshotTaken(m.Id, id, options.NodeName));
@@ -266,6 +286,7 @@ public sealed partial class MachineService
         try
         {
             File.Delete(ExistingSnapshot(r.Id));
+            File.Delete(Path.Combine(SnapshotDirectory, r.Id + SnapshotNodeExtension));
             CollectLayers();
         }
         finally
@@ -298,7 +319,7 @@ public sealed partial class MachineService
     /// </summary>
     private void CollectLayers()
     {
-        if (!Directory.Exists(Path.Combine(options.SnapshotDirectory, "layers")))
+        if (!Directory.Exists(LayerRoot))
         {
             return;
         }
@@ -363,13 +384,27 @@ public sealed partial class MachineService
         return File.Exists(path) ? path : throw Failure(StatusCode.NotFound, $"no snapshot '{id}'");
     }
 
+    /// <summary>The node that took a snapshot, as written beside it; this node for one without (taken before nodes shared directories).</summary>
+    private string TakenBy(string id)
+    {
+        try
+        {
+            string name = File.ReadAllText(Path.Combine(SnapshotDirectory, id + SnapshotNodeExtension)).Trim();
+            return name.Length is > 0 and <= 64 ? name : options.NodeName;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return options.NodeName;
+        }
+    }
+
     private Snapshot Describe(string id, SnapshotSummary s) => new()
     {
         Id = id,
         MachineId = s.Machine.SourceMachine,
         CreatedUnixNanos = (s.Created - DateTimeOffset.UnixEpoch).Ticks * 100,
         SizeBytes = (ulong)s.FileBytes,
-        Node = options.NodeName,
+        Node = TakenBy(id),
         Vcpus = (uint)s.Machine.Cpus,
         MemoryMib = s.Machine.MemoryBytes >> 20,
     };

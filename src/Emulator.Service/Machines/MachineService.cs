@@ -333,7 +333,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
     /// Where the disk layers an overlay's header or a snapshot names may lie: the directories
     /// requests may name and layers/, where this node makes overlays (RATIONALE.md in Block/).
     /// </summary>
-    private BackingPolicy LayerPolicy => BackingPolicy.Within([.. allowedDirectories, LayerDirectory]);
+    private BackingPolicy LayerPolicy => BackingPolicy.Within([.. allowedDirectories, Directory.CreateDirectory(LayerRoot).FullName]);
 
     /// <summary>The allowed directories at their real paths, resolved once (a symbolic link given as --allow allows where it leads).</summary>
     private readonly string[] allowedDirectories = [.. options.AllowedDirectories.Select(BackingPolicy.RealDirectory)];

@@ -130,12 +130,12 @@ const stateName = s => s.replace('MACHINE_STATE_', '');
 
 const actions = [
   // [label, rpc, states in which the call is allowed]
-  ['Start', 'StartMachine', ['CREATED']],
+  ['Start', 'StartMachine', ['CREATED', 'LOST']], // a LOST machine boots from its spec
   ['Pause', 'PauseMachine', ['RUNNING']],
   ['Resume', 'ResumeMachine', ['PAUSED']],
   ['Reset', 'ResetMachine', ['RUNNING', 'PAUSED']],
   ['Stop', 'StopMachine', ['RUNNING', 'PAUSED']],
-  ['Delete', 'DeleteMachine', ['CREATED', 'STOPPED', 'FAILED']],
+  ['Delete', 'DeleteMachine', ['CREATED', 'STOPPED', 'FAILED', 'LOST']],
 ];
 
 function button(label, enabled, onClick, action) {
