@@ -65,7 +65,11 @@ public sealed partial class Translator
             }
 
             tr.CallHelper(SystemHelpers.Invlpg, tr.EffectiveAddress(in i));
-            tr.EndWithExit();
+
+            // The mode is unchanged: go on through the lookup of the next instruction (compiled
+            // code's jump-cache probe checks the fetch TLB it may just have emptied) rather than
+            // leaving compiled code, as the kernel flushes pages in loops.
+            tr.EndWithGotoIndirect(I64(tr.NextPc));
         };
         t[(int)Mnemonic.Wbinvd] = static (tr, in i) => tr.RequireCpl0();
         t[(int)Mnemonic.Invd] = static (tr, in i) => tr.RequireCpl0();
