@@ -1,6 +1,8 @@
 using Emulator.Backend.Wasm.Engines;
+using Emulator.Backend.Wasm.Lowering;
 using Emulator.Execution;
 using Emulator.X86;
+using Emulator.X86.Memory;
 using Emulator.X86.State;
 using Iced.Intel;
 using Xunit;
@@ -282,9 +284,9 @@ public class Tier1ExecutionTests
     }
 
     /// <summary>
-    /// Two call sites of one function whose return addresses take the same jump-cache index
-    /// ((pc ^ pc >> 12) &amp; 4095 is 0x115 for 0x10105 and for 0x12107), each in its own page, called
-    /// in turn 1000 times: snippets placed at fixed addresses.
+    /// Two call sites of one function, in two pages, whose return addresses take the same
+    /// jump-cache index (the second site is searched for with the cache's own hash), called in
+    /// turn 1000 times: snippets placed at fixed addresses.
     /// </summary>
     private static void CollidingReturns(Tier1Machine t)
     {
@@ -297,10 +299,12 @@ public class Tier1ExecutionTests
             ms.ToArray().CopyTo(t.Memory.Span(address, (int)ms.Length));
         }
 
-        const ulong function = 0x14000;
-        At(Tier1Machine.CodeAddress, a => { a.mov(ecx, 1000); a.xor(ebx, ebx); a.jmp(0x10100UL); });
-        At(0x10100, a => { a.call(function); a.jmp(0x12102UL); });
-        At(0x12102, a => { a.call(function); a.add(ebx, 1); a.dec(ecx); a.jnz(0x10100UL); a.mov(eax, ebx); a.hlt(); });
+        const ulong function = 0x14000, first = 0x10100, call = 5;
+        int index = JumpCacheEntry.IndexOf(first + call, VcpuArea.JumpCacheBits);
+        ulong second = Enumerable.Range(0x12000, 0xf00).Select(a => (ulong)a).First(a => JumpCacheEntry.IndexOf(a + call, VcpuArea.JumpCacheBits) == index);
+        At(Tier1Machine.CodeAddress, a => { a.mov(ecx, 1000); a.xor(ebx, ebx); a.jmp(first); });
+        At(first, a => { a.call(function); a.jmp(second); });
+        At(second, a => { a.call(function); a.add(ebx, 1); a.dec(ecx); a.jnz(first); a.mov(eax, ebx); a.hlt(); });
         At(function, a => a.ret());
         t.Cpu.S.Rip = Tier1Machine.CodeAddress;
     }

@@ -570,8 +570,8 @@ internal sealed partial class BlockLowering
     /// leaves with the exit code the block set.
     /// <code>
     /// rip = pc
-    /// i = (pc ^ pc >> 12) &amp; mask
-    /// e = jump_cache[i]; if (e.pc != pc || e.mode != mode) e = jump_cache[i ^ 1]
+    /// i = ((pc * 0x9e3779b97f4a7c15) >> (64 - bits)) &amp; ~1
+    /// e = jump_cache[i]; if (e.pc != pc || e.mode != mode) e = jump_cache[i | 1]
     /// if (e.pc == pc &amp;&amp; e.mode == mode)
     ///   t = tlb[(pc >> 12) &amp; 255]
     ///   if (flags[e.flag] == 0 &amp;&amp; budget and no exit request &amp;&amp; t.fetch_tag == page(pc) &amp;&amp; pc + t.addend == e.phys)
@@ -600,16 +600,16 @@ internal sealed partial class BlockLowering
         c.LocalGet(la);
         c.Store(StoreKind.I64, (ulong)layout.Rip);
         c.LocalGet(la);
-        c.LocalGet(la);
-        c.I64Const(12);
+        c.I64Const(JumpCacheEntry.HashMultiplier);
+        c.I64Mul();
+        c.I64Const(64 - layout.JumpCacheBits);
         c.I64ShrU();
-        c.I64Xor();
-        c.I64Const((1L << layout.JumpCacheBits) - 1);
+        c.I64Const(-2);
         c.I64And();
         c.LocalTee(x);
         EntryAt();
 
-        // Two ways: the pair's other entry when the first does not hold pc in this mode.
+        // Two ways: the pair's second entry when the first does not hold pc in this mode.
         c.LocalGet(ent);
         c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
         c.LocalGet(la);
@@ -622,7 +622,7 @@ internal sealed partial class BlockLowering
         c.If();
         c.LocalGet(x);
         c.I64Const(1);
-        c.I64Xor();
+        c.I64Or();
         EntryAt();
         c.End();
 

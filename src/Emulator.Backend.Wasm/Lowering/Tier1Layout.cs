@@ -80,7 +80,16 @@ public static class JumpCacheEntry
     /// <summary>A mode no block has: the mark of an empty entry.</summary>
     public const uint EmptyMode = uint.MaxValue;
 
-    public static int IndexOf(ulong pc, int bits) => (int)((pc ^ (pc >> 12)) & ((1UL << bits) - 1));
+    /// <summary>
+    /// The multiplier of the index hash (Fibonacci hashing: 2^64 divided by the golden ratio). Its
+    /// top bits mix every bit of pc; an XOR of pc with its page number, used before, gave user and
+    /// kernel code that ran in one loop the same index (0x52c332, 0x52533a and 0xffffffff8107e660
+    /// all took 0x61e or 0x61f), and they evicted each other on every round.
+    /// </summary>
+    public const ulong HashMultiplier = 0x9e3779b97f4a7c15;
+
+    /// <summary>The entry index of <paramref name="pc"/> in a cache of 2^<paramref name="bits"/> entries: the top bits of pc times <see cref="HashMultiplier"/>.</summary>
+    public static int IndexOf(ulong pc, int bits) => (int)((pc * HashMultiplier) >> (64 - bits));
 }
 
 /// <summary>

@@ -115,11 +115,12 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             return;
         }
 
-        // Two ways (compiled code probes index i, then i ^ 1): the new block goes to i, and
-        // what i held moves to i ^ 1, unless one of them is this block already.
-        int i = JumpCacheEntry.IndexOf(tb.Pc, VcpuArea.JumpCacheBits);
+        // Two ways: the pair of entries 2k, 2k + 1 (compiled code probes both). The new block goes
+        // to the first, and what the first held moves to the second, unless one of them is this
+        // block already.
+        int i = JumpCacheEntry.IndexOf(tb.Pc, VcpuArea.JumpCacheBits) & ~1;
         byte* e = jumpCache + (i << JumpCacheEntry.SizeShift);
-        byte* other = jumpCache + ((i ^ 1) << JumpCacheEntry.SizeShift);
+        byte* other = jumpCache + ((i | 1) << JumpCacheEntry.SizeShift);
         if (Holds(other, tb))
         {
             e = other;
