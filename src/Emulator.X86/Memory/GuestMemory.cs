@@ -298,13 +298,13 @@ public static class VcpuArea
 
     /// <summary>
     /// The vCPU's tier-1 jump cache: 2^<see cref="JumpCacheBits"/> entries of 32 bytes (see the
-    /// tier-1 backend's JumpCacheEntry), two ways per index pair. 16,384 entries (512 KiB, only the
-    /// touched pages of it resident): with 4,096, a loop of the guest's shell that runs a few
-    /// thousand user and kernel blocks a round had sets of three hot blocks that evicted each
-    /// other, and left compiled code about 30 times a round.
+    /// tier-1 backend's JumpCacheEntry), two ways per pair of entries. Known and not understood:
+    /// with 16,384 entries (areas of 580 KiB) a 2-vCPU guest's two vCPUs spun at 100% in the
+    /// parallel sha256sum workload and never finished, while 4,096 entries passed; see the note
+    /// of the round that tried it.
     /// </summary>
     public const int JumpCacheOffset = UserTlbOffset + Tlb.Bytes;
-    public const int JumpCacheBits = 14;
+    public const int JumpCacheBits = 12;
     public const int JumpCacheBytes = 32 << JumpCacheBits;
     public const int Size = JumpCacheOffset + JumpCacheBytes;
 }
