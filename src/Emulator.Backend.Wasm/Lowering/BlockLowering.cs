@@ -585,6 +585,20 @@ internal sealed partial class BlockLowering
         void Address() => ToAddress(c, is64);
         void Add() => AddAddress(c, is64);
 
+        // Pushes whether ent holds pc in the probing block's mode.
+        void EntryHolds()
+        {
+            c.LocalGet(ent);
+            c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
+            c.LocalGet(la);
+            c.I64Eq();
+            c.LocalGet(ent);
+            c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Mode));
+            c.LocalGet(ModuleFrame.ProbeMode);
+            c.I32Eq();
+            c.I32And();
+        }
+
         // ent = state + (index on the stack) * entry size
         void EntryAt()
         {
@@ -610,15 +624,8 @@ internal sealed partial class BlockLowering
         EntryAt();
 
         // Two ways: the pair's second entry when the first does not hold pc in this mode.
-        c.LocalGet(ent);
-        c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
-        c.LocalGet(la);
-        c.I64Ne();
-        c.LocalGet(ent);
-        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Mode));
-        c.LocalGet(ModuleFrame.ProbeMode);
-        c.I32Ne();
-        c.I32Or();
+        EntryHolds();
+        c.I32Eqz();
         c.If();
         c.LocalGet(x);
         c.I64Const(1);
@@ -626,15 +633,7 @@ internal sealed partial class BlockLowering
         EntryAt();
         c.End();
 
-        c.LocalGet(ent);
-        c.Load(LoadKind.I64, (ulong)(jc + JumpCacheEntry.Pc));
-        c.LocalGet(la);
-        c.I64Eq();
-        c.LocalGet(ent);
-        c.Load(LoadKind.I32, (ulong)(jc + JumpCacheEntry.Mode));
-        c.LocalGet(ModuleFrame.ProbeMode);
-        c.I32Eq();
-        c.I32And();
+        EntryHolds();
         c.If();
 
         // x = the address of the fetch TLB entry: state + tlb + ((pc >> 12) & 255) * 32
