@@ -5,7 +5,8 @@ namespace Emulator.Machine.Runtime;
 /// <summary>
 /// The machine's timers: one thread that sleeps until the earliest deadline on the machine
 /// clock and then runs that timer's expiry, which device hosts turn into a message to the
-/// device's actor. While the machine is paused nothing fires (the clock stands still). An expiry
+/// device's actor. While the machine is paused the clock stands still, so only expiries it had
+/// already reached fire (those a pause caught before the thread ran them). An expiry
 /// that throws is handed to <see cref="Faulted"/> and the thread goes on: one machine's timer
 /// never ends the process (and with it every other machine).
 /// </summary>
@@ -17,6 +18,7 @@ public sealed class MachineTimerService : ITimerService, IDisposable
     private readonly Thread thread;
     private long seq;
     private bool disposed;
+    private bool expiring;
 
     public MachineTimerService(MachineClock clock)
     {
@@ -35,6 +37,36 @@ public sealed class MachineTimerService : ITimerService, IDisposable
     public Action<string, Exception>? Faulted { get; init; }
 
     public IDeviceTimer Create(string name, Action<long> expired) => new Timer(this, name, expired);
+
+    /// <summary>
+    /// True while an expiry whose deadline the machine clock has reached is queued or running: its
+    /// message to a device is not sent yet. A paused machine's devices are quiet only once this is
+    /// false (<see cref="VirtualMachine.QuiesceAsync"/>), or a snapshot would miss the expiry.
+    /// </summary>
+    public bool HasDueExpiry
+    {
+        get
+        {
+            lock (gate)
+            {
+                if (expiring)
+                {
+                    return true;
+                }
+
+                long now = clock.NowNanoseconds;
+                foreach (var (t, key) in queue.UnorderedItems)
+                {
+                    if (t.IsArmed && t.Generation == key.Seq && key.Deadline <= now)
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            }
+        }
+    }
 
     /// <summary>Wakes the timer thread to recompute its sleep (after the clock resumes).</summary>
     public void Kick()
@@ -87,20 +119,24 @@ public sealed class MachineTimerService : ITimerService, IDisposable
                         continue;
                     }
 
+                    // An expiry the guest's time has reached fires even once the clock has stopped:
+                    // the guest lived through its deadline before the pause, and a snapshot taken in
+                    // the pause must hold its effect (a restore re-arms only counts still running).
                     long now = clock.NowNanoseconds;
-                    if (clock.IsPaused)
-                    {
-                        Monitor.Wait(gate, 50);
-                        continue;
-                    }
-
                     if (nextKey.Deadline <= now)
                     {
                         queue.Dequeue();
                         next.IsArmed = false;
                         due = next;
                         deadline = nextKey.Deadline;
+                        expiring = true;
                         break;
+                    }
+
+                    if (clock.IsPaused)
+                    {
+                        Monitor.Wait(gate, 50);
+                        continue;
                     }
 
                     long waitMs = Math.Max(1, (nextKey.Deadline - now) / 1_000_000);
@@ -122,6 +158,13 @@ public sealed class MachineTimerService : ITimerService, IDisposable
             {
                 Faults++;
                 Faulted?.Invoke(due!.Name, e);
+            }
+            finally
+            {
+                lock (gate)
+                {
+                    expiring = false;
+                }
             }
         }
     }

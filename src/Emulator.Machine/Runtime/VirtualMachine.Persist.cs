@@ -10,9 +10,10 @@ public sealed partial class VirtualMachine
     private const int QuiesceRounds = 500;
 
     /// <summary>
-    /// Waits until the devices have nothing left to do: every queued message handled (timer
-    /// expiries, interrupt lines, disk completions, cascades between devices), no disk request in
-    /// flight. Call while the machine is paused: vCPUs stopped, so nothing new starts but host input.
+    /// Waits until the devices have nothing left to do: every timer expiry the stopped clock had
+    /// reached run, every queued message handled (timer expiries, interrupt lines, disk
+    /// completions, cascades between devices), no disk request in flight. Call while the machine
+    /// is paused: vCPUs stopped, so nothing new starts but host input.
     /// A round sends every device actor a barrier and checks, inside each actor, that it is not busy;
     /// the devices are quiet when a round finds them idle and nothing but the barriers was handled.
     /// </summary>
@@ -21,11 +22,14 @@ public sealed partial class VirtualMachine
         var all = devices.Values.ToList();
         for (int round = 0; round < QuiesceRounds; round++)
         {
+            // Checked first: an expiry that runs during the round posts to a device, which the
+            // count below then sees; one checked after the count could slip between the two.
+            bool dueBefore = Timers.HasDueExpiry;
             long before = all.Sum(d => d.Actor.MessagesProcessed);
             var busy = await Task.WhenAll(all.Select(d => d.Actor.Ask<bool>(
                 r => new DeviceMessage.Event(() => r.Reply(d.Persistence?.Busy?.Invoke(d.Device) == true)), ControlTimeout, cancel))).ConfigureAwait(false);
             long after = all.Sum(d => d.Actor.MessagesProcessed);
-            if (!busy.Any(b => b) && after - before == all.Count)
+            if (!dueBefore && !busy.Any(b => b) && after - before == all.Count)
             {
                 return;
             }
