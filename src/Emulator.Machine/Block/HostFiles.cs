@@ -145,11 +145,7 @@ public static unsafe partial class HostFiles
                 throw new IOException($"{path} is not a regular file");
             }
 
-            if (flock(fd, (write ? LockExclusive : LockShared) | LockNonBlock) != 0)
-            {
-                throw new IOException($"{path} is in use (locked by another process or machine)");
-            }
-
+            Lock(fd, path, (write ? LockExclusive : LockShared) | LockNonBlock);
             return handle;
         }
         catch
@@ -158,6 +154,36 @@ public static unsafe partial class HostFiles
             throw;
         }
     }
+
+    /// <summary>
+    /// Takes the lock, retrying for a moment while it is held: a file this process has just closed
+    /// (a snapshot's freeze reopens its top layer) stays locked while a child process forked
+    /// meanwhile (any Process.Start) holds its copy of the descriptor until it executes, a window
+    /// of microseconds to milliseconds. A lock held longer is another user's: refused.
+    /// </summary>
+    private static void Lock(int fd, string path, int operation)
+    {
+        const int WouldBlock = 11; // EWOULDBLOCK (EAGAIN)
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        for (int pause = 1; flock(fd, operation) != 0; pause = Math.Min(pause * 2, 50))
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != WouldBlock)
+            {
+                throw new IOException($"{path}: cannot lock it: {Marshal.GetPInvokeErrorMessage(errno)}");
+            }
+
+            if (waited.Elapsed > LockRetry)
+            {
+                throw new IOException($"{path} is in use (locked by another process or machine)");
+            }
+
+            Thread.Sleep(pause);
+        }
+    }
+
+    /// <summary>How long a held lock is retried before the file counts as in use.</summary>
+    private static readonly TimeSpan LockRetry = TimeSpan.FromSeconds(1);
 
     private static uint Mode(byte* stat) => RuntimeInformation.ProcessArchitecture switch
     {
