@@ -214,6 +214,8 @@ public sealed class ControlPlaneTests : IAsyncLifetime
     /// A 2-vCPU guest snapshotted while a workload runs, restored into a new machine after the
     /// original is gone: the workload finishes there with the right digest, on both CPUs.
     /// </summary>
+    private const int WorkloadMib = 128;
+
     [Fact]
     public async Task SmpMachineSnapshotRestoresAndFinishesItsWorkload()
     {
@@ -225,8 +227,10 @@ public sealed class ControlPlaneTests : IAsyncLifetime
             await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = "smp" });
             var reader = new ConsoleReader(console.ResponseStream.ReadAllAsync().GetAsyncEnumerator());
             await reader.WaitFor(global::System.Text.RegularExpressions.Regex.Escape(ConsoleSession.Prompt));
-            await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("\n(dd if=/dev/zero bs=1M count=32 2>/dev/null | sha256sum; echo work-done; echo online-$(cat /sys/devices/system/cpu/online)-end) &\n") });
-            await Task.Delay(1500);
+            // The job says when it starts and the snapshot is taken then (a fixed wait let a
+            // faster tier finish it first); the echoed command line does not match work-started-25.
+            await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8($"\n(echo work-started-$((5*5)); dd if=/dev/zero bs=1M count={WorkloadMib} 2>/dev/null | sha256sum; echo work-done; echo online-$(cat /sys/devices/system/cpu/online)-end) &\n") });
+            await reader.WaitFor("work-started-25");
             var snap = await client.CreateSnapshotAsync(new CreateSnapshotRequest { MachineId = "smp", SnapshotId = "smp-snap" });
             Assert.Equal(2u, snap.Vcpus);
             digest = (await reader.WaitFor("([0-9a-f]{64})  -[\\s\\S]*?work-done")).Groups[1].Value;
@@ -234,7 +238,7 @@ public sealed class ControlPlaneTests : IAsyncLifetime
         }
 
         await client.DeleteMachineAsync(new MachineRef { Id = "smp" });
-        Assert.Equal(Convert.ToHexStringLower(global::System.Security.Cryptography.SHA256.HashData(new byte[32 << 20])), digest);
+        Assert.Equal(Convert.ToHexStringLower(global::System.Security.Cryptography.SHA256.HashData(new byte[WorkloadMib << 20])), digest);
 
         var restored = await client.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = "smp-snap", MachineId = "smp-restored" });
         Assert.Equal(Emulator.Service.V1.MachineState.Paused, restored.State);

@@ -158,9 +158,13 @@ def stop_and_delete(machine_id, console, watch):
     fact("watch ended", watch.wait_ended(), "after", ",".join(watch.distinct()))
 
 
-# A workload with a known answer: the SHA-256 of 64 MiB of zeroes, computed by the guest
-# (several seconds at tier 0). The echoed command line cannot match DIGEST_LINE.
-WORKLOAD = "(dd if=/dev/zero bs=1M count=64 2>/dev/null | sha256sum; echo work-done) &"
+# A workload with a known answer: the SHA-256 of 128 MiB of zeroes, computed by the guest
+# (a few seconds on tier 1). It says when it starts, and the snapshot is taken then: a fixed
+# wait instead let a faster tier finish it before the snapshot. The echoed command line
+# matches neither WORKLOAD_STARTED nor DIGEST_LINE.
+WORKLOAD_MIB = 128
+WORKLOAD = f"(echo work-started-$((5*5)); dd if=/dev/zero bs=1M count={WORKLOAD_MIB} 2>/dev/null | sha256sum; echo work-done) &"
+WORKLOAD_STARTED = "work-started-25"
 # Kernel messages may land between the two lines, so anything may come between them.
 DIGEST_LINE = r"([0-9a-f]{64})  -[\s\S]*?work-done"
 
@@ -170,8 +174,7 @@ def snapshot_while_working(machine_id, console):
     # The disk (a raw image, /dev/vda) gets a marker before the snapshot and another after it.
     console.run("for m in $(cat /etc/emu-root-modules); do modprobe $m; done; while [ ! -b /dev/vda ]; do sleep 0.1; done; "
                 "printf disk-before > /dev/vda; sync; echo marked-$((1+1))", "marked-2")
-    console.type(WORKLOAD + "\n")
-    time.sleep(2)
+    console.run(WORKLOAD, WORKLOAD_STARTED)
     snap = machines.CreateSnapshot(pb.CreateSnapshotRequest(machine_id=machine_id, snapshot_id="py-snap"), metadata=AUTH, timeout=300)
     # The capture happened before the call returned: no digest yet means the workload was running then.
     fact("workload running at the snapshot:", re.search(DIGEST_LINE, console._text) is None)
@@ -194,7 +197,7 @@ def restore_and_finish(snapshot_id, original_digest):
     console = GuestConsole(restored.id)
     fact("resumed restored", state(machines.ResumeMachine(pb.MachineRef(id=restored.id), metadata=AUTH, timeout=60).state))
     digest = console.wait_for(DIGEST_LINE, BOOT_SECONDS).group(1)
-    expected = hashlib.sha256(bytes(64 << 20)).hexdigest()
+    expected = hashlib.sha256(bytes(WORKLOAD_MIB << 20)).hexdigest()
     fact("restored workload digest correct:", digest == expected, "same as the original:", digest == original_digest)
     # One empty line first, as after boot: busybox's line editor may still be waiting for the
     # answer to its cursor-position query (ESC[6n) of the prompt printed before the snapshot.
