@@ -1,3 +1,4 @@
+using Emulator.X86.State;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using Iced.Intel;
@@ -144,6 +145,43 @@ public class SseHostDiffTests
                 m.Run();
                 var (lo, hi) = m.Xmm(0);
                 Assert.True(B(c.Host(d, s)) == new V128(lo, hi), $"{c.Name} d={B(d)} s={B(s)}: got {new V128(lo, hi)}, host {B(c.Host(d, s))}");
+            }
+        }
+    }
+
+    /// <summary>PMOVMSKB (the top bit of each byte into a GPR, zero-extended over a dirty RAX) of XMM and MM against the host's.</summary>
+    [Fact]
+    public void PmovmskbMatchesTheHost()
+    {
+        if (!Sse2.IsSupported)
+        {
+            return;
+        }
+
+        var rng = new Random(91);
+        using var xmm = new TestMachine();
+        xmm.Load(a => a.pmovmskb(eax, xmm0));
+        using var mmx = new TestMachine();
+        mmx.Load(a => a.pmovmskb(rax, mm0));
+        for (int k = 0; k < 256; k++)
+        {
+            var v = RandomVector(rng, false);
+            foreach (var (m, isXmm) in new[] { (xmm, true), (mmx, false) })
+            {
+                m[Gpr.Rax] = ulong.MaxValue;
+                if (isXmm)
+                {
+                    m.SetXmm(0, v.AsUInt64()[0], v.AsUInt64()[1]);
+                }
+                else
+                {
+                    m.SetMm(0, v.AsUInt64()[0]);
+                }
+
+                m.Cpu.S.Rip = TestMachine.CodeAddress;
+                m.Run();
+                ulong expected = (ulong)(isXmm ? Sse2.MoveMask(v) : Sse2.MoveMask(v) & 0xff);
+                Assert.True(expected == m[Gpr.Rax], $"pmovmskb {(isXmm ? "xmm" : "mm")} {B(v)}: got {m[Gpr.Rax]:x}, host {expected:x}");
             }
         }
     }

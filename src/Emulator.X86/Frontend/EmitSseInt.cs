@@ -9,8 +9,8 @@ namespace Emulator.X86.Frontend;
 /// <summary>
 /// SSE2 packed integer instructions, which share their mnemonics with the MMX forms: an MM
 /// destination works on 8 bytes and makes the instruction an MMX one (EmitMmx.cs). Logic
-/// (PAND PANDN POR PXOR and the PS/PD forms), PADDQ/PSUBQ and the dword/word/qword shuffles
-/// are IR on state slots; the rest call helpers (SsePackedArith, SseShiftPack). A 16-byte
+/// (PAND PANDN POR PXOR and the PS/PD forms), PADDQ/PSUBQ, PCMPEQB, PMOVMSKB and the
+/// dword/word/qword shuffles are IR on state slots; the rest call helpers (SsePackedArith, SseShiftPack). A 16-byte
 /// memory source must be 16-byte aligned (#GP(0)), an MMX one need not be.
 /// </summary>
 public sealed partial class Translator
@@ -72,7 +72,7 @@ public sealed partial class Translator
         Helper(Mnemonic.Pminsw, SsePackedArith.Pminsw);
         Helper(Mnemonic.Pmaxsw, SsePackedArith.Pmaxsw);
         Helper(Mnemonic.Psadbw, SsePackedArith.Psadbw);
-        Helper(Mnemonic.Pcmpeqb, SsePackedArith.Pcmpeqb);
+        t[(int)Mnemonic.Pcmpeqb] = static (tr, in i) => tr.Pcmpeqb(in i);
         Helper(Mnemonic.Pcmpeqw, SsePackedArith.Pcmpeqw);
         Helper(Mnemonic.Pcmpeqd, SsePackedArith.Pcmpeqd);
         Helper(Mnemonic.Pcmpgtb, SsePackedArith.Pcmpgtb);
@@ -242,11 +242,52 @@ public sealed partial class Translator
         MmxInstructionDone(in insn, Register.None);
     }
 
-    /// <summary>PMOVMSKB r32/r64, xmm/mm: the top bit of each byte, zero-extended.</summary>
+    private const ulong ByteLow7 = 0x7f7f_7f7f_7f7f_7f7f, ByteTop = 0x8080_8080_8080_8080;
+
+    /// <summary>
+    /// PCMPEQB, one quadword at a time in IR (glibc's string functions run it in their inner loops,
+    /// so tier 1 does it inline instead of calling out). With x = a XOR b, a byte of x is zero iff
+    /// ((x AND 7F..) + 7F..) OR x has its top bit clear; that top bit, shifted to bit 0 and times
+    /// FF, is the byte of the result (no carry crosses a byte in either step). x PCMPEQB x is all ones.
+    /// </summary>
+    private void Pcmpeqb(in Instruction insn)
+    {
+        var dst = insn.Op0Register;
+        int d = VecOffset(dst);
+        int s = VectorSource(in insn, 1, VectorBytes(in insn, 1), aligned: true);
+        bool self = insn.Op1Kind == OpKind.Register && insn.Op1Register == dst;
+        for (int q = 0; q < VectorLength(dst); q += 8)
+        {
+            Operand r = I64(ulong.MaxValue);
+            if (!self)
+            {
+                var x = b.Xor(b.LdState(d + q, IrType.I64), b.LdState(s + q, IrType.I64));
+                var nonzero = b.Or(b.Add(b.And(x, I64(ByteLow7)), I64(ByteLow7)), x);
+                var zero = b.And(b.Not(nonzero), I64(ByteTop));
+                r = b.Mul(b.Shr(zero, I64(7)), I64(0xff));
+            }
+
+            b.StState(d + q, r);
+        }
+
+        MmxInstructionDone(in insn, dst);
+    }
+
+    /// <summary>
+    /// PMOVMSKB r32/r64, xmm/mm: the top bit of each byte, zero-extended, in IR. Per quadword the
+    /// top bits (AND 80..) times 0x0002040810204081 land, without carries, in bits 56-63 in byte order.
+    /// </summary>
     private void Pmovmskb(in Instruction insn)
     {
         var src = insn.Op1Register;
-        var mask = VectorCall(SseShiftPack.Pmovmskb, VecOffset(src), 0, 0, (ulong)VectorLength(src));
+        int s = VecOffset(src);
+        Operand Bits(int q) => b.Shr(b.Mul(b.And(b.LdState(s + q, IrType.I64), I64(ByteTop)), I64(0x0002_0408_1020_4081)), I64(56));
+        var mask = Bits(0);
+        if (VectorLength(src) == 16)
+        {
+            mask = b.Or(mask, b.Shl(Bits(8), I64(8)));
+        }
+
         WriteReg(insn.Op0Register, b.Trunc(mask, TypeOf(in insn, 0)));
         MmxInstructionDone(in insn, Register.None);
     }

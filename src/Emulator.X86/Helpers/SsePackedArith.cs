@@ -38,7 +38,6 @@ public static unsafe class SsePackedArith
     public static readonly HelperInfo Pminsw = Define("pminsw", &PminswImpl);
     public static readonly HelperInfo Pmaxsw = Define("pmaxsw", &PmaxswImpl);
     public static readonly HelperInfo Psadbw = Define("psadbw", &PsadbwImpl);
-    public static readonly HelperInfo Pcmpeqb = Define("pcmpeqb", &PcmpeqbImpl);
     public static readonly HelperInfo Pcmpeqw = Define("pcmpeqw", &PcmpeqwImpl);
     public static readonly HelperInfo Pcmpeqd = Define("pcmpeqd", &PcmpeqdImpl);
     public static readonly HelperInfo Pcmpgtb = Define("pcmpgtb", &PcmpgtbImpl);
@@ -182,7 +181,6 @@ public static unsafe class SsePackedArith
     }
 
     // Compares give all ones or all zeros per lane; greater-than is signed.
-    private static ulong PcmpeqbImpl(Cpu c, ulong d, ulong s, ulong imm, ulong n) => Store(c, d, n, Vector128.Equals(Load<byte>(c, d, n), Load<byte>(c, s, n)));
 
     private static ulong PcmpeqwImpl(Cpu c, ulong d, ulong s, ulong imm, ulong n) => Store(c, d, n, Vector128.Equals(Load<ushort>(c, d, n), Load<ushort>(c, s, n)));
 

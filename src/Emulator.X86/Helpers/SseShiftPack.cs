@@ -5,7 +5,7 @@ using static Emulator.X86.Helpers.VectorState;
 namespace Emulator.X86.Helpers;
 
 /// <summary>
-/// SSE2/MMX integer shifts, packs, unpacks, PMOVMSKB and the masked stores (SDM Vol. 2,
+/// SSE2/MMX integer shifts, packs, unpacks and the masked stores (SDM Vol. 2,
 /// each instruction's "Operation"). Lengths are 16 (XMM) or 8 (MM) bytes.
 /// </summary>
 public static unsafe class SseShiftPack
@@ -36,9 +36,6 @@ public static unsafe class SseShiftPack
     /// halves of dst and src, dst first (PUNPCKL/H BW WD DQ QDQ, UNPCKL/H PS PD).
     /// </summary>
     public static readonly HelperInfo Unpack = Define("punpck", &UnpackImpl);
-
-    /// <summary>pmovmskb(src, unused, unused, length): the top bit of each byte.</summary>
-    public static readonly HelperInfo Pmovmskb = HelperTable.Define("pmovmskb", 4, OpFlags.ReadsState, &PmovmskbImpl, generalState: false);
 
     /// <summary>
     /// maskmov(data, mask, linear address, length | wrap32 &lt;&lt; 8): stores each byte of data whose
@@ -148,9 +145,6 @@ public static unsafe class SseShiftPack
         Buffer.MemoryCopy(r, a, (long)n, (long)n);
         return 0;
     }
-
-    private static ulong PmovmskbImpl(Cpu c, ulong src, ulong unused1, ulong unused2, ulong n) =>
-        Load<byte>(c, src, n).ExtractMostSignificantBits() & (n == 16 ? 0xffffu : 0xffu);
 
     private static ulong MaskMovImpl(Cpu c, ulong data, ulong mask, ulong addr, ulong lengthAndWrap)
     {
