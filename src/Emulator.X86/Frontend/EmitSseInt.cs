@@ -10,8 +10,8 @@ namespace Emulator.X86.Frontend;
 /// SSE2 packed integer instructions, which share their mnemonics with the MMX forms: an MM
 /// destination works on 8 bytes and makes the instruction an MMX one (EmitMmx.cs). Logic
 /// (PAND PANDN POR PXOR and the PS/PD forms), PADDQ/PSUBQ, PCMPEQB, PMOVMSKB and the
-/// dword/word/qword shuffles are IR on state slots; the rest call helpers (SsePackedArith, SseShiftPack). A 16-byte
-/// memory source must be 16-byte aligned (#GP(0)), an MMX one need not be.
+/// dword/word/qword shuffles are IR on state slots; the rest call helpers (SsePackedArith,
+/// SseShiftPack). A 16-byte memory source must be 16-byte aligned (#GP(0)), an MMX one need not be.
 /// </summary>
 public sealed partial class Translator
 {
