@@ -209,6 +209,14 @@ public sealed unsafe class Interpreter
                     case IrOpcode.Raise:
                         cpu.RaiseException((int)op.Imm, (uint)f[op.A]);
                         return Fault(cpu, tb, in op, ref budget);
+                    case IrOpcode.FaultIf:
+                        if (f[op.A] != 0)
+                        {
+                            cpu.RaiseException((int)op.Imm, (uint)f[op.B]);
+                            return Fault(cpu, tb, in op, ref budget);
+                        }
+
+                        break;
                     default:
                         throw new InvalidOperationException($"interpreter: no case for IR op {op.Op}");
                 }

@@ -283,6 +283,19 @@ public sealed class IrBuilder
         i.A = wide;
     }
 
+    /// <summary>
+    /// Raises guest exception <paramref name="vector"/> with <paramref name="errorCode"/> at the
+    /// current instruction when <paramref name="cond"/> != 0, and goes on otherwise (a check
+    /// inline in compiled code instead of a helper call: the alignment of an SSE operand).
+    /// </summary>
+    public void FaultIf(Operand cond, int vector, Operand errorCode)
+    {
+        var wide = ZExt(errorCode, IrType.I64);
+        ref var i = ref Emit(IrOpcode.FaultIf, cond.Type, (ulong)vector);
+        i.A = cond;
+        i.B = wide;
+    }
+
     /// <summary>After an instruction that stored to memory: leave at <paramref name="nextPc"/> if the store hit this block's code.</summary>
     public void SmcCheck(ulong nextPc) => Emit(IrOpcode.SmcCheck, IrType.I64, nextPc);
 }

@@ -42,6 +42,7 @@ public enum IrOpcode : byte
     Exit,
     Raise,
     SmcCheck,
+    FaultIf,
 }
 
 /// <summary>Comparison for SetCond; the operands are compared at their own type.</summary>

@@ -38,6 +38,7 @@ public static class IrSamples
             case IrOpcode.Exit: b.Exit(0x2000); ended = true; break;
             case IrOpcode.Raise: b.Raise(6, IrBuilder.I64(0)); ended = true; break;
             case IrOpcode.SmcCheck: b.SmcCheck(0x1004); break;
+            case IrOpcode.FaultIf: b.FaultIf(b.SetCond(IrCond.Eq, x, y), 13, IrBuilder.I64(0)); break;
             default:
                 if (OpTable.Get(op).Operands == 1)
                 {

@@ -113,6 +113,7 @@ public static class OpTable
         Def(IrOpcode.Exit, 0, OpFlags.Exits | OpFlags.EndsBlock | OpFlags.ReadsState, ImmKind.GuestPc);
         Def(IrOpcode.Raise, 1, OpFlags.Exits | OpFlags.EndsBlock | OpFlags.ReadsState | OpFlags.MayFault, ImmKind.Vector);
         Def(IrOpcode.SmcCheck, 0, OpFlags.Exits | OpFlags.ReadsState, ImmKind.GuestPc);
+        Def(IrOpcode.FaultIf, 2, OpFlags.Exits | OpFlags.ReadsState | OpFlags.MayFault, ImmKind.Vector);
 
         for (int i = 0; i < t.Length; i++)
         {

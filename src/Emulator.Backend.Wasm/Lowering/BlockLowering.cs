@@ -248,16 +248,15 @@ internal sealed partial class BlockLowering
                 c.End();
                 break;
             case IrOpcode.Raise:
-                c.LocalGet(sta);
-                c.I32Const((int)op.Imm);
-                c.Store(StoreKind.I32, (ulong)layout.ExceptionVector);
-                c.LocalGet(sta);
+                RaiseAt(op.Insn, (int)op.Imm, op.A);
+                break;
+            case IrOpcode.FaultIf:
                 Get(op.A);
-                c.Store(StoreKind.I64B32, (ulong)layout.ExceptionErrorCode);
-                c.LocalGet(sta);
                 c.I64Const(0);
-                c.Store(StoreKind.I64, (ulong)layout.ExceptionAddress);
-                FaultExit(op.Insn);
+                c.I64Ne();
+                c.If();
+                RaiseAt(op.Insn, (int)op.Imm, op.B);
+                c.End();
                 break;
             default:
                 EmitPure(in op);
@@ -456,6 +455,21 @@ internal sealed partial class BlockLowering
         c.If();
         FaultExit(insn);
         c.End();
+    }
+
+    /// <summary>Raises guest exception <paramref name="vector"/> with the error code in frame slot <paramref name="errorCode"/> at instruction <paramref name="insn"/>.</summary>
+    private void RaiseAt(int insn, int vector, int errorCode)
+    {
+        c.LocalGet(sta);
+        c.I32Const(vector);
+        c.Store(StoreKind.I32, (ulong)layout.ExceptionVector);
+        c.LocalGet(sta);
+        Get(errorCode);
+        c.Store(StoreKind.I64B32, (ulong)layout.ExceptionErrorCode);
+        c.LocalGet(sta);
+        c.I64Const(0);
+        c.Store(StoreKind.I64, (ulong)layout.ExceptionAddress);
+        FaultExit(insn);
     }
 
     /// <summary>A guest exception at instruction <paramref name="insn"/>: the ones before it retire and RIP points at it.</summary>

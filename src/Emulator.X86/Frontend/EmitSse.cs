@@ -68,7 +68,7 @@ public sealed partial class Translator
         var addr = EffectiveAddress(in insn);
         if (aligned)
         {
-            b.Call(MemoryHelpers.CheckAlign, addr, I64(15));
+            AlignmentCheck(addr);
         }
 
         LoadVector(addr, dst, 16);

@@ -41,7 +41,7 @@ public sealed partial class Translator
         var addr = EffectiveAddress(in insn);
         if (aligned && bytes == 16)
         {
-            b.Call(MemoryHelpers.CheckAlign, addr, I64(15));
+            AlignmentCheck(addr);
         }
 
         LoadVector(addr, ScratchOffset, bytes);
@@ -62,6 +62,9 @@ public sealed partial class Translator
 
         return ScratchOffset;
     }
+
+    /// <summary>#GP(0) when a 16-byte aligned operand's address is not (SDM Vol. 2, MOVDQA "Protected Mode Exceptions").</summary>
+    private void AlignmentCheck(Operand addr) => b.FaultIf(b.And(addr, I64(15)), Vector.GP, I64(0));
 
     /// <summary>Copies <paramref name="bytes"/> (2, 4, 8 or 16) from guest memory into state at <paramref name="offset"/>.</summary>
     private void LoadVector(Operand addr, int offset, int bytes)
@@ -88,7 +91,7 @@ public sealed partial class Translator
     {
         if (aligned && bytes == 16)
         {
-            b.Call(MemoryHelpers.CheckAlign, addr, I64(15));
+            AlignmentCheck(addr);
         }
 
         if (bytes == 4)
