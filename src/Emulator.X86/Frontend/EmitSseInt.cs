@@ -9,8 +9,8 @@ namespace Emulator.X86.Frontend;
 /// <summary>
 /// SSE2 packed integer instructions, which share their mnemonics with the MMX forms: an MM
 /// destination works on 8 bytes and makes the instruction an MMX one (EmitMmx.cs). Logic
-/// (PAND PANDN POR PXOR and the PS/PD forms), PADDQ/PSUBQ, PCMPEQB, PMOVMSKB and the
-/// dword/word/qword shuffles are IR on state slots; the rest call helpers (SsePackedArith,
+/// (PAND PANDN POR PXOR and the PS/PD forms), PADDQ/PSUBQ, PCMPEQB, PMOVMSKB, the unpacks and
+/// the dword/word/qword shuffles are IR on state slots; the rest call helpers (SsePackedArith,
 /// SseShiftPack). A 16-byte memory source must be 16-byte aligned (#GP(0)), an MMX one need not be.
 /// </summary>
 public sealed partial class Translator
@@ -82,7 +82,7 @@ public sealed partial class Translator
         Helper(Mnemonic.Packssdw, SseShiftPack.Packssdw);
         Helper(Mnemonic.Packuswb, SseShiftPack.Packuswb);
 
-        void Unpack(Mnemonic m, int lane, bool high) => t[(int)m] = (tr, in i) => tr.PackedHelper(in i, SseShiftPack.Unpack, (uint)lane | (high ? 0x100u : 0u));
+        void Unpack(Mnemonic m, int lane, bool high) => t[(int)m] = (tr, in i) => tr.Unpack(in i, lane, high);
         Unpack(Mnemonic.Punpcklbw, 1, false);
         Unpack(Mnemonic.Punpcklwd, 2, false);
         Unpack(Mnemonic.Punpckldq, 4, false);
@@ -212,6 +212,27 @@ public sealed partial class Translator
                 b.StState(dst + (i * lane), v[i]);
             }
         }
+    }
+
+    /// <summary>
+    /// PUNPCKL/H BW WD DQ QDQ and UNPCKL/H PS PD: the lanes of one half (low or high) of dst and
+    /// src interleaved, dst's first, as IR lane moves (glibc's byte broadcasts run them on every
+    /// call of its string functions).
+    /// </summary>
+    private void Unpack(in Instruction insn, int lane, bool high)
+    {
+        var dst = insn.Op0Register;
+        int src = VectorSource(in insn, 1, VectorBytes(in insn, 1), aligned: true);
+        int lanes = VectorLength(dst) / lane;
+        int from = high ? lanes / 2 : 0;
+        var sel = new int[lanes];
+        for (int i = 0; i < lanes; i++)
+        {
+            sel[i] = (from + (i / 2)) | (i % 2 == 1 ? SrcLane : 0);
+        }
+
+        PermuteLanes(VecOffset(dst), src, lane, sel);
+        MmxInstructionDone(in insn, dst);
     }
 
     /// <summary>PINSRW xmm/mm, r32/m16, imm8: replaces one word (imm8 mod 8, or mod 4 for MM).</summary>

@@ -5,7 +5,7 @@ using static Emulator.X86.Helpers.VectorState;
 namespace Emulator.X86.Helpers;
 
 /// <summary>
-/// SSE2/MMX integer shifts, packs, unpacks and the masked stores (SDM Vol. 2,
+/// SSE2/MMX integer shifts, packs and the masked stores (SDM Vol. 2,
 /// each instruction's "Operation"). Lengths are 16 (XMM) or 8 (MM) bytes.
 /// </summary>
 public static unsafe class SseShiftPack
@@ -30,12 +30,6 @@ public static unsafe class SseShiftPack
     public static readonly HelperInfo Packsswb = Define("packsswb", &PacksswbImpl);
     public static readonly HelperInfo Packssdw = Define("packssdw", &PackssdwImpl);
     public static readonly HelperInfo Packuswb = Define("packuswb", &PackuswbImpl);
-
-    /// <summary>
-    /// punpck(dst, src, lane bytes | high &lt;&lt; 8, length): interleaves lanes of the low (or high)
-    /// halves of dst and src, dst first (PUNPCKL/H BW WD DQ QDQ, UNPCKL/H PS PD).
-    /// </summary>
-    public static readonly HelperInfo Unpack = Define("punpck", &UnpackImpl);
 
     /// <summary>
     /// maskmov(data, mask, linear address, length | wrap32 &lt;&lt; 8): stores each byte of data whose
@@ -127,23 +121,6 @@ public static unsafe class SseShiftPack
         var l = Vector128.Max(lo, Vector128<short>.Zero).AsUInt16();
         var h = Vector128.Max(hi, Vector128<short>.Zero).AsUInt16();
         return Store(c, d, n, Vector128.NarrowWithSaturation(l, h));
-    }
-
-    private static ulong UnpackImpl(Cpu c, ulong d, ulong s, ulong laneAndHigh, ulong n)
-    {
-        int lane = (int)(laneAndHigh & 0xff);
-        int half = (int)n / 2;
-        int from = (laneAndHigh >> 8) != 0 ? half : 0;
-        byte* a = At(c, d), b = At(c, s);
-        byte* r = stackalloc byte[16];
-        for (int i = 0; i < half; i += lane)
-        {
-            Buffer.MemoryCopy(a + from + i, r + (2 * i), lane, lane);
-            Buffer.MemoryCopy(b + from + i, r + (2 * i) + lane, lane, lane);
-        }
-
-        Buffer.MemoryCopy(r, a, (long)n, (long)n);
-        return 0;
     }
 
     private static ulong MaskMovImpl(Cpu c, ulong data, ulong mask, ulong addr, ulong lengthAndWrap)
