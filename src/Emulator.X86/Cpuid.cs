@@ -60,7 +60,13 @@ public sealed partial class Cpu
                 return (0, 0, 0, 0);
             case 7 when subleaf == 0:
             {
-                uint ebx = 0;
+                // EBX bit 1: IA32_TSC_ADJUST. Every vCPU's TSC comes from the one machine clock, so it
+                // is constant, never stops and agrees across vCPUs; with invariant TSC (0x80000007)
+                // and TSC_ADJUST, Linux trusts it (check_system_tsc_reliable) and does not run its
+                // clocksource watchdog on it. That watchdog, comparing the TSC with timer ticks a
+                // loaded host delivered late, marked the TSC unstable in the middle of bringing up a
+                // CPU, and the boot hung (check_tsc_sync_source gave up while the new CPU waited).
+                uint ebx = 1 << 1;
                 if (f.HasFlag(CpuFeatures.Bmi1)) ebx |= 1 << 3;
                 if (f.HasFlag(CpuFeatures.Bmi2)) ebx |= 1 << 8;
                 if (f.HasFlag(CpuFeatures.Adx)) ebx |= 1 << 19;

@@ -19,7 +19,7 @@ public sealed unsafe partial class Cpu
         (1UL << 0) | (1UL << 3) | (1UL << 4) | (1UL << 5) | (1UL << 6) | (1UL << 8) | (1UL << 13) | (1UL << 14) | (1UL << 15)
         | (1UL << 20) | (1UL << 26) | (1UL << 27);
 
-    public const uint MsrTsc = 0x10, MsrBiosSignId = 0x8b, MsrApicBase = 0x1b, MsrMtrrCap = 0xfe, MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175,
+    public const uint MsrTsc = 0x10, MsrTscAdjust = 0x3b, MsrBiosSignId = 0x8b, MsrApicBase = 0x1b, MsrMtrrCap = 0xfe, MsrSysenterCs = 0x174, MsrSysenterEsp = 0x175,
         MsrSysenterEip = 0x176, MsrMiscEnable = 0x1a0, MsrPat = 0x277, MsrMtrrDefType = 0x2ff, MsrEfer = 0xc0000080,
         MsrStar = 0xc0000081, MsrLstar = 0xc0000082, MsrCstar = 0xc0000083, MsrSfmask = 0xc0000084, MsrFsBase = 0xc0000100,
         MsrGsBase = 0xc0000101, MsrKernelGsBase = 0xc0000102, MsrTscAux = 0xc0000103;
@@ -27,7 +27,12 @@ public sealed unsafe partial class Cpu
     /// <summary>Variable and fixed MTRRs: stored, not enforced (guest RAM has one memory type).</summary>
     private readonly Dictionary<uint, ulong> mtrrs = [];
 
-    /// <summary>Offset added to the machine clock so WRMSR to the TSC works (per vCPU).</summary>
+    /// <summary>
+    /// Offset added to the machine clock so WRMSR to the TSC works (per vCPU). It is also
+    /// IA32_TSC_ADJUST (0x3B): a write to the TSC adds its change to TSC_ADJUST and a write to
+    /// TSC_ADJUST adds its change to the TSC (SDM Vol. 3B 17.17.3), and both start at 0, so the
+    /// two are always equal.
+    /// </summary>
     private long tscOffset;
 
     /// <summary>Notified when the guest writes IA32_APIC_BASE (the local APIC moves or is disabled).</summary>
@@ -50,6 +55,7 @@ public sealed unsafe partial class Cpu
         value = index switch
         {
             MsrTsc => Tsc,
+            MsrTscAdjust => (ulong)tscOffset,
             MsrBiosSignId => 0, // no microcode update loaded
             MsrArchCapabilities => ArchCapabilities,
             MsrApicBase => s.ApicBase,
@@ -93,6 +99,9 @@ public sealed unsafe partial class Cpu
         {
             case MsrTsc:
                 tscOffset = (long)value - (long)Clock.Tsc;
+                return true;
+            case MsrTscAdjust:
+                tscOffset = (long)value;
                 return true;
             case MsrBiosSignId:
                 return true; // writing 0 asks the CPU to report the microcode revision; there is none
@@ -175,7 +184,7 @@ public sealed unsafe partial class Cpu
     private static bool IsMtrr(uint index) =>
         index is MsrMtrrDefType or 0x250 or 0x258 or 0x259 or (>= 0x268 and <= 0x26f) or (>= 0x200 and <= 0x20f);
 
-    private static bool IsKnownMsr(uint index) => index is MsrTsc or MsrBiosSignId or MsrArchCapabilities or MsrApicBase or MsrMtrrCap or MsrSysenterCs or MsrSysenterEsp
+    private static bool IsKnownMsr(uint index) => index is MsrTsc or MsrTscAdjust or MsrBiosSignId or MsrArchCapabilities or MsrApicBase or MsrMtrrCap or MsrSysenterCs or MsrSysenterEsp
         or MsrSysenterEip or MsrMiscEnable or MsrPat or MsrEfer or MsrStar or MsrLstar or MsrCstar or MsrSfmask or MsrFsBase
         or MsrGsBase or MsrKernelGsBase or MsrTscAux || IsMtrr(index);
 }

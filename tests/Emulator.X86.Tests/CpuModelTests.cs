@@ -25,6 +25,43 @@ public class CpuModelTests
         return ((uint)m[Gpr.Rax], (uint)m[Gpr.Rbx], (uint)m[Gpr.Rcx], (uint)m[Gpr.Rdx]);
     }
 
+    /// <summary>
+    /// Every model reports invariant TSC and IA32_TSC_ADJUST (Linux then trusts the TSC and runs
+    /// no clocksource watchdog on it), and TSC_ADJUST behaves as the SDM says (Vol. 3B 17.17.3):
+    /// a write to the TSC adds its change to TSC_ADJUST, a write to TSC_ADJUST adds its change to the TSC.
+    /// </summary>
+    [Fact]
+    public void TscAdjustIsReportedAndFollowsWritesToTheTsc()
+    {
+        foreach (var model in new[] { CpuModel.Qemu64, CpuModel.X86_64_V2, CpuModel.Default })
+        {
+            Assert.Equal(1u << 1, Cpuid(model, 7).Ebx & (1u << 1));
+            Assert.Equal(1u << 8, Cpuid(model, 0x80000007).Edx & (1u << 8));
+        }
+
+        using var m = new TestMachine();
+        var clock = new FixedClock { Tsc = 1_000_000 };
+        m.Cpu.Clock = clock;
+        Assert.True(m.Cpu.ReadMsr(Cpu.MsrTscAdjust, out ulong adjust));
+        Assert.Equal(0UL, adjust);
+
+        Assert.True(m.Cpu.WriteMsr(Cpu.MsrTsc, 1_000_500));
+        Assert.True(m.Cpu.ReadMsr(Cpu.MsrTscAdjust, out adjust));
+        Assert.Equal(500UL, adjust);
+
+        clock.Tsc = 2_000_000;
+        Assert.True(m.Cpu.WriteMsr(Cpu.MsrTscAdjust, unchecked((ulong)-300)));
+        Assert.True(m.Cpu.ReadMsr(Cpu.MsrTsc, out ulong tsc));
+        Assert.Equal(1_999_700UL, tsc);
+    }
+
+    private sealed class FixedClock : IGuestClock
+    {
+        public ulong Tsc { get; set; }
+
+        public ulong TscHz => 1_000_000_000;
+    }
+
     [Fact]
     public void X86_64_V2ReportsTheV2FeaturesAndNothingOfV3()
     {
