@@ -63,6 +63,48 @@ public sealed class LifecycleTests
         Assert.Equal(MachineExitReason.Stopped, (await m.Exited.WaitAsync(TimeSpan.FromSeconds(10))).Reason);
     }
 
+    /// <summary>
+    /// A vCPU that cannot take the pause (its thread held in an action here) makes the pause fail,
+    /// naming it, and the machine runs on: a snapshot must never see a "paused" machine with a
+    /// vCPU still running. Once the vCPU is free, the pause succeeds.
+    /// </summary>
+    [Fact]
+    public async Task APauseAVcpuDoesNotTakeFailsAndTheMachineRunsOn()
+    {
+        await using var m = NewMachine(a =>
+        {
+            var loop = a.CreateLabel();
+            a.Label(ref loop);
+            a.inc(__qword_ptr[Counter]);
+            a.jmp(loop);
+        });
+        m.PauseTimeout = TimeSpan.FromMilliseconds(300);
+        Assert.Equal(MachineState.Running, m.Start());
+        Assert.True(await Poll.Eventually(() => Read64(m, Counter) > 0), "the guest never ran");
+        using var release = new ManualResetEventSlim();
+        using var holding = new ManualResetEventSlim();
+        var held = Task.Run(() => m.OnVcpuThread(0, _ =>
+        {
+            holding.Set();
+            release.Wait();
+        }));
+        Assert.True(holding.Wait(TimeSpan.FromMinutes(1)), "the vCPU thread never ran the action");
+
+        var e = Assert.Throws<MachinePauseTimeoutException>(() => m.Pause());
+        Assert.Equal([0], e.Vcpus);
+        Assert.Contains("keeps running", e.Message);
+        Assert.Equal(MachineState.Running, m.State);
+
+        release.Set();
+        await held;
+        ulong counter = Read64(m, Counter);
+        Assert.True(await Poll.Eventually(() => Read64(m, Counter) > counter), "the guest does not run after the failed pause");
+        m.PauseTimeout = TimeSpan.FromSeconds(10);
+        Assert.Equal(MachineState.Paused, m.Pause());
+        m.Stop(new MachineExit(MachineExitReason.Stopped, "test"));
+        Assert.Equal(MachineExitReason.Stopped, (await m.Exited.WaitAsync(TimeSpan.FromSeconds(10))).Reason);
+    }
+
     [Fact]
     public async Task RequestsTheStateForbidsAreRefused()
     {

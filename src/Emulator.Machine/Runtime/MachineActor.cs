@@ -30,10 +30,10 @@ public abstract record MachineMessage
 /// queued. Pausing stops every vCPU at an instruction boundary and then the machine clock, so
 /// no guest time passes while paused.
 /// </summary>
-public sealed class MachineActor(MachineClock clock, MachineTimerService timers, IReadOnlyList<ActorRef<VcpuMessage>> vcpus, Action<MachineExit> ended)
+/// <param name="pauseTimeout">How long a pause waits for the vCPUs to stop (read at each pause).</param>
+public sealed class MachineActor(MachineClock clock, MachineTimerService timers, IReadOnlyList<ActorRef<VcpuMessage>> vcpus, Action<MachineExit> ended, Func<TimeSpan> pauseTimeout)
     : Actor<MachineMessage>
 {
-    private static readonly TimeSpan PauseTimeout = TimeSpan.FromSeconds(10);
     private readonly List<ActorRef<VcpuMessage>> started = [];
     private MachineState state = MachineState.Created;
 
@@ -64,9 +64,17 @@ public sealed class MachineActor(MachineClock clock, MachineTimerService timers,
                 s.Reply.Reply(state);
                 break;
             case MachineMessage.Pause p when state == MachineState.Running:
-                foreach (var v in vcpus)
+                if (PauseAll() is { Count: > 0 } late)
                 {
-                    v.Ask<bool>(r => new VcpuMessage.Pause(r), PauseTimeout).Wait(PauseTimeout);
+                    // A vCPU still running would change the machine under a snapshot taken now:
+                    // the pause fails, and the vCPUs that did stop run again.
+                    foreach (var v in started)
+                    {
+                        v.Tell(new VcpuMessage.Run());
+                    }
+
+                    p.Reply.Fail(new MachinePauseTimeoutException(late, pauseTimeout()));
+                    break;
                 }
 
                 clock.Pause();
@@ -85,11 +93,8 @@ public sealed class MachineActor(MachineClock clock, MachineTimerService timers,
                 r.Reply.Reply(state);
                 break;
             case MachineMessage.Stop s when state != MachineState.Stopped:
-                foreach (var v in vcpus)
-                {
-                    v.Ask<bool>(r => new VcpuMessage.Pause(r), PauseTimeout).Wait(PauseTimeout);
-                }
-
+                // A vCPU that does not stop in time is stopped with the actor system after this.
+                PauseAll();
                 clock.Pause();
                 state = MachineState.Stopped;
                 ended(s.Exit);
@@ -109,5 +114,34 @@ public sealed class MachineActor(MachineClock clock, MachineTimerService timers,
                 r.Reply.Fail(new MachineStateException("resume", state));
                 break;
         }
+    }
+
+    /// <summary>Asks every vCPU to stop, all at once, and returns the indices of those that did not in time.</summary>
+    private List<int> PauseAll()
+    {
+        var timeout = pauseTimeout();
+        var asks = vcpus.Select(v => v.Ask<bool>(r => new VcpuMessage.Pause(r), timeout)).ToArray();
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        var late = new List<int>();
+        for (int i = 0; i < asks.Length; i++)
+        {
+            var left = timeout - deadline.Elapsed;
+            bool stopped;
+            try
+            {
+                stopped = asks[i].Wait(left > TimeSpan.Zero ? left : TimeSpan.Zero) && asks[i].Result;
+            }
+            catch (AggregateException)
+            {
+                stopped = false;
+            }
+
+            if (!stopped)
+            {
+                late.Add(i);
+            }
+        }
+
+        return late;
     }
 }

@@ -54,5 +54,12 @@ public sealed class MachineStateException(string operation, MachineState state)
     public MachineState State { get; } = state;
 }
 
+/// <summary>A pause that did not happen: the listed vCPUs did not stop in time, and the machine runs on (nothing about it changed).</summary>
+public sealed class MachinePauseTimeoutException(IReadOnlyList<int> vcpus, TimeSpan timeout)
+    : TimeoutException($"vCPU {string.Join(", ", vcpus)} did not stop within {timeout.TotalSeconds:F0} s; the machine keeps running")
+{
+    public IReadOnlyList<int> Vcpus { get; } = vcpus;
+}
+
 /// <summary>A reset the machine cannot do (nothing to boot again: a bare machine, or a restored one whose kernel cannot be read); the machine is unchanged.</summary>
 public sealed class MachineResetException(string message, Exception? inner = null) : Exception(message, inner);

@@ -141,7 +141,7 @@ public sealed partial class VirtualMachine : IAsyncDisposable
             vcpus.Add(vcpu);
         }
 
-        actor = system.Spawn(Props.Create<MachineMessage>(() => new MachineActor(Clock, Timers, vcpus, e => exit.TrySetResult(e))), "machine");
+        actor = system.Spawn(Props.Create<MachineMessage>(() => new MachineActor(Clock, Timers, vcpus, e => exit.TrySetResult(e), () => PauseTimeout)), "machine");
         Bus.MachineId = name;
         Telemetry.EmulatorTelemetry.Track(this);
         exit.Task.ContinueWith(_ => stopHooks.ForEach(h => Post(h.Device, h.Action)), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -214,6 +214,9 @@ public sealed partial class VirtualMachine : IAsyncDisposable
     /// <summary>Runs an action inside a device's actor (after what is already queued for it).</summary>
     public void Post(string device, Action action) => devices[device].Actor.Tell(new DeviceMessage.Event(action));
 
+    /// <summary>How long a pause waits for every vCPU to stop before it fails with <see cref="MachinePauseTimeoutException"/> (tests shorten it).</summary>
+    internal TimeSpan PauseTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Runs an action on a vCPU's thread between slices and waits for it.</summary>
     public void OnVcpuThread(int cpu, Action<Cpu> action) =>
         vcpus[cpu].Ask<bool>(r => new VcpuMessage.OnThread(action, r), ControlTimeout).GetAwaiter().GetResult();
@@ -224,9 +227,10 @@ public sealed partial class VirtualMachine : IAsyncDisposable
         {
             return actor.Ask(request, ControlTimeout).GetAwaiter().GetResult();
         }
-        catch (ActorFailedException e) when (e.InnerException is MachineStateException s)
+        catch (ActorFailedException e) when (e.InnerException is MachineStateException or MachinePauseTimeoutException)
         {
-            throw s;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerException);
+            throw;
         }
     }
 

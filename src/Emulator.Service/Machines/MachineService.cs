@@ -443,6 +443,10 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
         {
             throw Failure(StatusCode.FailedPrecondition, e.Message);
         }
+        catch (MachinePauseTimeoutException e)
+        {
+            throw Failure(StatusCode.Unavailable, $"machine '{r.Id}' was not paused: {e.Message}");
+        }
         finally
         {
             m.Gate.Release();
