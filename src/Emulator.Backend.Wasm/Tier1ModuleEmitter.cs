@@ -53,6 +53,7 @@ public static class Tier1ModuleEmitter
         c.LocalGet(ModuleFrame.State);
         if (!is64) c.I32WrapI64();
         c.LocalSet(ModuleFrame.Sta);
+        frame.CountTransfer(c, layout);
         frame.Load(c, layout);
         ModuleFrame.LoadLimit(c, layout);
 

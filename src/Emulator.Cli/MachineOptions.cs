@@ -124,9 +124,10 @@ public sealed record MachineOptions
     }
 
     /// <summary>
-    /// Parses -accel tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N]: which engine runs hot blocks
-    /// compiled to WebAssembly (off: the interpreter alone) and after how many runs a block is
-    /// compiled. QEMU's other tcg options (thread, tb-size ...) are accepted and ignored, with a
+    /// Parses -accel tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N][,tier1-merge=N]: which engine
+    /// runs hot blocks compiled to WebAssembly (off: the interpreter alone), after how many runs a
+    /// block is compiled, and from how many entries a second from other modules modules are compiled
+    /// as one (0: never). QEMU's other tcg options (thread, tb-size ...) are accepted and ignored, with a
     /// note; an accelerator other than tcg is refused. Without tier1=, the default
     /// (<see cref="MachineCode.Default"/>).
     /// </summary>
@@ -141,6 +142,7 @@ public sealed record MachineOptions
 
         string? engine = null;
         int? threshold = null;
+        int? merge = null;
         var ignored = new List<string>();
         foreach (string option in parts[1..])
         {
@@ -157,6 +159,11 @@ public sealed record MachineOptions
                     break;
                 case "tier1-threshold":
                     return $"-accel tcg,tier1-threshold= takes a number of runs of 1 or more, not '{(kv.Length == 2 ? kv[1] : "")}'";
+                case "tier1-merge" when kv.Length == 2 && int.TryParse(kv[1], NumberStyles.None, CultureInfo.InvariantCulture, out int m):
+                    merge = m;
+                    break;
+                case "tier1-merge":
+                    return $"-accel tcg,tier1-merge= takes a number of entries a second from other modules (0: never merge), not '{(kv.Length == 2 ? kv[1] : "")}'";
                 default:
                     ignored.Add(option);
                     break;
@@ -172,11 +179,12 @@ public sealed record MachineOptions
         {
             tier1 = null;
         }
-        else if (engine is not null || threshold is not null)
+        else if (engine is not null || threshold is not null || merge is not null)
         {
             tier1 = new Tier1Options(Tier1Options.CreateEngine(engine ?? tier1?.Engine.Name ?? MachineCode.DefaultEngine))
             {
                 Threshold = threshold ?? tier1?.Threshold ?? Tier1Options.DefaultThreshold,
+                MergeTransfersPerSecond = merge ?? tier1?.MergeTransfersPerSecond ?? Tier1Options.DefaultMergeTransfersPerSecond,
             };
         }
 

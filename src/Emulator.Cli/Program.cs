@@ -19,7 +19,7 @@ var noReboot = new Option<bool>("-no-reboot") { Description = "exit (code 0) whe
 var drive = new Option<string[]>("-drive") { Description = "a disk: file=PATH[,format=raw|emucow],if=virtio[,readonly=on][,cache=writeback|writethrough|none] (repeatable; raw unless format=emucow, never guessed from the file)" };
 var virtfs = new Option<string[]>("-virtfs") { Description = VirtfsOption.Help };
 var device = new Option<string[]>("-device") { Description = "a device: isa-debug-exit[,iobase=0xf4][,iosize=0x04] (QEMU's spelling and defaults; repeatable); -device help lists them" };
-var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N] (hot blocks compiled to WebAssembly on that engine, after N runs; default wasmtime, 1500)", DefaultValueFactory = _ => "tcg" };
+var accel = new Option<string>("-accel") { Description = "accelerator: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N][,tier1-merge=N] (hot blocks compiled to WebAssembly on that engine, after N runs; modules entered from other modules N times a second or more, when several are, compiled again as one, 0: never; default wasmtime, 1500, 20000)", DefaultValueFactory = _ => "tcg" };
 var netdev = new Option<string[]>("-netdev") { Description = "a network backend: tap,id=ID,ifname=TAP[,script=no,downscript=no] (used by -device virtio-net-device,netdev=ID[,mac=MAC])" };
 var nic = new Option<string[]>("-nic") { Description = "a network interface in one flag: tap,ifname=TAP[,mac=MAC] (virtio-net on that TAP)" };
 var cpuModel = new Option<string>("-cpu") { Description = "CPU model: qemu64, x86-64-v2 (default) or max; -cpu help lists them", DefaultValueFactory = _ => Emulator.X86.CpuModel.Default.Name };
@@ -190,7 +190,7 @@ var snapshotDir = new Option<string?>("--snapshot-dir") { Description = "where s
 serve.Add(snapshotDir);
 var snapshotQuota = new Option<string>("--snapshot-quota") { Description = "disk space snapshots and their disk overlays may take together (512M, 20G...); beyond it CreateSnapshot is RESOURCE_EXHAUSTED and guest writes needing new overlay space fail as I/O errors", DefaultValueFactory = _ => "64G" };
 serve.Add(snapshotQuota);
-var serveAccel = new Option<string>("-accel") { Description = "for every machine of the node: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N], as for emu itself", DefaultValueFactory = _ => "tcg" };
+var serveAccel = new Option<string>("-accel") { Description = "for every machine of the node: tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N][,tier1-merge=N], as for emu itself", DefaultValueFactory = _ => "tcg" };
 serve.Add(serveAccel);
 var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate (chain) to serve TLS with; needs --tls-key" };
 var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert" };

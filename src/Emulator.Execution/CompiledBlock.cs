@@ -44,11 +44,8 @@ public sealed class CompiledBlock
     /// <summary>0: not promoted; 1: queued or compiled (see <see cref="Tiering.TierUp"/>).</summary>
     public int PromotionState;
 
-    /// <summary>The tier-1 module holding this block, once compiled; null on tier 0 or after eviction.</summary>
-    public volatile Tiering.Tier1Module? Tier1;
-
-    /// <summary>This block's index in <see cref="Tier1"/>'s run function.</summary>
-    public int Tier1Index;
+    /// <summary>Where the block is compiled on tier 1 (its module and index there); null on tier 0 or after eviction.</summary>
+    public volatile Tiering.Tier1Placement? Tier1;
 
     /// <summary>This block's flag in guest memory's tier-1 code flags (set when it becomes invalid), or -1.</summary>
     public int Tier1Flag = -1;

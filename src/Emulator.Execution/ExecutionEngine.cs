@@ -158,9 +158,9 @@ public sealed class ExecutionEngine : IDisposable
             BlockExit exit = BlockExit.NotRun;
             CompiledBlock? last = null;
             int lastSlot = -1;
-            if (tier1 is not null && tb.Tier1 is { } module)
+            if (tier1 is not null && tb.Tier1 is { } placement)
             {
-                exit = tier1.Run(tb, module, ref budget, out last, out lastSlot);
+                exit = tier1.Run(tb, placement, ref budget, out last, out lastSlot);
             }
 
             if (exit == BlockExit.NotRun)

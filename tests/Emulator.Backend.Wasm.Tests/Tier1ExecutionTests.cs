@@ -283,6 +283,37 @@ public class Tier1ExecutionTests
         Assert.True(t1.Engine.Tier1Runs < 100, $"{t1.Engine.Tier1Runs} entries into compiled code for 1000 calls and returns");
     }
 
+    [Theory]
+    [MemberData(nameof(Engines))]
+    public void Modules_that_enter_each_other_often_are_merged_into_one_and_the_guest_runs_on(string engine)
+    {
+        var options = new Execution.Tiering.Tier1Options(EngineNamed(engine)) { Threshold = 1, Synchronous = true, MergeTransfersPerSecond = 100 };
+        var (memory, cache) = Execution.Tiering.MachineCode.Create(16 << 20, options);
+        using var t1 = new Tier1Machine(memory, cache).Load(a => CallsAcrossPages(a, patch: false));
+        using var t0 = new Tier1Machine(null).Load(a => CallsAcrossPages(a, patch: false));
+        var tierUp = t1.Cache.TierUp!;
+
+        // About 400 of the 1000 rounds: each call and each return moves to the other module. The
+        // modules must stay hot over two scans.
+        Assert.Equal(StopReason.Budget, t1.Run(2000));
+        int modules = tierUp.LiveModules;
+        Assert.False(tierUp.MergeHotModules(seconds: 1), "merged after one scan");
+        Assert.True(tierUp.LastScanTransfers >= 600, $"{tierUp.LastScanTransfers} transfers counted in about 400 rounds of a call and a return between two modules");
+        Assert.Equal(StopReason.Budget, t1.Run(1000));
+        Assert.True(tierUp.MergeHotModules(seconds: 1), $"nothing merged ({tierUp.LastScanTransfers} transfers counted)");
+        Assert.Equal(1, tierUp.Merges);
+        Assert.True(tierUp.MergedModules >= 2, $"{tierUp.MergedModules} modules merged");
+        Assert.Equal(modules - tierUp.MergedModules + 1, tierUp.LiveModules);
+
+        // The rest runs in the merged module: the calls and returns no longer enter another module.
+        Assert.Equal(StopReason.Halted, t1.Run());
+        Assert.Equal(StopReason.Halted, t0.Run());
+        Assert.Equal(7000UL, t1.Cpu.Reg(Gpr.Rax));
+        Assert.Equal(t0.Cpu.S.InstructionCount, t1.Cpu.S.InstructionCount);
+        Assert.False(tierUp.MergeHotModules(seconds: 1), "merged again");
+        Assert.True(tierUp.LastScanTransfers < 20, $"{tierUp.LastScanTransfers} transfers after the merge");
+    }
+
     /// <summary>
     /// Two call sites of one function, in two pages, whose return addresses take the same
     /// jump-cache index (the second site is searched for with the cache's own hash), called in

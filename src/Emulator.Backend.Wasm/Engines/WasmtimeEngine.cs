@@ -25,10 +25,17 @@ public sealed class WasmtimeEngine : IWasmEngine
             .WithWasmThreads(true)
             .WithMemory64(true);
 
-        // EMU_TIER1_PERFMAP=1 writes /tmp/perf-PID.map so that `perf record` names compiled modules.
-        if (Environment.GetEnvironmentVariable("EMU_TIER1_PERFMAP") == "1")
+        // EMU_TIER1_PERFMAP=1 writes /tmp/perf-PID.map so that `perf record` names compiled
+        // modules; =jitdump writes jit-PID.dump with their machine code, for `perf record -k 1`,
+        // `perf inject --jit` and `perf annotate`.
+        switch (Environment.GetEnvironmentVariable("EMU_TIER1_PERFMAP"))
         {
-            config.WithProfilingStrategy(ProfilingStrategy.PerfMap);
+            case "1":
+                config.WithProfilingStrategy(ProfilingStrategy.PerfMap);
+                break;
+            case "jitdump":
+                config.WithProfilingStrategy(ProfilingStrategy.JitDump);
+                break;
         }
 
         // Creating a shared memory from the host is off by default in Wasmtime's config and

@@ -142,6 +142,26 @@ internal sealed class ModuleFrame
         return [.. locals];
     }
 
+    /// <summary>Adds one to the module's transfer counter when another module's trampoline called it, if the layout has counters.</summary>
+    public void CountTransfer(CodeWriter c, Tier1Layout layout)
+    {
+        if (layout.ModuleTransfers < 0)
+        {
+            return;
+        }
+
+        ulong offset = (ulong)layout.ModuleTransfers + 4 * (ulong)ModuleIndex;
+        c.LocalGet(Nested);
+        c.If();
+        c.LocalGet(Sta);
+        c.LocalGet(Sta);
+        c.Load(LoadKind.I32, offset);
+        c.I32Const(1);
+        c.I32Add();
+        c.Store(StoreKind.I32, offset);
+        c.End();
+    }
+
     /// <summary>Loads the instruction limit, once at entry.</summary>
     public static void LoadLimit(CodeWriter c, Tier1Layout layout)
     {

@@ -18,6 +18,12 @@ namespace Emulator.Backend.Wasm.Lowering;
 /// and compiled code reads to follow computed jumps, returns and jumps into other modules
 /// without leaving Wasm.
 /// </param>
+/// <param name="ModuleTransfers">
+/// Offset from the state of the vCPU's module transfer counters (one u32 per module index), which
+/// a run function increments as it starts when another module's trampoline called it, or -1
+/// for none: the host reads them to find modules that hand control to each other often enough
+/// to be worth compiling as one.
+/// </param>
 /// <param name="CachedState">
 /// 64-bit state fields compiled code may keep in locals (the guest's registers, and the
 /// retired-instruction count is kept the same way): the host's memory accesses ("read",
@@ -46,7 +52,8 @@ public sealed record Tier1Layout(
     int FlagsHelper = -1,
     IReadOnlyList<int>? CachedState = null,
     int CarryHelper = -1,
-    int CcOp = -1);
+    int CcOp = -1,
+    int ModuleTransfers = -1);
 
 /// <summary>
 /// One block to compile: its ops bound to frame slots (the tier-0 form), the offset of the TLB

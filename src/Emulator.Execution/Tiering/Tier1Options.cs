@@ -20,6 +20,20 @@ public sealed record Tier1Options(IWasmEngine Engine)
     /// <summary>Most compiled blocks kept live; past it the oldest modules are evicted until half remain.</summary>
     public int MaxLiveBlocks { get; init; } = 15_000;
 
+    /// <summary>
+    /// Entries a second from other modules (summed over the vCPUs) from which a module counts as
+    /// hot: when two or more stay hot over two scans, their blocks are compiled again as one
+    /// module, so control passes between them without leaving a run function (0: never). A
+    /// transfer costs some tens of nanoseconds and a merge some hundreds of milliseconds of the
+    /// compiler thread, so only rates that cost the vCPU several milliseconds a second qualify.
+    /// </summary>
+    public int MergeTransfersPerSecond { get; init; } = DefaultMergeTransfersPerSecond;
+
+    public const int DefaultMergeTransfersPerSecond = 200_000;
+
+    /// <summary>Most blocks a merged module holds.</summary>
+    public int MaxMergedBlocks { get; init; } = 512;
+
     /// <summary>Compile on the vCPU thread at promotion instead of in the background (deterministic: tests and the differential mode).</summary>
     public bool Synchronous { get; init; }
 

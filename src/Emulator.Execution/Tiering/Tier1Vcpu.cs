@@ -97,6 +97,19 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         return entries[Slot] = entry;
     }
 
+    /// <summary>Adds this vCPU's module transfer counts since the last call to <paramref name="sums"/> (by module index) and clears them.</summary>
+    internal void TakeModuleTransfers(long[] sums)
+    {
+        var counts = (int*)((byte*)cpu.State + (VcpuArea.ModuleTransfersOffset - VcpuArea.StateOffset));
+        for (int i = 0; i < sums.Length; i++)
+        {
+            if (counts[i] != 0)
+            {
+                sums[i] += (uint)Interlocked.Exchange(ref counts[i], 0);
+            }
+        }
+    }
+
     /// <summary>Empties the jump cache (compiled code then leaves on every jump it cannot chain).</summary>
     private void FlushJumpCache()
     {
@@ -106,11 +119,11 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         }
     }
 
-    /// <summary>Enters <paramref name="tb"/> (compiled in <paramref name="module"/>, instantiated here) in the jump cache, if it lies in one page.</summary>
-    private void Remember(CompiledBlock tb, Tier1Module module)
+    /// <summary>Enters <paramref name="tb"/> (compiled at <paramref name="at"/>, instantiated here) in the jump cache, if it lies in one page.</summary>
+    private void Remember(CompiledBlock tb, Tier1Placement at)
     {
         int flag = tb.Tier1Flag;
-        if (tb.PhysPage2 != ulong.MaxValue || flag < 0 || tb.Tier1 != module)
+        if (tb.PhysPage2 != ulong.MaxValue || flag < 0 || tb.Tier1 != at)
         {
             return;
         }
@@ -134,8 +147,8 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         *(ulong*)(e + JumpCacheEntry.Phys) = tb.PhysStart;
         *(uint*)(e + JumpCacheEntry.Mode) = tb.Mode.Bits;
         *(int*)(e + JumpCacheEntry.Flag) = flag;
-        *(int*)(e + JumpCacheEntry.Module) = module.Index;
-        *(int*)(e + JumpCacheEntry.Block) = tb.Tier1Index;
+        *(int*)(e + JumpCacheEntry.Module) = at.Module.Index;
+        *(int*)(e + JumpCacheEntry.Block) = at.Index;
     }
 
     private static bool Holds(byte* e, CompiledBlock tb) =>
@@ -153,7 +166,7 @@ public sealed unsafe class Tier1Vcpu : IDisposable
     /// followed here, through the chain the dispatcher set up. Returns like the interpreter; on a
     /// direct jump not followed, <paramref name="last"/> and <paramref name="lastSlot"/> say where to chain.
     /// </summary>
-    public BlockExit Run(CompiledBlock tb, Tier1Module module, ref long budget, out CompiledBlock? last, out int lastSlot)
+    public BlockExit Run(CompiledBlock tb, Tier1Placement at, ref long budget, out CompiledBlock? last, out int lastSlot)
     {
         var s = cpu.State;
         last = null;
@@ -165,13 +178,13 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             FlushJumpCache();
         }
 
-        while (EntryOf(module) is { } entry)
+        while (EntryOf(at.Module) is { } entry)
         {
-            Remember(tb, module);
+            Remember(tb, at);
             cpu.RunningBlock = tb;
             ulong before = s->InstructionCount;
             s->InstructionLimit = before + (ulong)budget;
-            int code = entry(stateAddress, tb.Tier1Index);
+            int code = entry(stateAddress, at.Index);
             long retired = (long)(s->InstructionCount - before);
             budget -= retired;
             Figures.Entries++;
@@ -184,10 +197,10 @@ public sealed unsafe class Tier1Vcpu : IDisposable
             {
                 case ExitCode.Jump:
                     var next = last.Chains[lastSlot];
-                    if (next is { Invalid: false, Tier1: { } nextModule } && budget > 0 && s->ExitRequest == 0)
+                    if (next is { Invalid: false, Tier1: { } nextAt } && budget > 0 && s->ExitRequest == 0)
                     {
                         tb = next;
-                        module = nextModule;
+                        at = nextAt;
                         continue;
                     }
 

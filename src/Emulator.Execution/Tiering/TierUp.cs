@@ -21,6 +21,9 @@ public sealed class Tier1Module(IWasmModule code, CompiledBlock[] blocks, int cp
     public ModuleEntry?[] Entries { get; } = new ModuleEntry?[cpuSlots];
 }
 
+/// <summary>Where a compiled block sits: its module and its index in the module's run function, published as one so that no reader pairs a module with an index in another.</summary>
+public sealed record Tier1Placement(Tier1Module Module, int Index);
+
 /// <summary>
 /// One machine's tier-1 promotion: blocks that ran <see cref="Tier1Options.Threshold"/> times on
 /// the interpreter are queued once each, compiled in batches to one Wasm module per batch off
@@ -89,7 +92,8 @@ public sealed class TierUp : IDisposable
         FlagsHelper: Emulator.X86.Helpers.CoreHelpers.ComputeFlags.Id,
         CachedState: CachedRegisters,
         CarryHelper: Emulator.X86.Helpers.CoreHelpers.ComputeCarry.Id,
-        CcOp: CpuStateOffsets.CcOp);
+        CcOp: CpuStateOffsets.CcOp,
+        ModuleTransfers: VcpuArea.ModuleTransfersOffset - VcpuArea.StateOffset);
 
     /// <summary>
     /// What compiled code may keep in locals: the general registers, RFLAGS and the lazy-flags
@@ -112,6 +116,13 @@ public sealed class TierUp : IDisposable
     public long ModuleBytes;
     public long Evictions;
     public long Failures;
+
+    /// <summary>Modules compiled from the blocks of modules that were hot together, and the modules they replaced.</summary>
+    public long Merges;
+    public long MergedModules;
+
+    /// <summary>Entries into compiled modules from other modules that the last <see cref="MergeHotModules"/> counted.</summary>
+    public long LastScanTransfers { get; private set; }
 
     /// <summary>Incremented at every eviction: a vCPU that sees it change empties its jump cache before entering compiled code.</summary>
     public int EvictionEpoch;
@@ -218,11 +229,24 @@ public sealed class TierUp : IDisposable
     private void CompileLoop()
     {
         var batch = new List<CompiledBlock>();
+        long lastScan = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
             while (true)
             {
-                pending.Wait(stop.Token);
+                // Merging waits for an empty queue: new hot blocks come first.
+                if (!pending.Wait(MergeInterval, stop.Token))
+                {
+                    var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(lastScan);
+                    if (elapsed >= MergeInterval)
+                    {
+                        lastScan = System.Diagnostics.Stopwatch.GetTimestamp();
+                        MergeHotModules(elapsed.TotalSeconds);
+                    }
+
+                    continue;
+                }
+
                 batch.Clear();
                 if (queue.TryDequeue(out var first))
                 {
@@ -248,21 +272,86 @@ public sealed class TierUp : IDisposable
         }
     }
 
-    private void CompileBatch(IReadOnlyList<CompiledBlock> batch)
+    /// <summary>How often the compiler thread, when it has nothing to compile, looks for modules to merge.</summary>
+    private static readonly TimeSpan MergeInterval = TimeSpan.FromMilliseconds(200);
+
+    private readonly long[] moduleTransfers = new long[Tier1ModuleEmitter.ModuleTableSize];
+    private HashSet<Tier1Module> hotBefore = [];
+
+    /// <summary>
+    /// Reads and clears the vCPUs' module transfer counters, counted over the last
+    /// <paramref name="seconds"/>; if two or more live modules were entered from another module at
+    /// least <see cref="Tier1Options.MergeTransfersPerSecond"/> times a second, in this scan and
+    /// the one before, compiles their blocks
+    /// (the hottest modules first, up to <see cref="Tier1Options.MaxMergedBlocks"/>) into one
+    /// module that replaces them. Blocks keep their flags; the replaced modules are retired
+    /// without sending their blocks back to tier 0. True when it merged.
+    /// </summary>
+    public bool MergeHotModules(double seconds)
+    {
+        Array.Clear(moduleTransfers);
+        lock (vcpus)
+        {
+            foreach (var v in vcpus)
+            {
+                v.TakeModuleTransfers(moduleTransfers);
+            }
+        }
+
+        LastScanTransfers = moduleTransfers.Sum();
+        if (Options.MergeTransfersPerSecond <= 0)
+        {
+            return false;
+        }
+
+        var chosen = new List<Tier1Module>();
+        lock (liveGate)
+        {
+            // Hot in this scan and the one before: a burst is not worth a compile.
+            int total = 0;
+            double rate = Options.MergeTransfersPerSecond * seconds;
+            var hot = live.Where(m => moduleTransfers[m.Index] >= rate).ToHashSet();
+            var lasting = hot.Where(hotBefore.Contains).OrderByDescending(m => moduleTransfers[m.Index]).ToList();
+            hotBefore = hot;
+            foreach (var m in lasting)
+            {
+                if (total + m.Blocks.Length <= Math.Min(Options.MaxMergedBlocks, ExitCode.MaxBlocks))
+                {
+                    chosen.Add(m);
+                    total += m.Blocks.Length;
+                }
+            }
+        }
+
+        if (chosen.Count < 2)
+        {
+            return false;
+        }
+
+        var blocks = chosen.SelectMany(m => m.Blocks.Where(b => b.Tier1?.Module == m)).ToList();
+        return CompileBatch(blocks, chosen);
+    }
+
+    /// <summary>
+    /// Compiles <paramref name="batch"/> into one module and publishes it. With
+    /// <paramref name="replaces"/>, the blocks are those modules' blocks (with their flags), and
+    /// the new module takes their place.
+    /// </summary>
+    private bool CompileBatch(IReadOnlyList<CompiledBlock> batch, IReadOnlyList<Tier1Module>? replaces = null)
     {
         // An exit code names a chain slot in 4 bits: a block with more direct jumps stays on tier 0.
         var blocks = batch.Where(b => b.Chains.Length <= ExitCode.MaxChainSlots).ToList();
         if (blocks.Count == 0)
         {
-            return;
+            return false;
         }
 
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
-        if (!AllocateFlags(blocks))
+        if (replaces is null && !AllocateFlags(blocks))
         {
             Interlocked.Increment(ref Failures);
             LastFailure = $"no free tier-1 block flag (more than {GuestMemory.CodeFlagCount} live blocks)";
-            return;
+            return false;
         }
 
         int moduleIndex = -1;
@@ -299,7 +388,11 @@ public sealed class TierUp : IDisposable
             LastFailure = e.Message;
             lock (liveGate)
             {
-                FreeFlags(blocks);
+                if (replaces is null)
+                {
+                    FreeFlags(blocks);
+                }
+
                 if (moduleIndex >= 0)
                 {
                     moduleIndexUsed[moduleIndex] = false;
@@ -311,7 +404,7 @@ public sealed class TierUp : IDisposable
                 throw;
             }
 
-            return;
+            return false;
         }
 
         Interlocked.Add(ref CompileTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
@@ -319,12 +412,16 @@ public sealed class TierUp : IDisposable
         Interlocked.Add(ref CompiledBlocks, blocks.Count);
         for (int i = 0; i < blocks.Count; i++)
         {
-            blocks[i].Tier1Index = i;
-            blocks[i].Tier1 = module;
+            blocks[i].Tier1 = new Tier1Placement(module, i);
         }
 
         lock (liveGate)
         {
+            if (replaces is not null)
+            {
+                Retire(replaces);
+            }
+
             live.Enqueue(module);
             liveBlocks += blocks.Count;
             if (liveBlocks > Options.MaxLiveBlocks)
@@ -335,6 +432,33 @@ public sealed class TierUp : IDisposable
                 }
             }
         }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Takes modules whose blocks a merged module now holds out of the live ones: their indices
+    /// are free again, and every vCPU empties its jump cache, whose entries name them. Their
+    /// blocks stay compiled (in the merged module) with their flags. Under the live lock.
+    /// </summary>
+    private void Retire(IReadOnlyList<Tier1Module> modules)
+    {
+        var kept = live.Where(m => !modules.Contains(m)).ToList();
+        live.Clear();
+        foreach (var m in kept)
+        {
+            live.Enqueue(m);
+        }
+
+        foreach (var m in modules)
+        {
+            moduleIndexUsed[m.Index] = false;
+            liveBlocks -= m.Blocks.Length;
+        }
+
+        Merges++;
+        MergedModules += modules.Count;
+        Interlocked.Increment(ref EvictionEpoch);
     }
 
     /// <summary>
@@ -503,7 +627,7 @@ public sealed class TierUp : IDisposable
     {
         foreach (var b in module.Blocks)
         {
-            if (b.Tier1 == module)
+            if (b.Tier1?.Module == module)
             {
                 b.Tier1 = null;
                 b.Executions = 0;

@@ -298,13 +298,21 @@ public static class VcpuArea
 
     /// <summary>
     /// The vCPU's tier-1 jump cache: 2^<see cref="JumpCacheBits"/> entries of 32 bytes (see the
-    /// tier-1 backend's JumpCacheEntry), two ways per pair of entries. Known and not understood:
-    /// with 16,384 entries (areas of 580 KiB) a 2-vCPU guest's two vCPUs spun at 100% in the
-    /// parallel sha256sum workload and never finished, while 4,096 entries passed; see the note
-    /// of the round that tried it.
+    /// tier-1 backend's JumpCacheEntry), two ways per pair of entries. 16,384 entries (areas of
+    /// 580 KiB): the shell loop's hot user and kernel blocks fit without evicting each other. (A
+    /// 2-vCPU hang once blamed on this size was the guest's TSC watchdog race, fixed by reporting
+    /// IA32_TSC_ADJUST; see Msrs.)
     /// </summary>
     public const int JumpCacheOffset = UserTlbOffset + Tlb.Bytes;
-    public const int JumpCacheBits = 12;
+    public const int JumpCacheBits = 14;
     public const int JumpCacheBytes = 32 << JumpCacheBits;
-    public const int Size = JumpCacheOffset + JumpCacheBytes;
+
+    /// <summary>
+    /// The vCPU's tier-1 module transfer counters: one u32 per module index (the tier-1 backend's
+    /// module table size), added to by a module's run function when another module hands it
+    /// control, and read and cleared by the tier-up thread, which merges modules that do that often.
+    /// </summary>
+    public const int ModuleTransfersOffset = JumpCacheOffset + JumpCacheBytes;
+    public const int ModuleTransferCount = 16384;
+    public const int Size = ModuleTransfersOffset + 4 * ModuleTransferCount;
 }
