@@ -3,6 +3,7 @@ using Emulator.Service.V1;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using static Iced.Intel.AssemblerRegisters;
 
 namespace Emulator.Service.Tests;
 
@@ -16,7 +17,17 @@ public sealed class ResetMachineTests
     {
         await using var server = await TestServer.StartAsync();
         string kernel = Path.Combine(Path.GetDirectoryName(server.Kernel)!, "booted.elf");
+        // The guest waits for a byte at its UART before it prints, so nothing is printed before the
+        // console is attached (output is not kept for a console attached later).
         var k = new TestKernel();
+        var wait = k.A.CreateLabel();
+        k.A.Label(ref wait);
+        k.A.mov(dx, TestKernel.Com1 + 5);
+        k.A.@in(al, dx);
+        k.A.test(al, 1);
+        k.A.jz(wait);
+        k.A.mov(dx, TestKernel.Com1);
+        k.A.@in(al, dx);
         k.Print("booted\n");
         k.Halt();
         await File.WriteAllBytesAsync(kernel, k.Build());
@@ -40,7 +51,7 @@ public sealed class ResetMachineTests
 
         await machines.StartMachineAsync(target);
         using var console = machines.AttachConsole(cancellationToken: cancel.Token);
-        await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = "reset-me" });
+        await console.RequestStream.WriteAsync(new ConsoleInput { MachineId = "reset-me", Data = ByteString.CopyFromUtf8("x") });
         var output = new StringBuilder();
         async Task ReadUntil(string text)
         {
@@ -54,6 +65,7 @@ public sealed class ResetMachineTests
         await ReadUntil("booted\n");
         var reset = await machines.ResetMachineAsync(target);
         Assert.Equal(Service.V1.MachineState.Running, reset.State);
+        await console.RequestStream.WriteAsync(new ConsoleInput { Data = ByteString.CopyFromUtf8("y") });
         await ReadUntil("booted\nbooted\n");
 
         // Events: RUNNING (started), then the reset, with the state unchanged.
