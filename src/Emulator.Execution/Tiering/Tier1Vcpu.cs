@@ -97,9 +97,20 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         return entries[Slot] = entry;
     }
 
-    /// <summary>Adds this vCPU's module transfer counts since the last call to <paramref name="sums"/> (by module index) and clears them.</summary>
+    /// <summary>Set (under the tier-up's vCPU lock) once this vCPU is disposed: its area may be gone.</summary>
+    internal bool Detached;
+
+    /// <summary>
+    /// Adds this vCPU's module transfer counts since the last call to <paramref name="sums"/> (by
+    /// module index) and clears them; nothing once detached. Called under the tier-up's vCPU lock.
+    /// </summary>
     internal void TakeModuleTransfers(long[] sums)
     {
+        if (Detached)
+        {
+            return;
+        }
+
         var counts = (int*)((byte*)cpu.State + (VcpuArea.ModuleTransfersOffset - VcpuArea.StateOffset));
         for (int i = 0; i < sums.Length; i++)
         {
@@ -237,7 +248,11 @@ public sealed unsafe class Tier1Vcpu : IDisposable
         return (a, b, c, d) => (long)fn(cpu, (ulong)a, (ulong)b, (ulong)c, (ulong)d);
     }
 
-    public void Dispose() => context.Dispose();
+    public void Dispose()
+    {
+        tierUp.DetachCpu(this);
+        context.Dispose();
+    }
 }
 
 /// <summary>Counts of what compiled code did: entries from the host, guest instructions retired in it, and its exits by <see cref="ExitCode"/> kind.</summary>

@@ -168,6 +168,18 @@ public sealed class TierUp : IDisposable
         return Interlocked.Increment(ref cpuSlots) - 1;
     }
 
+    /// <summary>
+    /// A vCPU leaves (it is disposed before its CPU and area are): the compiler thread no longer
+    /// reads its transfer counters, whose memory goes with the CPU. Its figures still count.
+    /// </summary>
+    internal void DetachCpu(Tier1Vcpu vcpu)
+    {
+        lock (vcpus)
+        {
+            vcpu.Detached = true;
+        }
+    }
+
     /// <summary>What the vCPUs did on tier 1, summed (read while they run, the figures are approximate).</summary>
     public Tier1RunFigures RunFigures()
     {
