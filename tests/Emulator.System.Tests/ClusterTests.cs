@@ -12,8 +12,8 @@ namespace Emulator.System.Tests;
 /// catalogue (a server the test starts) and one snapshot directory shared by all three, driven by
 /// the real gRPC client (cluster.py, Python grpcio): placement, calls and the console forwarded to
 /// the node that runs the machine, live migration asked of a third node while the guest works,
-/// bad input, and a node killed with SIGKILL whose machines the others take over, then started
-/// again under its name.
+/// bad input, a node killed with SIGKILL whose machines the others take over, then started
+/// again under its name, and the whole cluster stopped and started again.
 /// </summary>
 public sealed partial class ClusterTests(ITestOutputHelper log)
 {
@@ -116,6 +116,39 @@ public sealed partial class ClusterTests(ITestOutputHelper log)
                 "machines: cl-never a LOST, cl-vm a RUNNING",
                 "console through b: 81",
             ], after);
+
+            // The whole cluster stops in an orderly way (SIGTERM to every node at once) and starts
+            // again on the same catalogue: the machines are listed as before, and the ALWAYS one
+            // comes back from its latest snapshot (the file written in its guest is there).
+            foreach (var node in nodes)
+            {
+                CatalogueTests.Signal(node, "TERM");
+            }
+
+            foreach (var (node, name) in nodes.Zip("abc"))
+            {
+                Assert.True(node.WaitForExit(Start) == 0, $"node {name} did not stop cleanly:\n{node.Transcript}");
+                node.Dispose();
+            }
+
+            nodes.Clear();
+            foreach (var (name, i) in new[] { "a", "b", "c" }.Select((n, i) => (n, i)))
+            {
+                nodes.Add(Node(name, i));
+            }
+
+            string[] again = await Script(["--after-cluster-restart", .. addresses, DefaultGuest.ImageDirectory, ConsoleSession.Prompt, token]);
+            foreach (string line in again)
+            {
+                log.WriteLine(line);
+            }
+
+            Assert.Equal([
+                "after the whole cluster restarted every node lists a,b,c",
+                "every node lists the same: True and cl-never a LOST, cl-vm a RUNNING",
+                "the ALWAYS machine: RUNNING on a RESTART_POLICY_ALWAYS",
+                "console through c: kept-25 63",
+            ], again);
         }
         finally
         {

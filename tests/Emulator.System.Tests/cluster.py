@@ -3,10 +3,13 @@
 Run by ClusterTests with the stubs generated from protos/ on the path:
     cluster.py A B C PID_B IMAGE_DIR PROMPT TOKEN
     cluster.py --after-restart A B C IMAGE_DIR PROMPT TOKEN
+    cluster.py --after-cluster-restart A B C IMAGE_DIR PROMPT TOKEN
 A, B and C are the nodes' control-plane addresses (nodes a, b, c; a and b may host 1 GiB of
 guests, c 256 MiB). The nodes share one PostgreSQL catalogue and one snapshot directory. The
 first run ends after node b was killed (SIGKILL) and its machines were taken over; the second,
-after the test started b again under its name, checks that nothing came back twice. Each checked
+after the test started b again under its name, checks that nothing came back twice; the third,
+after the test stopped all three nodes (SIGTERM) and started them again, checks that the
+catalogue is intact. Each checked
 fact is printed on one line; the C# test asserts those lines. Figures that vary (rounds,
 downtime) go to stderr. Any unexpected error ends the script with a traceback (exit code 1).
 """
@@ -22,8 +25,10 @@ from emulator.v1 import machine_pb2 as pb
 from emulator.v1 import machine_pb2_grpc
 from guest_console import GuestConsole
 
-AFTER_RESTART = sys.argv[1] == "--after-restart"
-if AFTER_RESTART:
+MODE = sys.argv[1] if sys.argv[1].startswith("--") else None
+AFTER_RESTART = MODE == "--after-restart"
+AFTER_CLUSTER_RESTART = MODE == "--after-cluster-restart"
+if MODE:
     ADDRESSES = dict(zip("abc", sys.argv[2:5]))
     PID_B = 0
     IMAGE_DIR, PROMPT, TOKEN = sys.argv[5:8]
@@ -105,6 +110,33 @@ if AFTER_RESTART:
     console.type("\n")
     console.wait_for(re.escape(PROMPT))
     fact("console through b:", console.run("echo $((9*9))-ok", r"(\d+)-ok").group(1))
+    console.close()
+    sys.exit(0)
+
+if AFTER_CLUSTER_RESTART:
+    # --- every node stopped (SIGTERM) and started again: the catalogue is intact ---------------------
+    wait_until("every node lists a, b and c", lambda: all(nodes_seen(s) == ["a", "b", "c"] for s in stubs.values()), 60)
+    fact("after the whole cluster restarted every node lists a,b,c")
+
+    def vm_running():
+        try:
+            return stubs["c"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10).state == pb.MACHINE_STATE_RUNNING
+        except grpc.RpcError as err:
+            note("  GetMachine through c:", err.code().name, err.details())
+            if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+                raise
+            return False
+
+    wait_until("the ALWAYS machine runs again", vm_running, 120)
+    machines, same = listed_everywhere()
+    fact("every node lists the same:", same, "and", ", ".join(f"{i} {n} {st}" for i, (n, st) in sorted(machines.items())))
+    vm = stubs["b"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10)
+    fact("the ALWAYS machine:", state(vm.state), "on", vm.node, pb.RestartPolicy.Name(vm.spec.restart_policy))
+    console = GuestConsole(stubs["c"], VM, AUTH)
+    console.type("\n")
+    console.wait_for(re.escape(PROMPT))
+    kept = console.run("cat /tmp/kept; echo $((9*7))-ok", r"(kept-\d+)\s+(\d+)-ok")
+    fact("console through c:", kept.group(1), kept.group(2))
     console.close()
     sys.exit(0)
 

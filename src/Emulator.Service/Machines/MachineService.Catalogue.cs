@@ -243,11 +243,21 @@ public sealed partial class MachineService
     }
 
     /// <summary>Lists a catalogue machine without a VM (StartMachine builds one) in <paramref name="state"/>, recorded so.</summary>
-    private void AddWithoutVm(CreateMachineRequest spec, Service.V1.MachineState state, string detail)
+    /// <param name="record">
+    /// Whether the machine is new to this node's catalogue (taken over from a lost node): its spec
+    /// is recorded first, else its state alone would be written, which a restart of the node
+    /// cannot place (the machine vanished from the catalogue when the whole cluster restarted).
+    /// </param>
+    private void AddWithoutVm(CreateMachineRequest spec, Service.V1.MachineState state, string detail, bool record = false)
     {
         var m = new HostedMachine(spec.Id, spec, new SerialLine(), state, detail);
         machines[spec.Id] = m;
         Claim(spec.Id);
+        if (record)
+        {
+            Recorded(m);
+        }
+
         m.Changed = Changed;
         m.Publish(state, detail);
     }

@@ -269,7 +269,7 @@ public sealed partial class MachineService
                 Log($"take-over of node {dead}: machine '{record.Id}' is LOST: {lost}");
                 if (!machines.ContainsKey(record.Id))
                 {
-                    AddWithoutVm(spec, Service.V1.MachineState.Lost, detail);
+                    AddWithoutVm(spec, Service.V1.MachineState.Lost, detail, record: true);
                     await CatalogueSyncAsync().ConfigureAwait(false);
                 }
             }
