@@ -33,18 +33,21 @@ public sealed class LifecycleTests
         return m;
     }
 
+    /// <summary>The guest adds one to the counter at <see cref="Counter"/>, forever.</summary>
+    private static void CountForever(Assembler a)
+    {
+        var loop = a.CreateLabel();
+        a.Label(ref loop);
+        a.inc(__qword_ptr[Counter]);
+        a.jmp(loop);
+    }
+
     private static ulong Read64(VirtualMachine m, ulong pa) => BitConverter.ToUInt64(m.Memory.Span(pa, 8));
 
     [Fact]
     public async Task PauseStopsGuestTimeAndExecutionAndResumeContinues()
     {
-        await using var m = NewMachine(a =>
-        {
-            var loop = a.CreateLabel();
-            a.Label(ref loop);
-            a.inc(__qword_ptr[Counter]);
-            a.jmp(loop);
-        });
+        await using var m = NewMachine(CountForever);
         Assert.Equal(MachineState.Running, m.Start());
         Assert.True(await Poll.Eventually(() => Read64(m, Counter) > 0), "the guest never ran");
         Assert.Equal(MachineState.Paused, m.Pause());
@@ -71,13 +74,7 @@ public sealed class LifecycleTests
     [Fact]
     public async Task APauseAVcpuDoesNotTakeFailsAndTheMachineRunsOn()
     {
-        await using var m = NewMachine(a =>
-        {
-            var loop = a.CreateLabel();
-            a.Label(ref loop);
-            a.inc(__qword_ptr[Counter]);
-            a.jmp(loop);
-        });
+        await using var m = NewMachine(CountForever);
         m.PauseTimeout = TimeSpan.FromMilliseconds(300);
         Assert.Equal(MachineState.Running, m.Start());
         Assert.True(await Poll.Eventually(() => Read64(m, Counter) > 0), "the guest never ran");

@@ -99,13 +99,40 @@ def listed_everywhere(names="abc"):
     return lists[0], all(other == lists[0] for other in lists[1:])
 
 
+def listing(machines):
+    return ", ".join(f"{i} {n} {st}" for i, (n, st) in sorted(machines.items()))
+
+
+def vm_running(codes=None):
+    """Whether the machine runs, asked of c; UNAVAILABLE or NOT_FOUND (while it is brought back) is not yet, and noted in codes."""
+    try:
+        return stubs["c"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10).state == pb.MACHINE_STATE_RUNNING
+    except grpc.RpcError as err:
+        note("  GetMachine through c:", err.code().name, err.details())
+        if codes is not None:
+            codes.add(err.code().name)
+        if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
+            raise
+        return False
+
+
+def kept_through_c(x, y):
+    """The file written in the guest before its snapshot, and x*y as its shell computes it, at its console through c."""
+    console = GuestConsole(stubs["c"], VM, AUTH)
+    console.type("\n")
+    console.wait_for(re.escape(PROMPT))
+    kept = console.run(f"cat /tmp/kept; echo $(({x}*{y}))-ok", r"(kept-\d+)\s+(\d+)-ok")
+    console.close()
+    return kept.group(1), kept.group(2)
+
+
 if AFTER_RESTART:
     # --- node b started again under its name: nothing comes back twice ------------------------------
     wait_until("every node lists a, b and c", lambda: all(nodes_seen(s) == ["a", "b", "c"] for s in stubs.values()), 60)
     fact("b is back: every node lists a,b,c")
     machines, same = listed_everywhere()
     fact("after b's restart every node lists the same:", same)
-    fact("machines:", ", ".join(f"{i} {n} {st}" for i, (n, st) in sorted(machines.items())))
+    fact("machines:", listing(machines))
     console = GuestConsole(stubs["b"], VM, AUTH)
     console.type("\n")
     console.wait_for(re.escape(PROMPT))
@@ -118,26 +145,12 @@ if AFTER_CLUSTER_RESTART:
     wait_until("every node lists a, b and c", lambda: all(nodes_seen(s) == ["a", "b", "c"] for s in stubs.values()), 60)
     fact("after the whole cluster restarted every node lists a,b,c")
 
-    def vm_running():
-        try:
-            return stubs["c"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10).state == pb.MACHINE_STATE_RUNNING
-        except grpc.RpcError as err:
-            note("  GetMachine through c:", err.code().name, err.details())
-            if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
-                raise
-            return False
-
     wait_until("the ALWAYS machine runs again", vm_running, 120)
     machines, same = listed_everywhere()
-    fact("every node lists the same:", same, "and", ", ".join(f"{i} {n} {st}" for i, (n, st) in sorted(machines.items())))
+    fact("every node lists the same:", same, "and", listing(machines))
     vm = stubs["b"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10)
     fact("the ALWAYS machine:", state(vm.state), "on", vm.node, pb.RestartPolicy.Name(vm.spec.restart_policy))
-    console = GuestConsole(stubs["c"], VM, AUTH)
-    console.type("\n")
-    console.wait_for(re.escape(PROMPT))
-    kept = console.run("cat /tmp/kept; echo $((9*7))-ok", r"(kept-\d+)\s+(\d+)-ok")
-    fact("console through c:", kept.group(1), kept.group(2))
-    console.close()
+    fact("console through c:", *kept_through_c(9, 7))
     sys.exit(0)
 
 # --- membership, placement, forwarding --------------------------------------------------------
@@ -232,33 +245,14 @@ fact("after b was killed: a and c list a,c; ListMachines failed", failed, "times
 # Meanwhile a call about the machine is answered (UNAVAILABLE while it is brought back, or by
 # its new owner), never left to hang: every call below has a deadline and must end before it.
 codes = set()
-
-
-def back_running():
-    try:
-        m = stubs["c"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10)
-        return m.state == pb.MACHINE_STATE_RUNNING
-    except grpc.RpcError as err:
-        note("  GetMachine through c:", err.code().name, err.details())
-        codes.add(err.code().name)
-        if err.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.NOT_FOUND):
-            raise
-        return False
-
-
-wait_until("the machine of b runs again", back_running, 120)
+wait_until("the machine of b runs again", lambda: vm_running(codes), 120)
 note("  codes seen while it came back:", sorted(codes))
 machine = stubs["c"].GetMachine(pb.MachineRef(id=VM), metadata=AUTH, timeout=10)
 fact("the machine of b:", state(machine.state), "on", machine.node, pb.RestartPolicy.Name(machine.spec.restart_policy))
 lost = stubs["a"].GetMachine(pb.MachineRef(id=NEVER), metadata=AUTH, timeout=10)
 fact("the NEVER machine of b:", state(lost.state), "on", lost.node, "because its restart policy is NEVER:", "its restart policy is NEVER" in lost.detail)
 machines, same = listed_everywhere("ac")
-fact("a and c list the same:", same, "and", ", ".join(f"{i} {n} {st}" for i, (n, st) in sorted(machines.items())))
+fact("a and c list the same:", same, "and", listing(machines))
 
 # It runs on from its snapshot: the file written before is there; the shell answers through c.
-back = GuestConsole(stubs["c"], VM, AUTH)
-back.type("\n")
-back.wait_for(re.escape(PROMPT))
-kept = back.run("cat /tmp/kept; echo $((8*8))-ok", r"(kept-\d+)\s+(\d+)-ok")
-fact("console through c after the take-over:", kept.group(1), kept.group(2))
-back.close()
+fact("console through c after the take-over:", *kept_through_c(8, 8))
