@@ -21,8 +21,17 @@ public sealed class Tier1Module(IWasmModule code, CompiledBlock[] blocks, int cp
     public ModuleEntry?[] Entries { get; } = new ModuleEntry?[cpuSlots];
 }
 
-/// <summary>Where a compiled block sits: its module and its index in the module's run function, published as one so that no reader pairs a module with an index in another.</summary>
-public sealed record Tier1Placement(Tier1Module Module, int Index);
+/// <summary>
+/// Where a compiled block sits: its module and its index in the module's run function, published
+/// as one object so that no reader pairs a module with an index in another. Compared by reference
+/// (a class, not a record: the vCPU compares it on every entry).
+/// </summary>
+public sealed class Tier1Placement(Tier1Module module, int index)
+{
+    public Tier1Module Module { get; } = module;
+
+    public int Index { get; } = index;
+}
 
 /// <summary>
 /// One machine's tier-1 promotion: blocks that ran <see cref="Tier1Options.Threshold"/> times on
