@@ -126,7 +126,7 @@ public sealed record MachineOptions
     /// <summary>
     /// Parses -accel tcg[,tier1=wasmtime|cil|off][,tier1-threshold=N][,tier1-merge=N]: which engine
     /// runs hot blocks compiled to WebAssembly (off: the interpreter alone), after how many runs a
-    /// block is compiled, and from how many entries a second from other modules modules are compiled
+    /// block is compiled, and from how many entries a second from other modules the modules are compiled
     /// as one (0: never). QEMU's other tcg options (thread, tb-size ...) are accepted and ignored, with a
     /// note; an accelerator other than tcg is refused. Without tier1=, the default
     /// (<see cref="MachineCode.Default"/>).
