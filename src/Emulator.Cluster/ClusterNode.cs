@@ -95,11 +95,19 @@ public static class ClusterNode
     /// <summary>One shard per machine, named by its id: placement moves machines one by one.</summary>
     private sealed class MachineIdExtractor : IMessageExtractor
     {
-        public string? EntityId(object message) => message is Locate l ? l.MachineId : null;
+        public string? EntityId(object message) => MachineIdOf(message);
 
         public object? EntityMessage(object message) => message;
 
-        public string? ShardId(object message) => message is Locate l ? l.MachineId : null;
+        public string? ShardId(object message) => MachineIdOf(message);
+
+        private static string? MachineIdOf(object message) => message switch
+        {
+            Locate l => l.MachineId,
+            Reserve r => r.MachineId,
+            Release r => r.MachineId,
+            _ => null,
+        };
 
         public string ShardId(string entityId, object? messageHint = null) => entityId;
     }
@@ -152,10 +160,24 @@ internal sealed class MembershipWatcher : ReceiveActor
 /// <summary>
 /// A machine's sharded entity. Its shard is placed where the machine runs (the owner claims it,
 /// <see cref="MachineDirectory.ClaimAsync"/>), so the entity answers for its node. One that finds
-/// itself on a node without the machine (a stale placement, or an id nobody runs) says so and stops.
+/// itself on a node without the machine (a stale placement, or an id nobody runs) says so and stops,
+/// unless it holds the id for a node that is making the machine.
 /// </summary>
+/// <remarks>
+/// The id is held (<see cref="Reserve"/>) for <see cref="ReservationTime"/>: long enough for a
+/// create or a restore, whose node then runs the machine and claims the shard; the entity that
+/// then answers on that node says "taken" because its node runs the machine. A create that fails
+/// releases the id. The hold is in the entity's memory: it ends if the entity's node is lost
+/// (RATIONALE.md, "One id, one machine").
+/// </remarks>
 internal sealed class MachineEntity : ReceiveActor
 {
+    internal static readonly TimeSpan ReservationTime = TimeSpan.FromMinutes(2);
+
+    private string? holder;
+    private string? heldId;
+    private DateTime heldUntil;
+
     public MachineEntity(IMachineHost host, Func<NodeInfo> self)
     {
         Receive<Locate>(l =>
@@ -167,8 +189,55 @@ internal sealed class MachineEntity : ReceiveActor
             else
             {
                 Sender.Tell(new Located(l.MachineId, null));
-                Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+                StopUnlessHeld();
             }
         });
+        Receive<Reserve>(r =>
+        {
+            if (host.Hosts(r.MachineId))
+            {
+                Sender.Tell(new Reserved(r.MachineId, false, self().Name));
+            }
+            else if (Held && holder != r.Node)
+            {
+                Sender.Tell(new Reserved(r.MachineId, false, holder!));
+            }
+            else
+            {
+                (holder, heldId, heldUntil) = (r.Node, r.MachineId, DateTime.UtcNow + ReservationTime);
+                Context.SetReceiveTimeout(ReservationTime);
+                Sender.Tell(new Reserved(r.MachineId, true, r.Node));
+            }
+        });
+        Receive<Release>(r =>
+        {
+            if (holder == r.Node)
+            {
+                holder = null;
+                StopUnlessHeld();
+            }
+        });
+        Receive<ReceiveTimeout>(_ =>
+        {
+            if (!Held)
+            {
+                Context.SetReceiveTimeout(null);
+                holder = null;
+                if (heldId is not null && !host.Hosts(heldId))
+                {
+                    StopUnlessHeld();
+                }
+            }
+        });
+    }
+
+    private bool Held => holder is not null && DateTime.UtcNow < heldUntil;
+
+    private void StopUnlessHeld()
+    {
+        if (!Held)
+        {
+            Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        }
     }
 }

@@ -154,6 +154,21 @@ public sealed class MachineDirectory
         await client.UpdateShardLocation(machineId, Akka.Cluster.Cluster.Get(system).SelfAddress).WaitAsync(AskTimeout, cancel).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Holds the id for this node, which is about to make a machine by it: null when granted, else
+    /// the node that runs a machine by that id or holds it for one it is making. Throws
+    /// <see cref="TimeoutException"/> when the id's entity does not answer in time.
+    /// </summary>
+    public async Task<string?> ReserveAsync(string machineId, CancellationToken cancel)
+    {
+        var answer = await AskOrNull<Reserved>(region, new Reserve(machineId, NodeName), cancel).ConfigureAwait(false)
+            ?? throw new TimeoutException($"the cluster did not answer within {AskTimeout.TotalSeconds:0} s whether id '{machineId}' is free");
+        return answer.Granted ? null : answer.Holder;
+    }
+
+    /// <summary>This node did not make the machine it reserved the id for: the id is free again.</summary>
+    public void Release(string machineId) => region.Tell(new Release(machineId, NodeName));
+
     private ActorSelection Agent(Address node) => system.ActorSelection(new RootActorPath(node) / "user" / ClusterNode.AgentName);
 
     private static async Task<T?> AskOrNull<T>(ICanTell target, object message, CancellationToken cancel)

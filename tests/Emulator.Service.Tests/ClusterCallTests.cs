@@ -55,6 +55,64 @@ public sealed class ClusterCallTests
         Assert.Equal(forward.TraceId, serverSpan.TraceId);
     }
 
+    [Fact]
+    public async Task Two_nodes_making_one_id_at_the_same_moment_make_one_machine()
+    {
+        int seed = FreePort();
+        Func<Hosting.ControlPlaneOptions, Hosting.ControlPlaneOptions> Node(string name, int port) => o => o with
+        {
+            Cluster = new ClusterOptions { NodeName = name, Port = port, Seeds = [$"127.0.0.1:{seed}"] },
+        };
+
+        // Both nodes have room, so each makes the machine it is asked for itself.
+        var n1 = await TestServer.StartAsync(Node("n1", seed), m => m with { NodeName = "n1" });
+        var n2 = await TestServer.StartAsync(Node("n2", FreePort()), m => m with { NodeName = "n2" });
+        try
+        {
+            using var c1 = n1.Channel();
+            using var c2 = n2.Channel();
+            var (one, two) = (TestServer.Machines(c1), TestServer.Machines(c2));
+            await WaitForNodesAsync(two, 2);
+
+            // n1's create is held after its machine is built and before it is kept: the moment
+            // at which n1 runs nothing by that id yet, which every check of who runs it sees.
+            var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            n1.Host.Machines.BeforeCommit = async (call, _) =>
+            {
+                if (call == "CreateMachine")
+                {
+                    reached.TrySetResult();
+                    await release.Task;
+                }
+            };
+            var first = one.CreateMachineAsync(n1.Tiny("twin")).ResponseAsync;
+            await reached.Task;
+
+            var refused = await Assert.ThrowsAsync<RpcException>(() => two.CreateMachineAsync(n2.Tiny("twin")).ResponseAsync);
+            Assert.Equal(StatusCode.AlreadyExists, refused.StatusCode);
+            Assert.Contains("n1", refused.Status.Detail);
+
+            release.SetResult();
+            Assert.Equal("n1", (await first).Node);
+            var listed = await two.ListMachinesAsync(new ListMachinesRequest());
+            Assert.Equal("n1", listed.Machines.Single(m => m.Id == "twin").Node);
+
+            // An id whose create failed is free again at once. With equal room again, each node
+            // makes what it is asked: n2 is refused a machine of 1 MiB, then n1 makes that id.
+            await one.DeleteMachineAsync(new MachineRef { Id = "twin" });
+            var bad = n2.Tiny("freed");
+            bad.MemoryMib = 1;
+            Assert.Equal(StatusCode.InvalidArgument, (await Assert.ThrowsAsync<RpcException>(() => two.CreateMachineAsync(bad).ResponseAsync)).StatusCode);
+            Assert.Equal("n1", (await one.CreateMachineAsync(n1.Tiny("freed"))).Node);
+        }
+        finally
+        {
+            await n2.DisposeAsync();
+            await n1.DisposeAsync();
+        }
+    }
+
     private static async Task CallThroughTheOtherNode(TestServer n1, TestServer n2)
     {
         Assert.True(n1.Host.ClusterJoined!.IsCompleted && n2.Host.ClusterJoined!.IsCompleted, "both nodes joined before serving");

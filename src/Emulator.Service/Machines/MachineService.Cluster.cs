@@ -204,8 +204,8 @@ public sealed partial class MachineService : IMachineHost
     /// <summary>
     /// Where a new machine goes: this node when it is alone, was told by the node that placed it,
     /// or has the most room; otherwise the node with the most free memory among those it fits.
-    /// RESOURCE_EXHAUSTED, with every node's room, when it fits none; ALREADY_EXISTS when another
-    /// node runs a machine by that id.
+    /// RESOURCE_EXHAUSTED, with every node's room, when it fits none. The node that makes the
+    /// machine checks its id (<see cref="WithIdHeld"/>).
     /// </summary>
     private async Task<NodeInfo?> PlaceAsync(CreateMachineRequest r, ServerCallContext context)
     {
@@ -215,11 +215,6 @@ public sealed partial class MachineService : IMachineHost
         }
 
         Joined(cluster);
-        if (!string.IsNullOrEmpty(r.Id) && !machines.ContainsKey(r.Id) && await cluster.OwnerAsync(r.Id, context.CancellationToken).ConfigureAwait(false) is { } holder)
-        {
-            throw Failure(StatusCode.AlreadyExists, $"machine '{r.Id}' exists on node {holder.Name}");
-        }
-
         var nodes = (await cluster.NodesAsync(context.CancellationToken).ConfigureAwait(false)).Nodes;
         var chosen = nodes
             .Where(n => n.Fits((int)r.Vcpus, r.MemoryMib))
@@ -232,6 +227,57 @@ public sealed partial class MachineService : IMachineHost
         }
 
         return chosen is null || chosen.Name == cluster.NodeName ? null : chosen;
+    }
+
+    /// <summary>
+    /// Makes a machine by an id the caller chose, holding the id for this node meanwhile (on a
+    /// cluster): the id's one entity answers every node in turn, so of two nodes making one id at
+    /// the same moment one is told ALREADY_EXISTS (RATIONALE.md, "One id, one machine"). Then
+    /// ALREADY_EXISTS too when a node runs a machine by that id already; UNAVAILABLE when the
+    /// cluster does not answer. The id is released if the machine is not made. Ids the node
+    /// chooses itself are random and not held.
+    /// </summary>
+    private async Task<T> WithIdHeld<T>(string id, CancellationToken cancel, Func<Task<T>> make)
+    {
+        if (Cluster is not { } cluster || string.IsNullOrEmpty(id) || machines.ContainsKey(id))
+        {
+            return await make().ConfigureAwait(false);
+        }
+
+        Joined(cluster);
+        string? holder;
+        try
+        {
+            holder = await cluster.ReserveAsync(id, cancel).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            throw Failure(StatusCode.Unavailable, e.Message);
+        }
+
+        if (holder is not null)
+        {
+            throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists on node {holder}, or is being made there");
+        }
+
+        try
+        {
+            if (await cluster.OwnerAsync(id, cancel).ConfigureAwait(false) is { } owner && owner.Name != cluster.NodeName)
+            {
+                throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists on node {owner.Name}");
+            }
+
+            return await make().ConfigureAwait(false);
+        }
+        catch
+        {
+            if (!machines.ContainsKey(id))
+            {
+                cluster.Release(id);
+            }
+
+            throw;
+        }
     }
 
     /// <summary>Tells the cluster this node runs the machine now (its entity moves here); a failure only costs later lookups a broadcast.</summary>
