@@ -108,7 +108,7 @@ internal static class RunMachine
 
                 string tier1 = vm.Cache.TierUp is { } t && t.RunFigures() is { } run
                     ? $" tier1={t.Engine.Name} tier1_instructions={run.Instructions} tier1_entries={run.Entries} exits_jump={run.JumpExits} exits_dispatch={run.DispatchExits} exits_exception={run.ExceptionExits} promotions={t.Promotions} compiled_blocks={t.CompiledBlocks} modules={t.Modules} live_blocks={t.LiveBlocks}" +
-                      $" module_bytes={t.ModuleBytes} compile_us_per_block={(t.CompiledBlocks == 0 ? 0 : t.CompileTicks * 1e6 / System.Diagnostics.Stopwatch.Frequency / t.CompiledBlocks):F1} evictions={t.Evictions} merges={t.Merges} merged_modules={t.MergedModules} failures={t.Failures}"
+                      $" module_bytes={t.ModuleBytes} compile_us_per_block={(t.CompiledBlocks == 0 ? 0 : t.CompileTicks * 1e6 / System.Diagnostics.Stopwatch.Frequency / t.CompiledBlocks):F1} evictions={t.Evictions} module_transfers={t.Transfers} merges={t.Merges} merged_modules={t.MergedModules} failures={t.Failures}"
                     : " tier1=off";
                 Console.Error.WriteLine($"emu-stats: instructions={retired} guest_seconds={vm.Clock.NowNanoseconds / 1e9:F3} translations={vm.Cache.Translations}{tier1}");
             }

@@ -14,6 +14,13 @@ public sealed unsafe class CilEngine : IWasmEngine
 {
     public string Name => "cil";
 
+    /// <summary>
+    /// True: the .NET JIT keeps locals in host registers but reloads every access through a
+    /// pointer, so a block's state accesses cost loads and stores (measured: CRC-32 65 ms in
+    /// locals against 91 ms in memory, the ash loop 5.0-5.5 s against 7.2 s).
+    /// </summary>
+    public bool KeepsRegistersInLocals => true;
+
     public IWasmMemory CreateMemory(ulong bytes, bool is64) => new NativeMemory(bytes, is64);
 
     public IWasmModule Compile(byte[] wasm)

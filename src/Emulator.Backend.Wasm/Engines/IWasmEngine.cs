@@ -12,6 +12,14 @@ public interface IWasmEngine : IDisposable
     string Name { get; }
 
     /// <summary>
+    /// Whether modules for this engine keep the guest's registers in Wasm locals from entry to
+    /// exit, across their blocks (<see cref="Lowering.Tier1Layout.CachedState"/>), rather than in
+    /// the state in memory, loaded and stored by each block. Which is faster depends on the
+    /// engine's compiler (RATIONALE.md, "Registers in locals, or in memory").
+    /// </summary>
+    bool KeepsRegistersInLocals { get; }
+
+    /// <summary>
     /// Creates the machine's linear memory: <paramref name="bytes"/> (a multiple of 64 KiB), zeroed,
     /// shared between threads, of fixed size (minimum = maximum), 64-bit addressed when
     /// <paramref name="is64"/>. Its host address never moves while it lives.

@@ -52,6 +52,14 @@ public sealed class WasmtimeEngine : IWasmEngine
 
     public string Name => "wasmtime";
 
+    /// <summary>
+    /// False: Cranelift cannot keep some twenty registers live across a run function's loop in
+    /// the host's registers, spills them, and moves them between stack slots at every join of
+    /// blocks; in memory, each block loads what it reads and stores what it writes, and
+    /// compiles about 20% faster.
+    /// </summary>
+    public bool KeepsRegistersInLocals => false;
+
     public IWasmMemory CreateMemory(ulong bytes, bool is64) =>
         WasmtimeSharedMemory.Create(this, engine, bytes, is64);
 

@@ -79,7 +79,7 @@ public sealed class TierUp : IDisposable
     /// <summary>The machine's memory as the engine sees it (set by <see cref="CreateGuestMemory"/>).</summary>
     public IWasmMemory Memory => memory ?? throw new InvalidOperationException("tier 1 needs its guest memory created by TierUp.CreateGuestMemory");
 
-    private static Tier1Layout LayoutFor(GuestMemory memory) => new(
+    private static Tier1Layout LayoutFor(GuestMemory memory, IWasmEngine engine) => new(
         Rip: CpuStateOffsets.Rip,
         InstructionCount: CpuStateOffsets.InstructionCount,
         InstructionLimit: CpuStateOffsets.InstructionLimit,
@@ -99,13 +99,14 @@ public sealed class TierUp : IDisposable
         JumpCache: VcpuArea.JumpCacheOffset - VcpuArea.StateOffset,
         JumpCacheBits: VcpuArea.JumpCacheBits,
         FlagsHelper: Emulator.X86.Helpers.CoreHelpers.ComputeFlags.Id,
-        CachedState: CachedRegisters,
+        CachedState: engine.KeepsRegistersInLocals ? CachedRegisters : null,
         CarryHelper: Emulator.X86.Helpers.CoreHelpers.ComputeCarry.Id,
         CcOp: CpuStateOffsets.CcOp,
         ModuleTransfers: VcpuArea.ModuleTransfersOffset - VcpuArea.StateOffset);
 
     /// <summary>
-    /// What compiled code may keep in locals: the general registers, RFLAGS and the lazy-flags
+    /// What compiled code may keep in locals, on an engine that keeps registers there
+    /// (<see cref="IWasmEngine.KeepsRegistersInLocals"/>): the general registers, RFLAGS and the lazy-flags
     /// fields. The softmmu (page walk, MMIO, faults) touches none of them; helpers do, and compiled
     /// code stores them before and reloads them after every helper.
     /// </summary>
@@ -133,6 +134,9 @@ public sealed class TierUp : IDisposable
     /// <summary>Entries into compiled modules from other modules that the last <see cref="MergeHotModules"/> counted.</summary>
     public long LastScanTransfers { get; private set; }
 
+    /// <summary>Entries into compiled modules from other modules, summed over every <see cref="MergeHotModules"/> scan.</summary>
+    public long Transfers;
+
     /// <summary>Incremented at every eviction: a vCPU that sees it change empties its jump cache before entering compiled code.</summary>
     public int EvictionEpoch;
 
@@ -157,7 +161,7 @@ public sealed class TierUp : IDisposable
         memory = Engine.CreateMemory(total, is64: total > (4UL << 30));
         var m = memory;
         guestMemory = new GuestMemory(ramBytes, m.Pointer, m.Dispose);
-        layout = LayoutFor(guestMemory);
+        layout = LayoutFor(guestMemory, Engine);
         return guestMemory;
     }
 
@@ -320,6 +324,7 @@ public sealed class TierUp : IDisposable
         }
 
         LastScanTransfers = moduleTransfers.Sum();
+        Interlocked.Add(ref Transfers, LastScanTransfers);
         if (Options.MergeTransfersPerSecond <= 0)
         {
             return false;
