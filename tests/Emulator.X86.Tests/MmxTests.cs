@@ -24,6 +24,13 @@ public class MmxTests
     }
 
     [Fact]
+    public void PshufbOnMmRegistersUsesThreeSelectorBitsAndZeroesWhereTheTopBitIsSet()
+    {
+        // Selectors, byte 0 first: 0x80 (zero), 0x0f and 0x09 (bits 3 and up ignored: 7 and 1), 0, 3, 0x8a (zero), 7, 6.
+        Assert.Equal(0x0607_0003_0001_0700UL, Binary(a => a.pshufb(mm0, mm1), 0x0706_0504_0302_0100, 0x0607_8a03_0009_0f80));
+    }
+
+    [Fact]
     public void MmxInstructionResetsTopAndTagsAndMarksTheWrittenRegister()
     {
         using var m = new TestMachine();

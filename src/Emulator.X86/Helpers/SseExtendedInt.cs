@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Emulator.Ir;
 using static Emulator.X86.Helpers.VectorState;
 
@@ -67,16 +68,14 @@ public static unsafe class SseExtendedInt
 
     private static ulong PshufbImpl(Cpu c, ulong d, ulong s, ulong imm, ulong n)
     {
+        // A selector with bit 7 set zeroes its byte; its low 4 bits (XMM) or 3 bits (MM) pick a
+        // byte of the destination. SSSE3's own PSHUFB does exactly that on the masked selectors;
+        // Vector128.Shuffle zeroes out-of-range indices, so a selector with bit 7 set becomes 0xFF.
         var a = Load<byte>(c, d, n);
-        var b = Load<byte>(c, s, n);
-        var r = Vector128<byte>.Zero;
-        int mask = (int)n - 1;
-        for (int i = 0; i < (int)n; i++)
-        {
-            byte sel = b.GetElement(i);
-            r = r.WithElement(i, (sel & 0x80) != 0 ? (byte)0 : a.GetElement(sel & mask));
-        }
-
+        var sel = Load<byte>(c, s, n) & Vector128.Create((byte)(0x80 | ((int)n - 1)));
+        var r = Ssse3.IsSupported
+            ? Ssse3.Shuffle(a, sel)
+            : Vector128.Shuffle(a, sel | Vector128.ShiftRightArithmetic(sel.AsSByte(), 7).AsByte());
         return Store(c, d, n, r);
     }
 
