@@ -96,7 +96,9 @@ public sealed class LauncherTests
         foreach (var node in nodes)
         {
             Assert.Equal(ServingStatus.Serving, await HealthAsync(node.Grpc));
-            Assert.Contains($"serving on http://{node.Grpc}", await File.ReadAllTextAsync(node.Log));
+
+            // emu prints the line just after its server starts, which may answer health first.
+            await WaitUntilAsync(() => File.ReadAllText(node.Log).Contains($"serving on http://{node.Grpc}", StringComparison.Ordinal));
         }
 
         (exit, output, error) = await RunAsync("status", "--dir", dir);

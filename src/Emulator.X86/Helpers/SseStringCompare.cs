@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Emulator.Ir;
 using Emulator.X86.State;
 
@@ -48,22 +49,18 @@ public static unsafe class SseStringCompare
             lb = ImplicitLength(b, words, n);
         }
 
+        uint all = (1u << n) - 1;
+        uint bValid = (1u << lb) - 1;
         uint intRes1 = 0;
         switch (aggregation)
         {
             case 0: // equal any: b[j] equals some a[i]
-                for (int j = 0; j < lb; j++)
+                for (int i = 0; i < la; i++)
                 {
-                    for (int i = 0; i < la; i++)
-                    {
-                        if (Element(a, i, words, signed) == Element(b, j, words, signed))
-                        {
-                            intRes1 |= 1u << j;
-                            break;
-                        }
-                    }
+                    intRes1 |= EqualTo(a, i, b, words);
                 }
 
+                intRes1 &= bValid;
                 break;
             case 1: // ranges: a[i] <= b[j] <= a[i + 1] for some even i
                 for (int j = 0; j < lb; j++)
@@ -81,37 +78,25 @@ public static unsafe class SseStringCompare
 
                 break;
             case 2: // equal each: a[i] == b[i]; both past their ends counts as equal
-                for (int i = 0; i < n; i++)
                 {
-                    bool va = i < la, vb = i < lb;
-                    bool eq = va && vb ? Element(a, i, words, signed) == Element(b, i, words, signed) : !va && !vb;
-                    if (eq)
-                    {
-                        intRes1 |= 1u << i;
-                    }
+                    uint aValid = (1u << la) - 1;
+                    uint same = ExtractEqual(a, b, words);
+                    intRes1 = (same & aValid & bValid) | (all & ~aValid & ~bValid);
                 }
 
                 break;
             default: // equal ordered: a occurs in b at j (a past its end matches anything; b past its end matches nothing)
-                for (int j = 0; j < n; j++)
+                intRes1 = all;
+                for (int i = 0; i < la; i++)
                 {
-                    bool match = true;
-                    for (int i = 0, k = j; k < n && match; i++, k++)
-                    {
-                        bool va = i < la, vb = k < lb;
-                        match = !va || (vb && Element(a, i, words, signed) == Element(b, k, words, signed));
-                    }
-
-                    if (match)
-                    {
-                        intRes1 |= 1u << j;
-                    }
+                    // Candidate j needs b[j + i] == a[i] with j + i inside b, unless j + i is past the vector.
+                    uint past = all & ~((1u << (n - i)) - 1);
+                    intRes1 &= ((EqualTo(a, i, b, words) & bValid) >> i) | past;
                 }
 
                 break;
         }
 
-        uint all = (1u << n) - 1;
         uint intRes2 = polarity switch
         {
             1 => ~intRes1 & all,
@@ -181,6 +166,16 @@ public static unsafe class SseStringCompare
 
         return flags;
     }
+
+    /// <summary>The lanes j of <paramref name="b"/> equal to lane i of <paramref name="a"/>, as bits (16 byte lanes or 8 word lanes).</summary>
+    private static uint EqualTo(byte* a, int i, byte* b, bool words) => words
+        ? (uint)Vector128.Equals(Vector128.Create(((ushort*)a)[i]), Vector128.Load((ushort*)b)).ExtractMostSignificantBits()
+        : (uint)Vector128.Equals(Vector128.Create(a[i]), Vector128.Load(b)).ExtractMostSignificantBits();
+
+    /// <summary>The lanes i where a[i] == b[i], as bits.</summary>
+    private static uint ExtractEqual(byte* a, byte* b, bool words) => words
+        ? (uint)Vector128.Equals(Vector128.Load((ushort*)a), Vector128.Load((ushort*)b)).ExtractMostSignificantBits()
+        : (uint)Vector128.Equals(Vector128.Load(a), Vector128.Load(b)).ExtractMostSignificantBits();
 
     private static long Element(byte* v, int i, bool words, bool signed) =>
         words ? (signed ? ((short*)v)[i] : ((ushort*)v)[i]) : (signed ? ((sbyte*)v)[i] : v[i]);
