@@ -237,13 +237,14 @@ public sealed partial class MachineService : IMachineHost
     /// cluster does not answer. The id is released if the machine is not made. Ids the node
     /// chooses itself are random and not held.
     /// </summary>
-    private async Task<T> WithIdHeld<T>(string id, CancellationToken cancel, Func<Task<T>> make)
+    private async Task<T> WithIdHeld<T>(string id, string field, CancellationToken cancel, Func<Task<T>> make)
     {
         if (Cluster is not { } cluster || string.IsNullOrEmpty(id) || machines.ContainsKey(id))
         {
             return await make().ConfigureAwait(false);
         }
 
+        CheckId(id, field); // a bad id names no entity
         Joined(cluster);
         string? holder;
         try

@@ -44,7 +44,7 @@ public sealed partial class MachineService
         Routed("CreateSnapshot", request.MachineId, context, (c, o) => c.CreateSnapshotAsync(request, o), () => CreateSnapshot(request, context.CancellationToken));
 
     public override Task<Service.V1.Machine> RestoreSnapshot(RestoreSnapshotRequest request, ServerCallContext context) =>
-        Traced("RestoreSnapshot", request.MachineId, () => TakeOverRestore(request, context) ?? WithIdHeld(request.MachineId, context.CancellationToken, () => RestoreSnapshot(request, context.CancellationToken)));
+        Traced("RestoreSnapshot", request.MachineId, () => TakeOverRestore(request, context) ?? WithIdHeld(request.MachineId, "machine_id", context.CancellationToken, () => RestoreSnapshot(request, context.CancellationToken)));
 
     public override Task<ListSnapshotsResponse> ListSnapshots(ListSnapshotsRequest request, ServerCallContext context) =>
         Task.FromResult(ListSnapshots(request));

@@ -38,7 +38,7 @@ public sealed partial class MachineService(MachineServiceOptions options) : V1.M
             return await Peer(node).CreateMachineAsync(request, Forwarding(context)).ResponseAsync.ConfigureAwait(false);
         }
 
-        return await Traced("CreateMachine", request.Id, () => WithIdHeld(request.Id, context.CancellationToken, () => Create(request, context.CancellationToken))).ConfigureAwait(false);
+        return await Traced("CreateMachine", request.Id, () => WithIdHeld(request.Id, "id", context.CancellationToken, () => Create(request, context.CancellationToken))).ConfigureAwait(false);
     }
 
     public override Task<Service.V1.Machine> StartMachine(MachineRef request, ServerCallContext context) =>
