@@ -246,23 +246,31 @@ public sealed partial class MachineService : IMachineHost
 
         CheckId(id, field); // a bad id names no entity
         Joined(cluster);
-        string? holder;
-        try
-        {
-            holder = await cluster.ReserveAsync(id, cancel).ConfigureAwait(false);
-        }
-        catch (TimeoutException e)
-        {
-            throw Failure(StatusCode.Unavailable, e.Message);
-        }
 
-        if (holder is not null)
+        // Two calls on this node for one id share the hold: the one that fails releases it only
+        // if the other is not still making the machine.
+        lock (idsBeingMade)
         {
-            throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists on node {holder}, or is being made there");
+            idsBeingMade[id] = idsBeingMade.GetValueOrDefault(id) + 1;
         }
 
         try
         {
+            string? holder;
+            try
+            {
+                holder = await cluster.ReserveAsync(id, cancel).ConfigureAwait(false);
+            }
+            catch (TimeoutException e)
+            {
+                throw Failure(StatusCode.Unavailable, e.Message);
+            }
+
+            if (holder is not null)
+            {
+                throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists on node {holder}, or is being made there");
+            }
+
             if (await cluster.OwnerAsync(id, cancel).ConfigureAwait(false) is { } owner && owner.Name != cluster.NodeName)
             {
                 throw Failure(StatusCode.AlreadyExists, $"machine '{id}' exists on node {owner.Name}");
@@ -270,16 +278,25 @@ public sealed partial class MachineService : IMachineHost
 
             return await make().ConfigureAwait(false);
         }
-        catch
+        finally
         {
-            if (!machines.ContainsKey(id))
+            // Under the lock, so that a release reaches the entity before a later call's Reserve.
+            lock (idsBeingMade)
             {
-                cluster.Release(id);
+                if (--idsBeingMade[id] == 0)
+                {
+                    idsBeingMade.Remove(id);
+                    if (!machines.ContainsKey(id))
+                    {
+                        cluster.Release(id);
+                    }
+                }
             }
-
-            throw;
         }
     }
+
+    /// <summary>Ids this node is making machines by (<see cref="WithIdHeld"/>), with how many calls are at it; the lock is the dictionary.</summary>
+    private readonly Dictionary<string, int> idsBeingMade = new(StringComparer.Ordinal);
 
     /// <summary>Tells the cluster this node runs the machine now (its entity moves here); a failure only costs later lookups a broadcast.</summary>
     private void Claim(string machineId)
